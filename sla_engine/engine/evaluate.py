@@ -1,0 +1,603 @@
+"""Judge one lead's history against every policy: window instances, deadlines, due actions.
+
+Evaluation is a pure function of (policy set, the lead's events, as-of): the store and the
+run loop decide which leads to judge; this module decides what is true of one lead.
+The rules are written out in docs/semantics.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sla_engine.engine.calendar import BusinessCalendar, always_open
+from sla_engine.engine.conditions import Compiled, Compiler, Context
+from sla_engine.engine.state import LeadState, sorted_events
+from sla_engine.events import Disposition, EventType, LeadEvent
+from sla_engine.language import model as m
+from sla_engine.language.policy_set import PolicySet
+
+RUNNING, PAUSED, MET, BREACHED, CANCELLED, NOT_APPLICABLE = (
+    "running", "paused", "met", "breached", "cancelled", "not_applicable",
+)
+MAX_REPEATS = 500  # an `every N after breach` reminder stops after this many, whatever N is
+
+
+def utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc)
+
+
+def build_calendar(decl: m.CalendarDecl) -> BusinessCalendar:
+    weekly = tuple(
+        (day, interval.start, interval.end)
+        for hours in decl.hours for day in hours.days for interval in hours.intervals
+    )
+    return BusinessCalendar(
+        name=decl.name,
+        timezone=decl.timezone or "UTC",
+        weekly=weekly,
+        holiday_country=decl.holidays,
+        holiday_subdivision=decl.subdivision,
+        closed_dates=frozenset(decl.closed),
+        open_dates=tuple(
+            (o.day, tuple((i.start, i.end) for i in o.intervals)) for o in decl.open
+        ),
+    )
+
+
+# ---------------------------------------------------------------- results
+
+
+@dataclass
+class Instance:
+    """One run of one SLA clock for one lead: the unit that is met or breached."""
+
+    lead_id: str
+    policy: str
+    window: str
+    cycle: int
+    tier: str | None
+    started_at: datetime
+    status: str = RUNNING
+    due_at: datetime | None = None
+    stopped_at: datetime | None = None
+    breached_at: datetime | None = None
+    warning_at: datetime | None = None
+    cancelled_reason: str | None = None
+    met_late: bool = False
+    goal: str | None = None
+    calendar: str | None = None
+    paused_seconds: float = 0.0
+    paused_since: datetime | None = None
+    policy_hash: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.lead_id}|{self.policy}|{self.window}|{self.cycle}"
+
+    @property
+    def finished(self) -> bool:
+        return self.stopped_at is not None or self.status in (CANCELLED, NOT_APPLICABLE)
+
+    def as_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        for key, value in row.items():
+            if isinstance(value, datetime):
+                row[key] = utc(value).isoformat()
+        row["key"] = self.key
+        return row
+
+
+@dataclass
+class DueAction:
+    """An escalation action whose instant has come; keyed so it is recorded once."""
+
+    lead_id: str
+    policy: str
+    window: str
+    cycle: int
+    level: str
+    level_index: int
+    repeat: int
+    action_index: int
+    action: dict[str, Any]
+    due_at: datetime
+
+    @property
+    def key(self) -> str:
+        return (f"{self.lead_id}|{self.policy}|{self.window}|{self.cycle}|"
+                f"{self.level_index}.{self.repeat}|{self.action_index}")
+
+
+@dataclass
+class LeadResult:
+    lead_id: str
+    instances: list[Instance] = field(default_factory=list)
+    actions: list[DueAction] = field(default_factory=list)
+    next_check: datetime | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    trace: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- compiled policies
+
+
+@dataclass
+class CompiledTrigger:
+    event: str | None
+    by_owner: bool
+    where: Compiled | None
+    condition: Compiled | None
+
+
+@dataclass
+class CompiledWindow:
+    decl: m.Window
+    start: CompiledTrigger | None
+    stop: CompiledTrigger | None
+    pause: Compiled | None
+
+
+@dataclass
+class CompiledPolicy:
+    decl: m.Policy
+    applies: Compiled | None
+    tiers: list[tuple[m.Tier, Compiled | None]]
+    windows: list[CompiledWindow]
+
+
+class Evaluator:
+    """A policy set compiled once, then applied lead by lead."""
+
+    def __init__(self, policy_set: PolicySet) -> None:
+        self.policy_set = policy_set
+        self.compiler = Compiler(policy_set)
+        self.calendars = {name: build_calendar(decl) for name, decl in policy_set.calendars.items()}
+        self.stages = [(name, self.compiler.stage(stage)) for name, stage in policy_set.stages.items()]
+        self.policies = [self._compile_policy(p) for p in policy_set.policies.values()]
+
+    def _trigger(self, trigger: m.Trigger | None) -> CompiledTrigger | None:
+        if trigger is None:
+            return None
+        c = self.compiler
+        return CompiledTrigger(
+            event=trigger.event,
+            by_owner=trigger.by_owner,
+            where=c.condition(trigger.where, event_kind=trigger.event) if trigger.where else None,
+            condition=c.condition(trigger.condition) if trigger.condition else None,
+        )
+
+    def _compile_policy(self, policy: m.Policy) -> CompiledPolicy:
+        c = self.compiler
+        return CompiledPolicy(
+            decl=policy,
+            applies=c.condition(policy.applies) if policy.applies else None,
+            tiers=[(tier, c.condition(tier.when) if tier.when else None) for tier in policy.tiers],
+            windows=[
+                CompiledWindow(
+                    decl=w, start=self._trigger(w.start), stop=self._trigger(w.stop),
+                    pause=c.condition(w.pause) if w.pause else None,
+                )
+                for w in policy.windows
+            ],
+        )
+
+    def why(self, expr: m.Node | None, ctx: Context) -> str:
+        """A condition as written in the policy, with the values it saw."""
+        if expr is None:
+            return "otherwise"
+        values = []
+        for name in dict.fromkeys(_names(expr)):
+            try:
+                value = self.compiler.operand(m.Ref(path=[name]))(ctx)
+            except KeyError:
+                continue
+            values.append(f"{name}={value!r}")
+        text = source_text(self.policy_set, expr)
+        return f"`{text}`" + (f" ({', '.join(values)})" if values else "")
+
+    def calendar_for(self, policy: m.Policy, window: m.Window, goal: m.Goal | None) -> BusinessCalendar:
+        """Business goals count on the goal's, else the window's, else the policy's calendar."""
+        if goal is not None and not goal.duration.business:
+            return always_open()
+        name = (goal.calendar if goal else None) or window.calendar or policy.calendar
+        if name and name in self.calendars:
+            return self.calendars[name]
+        return always_open()
+
+    # ------------------------------------------------------------ one lead
+    def evaluate(self, lead_id: str, events: Iterable[LeadEvent], as_of: datetime,
+                 policy_hash: str = "", explain: bool = False) -> LeadResult:
+        as_of = utc(as_of)
+        result = LeadResult(lead_id)
+        trace = result.trace if explain else None
+        state = LeadState(lead_id)
+        ctx = Context(state=state)
+        stage_now = {name: False for name, _ in self.stages}
+        clocks = [
+            _Clock(self, policy, window, lead_id, policy_hash, trace)
+            for policy in self.policies for window in policy.windows
+        ]
+        next_checks: list[datetime] = []
+        for event in sorted_events(events):
+            if event.occurred_at > as_of:
+                # Known but not yet happened as of this run: judge the lead again when it has.
+                next_checks.append(utc(event.occurred_at))
+                break
+            t = utc(event.occurred_at)
+            for clock in clocks:
+                clock.advance_to(t)
+            owner_before = state.fields.get("owner")
+            recycles_before = state.recycles
+            state.apply(event)
+            ctx.history.append((event, owner_before))
+            ctx.event = event
+            recycled = state.recycles > recycles_before
+            ctx.entered_now = set()
+            if recycled:
+                # A recycle ends the lead's stages: it becomes MQL again only by a later event.
+                stage_now = dict.fromkeys(stage_now, False)
+                ctx.stage_entered.clear()
+            else:
+                for name, condition in self.stages:
+                    now = bool(condition(ctx))
+                    if now and not stage_now[name]:
+                        ctx.entered_now.add(name)
+                        ctx.stage_entered[name] = t
+                        if trace is not None:
+                            trace.append(f"{_when(t)}  became {name}")
+                    stage_now[name] = now
+            if trace is not None:
+                trace.append(f"{_when(t)}  {_describe_event(event)}")
+            for clock in clocks:
+                clock.on_event(event, t, ctx, recycled)
+            ctx.event = None
+        for clock in clocks:
+            clock.advance_to(as_of)
+            for instance in clock.instances:
+                actions, next_check = clock.escalations(instance, as_of)
+                result.actions.extend(actions)
+                if next_check is not None:
+                    next_checks.append(next_check)
+                if instance.status in (RUNNING,) and instance.due_at and instance.due_at > as_of:
+                    next_checks.append(instance.due_at)
+            result.instances.extend(clock.instances)
+        result.next_check = min(next_checks) if next_checks else None
+        result.state = state.snapshot()
+        return result
+
+
+class _Clock:
+    """The instances of one window for one lead, advanced event by event."""
+
+    def __init__(self, evaluator: Evaluator, policy: CompiledPolicy, window: CompiledWindow,
+                 lead_id: str, policy_hash: str, trace: list[str] | None) -> None:
+        self.ev = evaluator
+        self.policy = policy
+        self.window = window
+        self.lead_id = lead_id
+        self.policy_hash = policy_hash
+        self.trace = trace
+        self.instances: list[Instance] = []
+        self.current: Instance | None = None
+        self.start_was_true = False
+        self.recycled_since_start = False
+        self.goal: m.Goal | None = None
+        self.cal: BusinessCalendar = always_open()
+
+    def _say(self, t: datetime, text: str) -> None:
+        if self.trace is not None:
+            self.trace.append(f"{_when(t)}  [{self.policy.decl.name}/{self.window.decl.name}] {text}")
+
+    # ------------------------------------------------------------ time passing
+    def advance_to(self, t: datetime) -> None:
+        """A running clock whose deadline passes before t is breached, and stays breached."""
+        inst = self.current
+        if inst is None or inst.finished or inst.status == BREACHED or inst.paused_since is not None:
+            return
+        if inst.due_at is not None and inst.due_at < t:
+            inst.status = BREACHED
+            inst.breached_at = inst.due_at
+            self._say(inst.due_at, f"breached (due {self.cal.describe(inst.due_at)})")
+
+    # ------------------------------------------------------------ events
+    def on_event(self, event: LeadEvent, t: datetime, ctx: Context, recycled: bool) -> None:
+        inst = self.current
+        if recycled:
+            self.recycled_since_start = True
+            if inst is not None and not inst.finished and self.window.decl.restarts_on_recycle:
+                self._close(inst, t, "recycled")
+                inst = None
+        if inst is not None and not inst.finished:
+            ctx.window_start = inst.started_at
+            self._running_event(inst, event, t, ctx)
+        start = self.window.start
+        if start is None:
+            return
+        ctx.window_start = t
+        fired = self._fires(start, event, ctx, edge_state="start")
+        if not fired:
+            return
+        if self.current is not None and not self._may_restart():
+            return
+        if self.current is not None and not self.current.finished:
+            return
+        self._start(t, ctx)
+
+    def _may_restart(self) -> bool:
+        return self.window.decl.restarts_on_recycle and self.recycled_since_start
+
+    def _fires(self, trigger: CompiledTrigger, event: LeadEvent, ctx: Context, edge_state: str) -> bool:
+        if trigger.event is not None:
+            if event.type != trigger.event:
+                return False
+            if trigger.by_owner:
+                owner = ctx.history[-1][1] if ctx.history else None
+                by = event.payload.get("by")
+                if not by or not owner or str(by).casefold() != str(owner).casefold():
+                    return False
+            return trigger.where is None or bool(trigger.where(ctx))
+        now = bool(trigger.condition(ctx)) if trigger.condition else False
+        if edge_state == "start":
+            was, self.start_was_true = self.start_was_true, now
+            return now and not was
+        return now
+
+    def _start(self, t: datetime, ctx: Context) -> None:
+        policy = self.policy
+        if policy.applies is not None and not policy.applies(ctx):
+            return
+        cycle = len(self.instances) + 1
+        tier = self._tier(ctx, explain_at=t)
+        goal = self.window.decl.goal_for(tier) if (tier or not policy.tiers) else None
+        inst = Instance(
+            lead_id=self.lead_id, policy=policy.decl.name, window=self.window.decl.name,
+            cycle=cycle, tier=tier, started_at=t, policy_hash=self.policy_hash,
+        )
+        self.instances.append(inst)
+        self.current = inst
+        self.recycled_since_start = False
+        if goal is None:
+            inst.status = NOT_APPLICABLE
+            self._say(t, f"clock would start, but tier {tier or 'none'} has no goal: not applicable")
+            return
+        self._retarget(inst, goal)
+        self._say(t, f"clock starts {self.cal.describe(t)} (cycle {cycle}, tier {tier or '-'}); "
+                     f"{inst.goal} on {self.cal.name} → due {self.cal.describe(inst.due_at)}")
+        self._running_event(inst, None, t, ctx)
+
+    def _tier(self, ctx: Context, explain_at: datetime | None = None) -> str | None:
+        for tier, condition in self.policy.tiers:
+            matched = condition is None or bool(condition(ctx))
+            if explain_at is not None and self.trace is not None:
+                self._say(explain_at, f"tier {tier.name}? {self.ev.why(tier.when, ctx)} → "
+                                      f"{'yes' if matched else 'no'}")
+            if matched:
+                return tier.name
+        return None
+
+    def _retarget(self, inst: Instance, goal: m.Goal) -> None:
+        """(Re)compute the deadline; elapsed business time is kept across a tier change."""
+        self.goal = goal
+        self.cal = self.ev.calendar_for(self.policy.decl, self.window.decl, goal)
+        inst.goal = m.format_duration(goal.duration)
+        inst.calendar = self.cal.name
+        duration = goal.duration
+        if duration.business_days:
+            base = self.cal.add_business_days(inst.started_at, duration.days)
+        else:
+            base = self.cal.add(inst.started_at, timedelta(seconds=duration.seconds))
+        if inst.paused_seconds:
+            base = self.cal.add(base, timedelta(seconds=inst.paused_seconds))
+        inst.due_at = utc(base)
+        inst.warning_at = self._warning_at(inst)
+
+    def _warning_at(self, inst: Instance) -> datetime | None:
+        assert inst.due_at is not None
+        total = self.cal.diff(inst.started_at, inst.due_at)
+        candidates: list[datetime] = []
+        for warning in self.window.decl.warnings:
+            if warning.percent is not None:
+                candidates.append(self.cal.add(inst.started_at, total * (warning.percent / 100)))
+            elif warning.before is not None:
+                before = timedelta(seconds=warning.before.seconds)
+                if warning.before.business and total > before:
+                    candidates.append(self.cal.add(inst.started_at, total - before))
+                elif not warning.before.business:
+                    candidates.append(inst.due_at - before)
+        return utc(min(candidates)) if candidates else None
+
+    def _running_event(self, inst: Instance, event: LeadEvent | None, t: datetime, ctx: Context) -> None:
+        if inst.finished or inst.status == NOT_APPLICABLE:
+            return
+        fields = ctx.state.fields
+        if fields.get("deleted") or fields.get("disposition") == Disposition.DISQUALIFIED:
+            reason = "deleted" if fields.get("deleted") else "disqualified"
+            if event is None or event.type in (EventType.DELETED, EventType.DISPOSITION):
+                self._close(inst, t, reason)
+                return
+        if inst.status != BREACHED:
+            tier = self._tier(ctx)
+            if tier is not None and tier != inst.tier:
+                goal = self.window.decl.goal_for(tier)
+                if goal is not None:
+                    self._say(t, f"tier changes {inst.tier} → {tier}; goal re-targeted")
+                    inst.tier = tier
+                    self._retarget(inst, goal)
+        self._pause(inst, t, ctx)
+        stop = self.window.stop
+        if stop is None:
+            return
+        if event is None:
+            # At the start instant only a condition can already hold; an event stop needs a later event.
+            if stop.event is None and self._fires(stop, _NO_EVENT, ctx, edge_state="stop"):
+                self._stop(inst, t)
+        elif self._fires(stop, event, ctx, edge_state="stop"):
+            self._stop(inst, t)
+
+    def _pause(self, inst: Instance, t: datetime, ctx: Context) -> None:
+        if self.window.pause is None or inst.status == BREACHED:
+            return
+        paused = bool(self.window.pause(ctx))
+        if paused and inst.paused_since is None:
+            inst.paused_since = t
+            inst.status = PAUSED
+            self._say(t, "clock paused")
+        elif not paused and inst.paused_since is not None:
+            spent = self.cal.diff(inst.paused_since, t).total_seconds()
+            inst.paused_seconds += max(spent, 0.0)
+            inst.paused_since = None
+            inst.status = RUNNING
+            if self.goal is not None:
+                self._retarget(inst, self.goal)
+            self._say(t, f"clock resumes; deadline moves to {self.cal.describe(inst.due_at)}")
+
+    def _stop(self, inst: Instance, t: datetime) -> None:
+        inst.stopped_at = t
+        if inst.status == BREACHED or (inst.due_at is not None and t > inst.due_at):
+            inst.status = BREACHED
+            inst.breached_at = inst.breached_at or inst.due_at
+            inst.met_late = True
+            self._say(t, "stopped after the deadline: met late, recorded as breached")
+        else:
+            inst.status = MET
+            left = self.cal.diff(t, inst.due_at) if inst.due_at else timedelta(0)
+            self._say(t, f"stopped: met with {_human(left)} to spare")
+        inst.paused_since = None
+
+    def _close(self, inst: Instance, t: datetime, reason: str) -> None:
+        """Deleted, disqualified or recycled before the deadline: no longer owed. A breach stays."""
+        if inst.status == BREACHED:
+            inst.stopped_at = None
+            return
+        inst.status = CANCELLED
+        inst.cancelled_reason = reason
+        inst.stopped_at = t
+        inst.paused_since = None
+        self._say(t, f"cancelled ({reason})")
+
+    # ------------------------------------------------------------ escalations
+    def escalations(self, inst: Instance, as_of: datetime) -> tuple[list[DueAction], datetime | None]:
+        """Due actions up to as_of, and the next instant one becomes due."""
+        if inst.due_at is None or inst.status == NOT_APPLICABLE:
+            return [], None
+        end = inst.stopped_at
+        due: list[DueAction] = []
+        upcoming: list[datetime] = []
+        window = self.window.decl
+        for index, level in enumerate(window.escalations):
+            quiet = level.quiet_hours or window.quiet_hours
+            quiet_cal = self.ev.calendars.get(quiet) if quiet else None
+            for repeat, instant in enumerate(self._instants(inst, level, as_of)):
+                if end is not None and instant >= end:
+                    break
+                if inst.paused_since is not None and instant >= inst.paused_since:
+                    break
+                fire_at = utc(quiet_cal.next_open(instant)) if quiet_cal else instant
+                if fire_at > as_of:
+                    upcoming.append(fire_at)
+                    break
+                for action_index, action in enumerate(level.actions):
+                    due.append(DueAction(
+                        lead_id=inst.lead_id, policy=inst.policy, window=inst.window, cycle=inst.cycle,
+                        level=level.label, level_index=index, repeat=repeat, action_index=action_index,
+                        action=_without_positions(action.model_dump(mode="json")), due_at=fire_at,
+                    ))
+        return due, min(upcoming) if upcoming else None
+
+    def _instants(self, inst: Instance, level: m.Escalation, as_of: datetime) -> Iterable[datetime]:
+        assert inst.due_at is not None
+        if level.when == "warning":
+            if inst.warning_at is not None:
+                yield inst.warning_at
+            return
+        if level.when == "breach":
+            yield inst.due_at
+            return
+        if level.after is None:
+            return
+        step = level.after
+        instant = inst.due_at
+        for _ in range(MAX_REPEATS if level.when == "every_after_breach" else 1):
+            if step.business:
+                instant = utc(self.cal.add(instant, timedelta(seconds=step.seconds)))
+            else:
+                instant = instant + timedelta(seconds=step.seconds)
+            yield instant
+            if instant > as_of:
+                return
+
+
+def _without_positions(value: Any) -> Any:
+    """Actions are recorded by meaning: moving a line in the policy must not change them."""
+    if isinstance(value, dict):
+        return {k: _without_positions(v) for k, v in value.items() if k != "pos"}
+    if isinstance(value, list):
+        return [_without_positions(v) for v in value]
+    return value
+
+
+def _names(node: object) -> list[str]:
+    """The single names a condition reads, in order, for explanations."""
+    found: list[str] = []
+    if isinstance(node, m.Ref) and len(node.path) == 1:
+        found.append(node.path[0])
+    if isinstance(node, m.Count):
+        return found
+    if isinstance(node, m.Node):
+        for name in type(node).model_fields:
+            found.extend(_names(getattr(node, name)))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_names(item))
+    return found
+
+
+def source_text(policy_set: PolicySet, node: m.Node) -> str:
+    """The policy text a node was parsed from, on one line."""
+    pos = node.pos
+    lines = policy_set.sources.get(pos.file, "").splitlines()
+    if not lines or pos.line > len(lines):
+        return type(node).__name__
+    if pos.line == pos.end_line:
+        return lines[pos.line - 1][pos.column - 1:pos.end_column - 1]
+    parts = [lines[pos.line - 1][pos.column - 1:]]
+    parts.extend(lines[pos.line:pos.end_line - 1])
+    parts.append(lines[pos.end_line - 1][:pos.end_column - 1])
+    return " ".join(part.strip() for part in parts)
+
+
+_NO_EVENT: Any = LeadEvent.model_construct(event_id="", lead_id="", source="", type=None, payload={})
+
+
+def _when(t: datetime) -> str:
+    return utc(t).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _human(delta: timedelta) -> str:
+    seconds = int(abs(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    if hours >= 48:
+        return f"{hours // 24}d {hours % 24}h"
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
+
+
+def _describe_event(event: LeadEvent) -> str:
+    payload = event.payload
+    kind = event.type
+    if kind == EventType.CREATED:
+        return "created"
+    if kind == EventType.UPDATED:
+        return "updated " + ", ".join(f"{k}={v!r}" for k, v in payload.get("changes", {}).items())
+    if kind == EventType.STATUS_CHANGED:
+        return f"{payload.get('field', 'status')} {payload.get('old')!r} → {payload.get('new')!r}"
+    if kind == EventType.ASSIGNED:
+        return f"assigned to {payload.get('owner')}"
+    if kind == EventType.ACTIVITY:
+        return f"{payload.get('direction')} {payload.get('channel')} by {payload.get('by')}"
+    if kind == EventType.DISPOSITION:
+        return f"disposition {payload.get('disposition')} ({payload.get('reason') or 'no reason'})"
+    return str(kind).replace("_", " ")

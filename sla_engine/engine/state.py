@@ -1,0 +1,89 @@
+"""A lead's state as the fold of its events, one event at a time.
+
+The engine walks a lead's events in ``occurred_at`` order (ties broken by event id, so the
+order is total and every run folds the same way) and judges the policy after each one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sla_engine.events import EventType, LeadEvent
+
+
+def event_order(event: LeadEvent) -> tuple[datetime, str]:
+    return (event.occurred_at, event.event_id)
+
+
+def sorted_events(events: Iterable[LeadEvent]) -> list[LeadEvent]:
+    return sorted(events, key=event_order)
+
+
+@dataclass
+class LeadState:
+    lead_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    previous_owners: list[str] = field(default_factory=list)
+    recycles: int = 0
+
+    def apply(self, event: LeadEvent) -> None:
+        """Fold one event into the state."""
+        payload = event.payload
+        kind = event.type
+        f = self.fields
+        if kind == EventType.CREATED:
+            f.update({k: v for k, v in payload.get("attributes", {}).items() if v is not None})
+            f.setdefault("created_at", event.occurred_at)
+        elif kind == EventType.UPDATED:
+            for key, value in payload.get("changes", {}).items():
+                if key == "owner":
+                    self._set_owner(value)
+                else:
+                    f[key] = value
+        elif kind == EventType.STATUS_CHANGED:
+            target = payload.get("field") or "status"
+            f[target] = payload.get("new")
+            if target == "status" and str(payload.get("new") or "").casefold() == "recycled":
+                self.recycles += 1
+        elif kind == EventType.ASSIGNED:
+            self._set_owner(payload["owner"])
+            if payload.get("owner_manager"):
+                f["owner_manager"] = payload["owner_manager"]
+            if payload.get("team"):
+                f["team"] = payload["team"]
+            f["assigned_at"] = event.occurred_at
+        elif kind == EventType.DISPOSITION:
+            f["disposition"] = payload["disposition"]
+            f["disposition_reason"] = payload.get("reason")
+            f["disposition_at"] = event.occurred_at
+            if payload["disposition"] == "recycled":
+                self.recycles += 1
+        elif kind == EventType.CONVERTED:
+            f["converted"] = True
+            f["converted_at"] = event.occurred_at
+            if payload.get("amount") is not None:
+                f["opportunity_amount"] = payload["amount"]
+        elif kind == EventType.OPPORTUNITY_CLOSED:
+            f["won"] = bool(payload.get("won"))
+            f["lost"] = not payload.get("won")
+            if payload.get("amount") is not None:
+                f["opportunity_amount"] = payload["amount"]
+        elif kind == EventType.DELETED:
+            f["deleted"] = True
+
+    def _set_owner(self, owner: str | None) -> None:
+        current = self.fields.get("owner")
+        if current and current != owner and current not in self.previous_owners:
+            self.previous_owners.append(current)
+        self.fields["owner"] = owner
+        self.fields["previous_owners"] = list(self.previous_owners)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The current fields, JSON-ready, for the store and `explain`."""
+        return {
+            key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in sorted(self.fields.items())
+        }

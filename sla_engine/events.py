@@ -1,0 +1,191 @@
+"""Normalized lead events: the one shape every source produces and the engine folds.
+
+A lead's state at any instant is the fold of its events in ``occurred_at`` order, so
+sources only ever append facts; they never compute state. See docs/events.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class EventType(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    STATUS_CHANGED = "status_changed"
+    ASSIGNED = "assigned"
+    ACTIVITY = "activity"
+    DISPOSITION = "disposition"
+    CONVERTED = "converted"
+    OPPORTUNITY_CLOSED = "opportunity_closed"
+    DELETED = "deleted"
+
+
+class Channel(StrEnum):
+    CALL = "call"
+    EMAIL = "email"
+    MEETING = "meeting"
+    SMS = "sms"
+    SOCIAL = "social"
+    OTHER = "other"
+
+
+class Disposition(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    NURTURE = "nurture"
+    RECYCLED = "recycled"
+    DISQUALIFIED = "disqualified"
+
+
+# Standard lead fields every source may fill, with their policy-language types.
+STANDARD_FIELDS: dict[str, str] = {
+    "email": "text",
+    "name": "text",
+    "company": "text",
+    "title": "text",
+    "seniority": "text",
+    "industry": "text",
+    "company_size": "number",
+    "annual_revenue": "number",
+    "country": "text",
+    "region": "text",
+    "source": "text",
+    "campaign": "text",
+    "form": "text",
+    "lead_score": "number",
+    "fit_score": "number",
+    "engagement_score": "number",
+    "target_account": "boolean",
+    "status": "text",
+    "stage": "text",
+    "owner": "text",
+    "owner_manager": "text",
+    "team": "text",
+    "created_at": "timestamp",
+}
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class CreatedPayload(_Payload):
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class UpdatedPayload(_Payload):
+    changes: dict[str, Any]
+
+
+class StatusChangedPayload(_Payload):
+    field: str = "status"
+    old: str | None = None
+    new: str
+
+
+class AssignedPayload(_Payload):
+    owner: str
+    owner_manager: str | None = None
+    team: str | None = None
+
+
+class ActivityPayload(_Payload):
+    channel: Channel
+    direction: str = "outbound"
+    outcome: str | None = None
+    by: str | None = None
+
+
+class DispositionPayload(_Payload):
+    disposition: Disposition
+    reason: str | None = None
+    notes: str | None = None
+
+
+class ConvertedPayload(_Payload):
+    opportunity_id: str | None = None
+    amount: float | None = None
+
+
+class OpportunityClosedPayload(_Payload):
+    won: bool
+    amount: float | None = None
+
+
+class DeletedPayload(_Payload):
+    merged_into: str | None = None
+
+
+PAYLOAD_MODELS: dict[EventType, type[_Payload]] = {
+    EventType.CREATED: CreatedPayload,
+    EventType.UPDATED: UpdatedPayload,
+    EventType.STATUS_CHANGED: StatusChangedPayload,
+    EventType.ASSIGNED: AssignedPayload,
+    EventType.ACTIVITY: ActivityPayload,
+    EventType.DISPOSITION: DispositionPayload,
+    EventType.CONVERTED: ConvertedPayload,
+    EventType.OPPORTUNITY_CLOSED: OpportunityClosedPayload,
+    EventType.DELETED: DeletedPayload,
+}
+
+
+def make_event_id(source: str, lead_id: str, type_: str, occurred_at: datetime, key: str = "") -> str:
+    """A stable id from the event's identity, so a re-sync upserts instead of duplicating."""
+    raw = "\x1f".join([source, lead_id, str(type_), occurred_at.isoformat(), key])
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+class LeadEvent(BaseModel):
+    """One fact about one lead at one instant."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    lead_id: str = Field(min_length=1)
+    occurred_at: datetime
+    source: str
+    type: EventType
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("occurred_at has no time zone; declare the source's zone")
+        return value
+
+    @model_validator(mode="after")
+    def _payload_fits_type(self) -> LeadEvent:
+        model = PAYLOAD_MODELS[self.type]
+        validated = model.model_validate(self.payload)
+        object.__setattr__(self, "payload", validated.model_dump(mode="json", exclude_none=False))
+        return self
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        source: str,
+        lead_id: str,
+        type: EventType | str,
+        occurred_at: datetime,
+        payload: dict[str, Any] | None = None,
+        key: str = "",
+        event_id: str | None = None,
+    ) -> LeadEvent:
+        """Build an event whose id derives from its identity unless the source has one."""
+        type_ = EventType(type)
+        return cls(
+            event_id=event_id or make_event_id(source, lead_id, type_, occurred_at, key),
+            lead_id=lead_id,
+            occurred_at=occurred_at,
+            source=source,
+            type=type_,
+            payload=payload or {},
+        )

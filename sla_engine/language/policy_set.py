@@ -1,0 +1,123 @@
+"""A policy set: every .sla file of a directory, sharing one namespace.
+
+Loading collects the syntax errors of every file before giving up, so one run shows them all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sla_engine.language import model as m
+from sla_engine.language.errors import Diagnostic, PolicyError
+from sla_engine.language.parser import parse_text
+
+POLICY_SUFFIX = ".sla"
+
+
+def policy_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The .sla files named or found (recursively, sorted) under the given paths."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob(f"*{POLICY_SUFFIX}") if p.is_file()))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or directory")
+    return found
+
+
+@dataclass
+class PolicySet:
+    files: list[m.PolicyFile]
+    sources: dict[str, str]
+    content_hash: str
+    fields: dict[str, m.FieldDecl] = field(default_factory=dict)
+    scores: dict[str, m.ScoreDecl] = field(default_factory=dict)
+    definitions: dict[str, m.Definition] = field(default_factory=dict)
+    stages: dict[str, m.Stage] = field(default_factory=dict)
+    calendars: dict[str, m.CalendarDecl] = field(default_factory=dict)
+    contacts: dict[str, m.ContactDecl] = field(default_factory=dict)
+    plans: dict[str, m.PlanDecl] = field(default_factory=dict)
+    policies: dict[str, m.Policy] = field(default_factory=dict)
+    duplicates: list[tuple[m.Node, m.Node]] = field(default_factory=list)
+
+    def declarations(self) -> Iterator[m.Declaration]:
+        for policy_file in self.files:
+            yield from policy_file.declarations
+
+    def namespaces(self) -> dict[type, dict[str, m.Node]]:
+        return {
+            m.FieldDecl: self.fields, m.ScoreDecl: self.scores, m.Definition: self.definitions,
+            m.Stage: self.stages, m.CalendarDecl: self.calendars, m.ContactDecl: self.contacts,
+            m.PlanDecl: self.plans, m.Policy: self.policies,
+        }
+
+
+def build_policy_set(files: list[m.PolicyFile], sources: dict[str, str]) -> PolicySet:
+    digest = hashlib.sha256()
+    for path in sorted(sources):
+        digest.update(path.encode() + b"\0" + sources[path].encode() + b"\0")
+    policy_set = PolicySet(files=files, sources=sources, content_hash=digest.hexdigest()[:16])
+    namespaces = policy_set.namespaces()
+    seen: dict[str, m.Node] = {}
+    for declaration in policy_set.declarations():
+        namespace = namespaces[type(declaration)]
+        name = declaration.name
+        # One namespace per kind; a name shared across kinds is reported by the checker.
+        if name in namespace:
+            policy_set.duplicates.append((namespace[name], declaration))
+            continue
+        namespace[name] = declaration
+        seen.setdefault(name, declaration)
+    return policy_set
+
+
+def load_policy_set(paths: Iterable[str | Path]) -> PolicySet:
+    """Parse every file; raise PolicyError with the syntax errors of all of them."""
+    files: list[m.PolicyFile] = []
+    sources: dict[str, str] = {}
+    diagnostics: list[Diagnostic] = []
+    for path in policy_files(paths):
+        text = path.read_text(encoding="utf-8")
+        sources[str(path)] = text
+        try:
+            files.append(parse_text(text, str(path)))
+        except PolicyError as error:
+            diagnostics.extend(error.diagnostics)
+    if diagnostics:
+        raise PolicyError(diagnostics, sources)
+    return build_policy_set(files, sources)
+
+
+def plan_numbers(plan: m.PlanDecl) -> dict[str, int]:
+    """Work the revenue goal backwards, rounding up at each step as finance does.
+
+    300K a month at 25K a deal is 12 clients; at a 30 % win rate 40 opportunities; at 50 %
+    SQL to opportunity 80 SQLs; at 25 % MQL to SQL 320 MQLs.
+    """
+    numbers: dict[str, int] = {}
+    if plan.revenue is None or not plan.deal_size:
+        return numbers
+    clients = math.ceil(round(plan.revenue / plan.deal_size, 9))
+    numbers["clients"] = clients
+    if not plan.win_rate:
+        return numbers
+    current_stage, current = "opportunity", math.ceil(round(clients / plan.win_rate, 9))
+    numbers["opportunities"] = current
+    rates = {c.target: c for c in plan.conversions}
+    while current_stage in rates and rates[current_stage].rate > 0:
+        conversion = rates.pop(current_stage)
+        current = math.ceil(round(current / conversion.rate, 9))
+        current_stage = conversion.source
+        numbers[_plural(current_stage)] = current
+    return numbers
+
+
+def _plural(stage: str) -> str:
+    return {"opportunity": "opportunities"}.get(stage, f"{stage}s")

@@ -1,0 +1,63 @@
+"""The text summary an `evaluate` run prints: counts per window and tier, then what is new."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from sla_engine.runner import RunReport
+
+STATUS_COLUMNS = ("met", "breached", "running", "paused", "cancelled", "not_applicable")
+MAX_LISTED = 25
+
+
+def render_run(report: RunReport, console: Console | None = None) -> None:
+    """Print with rich; every piece of lead data goes in as Text, never as markup."""
+    console = console or Console(highlight=False, soft_wrap=True)
+    mode = "dry run" if report.dry_run else f"run {report.run_id}"
+    git = f" (git {report.git_commit[:10]})" if report.git_commit else ""
+    console.print(Text(
+        f"sla-engine evaluate · {mode} · as of {report.as_of:%Y-%m-%d %H:%M} UTC · "
+        f"policies {report.policy_hash}{git}"
+    ))
+    for source in report.sources:
+        console.print(Text(
+            f"source {source.name}: {source.read:,} rows read, {source.accepted:,} accepted, "
+            f"{source.quarantined:,} quarantined, {source.new_events:,} new or changed events"
+        ))
+    scope = "all leads (full run)" if report.full else "leads with new events or due deadlines"
+    console.print(Text(f"{report.leads_evaluated:,} leads evaluated: {scope}"))
+
+    table = Table(title="Window instances by status", title_justify="left")
+    for column in ("policy", "window", "tier", *STATUS_COLUMNS):
+        table.add_column(column.replace("_", " "), justify="right" if column in STATUS_COLUMNS else "left")
+    grouped: dict[tuple[str, str, str], dict[str, int]] = defaultdict(dict)
+    for (policy, window, tier, status), count in report.status_counts.items():
+        grouped[(policy, window, tier)][status] = count
+    for (policy, window, tier), counts in sorted(grouped.items()):
+        table.add_row(Text(policy), Text(window), Text(tier),
+                      *(f"{counts.get(s, 0):,}" for s in STATUS_COLUMNS))
+    console.print(table)
+    console.print(Text(
+        f"new breaches: {len(report.new_breaches):,} · new warnings: {len(report.new_warnings):,} · "
+        f"actions due: {report.actions_due:,}"
+    ))
+    if report.new_breaches:
+        breaches = Table(title="New breaches", title_justify="left")
+        for column in ("lead", "policy / window", "tier", "started", "due", "stopped"):
+            breaches.add_column(column)
+        for row in report.new_breaches[:MAX_LISTED]:
+            breaches.add_row(
+                Text(row["lead_id"]), Text(f"{row['policy']} / {row['window']}"), Text(row["tier"] or "-"),
+                Text(_short(row["started_at"])), Text(_short(row["due_at"])), Text(_short(row["stopped_at"])),
+            )
+        console.print(breaches)
+        if len(report.new_breaches) > MAX_LISTED:
+            console.print(Text(f"… and {len(report.new_breaches) - MAX_LISTED:,} more (--format json lists all)"))
+
+
+def _short(value: str | None) -> str:
+    return value[:16].replace("T", " ") if value else "-"

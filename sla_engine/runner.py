@@ -1,0 +1,174 @@
+"""One `evaluate` run: ingest sources, judge the leads that need it, record what became due.
+
+The cost of a cron run follows the change: only leads with new events and leads whose next
+deadline, warning or escalation has come are judged again. A changed policy set, or an
+as-of earlier than the last run's, judges every lead again.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sla_engine.engine.calendar import always_open
+from sla_engine.engine.evaluate import BREACHED, PAUSED, RUNNING, Evaluator, utc
+from sla_engine.events import LeadEvent
+from sla_engine.language.policy_set import PolicySet
+from sla_engine.store.db import Store, iso
+
+
+@dataclass
+class SourceCounts:
+    name: str
+    read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    new_events: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.name, "read": self.read, "accepted": self.accepted,
+                "quarantined": self.quarantined, "new_events": self.new_events}
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    as_of: datetime
+    policy_hash: str
+    git_commit: str | None
+    dry_run: bool
+    full: bool = False
+    sources: list[SourceCounts] = field(default_factory=list)
+    leads_evaluated: int = 0
+    status_counts: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    new_breaches: list[dict[str, Any]] = field(default_factory=list)
+    new_warnings: list[dict[str, Any]] = field(default_factory=list)
+    actions_due: int = 0
+    instances: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.run_id,
+            "as_of": iso(self.as_of),
+            "policy_hash": self.policy_hash,
+            "git_commit": self.git_commit,
+            "dry_run": self.dry_run,
+            "full": self.full,
+            "sources": [s.as_dict() for s in self.sources],
+            "leads_evaluated": self.leads_evaluated,
+            "new_breaches": len(self.new_breaches),
+            "new_warnings": len(self.new_warnings),
+            "actions_due": self.actions_due,
+            "statuses": [
+                {"policy": p, "window": w, "tier": t, "status": s, "count": n}
+                for (p, w, t, s), n in sorted(self.status_counts.items())
+            ],
+        }
+
+
+Item = Any  # LeadEvent or a source's Rejected row
+
+
+def git_commit_of(path: Path) -> str | None:
+    """The commit of the policies' git checkout, recorded with each run."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def ingest(store: Store, name: str, items: Iterable[Item], run_id: int) -> SourceCounts:
+    """Store a source's events; quarantine what cannot be read. read == accepted + quarantined."""
+    counts = SourceCounts(name)
+    accepted: list[LeadEvent] = []
+    for item in items:
+        counts.read += 1
+        if isinstance(item, LeadEvent):
+            counts.accepted += 1
+            accepted.append(item)
+            if len(accepted) >= 10_000:
+                counts.new_events += store.upsert_events(accepted, run_id)[0]
+                accepted.clear()
+        else:
+            counts.quarantined += 1
+            store.quarantine(name, str(getattr(item, "file", "")), getattr(item, "line", None),
+                             item.reason, dict(getattr(item, "raw", {})), run_id)
+    counts.new_events += store.upsert_events(accepted, run_id)[0]
+    return counts
+
+
+def evaluate_run(
+    policy_set: PolicySet,
+    store: Store,
+    sources: list[tuple[str, Iterable[Item]]],
+    as_of: datetime,
+    *,
+    dry_run: bool = False,
+    git_commit: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunReport:
+    """A whole run in one transaction: a crash or --dry-run leaves the store untouched."""
+    as_of = utc(as_of)
+    evaluator = Evaluator(policy_set)
+    with store.transaction(rollback=dry_run):
+        run_id = store.start_run(as_of, policy_set.content_hash, git_commit, dry_run)
+        report = RunReport(run_id, as_of, policy_set.content_hash, git_commit, dry_run)
+        for name, items in sources:
+            report.sources.append(ingest(store, name, items, run_id))
+        last = store.last_run()
+        if last is None or last["policy_hash"] != policy_set.content_hash or as_of < last["as_of"]:
+            store.mark_all_dirty()
+            report.full = True
+        lead_ids = store.leads_to_evaluate(as_of)
+        report.leads_evaluated = len(lead_ids)
+        for done, (lead_id, events) in enumerate(store.iter_lead_histories(lead_ids), start=1):
+            result = evaluator.evaluate(lead_id, events, as_of, policy_hash=policy_set.content_hash)
+            rows = [instance.as_row() for instance in result.instances]
+            for row in store.save_instances(lead_id, rows, run_id):
+                if row["status"] == BREACHED and row["previous_status"] != BREACHED:
+                    report.new_breaches.append(row)
+                if (row["warning_at"] and row["warning_at"] <= iso(as_of) and row["status"] == RUNNING
+                        and not (row["previous_warning_at"] and row["previous_warning_at"] <= iso(as_of))):
+                    report.new_warnings.append(row)
+            report.instances.extend(rows)
+            report.actions_due += store.record_actions(
+                ({"key": a.key, "lead_id": a.lead_id, "policy": a.policy, "window": a.window,
+                  "cycle": a.cycle, "level": a.level, "action": a.action, "due_at": iso(a.due_at)}
+                 for a in result.actions),
+                run_id,
+            )
+            store.save_lead(lead_id, result.state, result.next_check, run_id)
+            if progress is not None:
+                progress(done, len(lead_ids))
+        for row in store.db.query(
+            "SELECT policy, window, coalesce(tier, '-') AS tier, status, count(*) AS n "
+            "FROM window_instances GROUP BY 1, 2, 3, 4"
+        ):
+            report.status_counts[(row["policy"], row["window"], row["tier"], row["status"])] = row["n"]
+        for row in report.instances:
+            row.update(timing(evaluator, row, as_of))
+        store.finish_run(run_id, report.summary())
+    return report
+
+
+def timing(evaluator: Evaluator, row: dict[str, Any], as_of: datetime) -> dict[str, float | None]:
+    """Elapsed and remaining business time at as_of, on the instance's own calendar."""
+    calendar = evaluator.calendars.get(row.get("calendar") or "", always_open())
+    started = datetime.fromisoformat(row["started_at"])
+    end = datetime.fromisoformat(row["stopped_at"]) if row.get("stopped_at") else as_of
+    if row.get("paused_since"):
+        end = min(end, datetime.fromisoformat(row["paused_since"]))
+    elapsed = max(calendar.diff(started, end) - timedelta(seconds=row.get("paused_seconds") or 0),
+                  timedelta(0))
+    remaining = None
+    if row["status"] in (RUNNING, PAUSED) and row.get("due_at"):
+        remaining = max(calendar.diff(end, datetime.fromisoformat(row["due_at"])), timedelta(0)).total_seconds()
+    return {"elapsed_business_seconds": elapsed.total_seconds(), "remaining_business_seconds": remaining}

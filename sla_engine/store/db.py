@@ -1,0 +1,408 @@
+"""The SQLite store: events, lead state, window instances, the outbox, quarantine, runs.
+
+One file, versioned by ``PRAGMA user_version`` with ordered migrations. Every run holds an
+exclusive lock file for its whole duration, so an overlapping cron run waits (bounded) or
+exits with a clear message; all of a run's writes happen in one transaction, so a crash
+leaves the store as the last finished run left it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from sla_engine.events import LeadEvent
+
+MIGRATIONS: list[str] = [
+    # 1: the initial schema
+    """
+    CREATE TABLE events (
+        event_id TEXT PRIMARY KEY,
+        lead_id TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        type TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        ingested_run INTEGER
+    );
+    CREATE INDEX events_lead ON events (lead_id, occurred_at);
+    CREATE TABLE leads (
+        lead_id TEXT PRIMARY KEY,
+        state TEXT,
+        dirty INTEGER NOT NULL DEFAULT 1,
+        next_check_at TEXT,
+        evaluated_run INTEGER
+    );
+    CREATE INDEX leads_dirty ON leads (dirty);
+    CREATE INDEX leads_next_check ON leads (next_check_at);
+    CREATE TABLE window_instances (
+        key TEXT PRIMARY KEY,
+        lead_id TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        window TEXT NOT NULL,
+        cycle INTEGER NOT NULL,
+        tier TEXT,
+        status TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        due_at TEXT,
+        stopped_at TEXT,
+        breached_at TEXT,
+        warning_at TEXT,
+        cancelled_reason TEXT,
+        met_late INTEGER NOT NULL DEFAULT 0,
+        goal TEXT,
+        calendar TEXT,
+        paused_seconds REAL NOT NULL DEFAULT 0,
+        paused_since TEXT,
+        policy_hash TEXT,
+        first_run INTEGER,
+        updated_run INTEGER
+    );
+    CREATE INDEX window_instances_lead ON window_instances (lead_id);
+    CREATE INDEX window_instances_status ON window_instances (policy, window, status);
+    CREATE TABLE outbox (
+        key TEXT PRIMARY KEY,
+        lead_id TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        window TEXT NOT NULL,
+        cycle INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        action TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_run INTEGER
+    );
+    CREATE INDEX outbox_status ON outbox (status);
+    CREATE TABLE quarantine (
+        key TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        file TEXT,
+        line INTEGER,
+        reason TEXT NOT NULL,
+        raw TEXT,
+        first_run INTEGER
+    );
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        as_of TEXT NOT NULL,
+        status TEXT NOT NULL,
+        policy_hash TEXT,
+        git_commit TEXT,
+        dry_run INTEGER NOT NULL DEFAULT 0,
+        counts TEXT
+    );
+    CREATE TABLE sync_state (
+        connector TEXT NOT NULL,
+        stream TEXT NOT NULL,
+        cursor TEXT,
+        updated_at TEXT,
+        PRIMARY KEY (connector, stream)
+    );
+    """,
+]
+
+FINAL_STATUSES = ("met", "cancelled", "not_applicable")
+
+
+class StoreLocked(RuntimeError):
+    """Another run holds the store; raised after waiting the allowed time."""
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat()
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        self.conn = connection
+        self.db = sqlite_utils.Database(connection)
+        self._lock_handle: Any = None
+        self.migrate()
+
+    # ------------------------------------------------------------ schema
+    @property
+    def version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        """Apply the migrations this file has not seen, each in its own transaction."""
+        for number, script in enumerate(MIGRATIONS, start=1):
+            if self.version >= number:
+                continue
+            with self.transaction():
+                for statement in _statements(script):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {number}")
+
+    # ------------------------------------------------------------ locking and transactions
+    @contextmanager
+    def locked(self, wait_seconds: float = 30.0) -> Iterator[None]:
+        """Hold the run lock; a second run waits up to wait_seconds, then gives up."""
+        handle = open(f"{self.path}.lock", "a+")  # noqa: SIM115 - held for the whole run
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.close()
+                    raise StoreLocked(
+                        f"another sla-engine run holds {self.path} (waited {wait_seconds:.0f}s); "
+                        "nothing was changed"
+                    ) from None
+                time.sleep(0.1)
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    @contextmanager
+    def transaction(self, rollback: bool = False) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        if rollback:
+            self.conn.execute("ROLLBACK")
+        else:
+            self.conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # ------------------------------------------------------------ runs
+    def start_run(self, as_of: datetime, policy_hash: str, git_commit: str | None, dry_run: bool) -> int:
+        cursor = self.conn.execute(
+            "INSERT INTO runs (started_at, as_of, status, policy_hash, git_commit, dry_run) "
+            "VALUES (?, ?, 'running', ?, ?, ?)",
+            (iso(now_utc()), iso(as_of), policy_hash, git_commit, int(dry_run)),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, counts: dict[str, Any], status: str = "finished") -> None:
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, counts = ? WHERE id = ?",
+            (iso(now_utc()), status, json.dumps(counts, sort_keys=True), run_id),
+        )
+
+    def last_run(self) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT id, as_of, policy_hash FROM runs WHERE status = 'finished' AND dry_run = 0 "
+            "ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return {"id": row[0], "as_of": datetime.fromisoformat(row[1]), "policy_hash": row[2]}
+
+    # ------------------------------------------------------------ events
+    def upsert_events(self, events: Iterable[LeadEvent], run_id: int) -> tuple[int, int]:
+        """Store events by id; an unchanged event is a no-op. Returns (new or changed, unchanged)."""
+        changed = unchanged = 0
+        dirty: set[str] = set()
+        for event in events:
+            row = (
+                event.event_id, event.lead_id, iso(event.occurred_at), event.source, str(event.type),
+                json.dumps(event.payload, sort_keys=True, default=str),
+            )
+            existing = self.conn.execute(
+                "SELECT lead_id, occurred_at, source, type, payload FROM events WHERE event_id = ?",
+                (row[0],),
+            ).fetchone()
+            if existing is not None and tuple(existing) == row[1:]:
+                unchanged += 1
+                continue
+            if existing is not None and existing[0] != event.lead_id:
+                dirty.add(existing[0])
+            self.conn.execute(
+                "INSERT OR REPLACE INTO events (event_id, lead_id, occurred_at, source, type, payload, "
+                "ingested_run) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (*row, run_id),
+            )
+            dirty.add(event.lead_id)
+            changed += 1
+            if len(dirty) >= 5000:
+                self._mark_dirty(dirty)
+                dirty.clear()
+        self._mark_dirty(dirty)
+        return changed, unchanged
+
+    def _mark_dirty(self, lead_ids: Iterable[str]) -> None:
+        self.conn.executemany(
+            "INSERT INTO leads (lead_id, dirty) VALUES (?, 1) "
+            "ON CONFLICT (lead_id) DO UPDATE SET dirty = 1",
+            ((lead_id,) for lead_id in lead_ids),
+        )
+
+    def mark_all_dirty(self) -> None:
+        self.conn.execute("UPDATE leads SET dirty = 1")
+
+    def lead_events(self, lead_id: str) -> list[LeadEvent]:
+        rows = self.conn.execute(
+            "SELECT event_id, lead_id, occurred_at, source, type, payload FROM events "
+            "WHERE lead_id = ? ORDER BY occurred_at, event_id",
+            (lead_id,),
+        )
+        return [_event(row) for row in rows]
+
+    def leads_to_evaluate(self, as_of: datetime) -> list[str]:
+        """Leads with new events, and leads with a deadline, warning or escalation now due."""
+        rows = self.conn.execute(
+            "SELECT lead_id FROM leads WHERE dirty = 1 OR (next_check_at IS NOT NULL AND next_check_at <= ?) "
+            "ORDER BY lead_id",
+            (iso(as_of),),
+        )
+        return [row[0] for row in rows]
+
+    def iter_lead_histories(self, lead_ids: list[str]) -> Iterator[tuple[str, list[LeadEvent]]]:
+        """Stream each lead's history in one ordered scan, not one query per lead."""
+        wanted = set(lead_ids)
+        if not wanted:
+            return
+        everyone = len(wanted) * 4 >= self.count("leads")
+        if not everyone:
+            for lead_id in lead_ids:
+                yield lead_id, self.lead_events(lead_id)
+            return
+        current: str | None = None
+        batch: list[LeadEvent] = []
+        rows = self.conn.execute(
+            "SELECT event_id, lead_id, occurred_at, source, type, payload FROM events "
+            "ORDER BY lead_id, occurred_at, event_id"
+        )
+        for row in rows:
+            if row[1] != current:
+                if current in wanted:
+                    yield current, batch
+                current, batch = row[1], []
+            if current in wanted:
+                batch.append(_event(row))
+        if current in wanted:
+            yield current, batch
+
+    # ------------------------------------------------------------ results
+    def save_lead(self, lead_id: str, state: dict[str, Any], next_check: datetime | None, run_id: int) -> None:
+        self.conn.execute(
+            "INSERT INTO leads (lead_id, state, dirty, next_check_at, evaluated_run) VALUES (?, ?, 0, ?, ?) "
+            "ON CONFLICT (lead_id) DO UPDATE SET state = excluded.state, dirty = 0, "
+            "next_check_at = excluded.next_check_at, evaluated_run = excluded.evaluated_run",
+            (lead_id, json.dumps(state, sort_keys=True, default=str),
+             iso(next_check) if next_check else None, run_id),
+        )
+
+    def save_instances(self, lead_id: str, rows: list[dict[str, Any]], run_id: int) -> list[dict[str, Any]]:
+        """Upsert a lead's instances; finished ones judged under another policy stay as judged.
+
+        Returns the rows whose status is new (for "new breaches" and "new warnings").
+        """
+        existing = {
+            row["key"]: row
+            for row in self.db.query("SELECT * FROM window_instances WHERE lead_id = ?", [lead_id])
+        }
+        changed: list[dict[str, Any]] = []
+        keep = set()
+        for row in rows:
+            old = existing.get(row["key"])
+            keep.add(row["key"])
+            if old is not None and old["status"] in FINAL_STATUSES and old["policy_hash"] != row["policy_hash"]:
+                continue
+            if old is not None and old.get("stopped_at") and old["policy_hash"] != row["policy_hash"]:
+                continue
+            record = {**row, "met_late": int(row["met_late"]), "updated_run": run_id,
+                      "first_run": old["first_run"] if old else run_id}
+            comparable = {k: v for k, v in record.items() if k not in ("updated_run", "first_run")}
+            if old is not None and all(old.get(k) == v for k, v in comparable.items()):
+                continue
+            columns = ", ".join(record)
+            marks = ", ".join("?" for _ in record)
+            self.conn.execute(f"INSERT OR REPLACE INTO window_instances ({columns}) VALUES ({marks})",
+                              list(record.values()))
+            changed.append({**record, "previous_status": old["status"] if old else None,
+                            "previous_warning_at": old["warning_at"] if old else None})
+        for key, old in existing.items():
+            if key not in keep and old["status"] not in FINAL_STATUSES:
+                # An instance the history no longer supports (e.g. a corrected event) is withdrawn.
+                self.conn.execute("DELETE FROM window_instances WHERE key = ?", (key,))
+        return changed
+
+    def record_actions(self, actions: Iterable[dict[str, Any]], run_id: int) -> int:
+        """Record due actions once per key; returns how many are new."""
+        added = 0
+        for action in actions:
+            cursor = self.conn.execute(
+                "INSERT OR IGNORE INTO outbox (key, lead_id, policy, window, cycle, level, action, due_at, "
+                "created_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (action["key"], action["lead_id"], action["policy"], action["window"], action["cycle"],
+                 action["level"], json.dumps(action["action"], sort_keys=True), action["due_at"], run_id),
+            )
+            added += cursor.rowcount
+        return added
+
+    def quarantine(self, source: str, file: str | None, line: int | None, reason: str,
+                   raw: dict[str, Any], run_id: int) -> bool:
+        """Keep a row we could not read; the same row read again is not counted twice."""
+        raw_text = json.dumps(raw, sort_keys=True, default=str)
+        key = f"{source}|{file}|{line}|{raw_text}"
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO quarantine (key, source, file, line, reason, raw, first_run) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key, source, file, line, reason, raw_text, run_id),
+        )
+        return cursor.rowcount > 0
+
+    # ------------------------------------------------------------ reading
+    def count(self, table: str, where: str = "", params: Iterable[Any] = ()) -> int:
+        sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
+        return int(self.conn.execute(sql, list(params)).fetchone()[0])
+
+    def instances(self, lead_id: str | None = None) -> list[dict[str, Any]]:
+        if lead_id is None:
+            return list(self.db.query("SELECT * FROM window_instances ORDER BY key"))
+        return list(self.db.query("SELECT * FROM window_instances WHERE lead_id = ? ORDER BY key", [lead_id]))
+
+    def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
+        if status is None:
+            return list(self.db.query("SELECT * FROM outbox ORDER BY due_at, key"))
+        return list(self.db.query("SELECT * FROM outbox WHERE status = ? ORDER BY due_at, key", [status]))
+
+
+def _event(row: tuple[Any, ...]) -> LeadEvent:
+    return LeadEvent.model_construct(
+        event_id=row[0], lead_id=row[1], occurred_at=datetime.fromisoformat(row[2]),
+        source=row[3], type=row[4], payload=json.loads(row[5]),
+    )
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
