@@ -145,6 +145,7 @@ def evaluate_run(
                  for a in result.actions),
                 run_id,
             )
+            store.save_stage_entries(lead_id, result.stage_entries)
             store.save_lead(lead_id, result.state, result.next_check, run_id)
             if progress is not None:
                 progress(done, len(lead_ids))

@@ -61,7 +61,8 @@ def snapshot(store: Store) -> tuple[list[dict], list[tuple]]:
     instances = [{k: v for k, v in row.items() if k not in ("first_run", "updated_run")}
                  for row in store.instances()]
     outbox = [(r["key"], r["due_at"], r["action"]) for r in store.outbox()]
-    return instances, outbox
+    stages = list(store.conn.execute("SELECT * FROM stage_entries ORDER BY 1, 2, 3"))
+    return instances, outbox, stages
 
 
 def run(store: Store, events, as_of, **kwargs):

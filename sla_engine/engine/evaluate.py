@@ -118,6 +118,7 @@ class LeadResult:
     actions: list[DueAction] = field(default_factory=list)
     next_check: datetime | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    stage_entries: list[tuple[str, datetime]] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)
 
 
@@ -246,6 +247,7 @@ class Evaluator:
                     if now and not stage_now[name]:
                         ctx.entered_now.add(name)
                         ctx.stage_entered[name] = t
+                        result.stage_entries.append((name, t))
                         if trace is not None:
                             trace.append(f"{_when(t)}  became {name}")
                     stage_now[name] = now

@@ -113,6 +113,16 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (connector, stream)
     );
     """,
+    # 2: when each lead entered each funnel stage, for targets and reports
+    """
+    CREATE TABLE stage_entries (
+        lead_id TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        entered_at TEXT NOT NULL,
+        PRIMARY KEY (lead_id, stage, entered_at)
+    );
+    CREATE INDEX stage_entries_stage ON stage_entries (stage, entered_at);
+    """,
 ]
 
 FINAL_STATUSES = ("met", "cancelled", "not_applicable")
@@ -319,6 +329,14 @@ class Store:
             "next_check_at = excluded.next_check_at, evaluated_run = excluded.evaluated_run",
             (lead_id, json.dumps(state, sort_keys=True, default=str),
              iso(next_check) if next_check else None, run_id),
+        )
+
+    def save_stage_entries(self, lead_id: str, entries: Iterable[tuple[str, datetime]]) -> None:
+        """Replace a lead's stage entries with those its whole history gives."""
+        self.conn.execute("DELETE FROM stage_entries WHERE lead_id = ?", (lead_id,))
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO stage_entries (lead_id, stage, entered_at) VALUES (?, ?, ?)",
+            ((lead_id, stage, iso(entered_at)) for stage, entered_at in entries),
         )
 
     def save_instances(self, lead_id: str, rows: list[dict[str, Any]], run_id: int) -> list[dict[str, Any]]:

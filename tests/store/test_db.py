@@ -1,0 +1,109 @@
+"""The store: versioned schema, upserts by event id, all-or-nothing runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sla_engine.runner import evaluate_run
+from sla_engine.store.db import MIGRATIONS, Store
+from tests.engine.test_evaluate import activity, assigned, at, created, policy_set
+from tests.test_runner import history, run, snapshot
+
+
+def test_a_new_store_is_at_the_latest_schema_version_and_reopening_changes_nothing(tmp_path):
+    store = Store(tmp_path / "s.db")
+    assert store.version == len(MIGRATIONS)
+    tables = set(store.db.table_names())
+    assert {"events", "leads", "window_instances", "outbox", "quarantine", "runs", "sync_state"} <= tables
+    store.close()
+    again = Store(tmp_path / "s.db")
+    assert again.version == len(MIGRATIONS)
+
+
+def test_events_upsert_by_id_and_only_changes_mark_a_lead_for_judging(tmp_path):
+    store = Store(tmp_path / "s.db")
+    events = [created("L1", at(23, 9), lead_score=95), assigned("L1", at(23, 9, 1))]
+    with store.transaction():
+        assert store.upsert_events(events, run_id=1) == (2, 0)
+        assert store.upsert_events(events, run_id=2) == (0, 2)
+    assert store.count("events") == 2
+    assert store.leads_to_evaluate(at(23, 10)) == ["L1"]
+
+
+def test_a_failure_mid_run_leaves_the_store_as_the_last_finished_run_left_it(tmp_path):
+    store = Store(tmp_path / "s.db")
+    run(store, history(4), at(20, 12))
+    before = snapshot(store)
+    runs_before = store.count("runs")
+
+    def crash(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt("killed")
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_run(policy_set(), store, [("test", iter(history(8)))], at(25, 12), progress=crash)
+    assert snapshot(store) == before
+    assert store.count("runs") == runs_before
+    report = run(store, history(8), at(25, 12))
+    assert report.actions_due > 0  # nothing was lost: the next run records what the crash did not
+
+
+def test_a_process_killed_during_a_run_loses_nothing_and_records_nothing_twice(tmp_path):
+    """SIGKILL in the middle of a run: the rerun records every due action exactly once."""
+    db = tmp_path / "s.db"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from sla_engine.runner import evaluate_run
+        from sla_engine.store.db import Store
+        from tests.engine.test_evaluate import at, policy_set
+        from tests.test_runner import history
+
+        def die(done, total):
+            if done == 5:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        evaluate_run(policy_set(), Store({str(db)!r}), [("test", iter(history(12)))], at(25, 12), progress=die)
+    """)
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", script], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                            timeout=120)
+    assert result.returncode == -signal.SIGKILL
+    store = Store(db)
+    assert store.count("outbox") == 0 and store.count("events") == 0
+    run(store, history(12), at(25, 12))
+    reference = Store(tmp_path / "reference.db")
+    run(reference, history(12), at(25, 12))
+    assert snapshot(store) == snapshot(reference)
+
+
+def test_outbox_keys_are_unique_per_lead_window_cycle_level_and_action(tmp_path):
+    store = Store(tmp_path / "s.db")
+    events = [created("L1", at(23, 9), lead_score=95), assigned("L1", at(23, 9, 1)), activity("L1", at(24, 9))]
+    run(store, events, at(24, 12))
+    keys = [row["key"] for row in store.outbox()]
+    assert len(keys) == len(set(keys)) == 2  # warning to the owner, breach to the manager
+    assert {row["level"] for row in store.outbox()} == {"at warning", "on breach"}
+    assert all(row["status"] == "pending" for row in store.outbox())
+
+
+def test_an_older_store_is_migrated_in_place_and_keeps_its_data(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    connection = sqlite3.connect(path)
+    connection.executescript(MIGRATIONS[0])
+    connection.execute("INSERT INTO runs (started_at, as_of, status) VALUES ('x', 'y', 'finished')")
+    connection.execute("PRAGMA user_version = 1")
+    connection.commit()
+    connection.close()
+    store = Store(path)
+    assert store.version == len(MIGRATIONS)
+    assert store.count("runs") == 1
+    assert "stage_entries" in store.db.table_names()
