@@ -30,7 +30,9 @@ Rules
   the answer is the next opening, because the clock still reads ``x`` there and nothing is
   open in between. This makes the inverse exact: for open ``t`` and later ``u``,
   ``add(t, diff(t, u)) == next_open(u)``, which is ``u`` itself whenever ``u`` is open.
-* All inputs must be timezone-aware datetimes; all outputs are aware UTC datetimes.
+* All inputs must be timezone-aware datetimes; all outputs are aware UTC datetimes. Compare
+  results in UTC: Python's ``==`` between datetimes in different zones is always False for a
+  repeated-hour time (PEP 495), and ``+``/``-`` on datetimes in one zone is wall-clock arithmetic.
 
 Speed: shifts are cached per local date and holidays per year, and every walk goes a day at a
 time, so a deadline five business days out or a 90-day ``diff`` costs microseconds to a
@@ -89,6 +91,9 @@ class BusinessCalendar:
         set_(self, "weekly", tuple(tuple(entry) for entry in self.weekly))
         set_(self, "closed_dates", frozenset(self.closed_dates))
         set_(self, "open_dates", tuple((day, tuple(map(tuple, walls))) for day, walls in self.open_dates))
+        for day in self.closed_dates:
+            if not isinstance(day, date) or isinstance(day, datetime):
+                raise CalendarError(f"calendar {self.name!r}: closed date {day!r} is not a date")
         set_(self, "_zone", _load_zone(self.timezone))
         set_(self, "_hours", self._weekly_hours())
         set_(self, "_extra", self._extra_hours())
@@ -120,9 +125,7 @@ class BusinessCalendar:
                 raise CalendarError(f"calendar {self.name!r}: open date {day!r} is not a date")
             checked = tuple(self._checked_wall(start, end, day.isoformat()) for start, end in walls)
             if not checked and not default:
-                raise CalendarError(
-                    f"calendar {self.name!r}: open date {day} has no hours and no weekly hours to copy"
-                )
+                raise CalendarError(f"calendar {self.name!r}: open date {day} has no hours and no weekly hours to copy")
             extra[day] = extra.get(day, ()) + (checked or default)
         return extra
 
@@ -162,9 +165,7 @@ class BusinessCalendar:
             return True
         day = self._local_date(u)
         return any(
-            start <= u < end
-            for offset in (-2, -1, 0, 1)
-            for start, end in self._day_shifts(day + offset * ONE_DAY)
+            start <= u < end for offset in (-2, -1, 0, 1) for start, end in self._day_shifts(day + offset * ONE_DAY)
         )
 
     def next_open(self, t: datetime) -> datetime:
@@ -292,9 +293,7 @@ class BusinessCalendar:
                     found = True
             quiet_days = 0 if found else quiet_days + 1
             if until is None and quiet_days > SEARCH_LIMIT_DAYS + 2:
-                raise CalendarError(
-                    f"calendar {self.name!r} has no open time in the 3 years after {t.isoformat()}"
-                )
+                raise CalendarError(f"calendar {self.name!r} has no open time in the 3 years after {t.isoformat()}")
             day += ONE_DAY
 
     def _next_open_day(self, day: date) -> date:
@@ -337,9 +336,7 @@ class BusinessCalendar:
             return frozenset()
         dates = self._holiday_cache.get(year)
         if dates is None:
-            found = holidays.country_holidays(
-                self.holiday_country, subdiv=self.holiday_subdivision, years=year
-            )
+            found = holidays.country_holidays(self.holiday_country, subdiv=self.holiday_subdivision, years=year)
             dates = frozenset(found.keys())
             self._holiday_cache[year] = dates
         return dates
