@@ -42,7 +42,37 @@ def _config(ctx: click.Context) -> Config:
         raise click.ClickException(str(error)) from None
 
 
-@click.group()
+class PluginGroup(click.Group):
+    """The command group, plus the commands plugins add through the register_commands hook.
+
+    Plugins load only when commands are listed (``--help``) or a name is not built in, so a
+    built-in command does not pay for them.
+    """
+
+    _plugins_loaded = False
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        from sla_engine.plugins import PluginError, register_commands
+
+        try:
+            register_commands(self)
+        except PluginError as error:
+            raise click.ClickException(str(error)) from None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugins()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            self._load_plugins()
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=PluginGroup)
 @click.version_option(package_name="sla-engine")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
               help="Configuration file (default: ./sla-engine.toml or [tool.sla-engine] in ./pyproject.toml).")
@@ -142,30 +172,65 @@ def _load_policies(path: Path) -> Any:
     return load_policy_set([path])
 
 
-def _sources(config: Config, specs: tuple[str, ...]) -> list[tuple[str, Any]]:
-    """Connectors from --source NAME:ARG, else from the configuration."""
+def _resolve_secret_files(options: dict[str, Any], base_dir: Path) -> dict[str, Any]:
+    """A secret ``{file = "..."}`` is relative to the configuration file, like every other path."""
+    resolved = dict(options)
+    for key, value in options.items():
+        if isinstance(value, dict) and isinstance(value.get("file"), str) and not Path(value["file"]).is_absolute():
+            resolved[key] = {**value, "file": str(base_dir / value["file"])}
+    return resolved
+
+
+def _connector(config: Config, spec: str) -> Any:
+    """A configured source by name, else ``TYPE:ARG`` (e.g. csv:events.csv)."""
+    from sla_engine.connector import ConnectorError
     from sla_engine.plugins import PluginError, connectors
 
     try:
         registry = connectors()
-    except PluginError as error:
-        raise click.ClickException(str(error)) from None
-    opened: list[tuple[str, Any]] = []
-    if specs:
-        for spec in specs:
-            kind, _, target = spec.partition(":")
-            if kind not in registry:
-                raise click.ClickException(f"unknown source type '{kind}' (known: {', '.join(sorted(registry))})")
-            opened.append((spec, registry[kind](target=target or None)))
-    else:
         for source in config.sources:
-            if source.type not in registry:
-                raise click.ClickException(
-                    f"source '{source.name}': unknown type '{source.type}' (known: {', '.join(sorted(registry))})"
-                )
-            options = source.model_dump(exclude={"name", "type"})
-            opened.append((source.name, registry[source.type](**options)))
-    return opened
+            if source.name == spec:
+                if source.type not in registry:
+                    raise click.ClickException(
+                        f"source '{source.name}': unknown type '{source.type}' (known: {', '.join(sorted(registry))})"
+                    )
+                options = _resolve_secret_files(source.model_dump(exclude={"name", "type"}), config.base_dir)
+                return registry[source.type].configure(source.name, options)
+        kind, _, target = spec.partition(":")
+        if kind not in registry:
+            configured = ", ".join(s.name for s in config.sources) or "none"
+            raise click.ClickException(
+                f"'{spec}' is neither a configured source (configured: {configured}) nor TYPE:ARG "
+                f"with a known type (known: {', '.join(sorted(registry))})"
+            )
+        if not target:
+            raise click.ClickException(f"'{spec}': give TYPE:ARG, e.g. {kind}:PATH, or configure it in [[sources]]")
+        return registry[kind].from_target(spec, target)
+    except (PluginError, ConnectorError) as error:
+        raise click.ClickException(str(error)) from None
+
+
+def _sources(config: Config, specs: tuple[str, ...]) -> list[Any]:
+    """Connectors from --source NAME or TYPE:ARG, else every configured source."""
+    return [_connector(config, spec) for spec in (specs or tuple(s.name for s in config.sources))]
+
+
+def _open_store(db_path: Path) -> Any:
+    from sla_engine.plugins import PluginError, prepare_database
+    from sla_engine.store.db import Store
+
+    store = Store(db_path)
+    try:
+        prepare_database(store)
+    except PluginError as error:
+        store.close()
+        raise click.ClickException(str(error)) from None
+    return store
+
+
+def _close_all(connectors: list[Any]) -> None:
+    for connector in connectors:
+        connector.close()
 
 
 # ---------------------------------------------------------------- engine
@@ -173,46 +238,148 @@ def _sources(config: Config, specs: tuple[str, ...]) -> list[tuple[str, Any]]:
 
 @main.command()
 @click.argument("policies", required=False, type=click.Path(path_type=Path))
-@click.option("--source", "source_specs", multiple=True, metavar="TYPE:ARG",
-              help="A source to read, e.g. csv:examples/data/events.csv (default: the configured sources).")
+@click.option("--source", "source_specs", multiple=True, metavar="NAME|TYPE:ARG",
+              help="A configured source, or TYPE:ARG such as csv:events.csv (default: every configured source).")
 @click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: beside the policies).")
 @click.option("--as-of", "as_of", help="Judge as of this instant (ISO 8601 with zone; default: now).")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
-@click.option("--dry-run", is_flag=True, help="Evaluate and report, but write nothing to the store.")
+@click.option("--dry-run", is_flag=True, help="Evaluate and report, but write nothing to the store or a push target.")
 @click.option("--fail-on", type=click.Choice(["breach", "warning"]),
               help="Exit 2 when this run finds a new breach (or a new warning or breach).")
 @click.option("--lock-timeout", type=float, default=None, help="Seconds to wait for another run (default 30).")
+@click.option("--no-sync", is_flag=True, help="Pull no source: judge the events already in the store.")
+@click.option("--push", "push_target", metavar="NAME|TYPE:ARG",
+              help="After evaluating, write SLA status to a configured source or TYPE:ARG (csv:status.csv).")
 @click.pass_context
 def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str, ...], db: Path | None,
              as_of: str | None, output: str, dry_run: bool, fail_on: str | None,
-             lock_timeout: float | None) -> None:
-    """Evaluate every policy over the lead events and record what is due."""
+             lock_timeout: float | None, no_sync: bool, push_target: str | None) -> None:
+    """Sync the sources, evaluate every policy over the lead events and record what is due."""
+    from sla_engine.connector import ConnectorError
     from sla_engine.reports.run_summary import render_run
     from sla_engine.runner import evaluate_run, git_commit_of
-    from sla_engine.store.db import Store, StoreLocked
+    from sla_engine.store.db import StoreLocked
+    from sla_engine.sync import open_pulls, push_updates, status_updates
 
     config = _config(ctx)
     moment = _parse_as_of(as_of)
     policy_dir = policies or config.policies
     policy_set = _load_policies(policy_dir)
-    sources = [(name, connector.pull()) for name, connector in _sources(config, source_specs)]
+    connectors = [] if no_sync else _sources(config, source_specs)
+    target = _connector(config, push_target) if push_target else None
+    if target is not None and not target.can_push():
+        raise click.ClickException(f"'{push_target}' cannot be written to")
     db_path = db or (config.db_path if policies is None else policy_dir.parent / "sla-engine.db")
-    store = Store(db_path)
+    store = _open_store(db_path)
+    pushed = None
     try:
         with store.locked(lock_timeout if lock_timeout is not None else config.lock_timeout):
-            report = evaluate_run(policy_set, store, sources, moment, dry_run=dry_run,
+            pulls = open_pulls(store, connectors, datetime.now(timezone.utc))
+            report = evaluate_run(policy_set, store, [(pull.name, pull) for pull in pulls], moment,
+                                  dry_run=dry_run,
                                   git_commit=git_commit_of(policy_dir if policy_dir.is_dir() else policy_dir.parent))
+            if target is not None:
+                updates = status_updates(store, overlay=report.instances if dry_run else ())
+                pushed = push_updates(store, target, updates, dry_run=dry_run)
     except StoreLocked as error:
+        raise click.ClickException(str(error)) from None
+    except ConnectorError as error:
         raise click.ClickException(str(error)) from None
     finally:
         store.close()
+        _close_all([*connectors, *([target] if target is not None else [])])
+    stopped = [{"source": p.name, "stopped": p.stopped} for p in pulls if p.stopped]
     if output == "json":
-        click.echo(json.dumps({"run": report.summary(), "instances": report.instances}, indent=2, default=str))
+        payload: dict[str, Any] = {"run": report.summary(), "instances": report.instances}
+        if stopped:
+            payload["sync_stopped"] = stopped
+        if pushed is not None:
+            payload["push"] = pushed.summary()
+            if dry_run:
+                payload["push"]["would_write"] = [_describe_update(u) for u in pushed.planned]
+        click.echo(json.dumps(payload, indent=2, default=str))
     else:
         render_run(report)
+        for item in stopped:
+            click.echo(f"warning: source {item['source']} stopped early: {item['stopped']}", err=True)
+        if pushed is not None:
+            _render_push(pushed)
     matched = (fail_on == "breach" and report.new_breaches) or (
         fail_on == "warning" and (report.new_breaches or report.new_warnings))
-    sys.exit(EXIT_MATCHED if matched else EXIT_OK)
+    failed_push = pushed is not None and pushed.failed
+    sys.exit(EXIT_MATCHED if matched else EXIT_ERROR if failed_push else EXIT_OK)
+
+
+def _describe_update(update: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {"kind": type(update).__name__, **asdict(update)}
+
+
+def _render_push(pushed: Any) -> None:
+    if pushed.dry_run:
+        click.echo(f"push {pushed.target}: would write {len(pushed.planned)} update(s)", err=True)
+        for update in pushed.planned:
+            fields = _describe_update(update)
+            click.echo("  " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None), err=True)
+        return
+    click.echo(f"push {pushed.target}: {pushed.ok} written, {len(pushed.failed)} failed, "
+               f"{pushed.skipped} with nothing to write ({len(pushed.planned)} changed)", err=True)
+    for result in pushed.failed:
+        click.echo(f"  {result.lead_id}: {result.error}", err=True)
+
+
+@main.command()
+@click.option("--source", "source_specs", multiple=True, metavar="NAME|TYPE:ARG",
+              help="Only this source (default: every configured source).")
+@click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: from the configuration).")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
+@click.option("--lock-timeout", type=float, default=None, help="Seconds to wait for another run (default 30).")
+@click.pass_context
+def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, output: str,
+         lock_timeout: float | None) -> None:
+    """Pull what changed in each source since its last sync into the store."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from sla_engine.connector import ConnectorError
+    from sla_engine.store.db import StoreLocked
+    from sla_engine.sync import sync_sources
+
+    config = _config(ctx)
+    connectors = _sources(config, source_specs)
+    if not connectors:
+        raise click.ClickException("no sources: configure [[sources]] or pass --source")
+    store = _open_store(db or config.db_path)
+    console = Console(stderr=True)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} events"),
+               TimeElapsedColumn())
+    try:
+        with store.locked(lock_timeout if lock_timeout is not None else config.lock_timeout), \
+                Progress(*columns, console=console, disable=output == "json") as bar:
+
+            def progress(pull: Any) -> Any:
+                task = bar.add_task(pull.name, total=None)
+                for item in pull:
+                    bar.advance(task)
+                    yield item
+
+            summaries = sync_sources(store, connectors, datetime.now(timezone.utc), progress=progress)
+    except (StoreLocked, ConnectorError) as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        store.close()
+        _close_all(connectors)
+    if output == "json":
+        click.echo(json.dumps([vars(s) for s in summaries], indent=2, default=str))
+        return
+    for summary in summaries:
+        c = summary.counts
+        click.echo(f"{summary.name}: {c['read']} read, {c['new_events']} new, {c['quarantined']} quarantined")
+        for stream, cursor in sorted(summary.cursors.items()):
+            click.echo(f"  {stream}: up to {cursor.split('|')[0]}")
+        if summary.stopped:
+            click.echo(f"  stopped early: {summary.stopped}", err=True)
 
 
 @main.command()
@@ -245,20 +412,23 @@ def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies:
 
 
 @main.command()
-def plugins() -> None:
-    """List the loaded plugins and the distributions they come from."""
-    from importlib.metadata import entry_points
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
+def plugins(output: str) -> None:
+    """List the loaded plugins, the distributions they come from and the hooks they implement."""
+    from dataclasses import asdict
 
-    from sla_engine.plugins import get_plugin_manager
+    from sla_engine.plugins import PluginError, loaded_plugins
 
-    manager = get_plugin_manager()
-    by_name = {ep.name: ep for ep in entry_points(group="sla_engine")}
-    for name, plugin in sorted(manager.list_name_plugin()):
-        entry_point = by_name.get(name)
-        dist = entry_point.dist if entry_point is not None else None
-        origin = f"{dist.name} {dist.version}" if dist else "?"
-        hooks = sorted(h.name for h in manager.get_hookcallers(plugin) or [])
-        click.echo(f"{name}\t{origin}\t{getattr(plugin, '__name__', plugin)}\t{', '.join(hooks)}")
+    try:
+        listed = loaded_plugins()
+    except PluginError as error:
+        raise click.ClickException(str(error)) from None
+    if output == "json":
+        click.echo(json.dumps([asdict(p) for p in listed], indent=2))
+        return
+    for plugin in listed:
+        origin = f"{plugin.distribution} {plugin.version}" if plugin.distribution else "?"
+        click.echo(f"{plugin.name}\t{origin}\t{plugin.module}\t{', '.join(plugin.hooks)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,6 +20,7 @@ from sla_engine.engine.evaluate import BREACHED, PAUSED, RUNNING, Evaluator, utc
 from sla_engine.events import LeadEvent
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.store.db import Store, iso
+from sla_engine.sync import Pull
 
 
 @dataclass
@@ -85,8 +86,11 @@ def git_commit_of(path: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def ingest(store: Store, name: str, items: Iterable[Item], run_id: int) -> SourceCounts:
-    """Store a source's events; quarantine what cannot be read. read == accepted + quarantined."""
+def ingest(store: Store, name: str, items: Iterable[Item], run_id: int | None) -> SourceCounts:
+    """Store a source's events; quarantine what cannot be read. read == accepted + quarantined.
+
+    ``run_id`` is None for ``sla-engine sync``, which stores events outside an evaluate run.
+    """
     counts = SourceCounts(name)
     accepted: list[LeadEvent] = []
     for item in items:
@@ -123,6 +127,8 @@ def evaluate_run(
         report = RunReport(run_id, as_of, policy_set.content_hash, git_commit, dry_run)
         for name, items in sources:
             report.sources.append(ingest(store, name, items, run_id))
+            if isinstance(items, Pull):
+                items.save(store)  # the cursors advance in the transaction that stores the events
         last = store.last_run()
         if last is None or last["policy_hash"] != policy_set.content_hash or as_of < last["as_of"]:
             store.mark_all_dirty()

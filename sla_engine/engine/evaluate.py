@@ -237,6 +237,8 @@ class Evaluator:
             ctx.event = event
             recycled = state.recycles > recycles_before
             ctx.entered_now = set()
+            if trace is not None:
+                trace.append(f"{_when(t)}  {_describe_event(event)}")
             if recycled:
                 # A recycle ends the lead's stages: it becomes MQL again only by a later event.
                 stage_now = dict.fromkeys(stage_now, False)
@@ -251,8 +253,6 @@ class Evaluator:
                         if trace is not None:
                             trace.append(f"{_when(t)}  became {name}")
                     stage_now[name] = now
-            if trace is not None:
-                trace.append(f"{_when(t)}  {_describe_event(event)}")
             for clock in clocks:
                 clock.on_event(event, t, ctx, recycled)
             ctx.event = None

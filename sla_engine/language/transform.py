@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 from datetime import date, time
 from typing import Any
 
@@ -24,8 +24,22 @@ class TransformError(Exception):
         self.code = code
 
 
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)")
+
+
 def _unquote(token: Token) -> str:
-    return json.loads(token) if "\\" in token else str(token)[1:-1]
+    """JSON escapes; any other backslash stays as written, so regexes like "\\d+" read naturally."""
+    body = str(token)[1:-1]
+    if "\\" not in body:
+        return body
+
+    def replace(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code.startswith("u") and len(code) == 5:
+            return chr(int(code[1:], 16))
+        return _ESCAPES.get(code, "\\" + code)
+    return _ESCAPE.sub(replace, body)
 
 
 @v_args(meta=True)

@@ -16,7 +16,11 @@ MAX_LISTED = 25
 
 def render_run(report: RunReport, console: Console | None = None) -> None:
     """Print with rich; every piece of lead data goes in as Text, never as markup."""
-    console = console or Console(highlight=False, soft_wrap=True)
+    if console is None:
+        console = Console(highlight=False)
+        if not console.is_terminal:
+            console.width = 200  # cron logs and pipes: never cut a lead id short
+
     mode = "dry run" if report.dry_run else f"run {report.run_id}"
     git = f" (git {report.git_commit[:10]})" if report.git_commit else ""
     console.print(Text(

@@ -123,6 +123,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX stage_entries_stage ON stage_entries (stage, entered_at);
     """,
+    # 3: what each push target last accepted, so a second push with nothing changed sends nothing
+    """
+    CREATE TABLE IF NOT EXISTS push_state (
+        target TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        remote_id TEXT,
+        pushed_at TEXT NOT NULL,
+        PRIMARY KEY (target, key)
+    );
+    """,
 ]
 
 FINAL_STATUSES = ("met", "cancelled", "not_applicable")

@@ -1,0 +1,293 @@
+"""Benchmarks: each measurement beside the floor it is judged against, as ratios.
+
+    python bench/run.py --leads 10000 --leads 100000 [--rss-leads 100000 --rss-leads 1000000]
+
+Prints one table and writes bench/out/results.json. Goals (docs/performance.md):
+ingest ≤ 3× csv+executemany; full evaluation ≤ 3× one plain scan of the events table;
+incremental run with 100 new events ≤ 2 % of the full run; peak RSS at 1M leads ≤ 500 MB and
+≤ 2× the figure at 100k; `sla-engine --help` ≤ 4× `python -c pass`; check of 10,000 lines < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ROOT / "policies"
+AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+@dataclass
+class Row:
+    name: str
+    seconds: float | None = None
+    floor_name: str = ""
+    floor_seconds: float | None = None
+    ratio: float | None = None
+    goal: str = ""
+    met: bool | None = None
+    note: str = ""
+
+
+def timed(work: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    work()
+    return time.perf_counter() - began
+
+
+def generate(leads: int, out: Path, seed: int = 11) -> Path:
+    """The benchmark's data: the example generator at the size asked, deterministic."""
+    if not out.exists():
+        subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "generate.py"), "--leads", str(leads), "--seed", str(seed),
+             "--out", str(out)],
+            check=True, stderr=subprocess.DEVNULL,
+        )
+    return out
+
+
+# ---------------------------------------------------------------- measurements
+
+
+def ingest(data: Path, db: Path) -> tuple[float, int]:
+    from connectors.csv_source import read_event_log
+    from sla_engine.runner import ingest as ingest_source
+    from sla_engine.store.db import Store
+
+    store = Store(db)
+    counts = None
+
+    def work() -> None:
+        nonlocal counts
+        with store.transaction():
+            counts = ingest_source(store, "bench", read_event_log(data), run_id=1)
+
+    seconds = timed(work)
+    store.close()
+    assert counts is not None
+    return seconds, counts.read
+
+
+def ingest_floor(data: Path, db: Path) -> float:
+    """csv-module parsing plus one plain executemany insert of the same rows."""
+    connection = sqlite3.connect(db)
+    connection.execute("CREATE TABLE raw (c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15)")
+
+    def work() -> None:
+        with open(data, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle)
+            width = len(next(reader))
+            rows = (tuple((row + [""] * 16)[:16]) for row in reader)
+            connection.executemany(f"INSERT INTO raw VALUES ({', '.join('?' * 16)})", rows)
+        connection.commit()
+        del width
+
+    seconds = timed(work)
+    connection.close()
+    return seconds
+
+
+def evaluate(db: Path, as_of: datetime, events: list | None = None) -> float:
+    from sla_engine.language.policy_set import load_policy_set
+    from sla_engine.runner import evaluate_run
+    from sla_engine.store.db import Store
+
+    policy_set = load_policy_set([POLICIES])
+    store = Store(db)
+    sources = [("bench", iter(events))] if events else []
+    seconds = timed(lambda: evaluate_run(policy_set, store, sources, as_of))
+    store.close()
+    return seconds
+
+
+def scan_floor(db: Path) -> float:
+    """One plain scan of the events table in lead order, payloads decoded."""
+    connection = sqlite3.connect(db)
+
+    def work() -> None:
+        for row in connection.execute("SELECT * FROM events ORDER BY lead_id, occurred_at, event_id"):
+            json.loads(row[5])
+
+    seconds = timed(work)
+    connection.close()
+    return seconds
+
+
+def new_events(db: Path, count: int, after: datetime) -> list:
+    """Activities by each lead's owner, just after the last run: what a cron tick brings."""
+    from sla_engine.events import LeadEvent
+
+    connection = sqlite3.connect(db)
+    rows = connection.execute(
+        "SELECT lead_id, json_extract(state, '$.owner') FROM leads WHERE json_extract(state, '$.owner') IS NOT NULL "
+        "ORDER BY lead_id LIMIT ?", (count,)
+    ).fetchall()
+    connection.close()
+    return [
+        LeadEvent.build(source="bench", lead_id=lead, type="activity",
+                        occurred_at=after + timedelta(seconds=i % 600),
+                        payload={"channel": "call", "by": owner, "direction": "outbound"}, key=f"bench{i}")
+        for i, (lead, owner) in enumerate(rows)
+    ]
+
+
+def peak_rss(leads: int, workdir: Path) -> float:
+    """Peak RSS in MB of a whole ingest + evaluate run, in a fresh process."""
+    data = generate(leads, workdir / f"events-{leads}.csv")
+    db = workdir / f"rss-{leads}.db"
+    db.unlink(missing_ok=True)
+    script = (
+        "import resource, sys; sys.path.insert(0, %r); import bench.run as b; "
+        "b.ingest(%r, %r); b.evaluate(%r, b.AS_OF); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    ) % (str(ROOT), Path(data), db, db)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def startup() -> tuple[float, float]:
+    def best(command: list[str]) -> float:
+        return min(timed(lambda: subprocess.run(command, capture_output=True, check=True)) for _ in range(7))
+
+    cli = [sys.executable, "-c", "import sys; from sla_engine.cli import main; sys.argv=['sla-engine','--help']; main()"]
+    return best(cli), best([sys.executable, "-c", "pass"])
+
+
+def big_policy_set(directory: Path, lines: int = 10_000) -> Path:
+    """Copies of the shipped policies, every name made unique, until the set has `lines` lines."""
+    import re
+
+    sources = {p.name: p.read_text(encoding="utf-8") for p in sorted(POLICIES.glob("*.sla"))}
+    directory.mkdir(parents=True, exist_ok=True)
+    total = sum(text.count("\n") for text in sources.values())
+    for name, text in sources.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    copy = 0
+    policy_names = re.compile(r"^(policy|window|target)\s+(\w+)", re.MULTILINE)
+    while total < lines:
+        copy += 1
+        for name, text in sources.items():
+            if "policy " not in text:
+                continue
+            renamed = policy_names.sub(lambda m: f"{m.group(1)} {m.group(2)}_{copy}", text)
+            renamed = _rename_shared(renamed, copy, sources)
+            (directory / f"{copy:04d}_{name}").write_text(renamed, encoding="utf-8")
+            total += renamed.count("\n")
+    return directory
+
+
+def _rename_shared(text: str, copy: int, sources: dict[str, str]) -> str:
+    """A policy file that also declares shared names (plans, calendars) gets them renamed too."""
+    import re
+
+    declared = re.findall(r"^(?:plan|calendar|contact|team|define|score|stage|field)\s+(\w+)", text, re.MULTILINE)
+    for name in declared:
+        text = re.sub(rf"\b{name}\b", f"{name}_{copy}", text)
+    return text
+
+
+def check_time(directory: Path) -> tuple[float, int]:
+    from sla_engine.language.check import check_paths
+
+    lines = sum(p.read_text().count("\n") for p in directory.glob("*.sla"))
+    best = min(timed(lambda: check_paths([directory])) for _ in range(3))
+    diagnostics, _ = check_paths([directory])
+    if diagnostics:
+        raise SystemExit(f"the generated policy set has {len(diagnostics)} errors: {diagnostics[0]}")
+    return best, lines
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run(sizes: list[int], rss_sizes: list[int], workdir: Path) -> list[Row]:
+    rows: list[Row] = []
+    for leads in sizes:
+        data = generate(leads, workdir / f"events-{leads}.csv")
+        db = workdir / f"store-{leads}.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        seconds, read = ingest(data, db)
+        floor_db = workdir / f"floor-{leads}.db"
+        floor_db.unlink(missing_ok=True)
+        floor = ingest_floor(data, floor_db)
+        rows.append(Row(f"ingest {leads:,} leads ({read:,} rows)", seconds, "csv + executemany", floor,
+                        seconds / floor, "≤ 3×", seconds / floor <= 3))
+        full = evaluate(db, AS_OF)
+        scan = scan_floor(db)
+        rows.append(Row(f"full evaluation {leads:,} leads", full, "plain scan of events", scan, full / scan,
+                        "≤ 3×", full / scan <= 3))
+        count = max(leads // 100, 1)
+        events = new_events(db, count, AS_OF + timedelta(minutes=5))
+        one_percent = evaluate(db, AS_OF + timedelta(minutes=15), events)
+        rows.append(Row(f"incremental, 1 % new events ({len(events):,})", one_percent, "full run", full,
+                        one_percent / full, "report", None))
+        events = new_events(db, 100, AS_OF + timedelta(minutes=20))
+        hundred = evaluate(db, AS_OF + timedelta(minutes=30), events)
+        rows.append(Row("incremental, 100 new events", hundred, "full run", full, hundred / full, "≤ 2 %",
+                        hundred / full <= 0.02))
+    rss: dict[int, float] = {}
+    for leads in rss_sizes:
+        rss[leads] = peak_rss(leads, workdir)
+        rows.append(Row(f"peak RSS {leads:,} leads", None, "", None, None, "≤ 500 MB" if leads >= 1_000_000 else "",
+                        rss[leads] <= 500 if leads >= 1_000_000 else None, note=f"{rss[leads]:.0f} MB"))
+    if len(rss) >= 2:
+        small, large = min(rss), max(rss)
+        ratio = rss[large] / rss[small]
+        rows.append(Row(f"RSS growth {small:,} → {large:,}", None, "", None, ratio, "≤ 2×", ratio <= 2))
+    cli, bare = startup()
+    rows.append(Row("sla-engine --help", cli, "python -c pass", bare, cli / bare, "≤ 4×", cli / bare <= 4))
+    seconds, lines = check_time(big_policy_set(workdir / "policy-set"))
+    rows.append(Row(f"check of {lines:,} lines", seconds, "", None, None, "< 1 s", seconds < 1))
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    header = f"{'measurement':44} {'seconds':>9} {'floor':>24} {'ratio':>8}  {'goal':8} {'met':4} note"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        seconds = f"{r.seconds:9.3f}" if r.seconds is not None else " " * 9
+        floor = f"{r.floor_name} {r.floor_seconds:.3f}" if r.floor_seconds is not None else ""
+        ratio = f"{r.ratio:8.3f}" if r.ratio is not None else " " * 8
+        met = {True: "yes", False: "NO", None: ""}[r.met]
+        lines.append(f"{r.name:44} {seconds} {floor:>24} {ratio}  {r.goal:8} {met:4} {r.note}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--leads", type=int, action="append", help="sizes for ingest and evaluation")
+    parser.add_argument("--rss-leads", type=int, action="append", default=None, help="sizes for peak RSS")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep generated data here between runs")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "results.json")
+    args = parser.parse_args(argv)
+    sizes = args.leads or [10_000]
+    rss_sizes = args.rss_leads if args.rss_leads is not None else []
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sla-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    rows = run(sizes, rss_sizes, workdir)
+    print(render(rows))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    machine = {"python": platform.python_version(), "machine": platform.machine(), "system": platform.system(),
+               "cpus": __import__("os").cpu_count(),
+               "max_rss_self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    args.out.write_text(json.dumps({"machine": machine, "rows": [asdict(r) for r in rows]}, indent=2))
+    print(f"\nwritten {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,715 @@
+"""Read lead events from CSV: an event log (one row per event) or a CRM's leads + activities export.
+
+Reading is pure and streaming: every row becomes a LeadEvent or a Rejected that names the file,
+the physical line and a reason a RevOps reader can act on. The caller stores the events and
+quarantines the rejects. Both formats, and the writer's, are described in docs/events.md.
+
+Speed: the payload of an ordinary row is checked by cheap code written from the payload models
+(`_PayloadSpec`); anything that code is not sure of goes through pydantic itself, so every
+rejection reason comes from the models and an accepted payload is exactly what the models give.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import json
+import math
+import re
+import types
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timezone as dt_timezone
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+
+from sla_engine.events import PAYLOAD_MODELS, STANDARD_FIELDS, EventType, LeadEvent, make_event_id
+
+__all__ = [
+    "CsvSourceError",
+    "EventLogWriter",
+    "Rejected",
+    "event_log_columns",
+    "format_timestamp",
+    "read_crm_export",
+    "read_event_log",
+    "validated_payload",
+    "write_event_log",
+]
+
+
+class CsvSourceError(ValueError):
+    """The file as a whole cannot be read (missing, no header, required column absent, not UTF-8)."""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    file: str  # path as given
+    line: int  # 1-based physical line of the row's start (the header is line 1)
+    reason: str
+    raw: dict[str, str]
+
+
+class _RowError(Exception):
+    """One row cannot become events; the message is the quarantine reason."""
+
+
+# ---------------------------------------------------------------- columns
+
+IDENTITY_COLUMNS = ("event_id", "lead_id", "occurred_at", "type")
+EVENT_LOG_REQUIRED = ("lead_id", "occurred_at", "type")
+PAYLOAD_JSON = "payload"
+
+# created and updated fold every other column into one mapping; the other types read named columns.
+FOLDED_KEY: dict[EventType, str] = {EventType.CREATED: "attributes", EventType.UPDATED: "changes"}
+PAYLOAD_COLUMNS: dict[EventType, tuple[str, ...]] = {
+    type_: tuple(model.model_fields) for type_, model in PAYLOAD_MODELS.items() if type_ not in FOLDED_KEY
+}
+
+# Standard fields that can sit in their own column (a timestamp field goes in the payload JSON).
+STANDARD_ATTRIBUTE_COLUMNS = tuple(name for name, kind in STANDARD_FIELDS.items() if kind != "timestamp")
+
+LEAD_COLUMNS = (
+    "lead_id", "created_at", "status", "owner", "owner_manager", "team", "mql_at", "assigned_at",
+    "disposition", "disposition_reason", "disposition_at", "converted_at", "amount",
+)
+LEADS_REQUIRED = ("lead_id", "created_at")
+ACTIVITIES_REQUIRED = ("lead_id", "occurred_at", "channel")
+KNOWN_TYPES = ", ".join(str(t) for t in EventType)
+
+
+# ---------------------------------------------------------------- reading the file
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """A file's header, read once up front so a bad file fails before any row is yielded."""
+
+    path: Path
+    label: str  # the path as the caller gave it, for messages and Rejected.file
+    header: tuple[str, ...]  # as in the file
+    names: tuple[str, ...]  # our names, after `columns`; "" for an unnamed column
+
+
+def _open(path: Path) -> TextIO:
+    return path.open(newline="", encoding="utf-8-sig")
+
+
+def _layout(path: str | Path, required: Sequence[str], columns: Mapping[str, str] | None) -> _Layout:
+    label = str(path)
+    file = Path(path)
+    try:
+        with _open(file) as handle:
+            header = next(csv.reader(handle), None)
+    except FileNotFoundError:
+        raise CsvSourceError(f"{label}: no such file") from None
+    except IsADirectoryError:
+        raise CsvSourceError(f"{label}: is a directory, not a CSV file") from None
+    except UnicodeDecodeError as error:
+        raise CsvSourceError(f"{label}: not UTF-8 ({error.reason} at byte {error.start}); export it as UTF-8") from None
+    if header is None:
+        raise CsvSourceError(f"{label}: the file is empty; expected a header row with {', '.join(required)}")
+    header = tuple(cell.strip() for cell in header)
+    ours = {theirs: mine for mine, theirs in (columns or {}).items()}
+    names = tuple(ours.get(cell, cell) for cell in header)
+    missing = [name for name in required if name not in names]
+    if missing:
+        wanted = ", ".join(_column_label(name, columns) for name in missing)
+        raise CsvSourceError(f"{label}: missing required column(s) {wanted}; the header has {', '.join(header)}")
+    seen: set[str] = set()
+    for name in names:
+        if name and name in seen:
+            raise CsvSourceError(f"{label}: column {name!r} appears twice in the header")
+        seen.add(name)
+    return _Layout(file, label, header, names)
+
+
+def _column_label(name: str, columns: Mapping[str, str] | None) -> str:
+    theirs = (columns or {}).get(name)
+    return f"{name} (as '{theirs}')" if theirs and theirs != name else name
+
+
+def _records(layout: _Layout) -> Iterator[tuple[int, list[str] | None, str | None]]:
+    """(first physical line, cells, problem) per record; blank lines are not records."""
+    with _open(layout.path) as handle:
+        reader = csv.reader(handle)
+        try:
+            next(reader)  # the header, already checked
+            end = reader.line_num
+            while True:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as error:  # e.g. a cell over the csv module's size limit
+                    yield end + 1, None, f"the row is not readable CSV: {error}"
+                    end = reader.line_num
+                    continue
+                start, end = end + 1, reader.line_num
+                if cells:
+                    yield start, cells, None
+        except UnicodeDecodeError as error:
+            raise CsvSourceError(
+                f"{layout.label}: not UTF-8 after line {reader.line_num} ({error.reason}); export it as UTF-8"
+            ) from None
+
+
+def _rows(layout: _Layout) -> Iterator[tuple[int, list[str], dict[str, str] | None, str | None]]:
+    """(line, cells, values, problem): values maps our names to stripped, non-empty cells."""
+    names = layout.names
+    width = len(names)
+    unnamed = "" in names
+    for line, cells, problem in _records(layout):
+        if cells is None:
+            yield line, [], None, problem
+        elif len(cells) != width:
+            yield line, cells, None, _width_problem(cells, width)
+        else:
+            values = {name: text for name, cell in zip(names, cells, strict=True) if cell and (text := cell.strip())}
+            if unnamed:
+                values.pop("", None)
+            yield line, cells, values, None
+
+
+def _width_problem(cells: list[str], width: int) -> str:
+    reason = f"the row has {len(cells)} cells but the header has {width}"
+    if cells and "\n" in cells[-1]:
+        reason += " (an unclosed quote swallowed the lines after it?)"
+    return reason
+
+
+def _rejected(layout: _Layout, line: int, cells: list[str], reason: str) -> Rejected:
+    raw = {}
+    for index, cell in enumerate(cells):
+        name = layout.header[index] if index < len(layout.header) and layout.header[index] else f"column_{index + 1}"
+        raw[name] = cell
+    return Rejected(layout.label, line, reason, raw)
+
+
+# ---------------------------------------------------------------- cells to values
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_BOOLEANS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
+
+
+def _zone(name: str | None) -> ZoneInfo | None:
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CsvSourceError(f"unknown time zone {name!r}; use an IANA name such as America/New_York") from None
+
+
+def _timestamp(name: str, text: str | None, zone: ZoneInfo | None) -> datetime:
+    """ISO 8601 (or 'YYYY-MM-DD HH:MM[:SS]'); naive only with a declared zone, so no instant is guessed."""
+    if not text:
+        raise _RowError(f"{name} is missing")
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise _RowError(f"{name} '{text}' is not a timestamp") from None
+    if "T" not in text and " " not in text and "t" not in text:
+        raise _RowError(f"{name} '{text}' is a date without a time of day")
+    if value.tzinfo is None:
+        if zone is None:
+            raise _RowError(
+                f"{name} '{text}' has no time zone; add an offset (Z, +02:00) or declare the source's timezone"
+            )
+        value = value.replace(tzinfo=zone)
+    return value
+
+
+def _number(name: str, text: str) -> int | float:
+    if _INTEGER.fullmatch(text):
+        return int(text)
+    if _DECIMAL.fullmatch(text):
+        value = float(text)
+        if math.isfinite(value):
+            return value
+    raise _RowError(f"{name} '{text}' is not a number")
+
+
+def _boolean(name: str, text: str) -> bool:
+    value = _BOOLEANS.get(text.lower())
+    if value is None:
+        raise _RowError(f"{name} '{text}' is not true or false (write true/false, yes/no or 1/0)")
+    return value
+
+
+def _field_value(name: str, text: str, zone: ZoneInfo | None) -> Any:
+    """A lead field's cell in its standard type; a field we do not know stays text."""
+    kind = STANDARD_FIELDS.get(name)
+    if kind == "number":
+        return _number(name, text)
+    if kind == "boolean":
+        return _boolean(name, text)
+    if kind == "timestamp":
+        return _timestamp(name, text, zone).isoformat()
+    return text
+
+
+def _fields(values: Mapping[str, str], skip: frozenset[str], zone: ZoneInfo | None) -> dict[str, Any]:
+    return {name: _field_value(name, text, zone) for name, text in values.items() if name not in skip}
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    except ValueError as error:
+        detail = f"{error.msg} at character {error.pos}" if isinstance(error, json.JSONDecodeError) else str(error)
+        raise _RowError(f"payload is not valid JSON ({detail})") from None
+    if not isinstance(value, dict):
+        raise _RowError(f"payload must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large a number")
+    return value
+
+
+# ---------------------------------------------------------------- payload checks
+
+
+_UNSURE = object()  # the cheap check cannot vouch for a value: ask pydantic
+Check = Callable[[Any], Any]
+
+
+def _text(value: Any) -> Any:
+    return value if type(value) is str else _UNSURE
+
+
+def _float(value: Any) -> Any:
+    if type(value) is float or type(value) is int:
+        return float(value)
+    if type(value) is str and _PLAIN_NUMBER.fullmatch(value):
+        return float(value)
+    return _UNSURE
+
+
+def _bool(value: Any) -> Any:
+    if type(value) is bool:
+        return value
+    if type(value) is str:
+        return _BOOLEANS.get(value.lower(), _UNSURE)
+    return _UNSURE
+
+
+def _mapping(value: Any) -> Any:
+    """Values here come from cells or finite JSON, which model_dump(mode='json') leaves as they are."""
+    return value if type(value) is dict else _UNSURE
+
+
+def _choice(values: frozenset[str]) -> Check:
+    return lambda value: value if type(value) is str and value in values else _UNSURE
+
+
+def _optional(check: Check) -> Check:
+    return lambda value: None if value is None else check(value)
+
+
+_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?")
+_SIMPLE_CHECKS: dict[Any, Check] = {str: _text, float: _float, bool: _bool, dict[str, Any]: _mapping}
+
+
+def _check_for(annotation: Any) -> Check | None:
+    """A cheap check equivalent to pydantic's for this annotation, or None if we have none."""
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return _choice(frozenset(str(member.value) for member in annotation))
+    if annotation in _SIMPLE_CHECKS:
+        return _SIMPLE_CHECKS[annotation]
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        rest = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        inner = _check_for(rest[0]) if len(rest) == 1 else None
+        return None if inner is None else _optional(inner)
+    return None
+
+
+@dataclass(frozen=True)
+class _PayloadSpec:
+    """A payload model's fields with cheap checks; `normalize` gives what model_dump(mode='json') gives."""
+
+    fields: tuple[tuple[str, Check, FieldInfo], ...]
+
+    @classmethod
+    def of(cls, model: type[BaseModel]) -> _PayloadSpec | None:
+        fields = []
+        for name, info in model.model_fields.items():
+            check = _check_for(info.annotation)
+            if check is None or info.alias:
+                return None
+            fields.append((name, check, info))
+        return cls(tuple(fields))
+
+    def normalize(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
+        out: dict[str, Any] = {}
+        for name, check, info in self.fields:
+            if name in payload:
+                value = check(payload[name])
+                if value is _UNSURE:
+                    return None
+                out[name] = value
+            elif info.is_required():
+                return None
+            else:
+                out[name] = info.get_default(call_default_factory=True)
+        for name, value in payload.items():
+            if name not in out:
+                out[name] = value  # an extra field: the models allow and keep them
+        return out
+
+
+_SPECS: dict[EventType, _PayloadSpec | None] = {type_: _PayloadSpec.of(m) for type_, m in PAYLOAD_MODELS.items()}
+_CHOICE_FIELDS = frozenset(
+    name for model in PAYLOAD_MODELS.values() for name, info in model.model_fields.items()
+    if isinstance(info.annotation, type) and issubclass(info.annotation, enum.Enum)
+)
+
+
+def validated_payload(type_: EventType, payload: dict[str, Any], *, fast: bool = True) -> dict[str, Any]:
+    """The payload as LeadEvent would store it; the reason if the model rejects it.
+
+    Values come from cells (text) or JSON without NaN or infinities: for those, the cheap check
+    and pydantic agree (tests/connectors/test_csv_source.py proves it on generated payloads).
+    """
+    spec = _SPECS[type_] if fast else None
+    if spec is not None:
+        normalized = spec.normalize(payload)
+        if normalized is not None:
+            return normalized
+    try:
+        return PAYLOAD_MODELS[type_].model_validate(payload).model_dump(mode="json", exclude_none=False)
+    except ValidationError as error:
+        raise _RowError(_human(type_, error)) from None
+
+
+def _human(type_: EventType, error: ValidationError) -> str:
+    """Pydantic's errors, said as a RevOps reader would: 'activity channel 'fax' is not one of ...'."""
+    return "; ".join(_one_problem(type_, problem) for problem in error.errors(include_url=False))
+
+
+def _one_problem(type_: EventType, problem: Any) -> str:
+    where = ".".join(str(part) for part in problem["loc"]) or "payload"
+    kind: str = problem["type"]
+    shown = _shown(problem.get("input"))
+    if kind == "missing":
+        return f"{type_} needs {where}"
+    if kind == "enum":
+        choices = problem["ctx"]["expected"].replace("'", "").replace(" or ", ", ")
+        return f"{type_} {where} {shown} is not one of {choices}"
+    if kind.startswith(("float", "int", "decimal")):
+        return f"{type_} {where} {shown} is not a number"
+    if kind.startswith("bool"):
+        return f"{type_} {where} {shown} is not true or false"
+    if kind == "string_type":
+        return f"{type_} {where} must be text, not {shown}"
+    if kind in ("dict_type", "model_type"):
+        return f"{type_} {where} must be a JSON object, not {shown}"
+    return f"{type_} {where}: {problem['msg']}"
+
+
+def _shown(value: Any) -> str:
+    text = f"'{value}'" if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ---------------------------------------------------------------- values to events
+
+
+_NOT_FIELDS = frozenset((*IDENTITY_COLUMNS, PAYLOAD_JSON))
+_LEAD_NOT_ATTRIBUTES = frozenset((*LEAD_COLUMNS, PAYLOAD_JSON))
+
+
+def _event_type(text: str | None) -> EventType:
+    if not text:
+        raise _RowError("type is missing")
+    try:
+        return EventType(text.lower())
+    except ValueError:
+        raise _RowError(f"type '{text}' is not one of {KNOWN_TYPES}") from None
+
+
+def _payload(type_: EventType, values: Mapping[str, str], zone: ZoneInfo | None) -> dict[str, Any]:
+    """The row's payload: named columns by type, or every other column for created/updated."""
+    folded = FOLDED_KEY.get(type_)
+    if folded is not None:
+        payload: dict[str, Any] = {folded: _fields(values, _NOT_FIELDS, zone)}
+    else:
+        payload = {name: values[name] for name in PAYLOAD_COLUMNS[type_] if name in values}
+        for name in _CHOICE_FIELDS.intersection(payload):
+            payload[name] = payload[name].lower()
+    if PAYLOAD_JSON in values:
+        _merge(payload, _json_object(values[PAYLOAD_JSON]), folded)
+    elif type_ is EventType.UPDATED and not payload["changes"]:
+        raise _RowError("updated row changes nothing: fill at least one field column")
+    return validated_payload(type_, payload)
+
+
+def _merge(payload: dict[str, Any], extra: dict[str, Any], folded: str | None) -> None:
+    """The payload JSON is applied last; its attributes/changes add to the columns' ones."""
+    for name, value in extra.items():
+        if name == folded and isinstance(value, dict):
+            payload[name] = {**payload[name], **value}
+        else:
+            payload[name] = value
+
+
+def _content_key(values: Mapping[str, str]) -> str:
+    """The row's content, order-free, so re-reading the same row gives the same event id."""
+    return "\x1f".join(f"{name}={text}" for name, text in sorted(values.items()) if name not in IDENTITY_COLUMNS)
+
+
+def _event(source: str, lead_id: str, type_: EventType, occurred_at: datetime, payload: dict[str, Any],
+           key: str, event_id: str | None = None) -> LeadEvent:
+    """A LeadEvent from values already checked as its validators would check them."""
+    return LeadEvent.model_construct(
+        event_id=event_id or make_event_id(source, lead_id, type_, occurred_at.astimezone(dt_timezone.utc), key),
+        lead_id=lead_id,
+        occurred_at=occurred_at,
+        source=source,
+        type=type_,
+        payload=payload,
+    )
+
+
+def _log_event(values: Mapping[str, str], source: str, zone: ZoneInfo | None) -> LeadEvent:
+    lead_id = values.get("lead_id")
+    if not lead_id:
+        raise _RowError("lead_id is missing")
+    occurred_at = _timestamp("occurred_at", values.get("occurred_at"), zone)
+    type_ = _event_type(values.get("type"))
+    payload = _payload(type_, values, zone)
+    event_id = values.get("event_id")
+    key = "" if event_id else _content_key(values)
+    return _event(source, lead_id, type_, occurred_at, payload, key, event_id)
+
+
+def read_event_log(path: str | Path, *, source: str = "csv", timezone: str | None = None,
+                   columns: Mapping[str, str] | None = None) -> Iterator[LeadEvent | Rejected]:
+    """Every row of an event log as a LeadEvent or a Rejected, lazily, in file order.
+
+    The file and its header are checked now (CsvSourceError); rows are read as the caller iterates.
+    """
+    layout = _layout(path, EVENT_LOG_REQUIRED, columns)
+    return _read_log(layout, source, _zone(timezone))
+
+
+def _read_log(layout: _Layout, source: str, zone: ZoneInfo | None) -> Iterator[LeadEvent | Rejected]:
+    for line, cells, values, problem in _rows(layout):
+        if values is None:
+            yield _rejected(layout, line, cells, problem or "unreadable row")
+            continue
+        try:
+            yield _log_event(values, source, zone)
+        except _RowError as error:
+            yield _rejected(layout, line, cells, str(error))
+
+
+# ---------------------------------------------------------------- the CRM export pair
+
+
+def read_crm_export(leads_path: str | Path, activities_path: str | Path, *, source: str = "crm-export",
+                    timezone: str | None = None,
+                    columns: Mapping[str, str] | None = None) -> Iterator[LeadEvent | Rejected]:
+    """A CRM's lead snapshot and activity log as events: leads.csv rows first, then activities.csv.
+
+    Each lead row yields its derived events (see `_lead_row_events`) or one Rejected for the row.
+    """
+    leads = _layout(leads_path, LEADS_REQUIRED, columns)
+    activities = _layout(activities_path, ACTIVITIES_REQUIRED, columns)
+    zone = _zone(timezone)
+    return _read_crm(leads, activities, source, zone)
+
+
+def _read_crm(leads: _Layout, activities: _Layout, source: str,
+              zone: ZoneInfo | None) -> Iterator[LeadEvent | Rejected]:
+    for line, cells, values, problem in _rows(leads):
+        try:
+            if values is None:
+                raise _RowError(problem or "unreadable row")
+            yield from _lead_row_events(values, source, zone)
+        except _RowError as error:
+            yield _rejected(leads, line, cells, str(error))
+    for line, cells, values, problem in _rows(activities):
+        try:
+            if values is None:
+                raise _RowError(problem or "unreadable row")
+            yield _activity_event(values, source, zone)
+        except _RowError as error:
+            yield _rejected(activities, line, cells, str(error))
+
+
+def _lead_row_events(values: Mapping[str, str], source: str, zone: ZoneInfo | None) -> list[LeadEvent]:
+    """What a snapshot row says happened, each at the time the row gives for it.
+
+    created at created_at (every attribute column); updated stage=mql at mql_at; assigned at
+    assigned_at (else created_at) when owner is given; disposition at disposition_at (else the
+    latest time); converted at converted_at with amount; status_changed to status at the latest
+    time the row knows. Ids come from (source, lead, type, time), so re-reading an export gives
+    the same ids and a later export replaces an event whose time has not moved.
+    """
+    lead_id = values.get("lead_id")
+    if not lead_id:
+        raise _RowError("lead_id is missing")
+    times = {"created_at": _timestamp("created_at", values.get("created_at"), zone)}
+    for name in ("mql_at", "assigned_at", "disposition_at", "converted_at"):
+        if name in values:
+            times[name] = _timestamp(name, values[name], zone)
+    latest = max(times.values())
+    created_at = times["created_at"]
+    wanted: list[tuple[EventType, datetime, dict[str, Any]]] = [
+        (EventType.CREATED, created_at, {"attributes": _fields(values, _LEAD_NOT_ATTRIBUTES, zone)}),
+    ]
+    if "mql_at" in times:
+        wanted.append((EventType.UPDATED, times["mql_at"], {"changes": {"stage": "mql"}}))
+    if "owner" in values:
+        owner = {name: values[name] for name in ("owner", "owner_manager", "team") if name in values}
+        wanted.append((EventType.ASSIGNED, times.get("assigned_at", created_at), owner))
+    if "disposition" in values:
+        disposition = {"disposition": values["disposition"].lower(), "reason": values.get("disposition_reason")}
+        wanted.append((EventType.DISPOSITION, times.get("disposition_at", latest), disposition))
+    if "converted_at" in times:
+        wanted.append((EventType.CONVERTED, times["converted_at"], {"amount": values.get("amount")}))
+    if "status" in values:
+        wanted.append((EventType.STATUS_CHANGED, latest, {"field": "status", "new": values["status"]}))
+    return [_event(source, lead_id, type_, at, validated_payload(type_, payload), "")
+            for type_, at, payload in wanted]
+
+
+def _activity_event(values: Mapping[str, str], source: str, zone: ZoneInfo | None) -> LeadEvent:
+    lead_id = values.get("lead_id")
+    if not lead_id:
+        raise _RowError("lead_id is missing")
+    occurred_at = _timestamp("occurred_at", values.get("occurred_at"), zone)
+    payload = _payload(EventType.ACTIVITY, values, zone)
+    key = values.get("activity_id") or _content_key(values)
+    return _event(source, lead_id, EventType.ACTIVITY, occurred_at, payload, key)
+
+
+# ---------------------------------------------------------------- writing the event log
+
+
+def event_log_columns(attributes: Sequence[str] = ()) -> tuple[str, ...]:
+    """The writer's header: identity, each type's payload columns, lead fields, then the payload JSON."""
+    columns = list(IDENTITY_COLUMNS)
+    for name in (*(c for cs in PAYLOAD_COLUMNS.values() for c in cs), *STANDARD_ATTRIBUTE_COLUMNS, *attributes):
+        if name not in columns and name != PAYLOAD_JSON:
+            columns.append(name)
+    columns.append(PAYLOAD_JSON)
+    return tuple(columns)
+
+
+def format_timestamp(value: datetime) -> str:
+    """ISO 8601 with its offset; UTC as Z."""
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _cell(value: Any, kind: str) -> str | None:
+    """The cell that reads back as exactly `value` for a column of this kind, or None if there is none."""
+    if kind in ("text", "choice"):
+        if type(value) is not str or not value or value != value.strip() or "\r" in value or "\x00" in value:
+            return None  # the reader strips cells, reads an empty one as "not given", and ends a line at \r
+        return value if kind == "text" or value == value.lower() else None
+    if kind == "number" and type(value) in (int, float) and math.isfinite(value):
+        return repr(value)
+    if kind == "float" and type(value) is float:
+        return repr(value)  # a payload amount: pydantic reads 'inf' back as inf
+    if kind == "boolean" and type(value) is bool:
+        return "true" if value else "false"
+    return None
+
+
+_PAYLOAD_KINDS: dict[str, str] = {"amount": "float", "won": "boolean", **dict.fromkeys(_CHOICE_FIELDS, "choice")}
+
+
+class EventLogWriter:
+    """Writes events as event log rows one at a time, so a generator can stream millions of them.
+
+    A value that would not read back identically from a cell (a non-standard attribute, a number
+    in a text column, surrounding spaces, None in `attributes`) goes in the payload JSON column.
+    """
+
+    def __init__(self, handle: TextIO, attributes: Sequence[str] = ()) -> None:
+        self.columns = event_log_columns(attributes)
+        self._attribute_columns = frozenset(self.columns) - _NOT_FIELDS
+        self._writer = csv.writer(handle, lineterminator="\n")
+        self._writer.writerow(self.columns)
+
+    def write(self, event: LeadEvent) -> None:
+        self.write_raw(self.row(event))
+
+    def write_raw(self, row: Mapping[str, str]) -> None:
+        """A row as given (e.g. a deliberately broken one); keys must be columns of this log."""
+        unknown = set(row) - set(self.columns)
+        if unknown:
+            raise ValueError(f"not columns of this event log: {', '.join(sorted(unknown))}")
+        self._writer.writerow([row.get(name, "") for name in self.columns])
+
+    def row(self, event: LeadEvent) -> dict[str, str]:
+        type_ = EventType(event.type)
+        row = {"event_id": event.event_id, "lead_id": event.lead_id,
+               "occurred_at": format_timestamp(event.occurred_at), "type": str(type_)}
+        extra: dict[str, Any] = {}
+        folded = FOLDED_KEY.get(type_)
+        for name, value in event.payload.items():
+            if name == folded and isinstance(value, dict):
+                rest = self._fields_into(row, value)
+                if rest or (not value and type_ is EventType.UPDATED):
+                    extra[name] = rest  # an empty `changes` is said explicitly, or it reads as a mistake
+            elif name in PAYLOAD_COLUMNS.get(type_, ()):
+                if value is None:
+                    continue  # an empty cell reads back as the model's default, None
+                cell = _cell(value, _PAYLOAD_KINDS.get(name, "text"))
+                if cell is None:
+                    extra[name] = value
+                else:
+                    row[name] = cell
+            else:
+                extra[name] = value
+        if extra:
+            row[PAYLOAD_JSON] = json.dumps(extra, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return row
+
+    def _fields_into(self, row: dict[str, str], fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Put each lead field in its column when it reads back the same; return the rest."""
+        rest = {}
+        for name, value in fields.items():
+            cell = None
+            if name in self._attribute_columns:
+                kind = STANDARD_FIELDS.get(name, "text")
+                cell = _cell(value, kind) if kind != "timestamp" else None
+            if cell is None:
+                rest[name] = value
+            else:
+                row[name] = cell
+        return rest
+
+
+def write_event_log(events: Iterable[LeadEvent], path: str | Path, *, attributes: Sequence[str] = ()) -> int:
+    """Write events in the event log format read_event_log reads; returns the number of rows.
+
+    `attributes` adds columns for non-standard lead fields (they would otherwise go in the JSON).
+    """
+    count = 0
+    with Path(path).open("w", newline="", encoding="utf-8") as handle:
+        writer = EventLogWriter(handle, attributes)
+        for event in events:
+            writer.write(event)
+            count += 1
+    return count

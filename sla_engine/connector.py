@@ -1,0 +1,277 @@
+"""The connector protocol: how lead events come in from a system and SLA status goes back.
+
+A connector is a class a plugin registers (see docs/connectors.md). It has a pydantic
+configuration, a ``pull`` that streams events changed since a cursor per stream, and an
+optional ``push`` that writes SLA status, tasks and owner changes back, one result per
+update. Connectors never touch the store: sync.py keeps their cursors and push state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from sla_engine.events import EventType, LeadEvent, make_event_id
+
+UTC = timezone.utc
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ConnectorError(RuntimeError):
+    """A connector cannot do its work; the message says what to fix and never holds a secret."""
+
+
+class ConnectorConfigError(ConnectorError):
+    """The configuration of a connector is invalid."""
+
+
+class PushNotSupported(ConnectorError):
+    """This connector only reads."""
+
+
+# ---------------------------------------------------------------- configuration
+
+
+class Secret(BaseModel):
+    """Where a secret lives: ``{env = "NAME"}`` or ``{file = "PATH"}``, never the value itself.
+
+    The value is read when the connector needs it and never kept on the configuration, so
+    printing, logging or dumping a configuration cannot leak it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_a_literal(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            # The message must not repeat the value: it may be the secret itself.
+            raise ValueError('secrets are never written in configuration; use {env = "VAR"} or {file = "PATH"}')
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Secret:
+        if (self.env is None) == (self.file is None):
+            raise ValueError('give exactly one of env or file, e.g. {env = "HUBSPOT_TOKEN"}')
+        return self
+
+    def reveal(self) -> str:
+        """The secret's value, read now from the environment or the file."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConnectorConfigError(f"environment variable {self.env} is not set")
+            return value.strip()
+        assert self.file is not None
+        try:
+            return self.file.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            raise ConnectorConfigError(f"cannot read secret file {self.file}: {error.strerror}") from None
+
+    def __str__(self) -> str:
+        return f"env:{self.env}" if self.env else f"file:{self.file}"
+
+
+class ConnectorConfig(BaseModel):
+    """Base of every connector's configuration: unknown keys are errors, secrets are Secret."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lookback_seconds: float = 300.0
+    """Each pull starts this long before the stored cursor, so writes committed late are read."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """Field paths and messages only: pydantic's own text repeats input values, which may be secrets."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}" for e in error.errors()
+    )
+
+
+# ---------------------------------------------------------------- pulling
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """How far a stream has been read: a time, and the last record id at that time (a tiebreak)."""
+
+    at: datetime
+    after_id: str = ""
+
+    def dump(self) -> str:
+        return f"{self.at.astimezone(UTC).isoformat()}|{self.after_id}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Cursor | None:
+        if not text:
+            return None
+        at, _, after_id = text.partition("|")
+        return cls(datetime.fromisoformat(at), after_id)
+
+
+@dataclass
+class PullResult:
+    """What a pull gives: a stream of items, then the new cursor of each stream it read.
+
+    ``items`` is an iterator so a first sync of a million leads never sits in memory;
+    ``cursors`` is complete only once ``items`` is exhausted. ``stopped`` says why a pull
+    ended early (an API quota, say); the cursors then mark what was read, so the next
+    run resumes there.
+    """
+
+    items: Iterator[Any]
+    cursors: dict[str, Cursor] = field(default_factory=dict)
+    stopped: str | None = None
+
+
+def stable_event(
+    *,
+    source: str,
+    lead_id: str,
+    type: EventType | str,
+    occurred_at: datetime,
+    key: str,
+    payload: dict[str, Any] | None = None,
+) -> LeadEvent:
+    """An event whose id comes from the remote record's identity, not its time.
+
+    A record read again with a corrected time (a task completed later, a conversion stamp)
+    then replaces its event instead of adding a second one.
+    """
+    type_ = EventType(type)
+    return LeadEvent.build(
+        source=source, lead_id=lead_id, type=type_, occurred_at=occurred_at, payload=payload,
+        event_id=make_event_id(source, lead_id, type_, _EPOCH, key),
+    )
+
+
+# ---------------------------------------------------------------- pushing
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """The current SLA status of one lead in one window (its latest cycle)."""
+
+    lead_id: str
+    policy: str
+    window: str
+    cycle: int
+    tier: str | None
+    status: str
+    due_at: datetime | None
+    breached_at: datetime | None
+
+    @property
+    def key(self) -> str:
+        return f"status|{self.lead_id}|{self.policy}|{self.window}"
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """A task for a person in the CRM, e.g. for an escalation; ``key`` is the outbox key."""
+
+    key: str
+    lead_id: str
+    subject: str
+    description: str = ""
+    due_at: datetime | None = None
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class OwnerChange:
+    """Reassign a lead; ``key`` identifies the decision (the outbox key) so it happens once."""
+
+    key: str
+    lead_id: str
+    owner: str
+
+
+Update = StatusUpdate | TaskRequest | OwnerChange
+
+
+def fingerprint(update: Update) -> str:
+    """What an update says, so an unchanged update is not sent twice."""
+    raw = json.dumps({"kind": type(update).__name__, **asdict(update)}, sort_keys=True, default=str)
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """The outcome for one update: ok, or an error a person can act on.
+
+    ``skipped`` is ok with nothing written: the target keeps nothing for this update (a window
+    no field is mapped to, say).
+    """
+
+    key: str
+    lead_id: str
+    ok: bool
+    error: str | None = None
+    remote_id: str | None = None
+    skipped: bool = False
+
+
+# ---------------------------------------------------------------- the base class
+
+
+class Connector:
+    """Subclass this, set ``Config`` and ``streams``, implement ``pull`` and maybe ``push``.
+
+    ``name`` is the instance's name from the configuration (a source ``crm`` of type
+    ``salesforce``): sync state is kept per instance and stream, and it is the ``source`` of
+    every event the instance produces.
+    """
+
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    streams: ClassVar[tuple[str, ...]] = ("events",)
+    target_option: ClassVar[str | None] = None
+    """The option that ``--source TYPE:ARG`` / ``--push TYPE:ARG`` fills with ARG (e.g. ``path``)."""
+    snapshot_push: ClassVar[bool] = False
+    """True when push rewrites everything (a file): it is given every status, not only changes."""
+
+    def __init__(self, name: str, config: ConnectorConfig) -> None:
+        self.name = name
+        self.config = config
+
+    @classmethod
+    def configure(cls, name: str, options: Mapping[str, Any]) -> Self:
+        """Validate options into ``Config``; the error names fields, never values."""
+        try:
+            config = cls.Config.model_validate(dict(options))
+        except ValidationError as error:
+            raise ConnectorConfigError(f"{name}: {describe_validation_error(error)}") from None
+        return cls(name, config)
+
+    @classmethod
+    def from_target(cls, name: str, target: str) -> Self:
+        """The connector for ``TYPE:ARG`` on the command line."""
+        if cls.target_option is None:
+            raise ConnectorConfigError(f"{name}: this connector takes no TYPE:ARG; configure it in [[sources]]")
+        return cls.configure(name, {cls.target_option: target})
+
+    def pull(self, cursors: Mapping[str, Cursor | None], until: datetime) -> PullResult:
+        """Stream what changed after ``cursors[stream]`` and at or before ``until``."""
+        raise NotImplementedError
+
+    def push(self, updates: Sequence[Update]) -> Iterable[PushResult]:
+        """Write updates back; one PushResult per update, in any order."""
+        raise PushNotSupported(f"{self.name}: this connector cannot write back")
+
+    def close(self) -> None:
+        """Release connections; called once after pull and push."""
+
+    @classmethod
+    def can_push(cls) -> bool:
+        return cls.push is not Connector.push

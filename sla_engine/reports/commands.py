@@ -1,0 +1,176 @@
+"""`sla-engine report` and `sla-engine plan`, registered on the main group by cli.py.
+
+Heavy modules are imported inside the commands so `sla-engine --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def _paths(ctx: click.Context, policies: Path | None, db: Path | None) -> tuple[Path, Path]:
+    """The policies and the store, found as `evaluate` finds them."""
+    from sla_engine.cli import _config
+
+    config = _config(ctx)
+    policy_dir = policies or config.policies
+    db_path = db or (config.db_path if policies is None else policy_dir.parent / "sla-engine.db")
+    return policy_dir, Path(db_path)
+
+
+def _load(path: Path) -> Any:
+    """The policy set, checked as `evaluate` checks it."""
+    from sla_engine.cli import _load_policies
+
+    try:
+        return _load_policies(path)
+    except ModuleNotFoundError as error:  # pragma: no cover - only until the checker module lands
+        if error.name != "sla_engine.language.check":
+            raise
+        from sla_engine.language.errors import PolicyError
+        from sla_engine.language.policy_set import load_policy_set
+
+        try:
+            return load_policy_set([path])
+        except (PolicyError, FileNotFoundError) as failure:
+            raise click.ClickException(str(failure)) from None
+
+
+def _as_of(value: str | None, store: Any) -> datetime:
+    """--as-of, else the as-of of the last run (the store is as that run left it), else now."""
+    from sla_engine.cli import _parse_as_of
+
+    if value:
+        return _parse_as_of(value)
+    last = store.last_run()
+    return last["as_of"] if last else _parse_as_of(None)
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        click.echo(text, nl=not text.endswith("\n"))
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {out}", err=True)
+
+
+@click.command()
+@click.option("--period", help="The period to report: 2026-W46, 2026-11 or 2026-Q4 (default: each target's "
+                               "current period; the dashboard metrics for the current month).")
+@click.option("--format", "output", type=click.Choice(["text", "markdown", "json", "csv", "html"]), default="text")
+@click.option("--out", type=click.Path(path_type=Path), help="Write to this file instead of standard output.")
+@click.option("--policies", type=click.Path(path_type=Path), help="The policy directory (default: configured).")
+@click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: beside the policies).")
+@click.option("--as-of", "as_of", help="Report as of this instant (default: the last run's as-of).")
+@click.pass_context
+def report(ctx: click.Context, period: str | None, output: str, out: Path | None, policies: Path | None,
+           db: Path | None, as_of: str | None) -> None:
+    """The SLA dashboard: targets per period with status, and the metrics behind them."""
+    from sla_engine.reports.dashboard import build_report, render, render_text
+    from sla_engine.reports.metrics import MetricError
+    from sla_engine.reports.periods import PeriodError
+    from sla_engine.store.db import Store
+
+    policy_dir, db_path = _paths(ctx, policies, db)
+    policy_set = _load(policy_dir)
+    if not db_path.exists():
+        raise click.ClickException(f"{db_path}: no store yet; run `sla-engine evaluate` first")
+    store = Store(db_path)
+    try:
+        moment = _as_of(as_of, store)
+        try:
+            result = build_report(policy_set, store, moment, period)
+        except (PeriodError, MetricError) as error:
+            raise click.ClickException(str(error)) from None
+    finally:
+        store.close()
+    if output == "text" and out is None:
+        render_text(result)
+        return
+    _write(render(result, output), out)
+
+
+def _rate(value: str | None, name: str) -> float | None:
+    from sla_engine.reports.plan import PlanError, parse_rate
+
+    if value is None:
+        return None
+    try:
+        return parse_rate(value)
+    except PlanError as error:
+        raise click.BadParameter(str(error), param_hint=name) from None
+
+
+@click.command()
+@click.option("--plan", "plan_name", help="The policy's plan to work through (default: every plan).")
+@click.option("--revenue", type=float, help="Revenue goal per period, e.g. 300000.")
+@click.option("--deal-size", type=float, help="Average first-year deal size, e.g. 25000.")
+@click.option("--win-rate", help="Opportunity to closed-won, e.g. 30%.")
+@click.option("--sql-to-opp", help="SQL to opportunity, e.g. 50%.")
+@click.option("--mql-to-sql", help="MQL to SQL, e.g. 25%.")
+@click.option("--per", "per", default=None, help="The period the revenue is per (default: month).")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
+@click.option("--policies", type=click.Path(path_type=Path), help="The policy directory (default: configured).")
+@click.option("--db", type=click.Path(path_type=Path), help="The store, for observed rates (default: beside the "
+                                                             "policies).")
+@click.pass_context
+def plan(ctx: click.Context, plan_name: str | None, revenue: float | None, deal_size: float | None,
+         win_rate: str | None, sql_to_opp: str | None, mql_to_sql: str | None, per: str | None, output: str,
+         policies: Path | None, db: Path | None) -> None:
+    """The revenue goal worked backwards into clients, opportunities, SQLs and MQLs per period."""
+    import json
+
+    from sla_engine.language import model as m
+    from sla_engine.reports.plan import PlanError, render_plan, work_backwards
+    from sla_engine.store.db import Store
+
+    flags = any(v is not None for v in (revenue, deal_size, win_rate, sql_to_opp, mql_to_sql))
+    policy_set = None
+    try:
+        policy_dir, db_path = _paths(ctx, policies, db)
+    except click.ClickException:
+        if not flags:
+            raise
+        policy_dir, db_path = Path("-"), Path("-")
+    if policy_dir.exists():
+        policy_set = _load(policy_dir)
+    plans: list[m.PlanDecl] = []
+    if policy_set is not None:
+        plans = [p for name, p in policy_set.plans.items() if plan_name in (None, name)]
+        if plan_name and not plans:
+            raise click.ClickException(f"no plan named {plan_name!r} in {policy_dir}")
+    if flags:
+        base = plans[0] if len(plans) == 1 else m.PlanDecl(name="plan", period="month")
+        conversions = {(c.source, c.target): c.rate for c in base.conversions}
+        for (source, target), value, hint in ((("sql", "opportunity"), sql_to_opp, "--sql-to-opp"),
+                                              (("mql", "sql"), mql_to_sql, "--mql-to-sql")):
+            rate = _rate(value, hint)
+            if rate is not None:
+                conversions[(source, target)] = rate
+        plans = [base.model_copy(update={
+            "name": base.name if len(plans) == 1 else "command line",
+            "revenue": revenue if revenue is not None else base.revenue,
+            "deal_size": deal_size if deal_size is not None else base.deal_size,
+            "win_rate": _rate(win_rate, "--win-rate") or base.win_rate,
+            "period": per or base.period or "month",
+            "conversions": [m.PlanConversion(source=s, target=t, rate=r) for (s, t), r in conversions.items()],
+        })]
+    if not plans:
+        raise click.ClickException("no plan: declare one in the policies or give --revenue and --deal-size")
+    store = Store(db_path) if db_path.exists() else None
+    try:
+        reports = [work_backwards(p, store, policy_set) for p in plans]
+    except PlanError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        if store is not None:
+            store.close()
+    if output == "json":
+        click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
+        return
+    click.echo("\n\n".join(render_plan(r) for r in reports))

@@ -1,0 +1,303 @@
+"""Targets judged per period and group, and the escalations of targets missed periods running.
+
+A target's status in a period:
+
+- **on target**: the value meets the goal;
+- **at risk**: it misses, but by no more than the tolerance (percentage points for percentage
+  goals; for counts and durations a percent tolerance is a percent of the goal, a plain number
+  is leads or hours);
+- **missed**: it misses by more;
+- **no data**: nothing to judge (no MQL entered, no clock came due, a period not started).
+
+The period in progress is judged against a pro-rated expectation for counts (goal × the
+share of the period elapsed) and against the plain goal for rates and durations.
+
+`escalate when missed N periods { ... }` fires when each of the last N completed periods
+(per group) was missed; each action goes to the outbox once per period that completes such
+a streak, keyed ``target|POLICY|TARGET|GROUP|PERIOD|LEVEL.ACTION``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sla_engine.engine.evaluate import _without_positions, source_text, utc
+from sla_engine.language import model as m
+from sla_engine.language.policy_set import PolicySet, plan_numbers
+from sla_engine.reports.metrics import Metrics, Results, Scope, Value, project
+from sla_engine.reports.periods import (
+    KIND_DAYS,
+    Period,
+    completed_before,
+    parse_period,
+    period_of,
+    scale,
+    zone_of,
+)
+from sla_engine.store.db import Store
+
+ON_TARGET, AT_RISK, MISSED, NO_DATA = "on target", "at risk", "missed", "no data"
+STATUSES = (ON_TARGET, AT_RISK, MISSED, NO_DATA)
+DEFAULT_PERIOD = "month"
+UNITS = {"count": "count", "met_rate": "percent", "rate": "percent", "completeness": "percent",
+         "elapsed": "seconds"}
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A target's goal in the metric's unit: leads, percentage points or seconds."""
+
+    op: str
+    value: float
+    unit: str
+    source: str | None = None  # the plan number it came from, e.g. "inbound_2026.mqls"
+
+
+@dataclass
+class TargetRow:
+    """One target, one period, one group: what the dashboard shows on a line."""
+
+    policy: str
+    target: str
+    label: str
+    owner: str | None
+    metric: str
+    period: Period
+    group: tuple[tuple[str, Any], ...]
+    value: float | None
+    sample: int
+    unit: str
+    goal: Goal | None
+    goal_value: float | None  # the goal for this period (count goals scaled to its length)
+    expected: float | None  # what the value is judged against: goal_value, pro-rated while in progress
+    status: str
+    in_progress: bool
+
+    @property
+    def group_label(self) -> str:
+        return ", ".join(f"{name}={'-' if value is None else value}" for name, value in self.group)
+
+
+def metric_text(policy_set: PolicySet, target: m.Target) -> str:
+    """The metric as the policy writes it, with its filter."""
+    metric = target.metric
+    if metric is None:
+        return "-"
+    if metric.kind == "count":
+        text = f"count of {metric.subject}"
+    elif metric.kind == "met_rate":
+        text = f"met rate of {metric.subject}"
+    elif metric.kind == "rate":
+        text = f"rate of {metric.subject} among {metric.among}"
+    elif metric.kind == "elapsed":
+        text = f"{metric.aggregate} elapsed of {metric.subject}"
+    else:
+        text = f"completeness of [{', '.join(metric.fields)}]"
+    if target.where is not None:
+        text += f" where {source_text(policy_set, target.where)}"
+    return text
+
+
+def resolve_goal(policy_set: PolicySet, target: m.Target) -> Goal | None:
+    """The goal in the metric's unit, per the target's own period."""
+    if target.goal is None or target.metric is None:
+        return None
+    unit = UNITS[target.metric.kind]
+    value = target.goal.value
+    kind = target.period or DEFAULT_PERIOD
+    if isinstance(value, m.Duration):
+        return Goal(target.goal.op, value.seconds, unit)
+    if isinstance(value, m.Literal_) and isinstance(value.value, int | float):
+        amount = float(value.value)
+        if unit == "seconds" and value.type == "number":
+            amount *= 3600  # a plain number against a duration reads as hours
+        return Goal(target.goal.op, amount, unit)
+    if isinstance(value, m.Ref) and len(value.path) == 2:
+        plan = policy_set.plans.get(value.path[0])
+        if plan is None:
+            return None
+        numbers: dict[str, float] = {**plan_numbers(plan)}
+        if plan.revenue is not None:
+            numbers["revenue"] = plan.revenue
+        if value.path[1] not in numbers:
+            return None
+        per = (plan.period or kind).removesuffix("s")
+        amount = scale(float(numbers[value.path[1]]), per if per in KIND_DAYS else kind, kind)
+        return Goal(target.goal.op, amount, unit, source=value.dotted)
+    return None
+
+
+def tolerance_band(target: m.Target, goal: Goal, compared_to: float) -> float:
+    """How far a value may miss and still be "at risk" rather than "missed"."""
+    if not target.tolerance:
+        return 0.0
+    if goal.unit == "percent":
+        return target.tolerance
+    if target.tolerance_is_percent:
+        return abs(compared_to) * target.tolerance / 100
+    return target.tolerance * (3600 if goal.unit == "seconds" else 1)
+
+
+def holds(value: float, op: str, goal: float) -> bool:
+    value, goal = round(value, 9), round(goal, 9)
+    return {">=": value >= goal, ">": value > goal, "<=": value <= goal, "<": value < goal,
+            "==": value == goal, "!=": value != goal}[op]
+
+
+def judge(value: float | None, op: str, goal: float, band: float) -> str:
+    if value is None:
+        return NO_DATA
+    if holds(value, op, goal):
+        return ON_TARGET
+    gap = {">=": goal - value, ">": goal - value, "<=": value - goal, "<": value - goal,
+           "==": abs(value - goal)}.get(op, math.inf)
+    return AT_RISK if band > 0 and round(gap, 9) <= round(band, 9) else MISSED
+
+
+def target_results(q: Metrics, policy: m.Policy, target: m.Target, periods: Sequence[Period]) -> Results:
+    """The target's metric for these periods (duplicates dropped), per group, in one query."""
+    unique = list({p.label: p for p in periods}.values())
+    if target.metric is None or not unique:
+        return {}
+    return q.of(target.metric, unique, Scope(policy=policy.name, where=target.where, group_by=tuple(target.group_by)))
+
+
+def target_rows(q: Metrics, policy: m.Policy, target: m.Target, periods: Sequence[Period], results: Results,
+                as_of: datetime) -> list[TargetRow]:
+    """Judge each period and group; count goals scale to the period and pro-rate while it runs."""
+    if target.metric is None:
+        return []
+    as_of = utc(as_of)
+    goal = resolve_goal(q.policy_set, target)
+    unit = UNITS[target.metric.kind]
+    kind = target.period or DEFAULT_PERIOD
+    text = metric_text(q.policy_set, target)
+    rows: list[TargetRow] = []
+    for period in sorted({p.label: p for p in periods}.values(), key=lambda p: p.start):
+        found: list[tuple[tuple[Any, ...], Value | None]] = sorted(
+            ((g, v) for (label, g), v in results.items() if label == period.label), key=lambda i: str(i[0]))
+        if not found:
+            found = [((), Value(0.0, 0, 0.0) if unit == "count" else None)]
+        for group, result in found:
+            started = period.start <= as_of
+            value = result.value if result is not None and started else None
+            in_progress = period.in_progress(as_of)
+            goal_value = expected = None
+            status = NO_DATA
+            if goal is not None:
+                goal_value = scale(goal.value, kind, period.kind) if unit == "count" else goal.value
+                expected = goal_value * period.elapsed_share(as_of) if unit == "count" and in_progress else goal_value
+                status = judge(value, goal.op, expected, tolerance_band(target, goal, expected))
+            rows.append(TargetRow(
+                policy=policy.name, target=target.name, label=target.label or target.name, owner=target.owner,
+                metric=text, period=period, group=tuple(zip(target.group_by, group, strict=False)),
+                value=value, sample=result.sample if result is not None else 0, unit=unit, goal=goal,
+                goal_value=goal_value, expected=expected, status=status, in_progress=in_progress,
+            ))
+    return rows
+
+
+def evaluate_target(q: Metrics, policy: m.Policy, target: m.Target, periods: Sequence[Period],
+                    as_of: datetime) -> list[TargetRow]:
+    """The target's rows for each period (of any kind) and group."""
+    return target_rows(q, policy, target, periods, target_results(q, policy, target, periods), as_of)
+
+
+def current_period(policy: m.Policy, target: m.Target, as_of: datetime, period_label: str | None) -> Period:
+    """The period a dashboard shows: the one asked for, else the target's own current period."""
+    zone = zone_of(policy.timezone)
+    if period_label:
+        return parse_period(period_label, zone)
+    return period_of(target.period or DEFAULT_PERIOD, as_of, zone)
+
+
+def dashboard_rows(q: Metrics, as_of: datetime, period_label: str | None = None) -> list[TargetRow]:
+    """Every target: over the given period (count goals scaled to it), else its own current period."""
+    return [
+        row
+        for policy in q.policy_set.policies.values() for target in policy.targets
+        for row in evaluate_target(q, policy, target, [current_period(policy, target, as_of, period_label)], as_of)
+    ]
+
+
+def with_weekly_trend(q: Metrics, policy: m.Policy, target: m.Target, period: Period, weeks: Sequence[Period],
+                      as_of: datetime) -> tuple[list[TargetRow], list[TargetRow]]:
+    """The target's rows for the period and its weekly trend (all groups together), in one query."""
+    results = target_results(q, policy, target, [period, *weeks])
+    rows = target_rows(q, policy, target, [period], results, as_of)
+    if target.metric is None:
+        return rows, []
+    labels = {w.label for w in weeks}
+    weekly = project({k: v for k, v in results.items() if k[0] in labels}, None, UNITS[target.metric.kind],
+                     target.metric.aggregate)
+    overall = target.model_copy(update={"group_by": []})
+    return rows, target_rows(q, policy, overall, weeks, weekly, as_of)
+
+
+# ---------------------------------------------------------------- escalations
+
+
+def due_target_escalations(q: Metrics, as_of: datetime) -> list[dict[str, Any]]:
+    """Outbox rows for every `escalate when missed N periods` whose streak is complete."""
+    as_of = utc(as_of)
+    actions: list[dict[str, Any]] = []
+    for policy in q.policy_set.policies.values():
+        zone = zone_of(policy.timezone)
+        for target in policy.targets:
+            levels = [(i, level) for i, level in enumerate(target.escalations)
+                      if level.when == "missed" and level.missed_periods]
+            if not levels or target.metric is None or target.goal is None:
+                continue
+            longest = max(level.missed_periods or 0 for _, level in levels)
+            periods = completed_before(target.period or DEFAULT_PERIOD, as_of, zone, longest)
+            by_group: dict[tuple[tuple[str, Any], ...], dict[str, TargetRow]] = defaultdict(dict)
+            for row in evaluate_target(q, policy, target, periods, as_of):
+                by_group[row.group][row.period.label] = row
+            for _, rows in sorted(by_group.items(), key=lambda item: str(item[0])):
+                for index, level in levels:
+                    streak = periods[-(level.missed_periods or 0):]
+                    if all(p.label in rows and rows[p.label].status == MISSED for p in streak):
+                        actions.extend(_outbox_rows(policy, target, index, level, [rows[p.label] for p in streak]))
+    return actions
+
+
+def _outbox_rows(policy: m.Policy, target: m.Target, index: int, level: m.Escalation,
+                 streak: list[TargetRow]) -> list[dict[str, Any]]:
+    """One outbox row per action, keyed by the period that completed the streak."""
+    last = streak[-1]
+    goal = f"{last.goal.op} {last.expected:g}" if last.goal and last.expected is not None else None
+    context = {
+        "target": target.name, "label": last.label, "group": last.group_label or None,
+        "periods": [row.period.label for row in streak], "values": [row.value for row in streak],
+        "goal": goal, "unit": last.unit,
+    }
+    return [
+        {
+            "key": f"target|{policy.name}|{target.name}|{last.group_label or '-'}|{last.period.label}|"
+                   f"{index}.{action_index}",
+            "lead_id": "",
+            "policy": policy.name,
+            "window": target.name,
+            "cycle": 0,
+            "level": level.label,
+            "action": {**_without_positions(action.model_dump(mode="json")), "target": context},
+            "due_at": last.period.end_utc,
+        }
+        for action_index, action in enumerate(level.actions)
+    ]
+
+
+def record_target_escalations(policy_set: PolicySet, store: Store, as_of: datetime, run_id: int) -> int:
+    """Record the due target escalations in the outbox (once each); returns how many are new.
+
+    Called at the end of every evaluate run, inside its transaction.
+    """
+    if not any(level.when == "missed" for policy in policy_set.policies.values()
+               for target in policy.targets for level in target.escalations):
+        return 0
+    return store.record_actions(due_target_escalations(Metrics(store, policy_set), as_of), run_id)

@@ -1,0 +1,64 @@
+"""Sync cursors and push state in the store, as functions over a Store.
+
+Cursors live in ``sync_state`` (one row per connector instance and stream) and are written in
+the caller's transaction, the one that stores the pulled events: they advance only when the
+events commit. ``push_state`` remembers what was last written to each target, so a push with
+nothing changed sends nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from sla_engine.connector import Cursor
+from sla_engine.store.db import Store, iso, now_utc
+
+# Proposed as migration 3 in db.py; until then created on first use (idempotent either way).
+PUSH_STATE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS push_state (
+    target TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    remote_id TEXT,
+    pushed_at TEXT NOT NULL,
+    PRIMARY KEY (target, key)
+)
+"""
+
+
+def load_cursors(store: Store, connector: str) -> dict[str, Cursor | None]:
+    rows = store.conn.execute("SELECT stream, cursor FROM sync_state WHERE connector = ?", (connector,))
+    return {stream: Cursor.parse(cursor) for stream, cursor in rows}
+
+
+def save_cursors(store: Store, connector: str, cursors: Mapping[str, Cursor]) -> None:
+    """Write cursors; call inside the transaction that stores the pulled events."""
+    stamp = iso(now_utc())
+    store.conn.executemany(
+        "INSERT INTO sync_state (connector, stream, cursor, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (connector, stream) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+        [(connector, stream, cursor.dump(), stamp) for stream, cursor in cursors.items()],
+    )
+
+
+def ensure_push_state(store: Store) -> None:
+    store.conn.execute(PUSH_STATE_SCHEMA)
+
+
+def pushed(store: Store, target: str) -> dict[str, str]:
+    """Fingerprint of what was last written, by update key."""
+    ensure_push_state(store)
+    rows = store.conn.execute("SELECT key, fingerprint FROM push_state WHERE target = ?", (target,))
+    return dict(rows.fetchall())
+
+
+def record_pushed(store: Store, target: str, written: Iterable[tuple[str, str, str | None]]) -> None:
+    """Remember (key, fingerprint, remote_id) of each update the target accepted."""
+    ensure_push_state(store)
+    stamp = iso(now_utc())
+    store.conn.executemany(
+        "INSERT INTO push_state (target, key, fingerprint, remote_id, pushed_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (target, key) DO UPDATE SET fingerprint = excluded.fingerprint, "
+        "remote_id = coalesce(excluded.remote_id, push_state.remote_id), pushed_at = excluded.pushed_at",
+        [(target, key, print_, remote_id, stamp) for key, print_, remote_id in written],
+    )

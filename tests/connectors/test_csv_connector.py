@@ -1,0 +1,57 @@
+"""The csv and crm-export connectors: configuration, TYPE:ARG, and the status file push."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from connectors.csv_connector import CrmExportConnector, CsvConnector, safe_cell
+from connectors.csv_source import write_event_log
+from sla_engine.connector import ConnectorConfigError, ConnectorError, StatusUpdate
+from tests.engine.test_evaluate import created
+
+UNTIL = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(("value", "cell"), [
+    ("=1+1", "'=1+1"), ("+SUM(A1)", "'+SUM(A1)"), ("-2", "'-2"), ("@cmd", "'@cmd"), ("\tx", "'\tx"),
+    ("\rx", "'\rx"), ("plain", "plain"), (None, ""), (3, "3"),
+    (datetime(2026, 11, 2, 14, tzinfo=timezone.utc), "2026-11-02T14:00:00Z"),
+])
+def test_cells_never_start_a_formula(value, cell):
+    assert safe_cell(value) == cell
+
+
+def test_type_arg_reads_an_event_log_and_keeps_no_cursor(tmp_path):
+    write_event_log([created("L1", datetime(2026, 11, 2, 9, tzinfo=timezone.utc))], tmp_path / "e.csv")
+    connector = CsvConnector.from_target("csv:e.csv", str(tmp_path / "e.csv"))
+    result = connector.pull({}, UNTIL)
+    assert [e.lead_id for e in result.items] == ["L1"] and result.cursors == {}
+
+
+def test_a_missing_file_is_a_connector_error(tmp_path):
+    connector = CsvConnector.configure("csv", {"path": str(tmp_path / "nope.csv")})
+    with pytest.raises(ConnectorError, match=r"nope\.csv"):
+        connector.pull({}, UNTIL)
+
+
+def test_a_location_is_required():
+    with pytest.raises(ConnectorConfigError, match="give path"):
+        CsvConnector.configure("csv", {"timezone": "UTC"})
+
+
+def test_push_never_overwrites_the_event_log_it_reads(tmp_path):
+    write_event_log([created("L1", datetime(2026, 11, 2, 9, tzinfo=timezone.utc))], tmp_path / "e.csv")
+    update = StatusUpdate("L1", "p", "w", 1, None, "running", None, None)
+    with pytest.raises(ConnectorError, match="is an event log"):
+        CsvConnector.configure("crm", {"path": str(tmp_path / "e.csv")}).push([update])
+
+
+def test_crm_export_reads_the_pair_in_a_directory_and_cannot_be_written(tmp_path):
+    (tmp_path / "leads.csv").write_text("lead_id,created_at,owner\nL1,2026-11-02T09:00:00Z,rep@example.com\n")
+    (tmp_path / "activities.csv").write_text("lead_id,occurred_at,channel\nL1,2026-11-02T09:30:00Z,call\n")
+    connector = CrmExportConnector.from_target("crm-export:.", str(tmp_path))
+    types = sorted(str(e.type) for e in connector.pull({}, UNTIL).items)
+    assert types == ["activity", "assigned", "created"]
+    assert not connector.can_push()

@@ -1,0 +1,311 @@
+"""The Salesforce connector, with the real simple-salesforce client, against the loopback fake."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from connectors.salesforce import SalesforceConnector
+from sla_engine.connector import ConnectorConfigError, ConnectorError, Cursor, OwnerChange, StatusUpdate, TaskRequest
+from sla_engine.events import LeadEvent
+from sla_engine.runner import evaluate_run
+from sla_engine.store import sync_state
+from sla_engine.store.db import Store
+from sla_engine.sync import open_pulls, push_updates
+from tests.connectors.conftest import SF_SESSION
+from tests.engine.test_evaluate import policy_set
+
+UTC = timezone.utc
+T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
+UNTIL = datetime(2026, 11, 20, tzinfo=UTC)
+REP, REP2 = "005000000000001AAA", "005000000000002AAA"
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def pull_all(connector: SalesforceConnector, cursors=None, until: datetime = UNTIL):
+    result = connector.pull(cursors or {}, until)
+    items = list(result.items)
+    return items, result
+
+
+def by_type(items: list[LeadEvent], lead: str | None = None) -> dict[str, list[LeadEvent]]:
+    found: dict[str, list[LeadEvent]] = {}
+    for event in items:
+        if lead is None or event.lead_id == lead:
+            found.setdefault(str(event.type), []).append(event)
+    return found
+
+
+def queries(fake) -> list[str]:
+    return [r.query["q"] for r in fake.requests if "q" in r.query]
+
+
+def test_a_first_pull_pages_through_relative_next_records_urls_and_reads_every_stream(salesforce, make_sf):
+    fake, _ = salesforce
+    fake.page_size = 2
+    leads = [fake.add_lead(at(n), OwnerId=REP, Company=f"Acme {n}", Lead_Score__c=70 + n) for n in range(5)]
+    fake.change_status(leads[0], at(30), "Working")
+    fake.change_owner(leads[1], at(31), REP2)
+    fake.add("Task", at(40), WhoId=leads[0], OwnerId=REP, TaskSubtype="Call", Type="Call", CallType="Inbound",
+             CallDisposition="Left voicemail", IsClosed=True, CompletedDateTime=at(41))
+    fake.add("Task", at(42), WhoId=leads[0], OwnerId=REP, TaskSubtype="Task", Type="Call", IsClosed=False)
+    fake.add("Task", at(43), WhoId="003000000000009AAA", OwnerId=REP, TaskSubtype="Email", IsClosed=True)
+    fake.add("Event", at(50), WhoId=leads[2], OwnerId=REP, Type="Meeting")
+
+    items, result = pull_all(make_sf(fields={"lead_score": "Lead_Score__c"}))
+
+    first = by_type(items, leads[0])
+    assert first["created"][0].occurred_at == at(0)
+    assert first["created"][0].payload["attributes"]["lead_score"] == 70
+    assert first["created"][0].payload["attributes"]["company"] == "Acme 0"
+    assert first["assigned"][0].payload["owner"] == REP
+    assert [(e.occurred_at, e.payload["old"], e.payload["new"]) for e in first["status_changed"]] == [
+        (at(30), "Open - Not Contacted", "Working")]
+    (call,) = first["activity"]  # the open task is a to-do, and the contact's task is not a lead's
+    assert (call.occurred_at, call.payload["channel"], call.payload["direction"], call.payload["outcome"],
+            call.payload["by"]) == (at(41), "call", "inbound", "Left voicemail", REP)
+    owners = [e.payload["owner"] for e in by_type(items, leads[1])["assigned"]]
+    assert owners == [REP2, REP2]  # at creation (current owner) and at the change; the Text row is skipped
+    assert by_type(items, leads[2])["activity"][0].payload["channel"] == "meeting"
+    assert set(result.cursors) == {"Lead", "LeadHistory", "Task", "Event"}
+    assert all(c.at == UNTIL for c in result.cursors.values())
+    # Paging followed the relative nextRecordsUrl the fake handed out.
+    pages = [r.path for r in fake.requests if "/query/01g" in r.path]
+    assert len(pages) >= 3 and all(p.startswith("/services/data/v59.0/query/") for p in pages)
+    assert fake.requests[0].path.endswith("/queryAll/")  # Lead reads deletes too
+
+
+def test_the_soql_sent_reads_after_the_cursor_with_an_id_tiebreak_and_never_past_until(salesforce, make_sf):
+    fake, _ = salesforce
+    a = fake.add_lead(at(0), Id="00Q000000000001AAA")
+    b = fake.add_lead(at(0), Id="00Q000000000002AAA")
+    c = fake.add_lead(at(5), Id="00Q000000000003AAA")
+    fake.add_lead(at(60 * 24 * 30))  # after until: not read
+    connector = make_sf()
+    items, result = pull_all(connector, {"Lead": Cursor(at(0), a)}, until=at(10))
+    lead_query = queries(fake)[0]
+    assert lead_query.startswith("SELECT Id, CreatedDate, SystemModstamp, LastModifiedDate, IsDeleted, Status, ")
+    assert lead_query.endswith(
+        "FROM Lead WHERE SystemModstamp <= 2026-11-02T14:10:00Z AND (SystemModstamp > 2026-11-02T14:00:00Z OR "
+        "(SystemModstamp = 2026-11-02T14:00:00Z AND Id > '00Q000000000001AAA')) ORDER BY SystemModstamp, Id")
+    assert {e.lead_id for e in items} == {b, c}
+    assert "FROM LeadHistory WHERE Field IN ('Status', 'Owner') AND CreatedDate <= 2026-11-02T14:10:00Z" in \
+        queries(fake)[1]
+    assert "FROM Task WHERE Who.Type = 'Lead' AND IsClosed = true AND SystemModstamp <= " in queries(fake)[2]
+    assert result.cursors["Lead"] == Cursor(at(10))
+
+
+def test_deletes_and_conversions_come_through_query_all(salesforce, make_sf):
+    fake, _ = salesforce
+    gone = fake.add_lead(at(0))
+    won = fake.add_lead(at(1))
+    connector = make_sf()
+    pull_all(connector)
+    fake.delete("Lead", gone, at(100))
+    fake.touch("Lead", won, at(101), IsConverted=True, ConvertedOpportunityId="006000000000001AAA")
+    items, _ = pull_all(connector, {"Lead": Cursor(at(50))})
+    assert by_type(items, gone)["deleted"][0].occurred_at == at(100)
+    converted = by_type(items, won)["converted"][0]
+    assert converted.payload["opportunity_id"] == "006000000000001AAA"
+    assert "created" not in by_type(items, won)  # created before the cursor: an update now
+    assert by_type(items, won)["updated"][0].occurred_at == at(101)
+
+
+def test_history_rows_give_status_changes_and_dispositions_at_their_real_times(salesforce, make_sf):
+    fake, _ = salesforce
+    lead = fake.add_lead(at(0), Unqualified_Reason__c="No budget")
+    fake.change_status(lead, at(10), "Working")
+    fake.change_status(lead, at(20), "Unqualified")
+    fake.change_status(lead, at(30), "Recycled")
+    connector = make_sf(dispositions={"Unqualified": "disqualified", "Recycled": "recycled"},
+                        disposition_reason_field="Unqualified_Reason__c")
+    items, _ = pull_all(connector)
+    events = by_type(items, lead)
+    assert [(e.occurred_at, e.payload["new"]) for e in events["status_changed"]] == [
+        (at(10), "Working"), (at(20), "Unqualified"), (at(30), "Recycled")]
+    # A status "Recycled" already counts as a recycle in the engine, so no second (disposition) event.
+    assert [(e.occurred_at, e.payload["disposition"], e.payload["reason"]) for e in events["disposition"]] == [
+        (at(20), "disqualified", "No budget")]
+    assert "Lead.Unqualified_Reason__c" in queries(fake)[1]
+
+
+def test_a_rejected_session_is_a_clear_error_that_never_shows_the_session(salesforce, make_sf, monkeypatch, caplog):
+    monkeypatch.setenv("SF_SESSION_ID", "00Dwrong!expired-" + SF_SESSION)
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(ConnectorError) as raised:
+        pull_all(make_sf())
+    message = str(raised.value)
+    assert "401 INVALID_SESSION_ID" in message
+    assert SF_SESSION not in message and SF_SESSION not in caplog.text
+
+
+def test_request_limit_exceeded_is_retried_with_backoff_then_reported(salesforce, make_sf):
+    fake, _ = salesforce
+    fake.add_lead(at(0))
+    limit = [{"message": "ConcurrentPerOrgLongTxn Limit exceeded", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    fake.fail_next(403, limit, times=2)
+    items, _ = pull_all(make_sf())
+    assert [str(e.type) for e in items] == ["created"]
+    assert len(fake.calls("GET", "queryAll")) == 3
+    fake.fail_next(403, limit, times=50)
+    with pytest.raises(ConnectorError, match="REQUEST_LIMIT_EXCEEDED"):
+        pull_all(make_sf(max_retries=2))
+
+
+def test_a_burst_of_server_errors_is_retried(salesforce, make_sf):
+    fake, _ = salesforce
+    fake.add_lead(at(0))
+    fake.fail_next(503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "busy"}], times=3)
+    items, _ = pull_all(make_sf())
+    assert items
+    assert len(fake.calls("GET", "queryAll")) == 4
+
+
+def test_connection_errors_are_retried_then_reported(make_sf):
+    connector = make_sf(instance_url="https://127.0.0.1:9", max_retries=2)
+    started = time.monotonic()
+    with pytest.raises(ConnectorError, match="after 3 attempts: connection error"):
+        pull_all(connector)
+    assert time.monotonic() - started < 10
+
+
+def test_a_pull_stops_at_the_configured_share_of_the_daily_quota_and_resumes(salesforce, make_sf, tmp_path):
+    fake, _ = salesforce
+    fake.page_size = 2
+    for n in range(6):
+        fake.add_lead(at(n))
+    fake.api_limit, fake.api_used = 10, 6
+    connector = make_sf(max_api_share=0.8)
+    items, result = pull_all(connector)
+    assert result.stopped and "8 of 10 daily API requests" in result.stopped
+    assert len(fake.requests) == 2  # 7/10 then 8/10: stop before a ninth
+    assert result.cursors["Lead"].after_id  # the last lead read, with its id tiebreak
+    assert len({e.lead_id for e in items}) == 4
+    fake.api_used = 0  # the next run, a day later: a new instance, as each run makes
+    rest, again = pull_all(make_sf(max_api_share=0.8), dict(result.cursors))
+    assert {e.lead_id for e in rest} | {e.lead_id for e in items} == set(fake.records["Lead"])
+    assert not again.stopped
+
+
+def test_a_crash_between_pull_and_commit_pulls_again_and_records_no_duplicate(salesforce, make_sf, tmp_path,
+                                                                               monkeypatch):
+    fake, _ = salesforce
+    for n in range(3):
+        lead = fake.add_lead(at(n), OwnerId=REP, Lead_Score__c=90)
+        fake.add("Task", at(n + 30), WhoId=lead, OwnerId=REP, TaskSubtype="Call", IsClosed=True)
+    store = Store(tmp_path / "s.db")
+    connector = make_sf(fields={"lead_score": "Lead_Score__c"})
+    crash = RuntimeError("killed between pull and commit")
+
+    def finish_run(*args, **kwargs):
+        raise crash
+
+    monkeypatch.setattr(store, "finish_run", finish_run)
+    with pytest.raises(RuntimeError):
+        evaluate_run(policy_set(), store, [(p.name, p) for p in open_pulls(store, [connector], UNTIL)], UNTIL)
+    assert store.count("events") == 0 and sync_state.load_cursors(store, "sf") == {}
+    monkeypatch.undo()
+    queried = len(queries(fake))
+    report = evaluate_run(policy_set(), store, [(p.name, p) for p in open_pulls(store, [connector], UNTIL)], UNTIL)
+    assert len(queries(fake)) == 2 * queried  # pulled again, from the same (empty) cursors
+    assert report.sources[0].new_events == store.count("events") == 9
+    assert sync_state.load_cursors(store, "sf")["Lead"] == Cursor(UNTIL)
+    again = evaluate_run(policy_set(), store, [(p.name, p) for p in open_pulls(store, [connector], UNTIL)], UNTIL)
+    assert again.sources[0].new_events == 0 and store.count("events") == 9
+
+
+def status(lead: str, state: str, due: datetime | None = None) -> StatusUpdate:
+    return StatusUpdate(lead_id=lead, policy="inbound", window="first_response", cycle=1, tier="tier1",
+                        status=state, due_at=due or at(120), breached_at=None)
+
+
+PUSH = [{"window": "first_response", "tier": "SLA_Tier__c", "status": "SLA_Status__c", "due_at": "SLA_Due__c",
+         "breached_at": "SLA_Breached_At__c"}]
+
+
+def test_status_is_written_in_collection_batches_and_a_second_push_sends_nothing(salesforce, make_sf, tmp_path):
+    fake, _ = salesforce
+    leads = [fake.add_lead(at(n)) for n in range(5)]
+    store = Store(tmp_path / "s.db")
+    connector = make_sf(push_status=PUSH, batch_size=2)
+    updates = [status(lead, "running") for lead in leads]
+    report = push_updates(store, connector, updates)
+    assert report.ok == 5 and not report.failed
+    patches = fake.calls("PATCH", "composite/sobjects")
+    assert [len(p.body["records"]) for p in patches] == [2, 2, 1]
+    assert patches[0].body == {"allOrNone": False, "records": [
+        {"attributes": {"type": "Lead"}, "id": leads[0], "SLA_Tier__c": "tier1", "SLA_Status__c": "running",
+         "SLA_Due__c": "2026-11-02T16:00:00.000Z", "SLA_Breached_At__c": None},
+        {"attributes": {"type": "Lead"}, "id": leads[1], "SLA_Tier__c": "tier1", "SLA_Status__c": "running",
+         "SLA_Due__c": "2026-11-02T16:00:00.000Z", "SLA_Breached_At__c": None}]}
+    assert fake.records["Lead"][leads[4]]["SLA_Status__c"] == "running"
+
+    before = len(fake.requests)
+    assert push_updates(store, connector, updates).planned == []
+    assert len(fake.requests) == before  # nothing changed: nothing sent
+
+    updates[3] = status(leads[3], "breached")
+    again = push_updates(store, connector, updates)
+    assert [u.lead_id for u in again.planned] == [leads[3]]
+    assert fake.calls("PATCH")[-1].body["records"][0]["SLA_Status__c"] == "breached"
+
+
+def test_tasks_for_escalations_and_owner_changes_report_per_record(salesforce, make_sf, tmp_path):
+    fake, _ = salesforce
+    lead, gone = fake.add_lead(at(0), OwnerId=REP), fake.add_lead(at(1), OwnerId=REP)
+    fake.delete("Lead", gone, at(2))
+    fake.clock = at(200)
+    connector = make_sf()
+    results = {r.key: r for r in connector.push([
+        TaskRequest(key="esc-1", lead_id=lead, subject="SLA breached: call back", due_at=at(60), owner=REP),
+        OwnerChange(key="reassign-1", lead_id=lead, owner=REP2),
+        OwnerChange(key="reassign-2", lead_id=gone, owner=REP2),
+    ])}
+    assert results["esc-1"].ok and results["esc-1"].remote_id.startswith("00T")
+    task = fake.records["Task"][results["esc-1"].remote_id]
+    assert (task["WhoId"], task["Subject"], task["ActivityDate"], task["IsClosed"]) == (
+        lead, "SLA breached: call back", "2026-11-02", False)
+    assert results["reassign-1"].ok and fake.records["Lead"][lead]["OwnerId"] == REP2
+    assert not results["reassign-2"].ok and "ENTITY_IS_DELETED" in results["reassign-2"].error
+    # Our own open task is not read back as an activity; the reassignment is, at its real time.
+    items, _ = pull_all(connector)
+    assert "activity" not in by_type(items, lead)
+    assert by_type(items, lead)["assigned"][-1].payload["owner"] == REP2
+
+
+def test_the_configuration_takes_secrets_only_by_reference_and_never_echoes_them(sf_options):
+    with pytest.raises(ConnectorConfigError) as raised:
+        SalesforceConnector.configure("sf", {**sf_options, "session_id": "literal-" + SF_SESSION})
+    assert SF_SESSION not in str(raised.value) and "session_id" in str(raised.value)
+    with pytest.raises(ConnectorConfigError, match="session_id needs instance_url"):
+        SalesforceConnector.configure("sf", {"session_id": {"env": "X"}})
+    with pytest.raises(ConnectorConfigError, match="give credentials"):
+        SalesforceConnector.configure("sf", {"username": "a@b.c"})
+    jwt = SalesforceConnector.configure("sf", {"username": "a@b.c", "consumer_key": "3MVG9", "private_key": {
+        "file": "/run/secrets/sf.key"}})
+    assert jwt.config.auth_mode() == "jwt"
+    password = SalesforceConnector.configure("sf", {"username": "a@b.c", "password": {"env": "SF_PASSWORD"},
+                                                    "security_token": {"env": "SF_TOKEN"}})
+    assert password.config.auth_mode() == "password"
+    assert SF_SESSION not in repr(SalesforceConnector.configure("sf", sf_options).config)
+
+
+def test_events_per_second_through_the_fake(salesforce, make_sf, record_property):
+    """Throughput of the whole path (HTTPS, JSON, mapping, validation) for a first sync."""
+    fake, _ = salesforce
+    for n in range(3000):
+        lead = fake.add_lead(at(n / 100), OwnerId=REP, Lead_Score__c=n % 100)
+        fake.add("Task", at(n / 100 + 5), WhoId=lead, OwnerId=REP, TaskSubtype="Call", IsClosed=True)
+    started = time.perf_counter()
+    items, _ = pull_all(make_sf(fields={"lead_score": "Lead_Score__c"}))
+    elapsed = time.perf_counter() - started
+    rate = len(items) / elapsed
+    record_property("salesforce_events_per_second", round(rate))
+    print(f"salesforce fake: {len(items)} events in {elapsed:.2f}s = {rate:.0f} events/s")
+    assert len(items) == 9000 and rate > 1000

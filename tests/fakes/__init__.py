@@ -1,0 +1,1 @@
+"""Loopback fakes of the CRMs' REST APIs, served over HTTPS with a test CA, for the real clients."""

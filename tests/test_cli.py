@@ -1,0 +1,124 @@
+"""The command line as a cron job sees it: exit codes, JSON, configuration, explain."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from connectors.csv_source import write_event_log
+
+from sla_engine.cli import main
+from tests.engine.test_evaluate import POLICY, activity, assigned, at, created
+
+REQUIRED_INSTANCE_KEYS = {
+    "lead_id", "policy", "window", "cycle", "tier", "started_at", "due_at", "stopped_at", "status",
+    "elapsed_business_seconds", "remaining_business_seconds",
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "inbound.sla").write_text(POLICY, encoding="utf-8")
+    events = [
+        created("fast", at(23, 9), lead_score=95, name="<b>Robert'); DROP TABLE leads;--</b>"),
+        assigned("fast", at(23, 9, 1)), activity("fast", at(23, 9, 30)),
+        created("slow", at(23, 9), lead_score=95), assigned("slow", at(23, 9, 1)),
+        created("[red]evil[/red]", at(23, 9), lead_score=95), assigned("[red]evil[/red]", at(23, 9, 1)),
+    ]
+    write_event_log(events, tmp_path / "events.csv")
+    (tmp_path / "sla-engine.toml").write_text(
+        'policies = "policies"\n\n[[sources]]\nname = "crm"\ntype = "csv"\npath = "events.csv"\n',
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def invoke(project: Path, *args: str):
+    runner = CliRunner()
+    with runner.isolated_filesystem(temp_dir=project):
+        import os
+
+        os.chdir(project)
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+
+def test_evaluate_json_lists_each_instance_with_its_timing(project):
+    result = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--format", "json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["run"]["sources"][0] == {
+        "source": "crm", "read": 7, "accepted": 7, "quarantined": 0, "new_events": 7,
+    }
+    instances = {(i["lead_id"], i["window"]): i for i in payload["instances"]}
+    assert set(instances[("fast", "first_response")]) >= REQUIRED_INSTANCE_KEYS
+    assert instances[("fast", "first_response")]["status"] == "met"
+    assert instances[("fast", "first_response")]["elapsed_business_seconds"] == 30 * 60
+    slow = instances[("slow", "first_response")]
+    assert slow["status"] == "breached" and slow["remaining_business_seconds"] is None
+    cadence = instances[("slow", "cadence")]
+    assert cadence["status"] == "running" and cadence["remaining_business_seconds"] > 0
+    assert (project / "sla-engine.db").exists()  # beside the policies by default
+
+
+def test_fail_on_breach_exits_2_for_new_breaches_only(project):
+    first = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--fail-on", "breach")
+    assert first.exit_code == 2
+    again = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--fail-on", "breach")
+    assert again.exit_code == 0
+
+
+def test_text_summary_escapes_lead_data(project):
+    result = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z")
+    assert result.exit_code == 0
+    assert "new breaches: 2" in result.output
+    assert "slow" in result.output
+    assert "[red]evil[/red]" in result.output  # printed as data, never as markup
+
+
+def test_a_bad_policy_stops_evaluate_with_positioned_errors(project):
+    (project / "policies" / "broken.sla").write_text("define x = lead_scor >= 1\n", encoding="utf-8")
+    result = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z")
+    assert result.exit_code == 1
+    assert "broken.sla:1:12" in result.output
+
+
+def test_explain_shows_the_deadline_arithmetic(project):
+    invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z")
+    result = invoke(project, "explain", "slow", "--as-of", "2026-11-23T17:00:00Z", "--window", "first_response")
+    assert result.exit_code == 0, result.output
+    assert "clock starts Mon 09:00 America/New_York" in result.output
+    assert "due Mon 11:00 America/New_York" in result.output
+    assert "breached" in result.output
+    assert "cadence" not in result.output
+
+
+def test_check_reports_every_error_and_exits_1(project, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.sla").write_text("define x = lead_scor >= 1\ndefine y = indstry == \"Software\"\n")
+    result = invoke(project, "check", str(bad))
+    assert result.exit_code == 1
+    assert "a.sla:1:12" in result.output and "a.sla:2:12" in result.output
+    assert "did you mean 'industry'?" in result.output
+
+
+def test_check_and_fmt_pass_on_the_shipped_policies(project):
+    shipped = Path(__file__).resolve().parents[1] / "policies"
+    target = project / "shipped"
+    shutil.copytree(shipped, target)
+    assert invoke(project, "check", str(target)).exit_code == 0
+    assert invoke(project, "fmt", "--check", str(target)).exit_code == 0
+
+
+def test_an_overlapping_run_exits_1_with_a_clear_message(project):
+    from sla_engine.store.db import Store
+
+    store = Store(project / "sla-engine.db")
+    with store.locked():
+        result = invoke(project, "evaluate", "--lock-timeout", "0.2", "--as-of", "2026-11-23T17:00:00Z")
+    assert result.exit_code == 1
+    assert "another sla-engine run holds" in result.output
