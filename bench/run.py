@@ -150,10 +150,11 @@ def peak_rss(leads: int, workdir: Path) -> float:
     db = workdir / f"rss-{leads}.db"
     db.unlink(missing_ok=True)
     script = (
-        "import resource, sys; sys.path.insert(0, %r); import bench.run as b; "
-        "b.ingest(%r, %r); b.evaluate(%r, b.AS_OF); "
+        f"import resource, sys; sys.path.insert(0, {str(ROOT)!r}); import bench.run as b; "
+        f"from pathlib import Path; b.ingest(Path({str(data)!r}), Path({str(db)!r})); "
+        f"b.evaluate(Path({str(db)!r}), b.AS_OF); "
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    ) % (str(ROOT), Path(data), db, db)
+    )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
@@ -162,41 +163,34 @@ def startup() -> tuple[float, float]:
     def best(command: list[str]) -> float:
         return min(timed(lambda: subprocess.run(command, capture_output=True, check=True)) for _ in range(7))
 
-    cli = [sys.executable, "-c", "import sys; from sla_engine.cli import main; sys.argv=['sla-engine','--help']; main()"]
+    cli = [sys.executable, "-c",
+           "import sys; from sla_engine.cli import main; sys.argv=['sla-engine', '--help']; main()"]
     return best(cli), best([sys.executable, "-c", "pass"])
 
 
 def big_policy_set(directory: Path, lines: int = 10_000) -> Path:
-    """Copies of the shipped policies, every name made unique, until the set has `lines` lines."""
+    """The shipped set plus renamed copies of its policy files, until the set has `lines` lines."""
     import re
 
     sources = {p.name: p.read_text(encoding="utf-8") for p in sorted(POLICIES.glob("*.sla"))}
     directory.mkdir(parents=True, exist_ok=True)
-    total = sum(text.count("\n") for text in sources.values())
+    total = 0
     for name, text in sources.items():
         (directory / name).write_text(text, encoding="utf-8")
+        total += text.count("\n")
+    shared = re.compile(r"^(field|score|define|stage|calendar|contact|team|plan)\s", re.MULTILINE)
+    copyable = {name: text for name, text in sources.items() if "policy " in text and not shared.search(text)}
+    if not copyable:
+        raise SystemExit("no policy-only file in policies/ to copy")
+    policy_names = re.compile(r"^policy\s+(\w+)", re.MULTILINE)
     copy = 0
-    policy_names = re.compile(r"^(policy|window|target)\s+(\w+)", re.MULTILINE)
     while total < lines:
         copy += 1
-        for name, text in sources.items():
-            if "policy " not in text:
-                continue
-            renamed = policy_names.sub(lambda m: f"{m.group(1)} {m.group(2)}_{copy}", text)
-            renamed = _rename_shared(renamed, copy, sources)
+        for name, text in copyable.items():
+            renamed = policy_names.sub(lambda m, n=copy: f"policy {m.group(1)}_{n}", text)
             (directory / f"{copy:04d}_{name}").write_text(renamed, encoding="utf-8")
             total += renamed.count("\n")
     return directory
-
-
-def _rename_shared(text: str, copy: int, sources: dict[str, str]) -> str:
-    """A policy file that also declares shared names (plans, calendars) gets them renamed too."""
-    import re
-
-    declared = re.findall(r"^(?:plan|calendar|contact|team|define|score|stage|field)\s+(\w+)", text, re.MULTILINE)
-    for name in declared:
-        text = re.sub(rf"\b{name}\b", f"{name}_{copy}", text)
-    return text
 
 
 def check_time(directory: Path) -> tuple[float, int]:

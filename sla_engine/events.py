@@ -7,7 +7,7 @@ sources only ever append facts; they never compute state. See docs/events.md.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
@@ -137,7 +137,8 @@ PAYLOAD_MODELS: dict[EventType, type[_Payload]] = {
 
 def make_event_id(source: str, lead_id: str, type_: str, occurred_at: datetime, key: str = "") -> str:
     """A stable id from the event's identity, so a re-sync upserts instead of duplicating."""
-    raw = "\x1f".join([source, lead_id, str(type_), occurred_at.isoformat(), key])
+    instant = occurred_at.astimezone(timezone.utc).isoformat()  # one instant, one id, whatever the offset
+    raw = "\x1f".join([source, lead_id, str(type_), instant, key])
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

@@ -22,7 +22,8 @@ E202    Type mismatch: operands that cannot be compared, ``>``/``<`` on text or 
         not among the field's values, ``per`` on a non-number, a goal of the wrong kind
 E203    Duplicate or ambiguous name: a name declared twice, one name for a field and a
         score/definition/stage (or a standard lead field), a tier/window/target twice in
-        a policy, two goals for one tier
+        a policy, two goals for one tier, a one-value item (``starts``, ``metric``,
+        ``timezone``, ``win rate``…) given twice in one block
 E204    Reference cycle among definitions, scores and stages (``a → b → a``)
 E205    Unreachable tier: after a catch-all, a same or narrower condition than an earlier
         tier, after ``otherwise not covered``; ``otherwise not covered`` twice or after a
@@ -62,6 +63,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import holidays
+from lark import Tree
 from lark.exceptions import UnexpectedInput, VisitError
 
 from sla_engine.language import model as m
@@ -150,7 +152,7 @@ def _parse(text: str, path: str) -> tuple[m.PolicyFile | None, list[Diagnostic]]
 
 
 def _visit_diagnostic(error: VisitError, path: str) -> Diagnostic:
-    """A literal the model rejected, at the statement that holds it."""
+    """A literal the model rejected (or a reader crash), at the part of the policy that holds it."""
     original = error.orig_exc
     if isinstance(original, TransformError):
         return Diagnostic(original.code, original.message, original.pos)
@@ -158,9 +160,6 @@ def _visit_diagnostic(error: VisitError, path: str) -> Diagnostic:
     pos = m.Pos(file=path)
     if meta is not None and not getattr(meta, "empty", True):
         pos = m.Pos(file=path, line=meta.line, column=meta.column, end_line=meta.end_line, end_column=meta.end_column)
-    if isinstance(original, json.JSONDecodeError):
-        return Diagnostic("E101", "a text in double quotes has an invalid escape", pos,
-                          'write \\\\ for a backslash, e.g. "\\\\d+"')
     return Diagnostic("E101", f"cannot read this part of the policy: {original}", pos)
 
 
@@ -501,6 +500,21 @@ def _zone_problem(name: str) -> str | None:
     return None
 
 
+# Block items that hold one value: the model keeps the last, so a second one silently wins.
+_SINGLE_ITEMS: dict[str, tuple[str, dict[str, str]]] = {
+    "policy_decl": ("policy", {
+        "policy_title": "title", "policy_version": "version", "policy_effective": "effective",
+        "policy_owner": "owner", "policy_description": "description", "policy_timezone": "timezone",
+        "policy_calendar": "calendar", "policy_applies": "applies when"}),
+    "window_decl": ("window", {
+        "window_starts": "starts", "window_stops": "stops", "window_pauses": "pauses while",
+        "window_calendar": "calendar", "window_restarts": "restarts on recycle", "window_quiet_hours": "quiet hours"}),
+    "target_decl": ("target", {
+        "target_owner": "owner", "target_metric": "metric", "target_where": "where", "target_period": "period",
+        "target_group": "group by", "target_goal": "goal", "target_tolerance": "tolerance"}),
+    "calendar_decl": ("calendar", {"cal_timezone": "timezone", "cal_holidays": "holidays"}),
+    "plan_decl": ("plan", {"plan_revenue": "revenue", "plan_deal_size": "deal size", "plan_win_rate": "win rate"}),
+}
 _AGGREGATE = re.compile(r"(average|median|p[1-9][0-9]?)")
 _LEVEL_RANK = {"warning": 0, "breach": 1, "after_breach": 2, "every_after_breach": 3}
 _GOAL_TYPES = {"count": NUMBER, "met_rate": PERCENT, "rate": PERCENT, "completeness": PERCENT, "elapsed": DURATION}
@@ -526,6 +540,7 @@ class _Checker:
 
     def run(self) -> list[Diagnostic]:
         self.check_duplicates()
+        self.check_repeated_items()
         self.check_shared_names()
         self.check_cycles()
         for declaration in self.ps.declarations():
@@ -601,6 +616,34 @@ class _Checker:
             also = "" if kind == first_kind else f" as {_article(first_kind)}"
             self.report("E203", f"{kind} '{second.name}' is already declared{also} at {first.pos}", second.pos,
                         "rename one of them")
+
+    def check_repeated_items(self) -> None:
+        """`starts` written twice in a window: the model keeps only the last, so the first is silently ignored."""
+        for path, text in self.ps.sources.items():
+            try:
+                tree = get_parser().parse(text, start="start")
+            except (UnexpectedInput, RecursionError):
+                continue  # syntax errors are reported by the parser; only well-formed files are read again
+            for block in tree.iter_subtrees_topdown():
+                if block.data in _SINGLE_ITEMS:
+                    self.check_block_items(path, block)
+
+    def check_block_items(self, path: str, block: Tree) -> None:
+        kind, keywords = _SINGLE_ITEMS[str(block.data)]
+        name = block.children[0]
+        first: dict[str, m.Pos] = {}
+        for item in block.children:
+            if not isinstance(item, Tree) or str(item.data) not in keywords:
+                continue
+            meta = item.meta
+            pos = m.Pos(file=path, line=meta.line, column=meta.column, end_line=meta.end_line,
+                        end_column=meta.end_column)
+            keyword = keywords[str(item.data)]
+            if keyword in first:
+                self.report("E203", f"`{keyword}` is given twice in {kind} '{name}' (first at {first[keyword]}); "
+                            "only the last one counts", self.head(pos), "keep one of them")
+            else:
+                first[keyword] = pos
 
     def check_shared_names(self) -> None:
         """Fields, scores, definitions and stages are all read by bare name in conditions: one name, one meaning."""
@@ -1383,7 +1426,7 @@ class _Checker:
     def list_item_type(self, item: m.Node, scope: Scope) -> Type | None:
         """The type of a listed value; a bare name in a list is the text of that name."""
         if isinstance(item, m.Ref) and len(item.path) == 1:
-            return TEXT  # a bare name in a list is the text of that name
+            return TEXT
         if isinstance(item, m.Env):
             self.report("E202", "env(...) reads a secret for delivery; it has no value in a condition", item.pos)
             return None

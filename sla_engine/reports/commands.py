@@ -81,6 +81,9 @@ def report(ctx: click.Context, period: str | None, output: str, out: Path | None
     if not db_path.exists():
         raise click.ClickException(f"{db_path}: no store yet; run `sla-engine evaluate` first")
     store = Store(db_path)
+    # A report reads much of the store several times: map it into memory and cache generously.
+    store.conn.execute("PRAGMA mmap_size = 1073741824")
+    store.conn.execute("PRAGMA cache_size = -262144")
     try:
         moment = _as_of(as_of, store)
         try:

@@ -369,7 +369,7 @@ class Metrics:
             f"SELECT {keys}, json_extract(l.state, '$.disposition'), json_extract(l.state, '$.disposition_reason'), "
             "count(e.event_id), count(DISTINCT json_extract(e.payload, '$.channel')) "
             "FROM cohort c JOIN leads l ON l.lead_id = c.lead_id "
-            "LEFT JOIN events e ON e.lead_id = c.lead_id AND e.type = 'activity' AND e.occurred_at >= c.entered_at "
+            "LEFT JOIN events e ON e.lead_id = c.lead_id AND +e.type = 'activity' AND e.occurred_at >= c.entered_at "
             "AND coalesce(json_extract(e.payload, '$.direction'), 'outbound') = 'outbound' "
             f"WHERE {self.lead_filter(ps, Scope(), names)} GROUP BY c.lead_id"
         )

@@ -924,15 +924,15 @@ def test_check_paths_reports_a_bad_literal_and_still_checks_the_rest(tmp_path: P
     assert [(d.code, d.pos.line, d.pos.column) for d in diagnostics] == [("E101", 2, 13), ("E201", 4, 12)]
 
 
-def test_check_paths_reports_a_bad_escape_and_an_unreadable_file(tmp_path: Path) -> None:
-    (tmp_path / "escape.sla").write_text('define d = title matches "\\d+"\n', encoding="utf-8")
+def test_check_paths_reports_an_unreadable_file_and_checks_the_others(tmp_path: Path) -> None:
     (tmp_path / "latin1.sla").write_bytes("define d = title == \"caf\xe9\"\n".encode("latin-1"))
-    diagnostics, _ = check_paths([tmp_path])
-    assert [(Path(d.pos.file).name, d.code, d.pos.line) for d in diagnostics] == [
-        ("escape.sla", "E101", 1), ("latin1.sla", "E004", 1)]
-    # At the `matches` condition today (12); at the text itself (26) once the transformer reports it.
-    assert diagnostics[0].pos.column in (12, 26)
-    assert diagnostics[1].pos.column == 1
+    pattern = 'define d = title matches "\\d+" and email matches "(x"\n'
+    (tmp_path / "pattern.sla").write_text(pattern, encoding="utf-8")
+    diagnostics, sources = check_paths([tmp_path])
+    assert [(Path(d.pos.file).name, d.code, d.pos.line, d.pos.column) for d in diagnostics] == [
+        ("latin1.sla", "E004", 1, 1), ("pattern.sla", "E213", 1, pattern.index('"(x"') + 1)]
+    assert diagnostics[0].message == "the file is not UTF-8 text (byte 24 cannot be read)"
+    assert sorted(Path(p).name for p in sources) == ["latin1.sla", "pattern.sla"]
 
 
 def test_check_paths_survives_deep_nesting(tmp_path: Path) -> None:

@@ -146,7 +146,8 @@ def test_two_missed_weeks_escalate_once_per_completing_week(tmp_path):
     assert record_target_escalations(policies, store, AS_OF, run_id=1) == 0
     # As of Tuesday 8 December: W48 (0) and W49 (G only) both missed.
     december_8 = at(8, 12, month=12)
-    assert record_target_escalations(policies, store, december_8, run_id=2) == 1
+    with store.transaction():  # as evaluate_run calls it: at the end of the run, inside its transaction
+        assert record_target_escalations(policies, store, december_8, run_id=2) == 1
     assert record_target_escalations(policies, store, december_8, run_id=3) == 0  # recorded once
     assert record_target_escalations(policies, store, at(9, 12, month=12), run_id=4) == 0
     (row,) = store.outbox()
