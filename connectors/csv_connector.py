@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -99,7 +99,14 @@ class CsvConnector(Connector):
                 items = read_event_log(c.path, source=source, timezone=c.timezone, columns=c.columns)
         except CsvSourceError as error:
             raise ConnectorError(f"{self.name}: {error}") from None
-        return PullResult(items=iter(items))
+        return PullResult(items=self._reading(items))
+
+    def _reading(self, items: Iterator[Any]) -> Iterator[Any]:
+        """A file can also fail part-way (bytes that are not UTF-8): say so as a connector error."""
+        try:
+            yield from items
+        except (CsvSourceError, UnicodeDecodeError) as error:
+            raise ConnectorError(f"{self.name}: {error}") from None
 
     def push(self, updates: Sequence[Update]) -> list[PushResult]:
         """Rewrite the file with the current status of every lead and window, atomically."""

@@ -55,3 +55,12 @@ def test_crm_export_reads_the_pair_in_a_directory_and_cannot_be_written(tmp_path
     types = sorted(str(e.type) for e in connector.pull({}, UNTIL).items)
     assert types == ["activity", "assigned", "created"]
     assert not connector.can_push()
+
+
+def test_bytes_that_are_not_utf8_part_way_through_are_a_connector_error(tmp_path):
+    path = tmp_path / "events.csv"
+    write_event_log([created(f"L{n}", datetime(2026, 11, 2, 9, n, tzinfo=timezone.utc)) for n in range(3)], path)
+    path.write_bytes(path.read_bytes() + b"L9,2026-11-02T09:00:00Z,created,\xff\xfe\n" * 5000)
+    connector = CsvConnector.configure("csv", {"path": str(path)})
+    with pytest.raises(ConnectorError, match="events.csv"):
+        list(connector.pull({}, UNTIL).items)

@@ -452,6 +452,28 @@ def test_duplicate_tiers_windows_and_targets_in_a_policy() -> None:
     assert diagnostics[0].message == "tier 't1' is already declared at test.sla:2:8"
 
 
+@pytest.mark.parametrize(("text", "line", "message"), [
+    (window_only_text := "policy p {\n  window w {\n    starts when mql\n    stops on activity\n    goal 2h\n"
+                         "    starts on created\n  }\n}", 6,
+     "`starts` is given twice in window 'w' (first at test.sla:3:5); only the last one counts"),
+    ("policy p {\n  target t {\n    metric count of mql\n    metric count of sql\n  }\n}", 4,
+     "`metric` is given twice in target 't' (first at test.sla:3:5); only the last one counts"),
+    ('calendar c {\n  timezone "UTC"\n  hours mon 09:00-17:00\n  timezone "Europe/Paris"\n}', 4,
+     "`timezone` is given twice in calendar 'c' (first at test.sla:2:3); only the last one counts"),
+    ('policy p {\n  owner "a@x.com"\n  owner "b@x.com"\n}', 3,
+     "`owner` is given twice in policy 'p' (first at test.sla:2:3); only the last one counts"),
+])
+def test_a_one_value_item_given_twice(text: str, line: int, message: str) -> None:
+    diagnostic = one(text)
+    assert (diagnostic.code, diagnostic.pos.line, diagnostic.message) == ("E203", line, message)
+
+
+def test_a_win_rate_given_twice() -> None:
+    diagnostic = one(plan(COMPLETE_PLAN + "\n  win rate 30%"))
+    assert (diagnostic.code, diagnostic.pos.line, diagnostic.pos.column) == ("E203", 7, 3)
+    assert diagnostic.pos.end_column == 3 + len("win rate 30%")
+
+
 def test_two_goals_for_one_tier() -> None:
     text = policy("", "    goal t1 4h\n    goal t1 8h\n    goal 4h")
     diagnostics = check(text)
@@ -694,7 +716,7 @@ COMPLETE_PLAN = ("  revenue 100000 per month\n  deal size 10000\n  win rate 25%\
 
 def test_a_complete_plan_passes() -> None:
     assert check(plan(COMPLETE_PLAN)) == []
-    longer = plan(COMPLETE_PLAN + "\n  lead to mql 10%\n  revenue 5 per quarter")
+    longer = plan(COMPLETE_PLAN.replace("per month", "per quarter") + "\n  lead to mql 10%")
     assert check(longer + "\nstage lead when created_at is set") == []
 
 
