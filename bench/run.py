@@ -193,6 +193,31 @@ def big_policy_set(directory: Path, lines: int = 10_000) -> Path:
     return directory
 
 
+def report_time(leads: int, workdir: Path) -> float:
+    """`report --period 2026-Q4` over a synthetic quarter of `leads` leads, every format rendered."""
+    from bench.synthetic_store import POLICY_TEXT, QUARTER_START, fill
+    from sla_engine.language.parser import parse_text
+    from sla_engine.language.policy_set import build_policy_set
+    from sla_engine.reports.dashboard import build_report, render
+    from sla_engine.store.db import Store
+
+    db = workdir / f"report-{leads}.db"
+    fresh = not db.exists()
+    store = Store(db)
+    if fresh:
+        fill(store, leads, QUARTER_START)
+    policies = build_policy_set([parse_text(POLICY_TEXT, "p.sla")], {"p.sla": POLICY_TEXT})
+
+    def work() -> None:
+        report = build_report(policies, store, QUARTER_START + timedelta(days=92), "2026-Q4")
+        for output in ("text", "html", "csv", "json", "markdown"):
+            render(report, output)
+
+    seconds = timed(work)
+    store.close()
+    return seconds
+
+
 def check_time(directory: Path) -> tuple[float, int]:
     from sla_engine.language.check import check_paths
 
@@ -207,7 +232,7 @@ def check_time(directory: Path) -> tuple[float, int]:
 # ---------------------------------------------------------------- the run
 
 
-def run(sizes: list[int], rss_sizes: list[int], workdir: Path) -> list[Row]:
+def run(sizes: list[int], rss_sizes: list[int], workdir: Path, report_sizes: list[int] = ()) -> list[Row]:
     rows: list[Row] = []
     for leads in sizes:
         data = generate(leads, workdir / f"events-{leads}.csv")
@@ -242,6 +267,9 @@ def run(sizes: list[int], rss_sizes: list[int], workdir: Path) -> list[Row]:
         small, large = min(rss), max(rss)
         ratio = rss[large] / rss[small]
         rows.append(Row(f"RSS growth {small:,} → {large:,}", None, "", None, ratio, "≤ 2×", ratio <= 2))
+    for leads in report_sizes:
+        seconds = report_time(leads, workdir)
+        rows.append(Row(f"report 2026-Q4, {leads:,} leads", seconds, "", None, None, "seconds", None))
     cli, bare = startup()
     rows.append(Row("sla-engine --help", cli, "python -c pass", bare, cli / bare, "≤ 4×", cli / bare <= 4))
     seconds, lines = check_time(big_policy_set(workdir / "policy-set"))
@@ -265,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, action="append", help="sizes for ingest and evaluation")
     parser.add_argument("--rss-leads", type=int, action="append", default=None, help="sizes for peak RSS")
+    parser.add_argument("--report-leads", type=int, action="append", default=None,
+                        help="sizes for the quarterly report (synthetic store)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep generated data here between runs")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "results.json")
     args = parser.parse_args(argv)
@@ -272,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     rss_sizes = args.rss_leads if args.rss_leads is not None else []
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sla-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    rows = run(sizes, rss_sizes, workdir)
+    rows = run(sizes, rss_sizes, workdir, args.report_leads or [])
     print(render(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     machine = {"python": platform.python_version(), "machine": platform.machine(), "system": platform.system(),

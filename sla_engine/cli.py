@@ -431,5 +431,11 @@ def plugins(output: str) -> None:
         click.echo(f"{plugin.name}\t{origin}\t{plugin.module}\t{', '.join(plugin.hooks)}")
 
 
+from sla_engine.reports.commands import plan, report  # noqa: E402 - only click at import time
+
+main.add_command(report)
+main.add_command(plan)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -19,6 +19,7 @@ from sla_engine.engine.calendar import always_open
 from sla_engine.engine.evaluate import BREACHED, PAUSED, RUNNING, Evaluator, utc
 from sla_engine.events import LeadEvent
 from sla_engine.language.policy_set import PolicySet
+from sla_engine.reports.targets import record_target_escalations
 from sla_engine.store.db import Store, iso
 from sla_engine.sync import Pull
 
@@ -162,6 +163,7 @@ def evaluate_run(
             report.status_counts[(row["policy"], row["window"], row["tier"], row["status"])] = row["n"]
         for row in report.instances:
             row.update(timing(evaluator, row, as_of))
+        report.actions_due += record_target_escalations(policy_set, store, as_of, run_id)
         store.finish_run(run_id, report.summary())
     return report
 

@@ -26,18 +26,7 @@ def _load(path: Path) -> Any:
     """The policy set, checked as `evaluate` checks it."""
     from sla_engine.cli import _load_policies
 
-    try:
-        return _load_policies(path)
-    except ModuleNotFoundError as error:  # pragma: no cover - only until the checker module lands
-        if error.name != "sla_engine.language.check":
-            raise
-        from sla_engine.language.errors import PolicyError
-        from sla_engine.language.policy_set import load_policy_set
-
-        try:
-            return load_policy_set([path])
-        except (PolicyError, FileNotFoundError) as failure:
-            raise click.ClickException(str(failure)) from None
+    return _load_policies(path)
 
 
 def _as_of(value: str | None, store: Any) -> datetime:

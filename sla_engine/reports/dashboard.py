@@ -420,20 +420,24 @@ def csv_safe(value: Any) -> Any:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
+def _csv_text(value: float | None, unit: str) -> str:
+    return "" if value is None else fmt_number(value, unit)
+
+
 def csv_rows(report: Report) -> Iterable[dict[str, Any]]:
     for row in report.targets:
         yield {"section": "target", "name": row.label, "group": row.group_label, "period": row.period.label,
-               "target": fmt_goal(row), "current": fmt_number(row.value, row.unit), "value": row.value,
+               "target": fmt_goal(row), "current": _csv_text(row.value, row.unit), "value": row.value,
                "unit": row.unit, "status": row.status, "owner": row.owner, "sample": row.sample}
     for line in report.metrics:
         yield {"section": line.section.lower(), "name": line.name, "group": line.group,
-               "period": report.period.label, "current": fmt_number(line.value, line.unit), "value": line.value,
+               "period": report.period.label, "current": _csv_text(line.value, line.unit), "value": line.value,
                "unit": line.unit, "owner": line.owner, "sample": line.sample}
     for owner in report.owners:
         for name, cell in owner_cells(owner).items():
             if name != "Owner":
                 yield {"section": "owner", "name": name, "group": f"owner={owner.owner}",
-                       "period": report.period.label, "current": cell}
+                       "period": report.period.label, "current": "" if cell == "-" else cell}
     for tier, counts in report.speed.items():
         for bucket, n in counts.items():
             yield {"section": "speed to lead", "name": bucket, "group": f"tier={tier}",

@@ -27,6 +27,7 @@ value makes a comparison false); the common forms are translated to SQL and anyt
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import statistics
@@ -98,6 +99,7 @@ class Cohort:
 
 
 COHORT_KEYS = ("tier", "owner", "source", "campaign")
+_FUNCTION_NUMBERS = itertools.count(1)
 
 
 class Params(dict[str, Any]):
@@ -128,7 +130,6 @@ class Metrics:
     policy_set: PolicySet
     compiler: Compiler = field(init=False)
     calendars: dict[str, BusinessCalendar] = field(init=False)
-    _python: int = field(default=0, init=False)
     _memo: dict[Any, Any] = field(default_factory=dict, init=False)
     _seconds: dict[tuple[str, str, str | None, float | None], float] = field(default_factory=dict, init=False)
 
@@ -193,8 +194,7 @@ class Metrics:
 
     def _python_call(self, ps: Params, compiled: Callable[[Context], Any], names: Names, boolean: bool) -> str:
         """Register a compiled condition or value as a SQL function over the lead's fields."""
-        self._python += 1
-        function = f"sla_py_{self._python}"
+        function = f"sla_py_{next(_FUNCTION_NUMBERS)}"  # unique per connection, whoever built the query
 
         def call(state: str | None, tier: Any, policy: Any, window: Any) -> Any:
             lead = LeadState("", fields=dict(_fields(state or "{}")))

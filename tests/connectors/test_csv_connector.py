@@ -62,5 +62,5 @@ def test_bytes_that_are_not_utf8_part_way_through_are_a_connector_error(tmp_path
     write_event_log([created(f"L{n}", datetime(2026, 11, 2, 9, n, tzinfo=timezone.utc)) for n in range(3)], path)
     path.write_bytes(path.read_bytes() + b"L9,2026-11-02T09:00:00Z,created,\xff\xfe\n" * 5000)
     connector = CsvConnector.configure("csv", {"path": str(path)})
-    with pytest.raises(ConnectorError, match="events.csv"):
+    with pytest.raises(ConnectorError, match=r"events\.csv"):
         list(connector.pull({}, UNTIL).items)

@@ -453,8 +453,8 @@ def test_duplicate_tiers_windows_and_targets_in_a_policy() -> None:
 
 
 @pytest.mark.parametrize(("text", "line", "message"), [
-    (window_only_text := "policy p {\n  window w {\n    starts when mql\n    stops on activity\n    goal 2h\n"
-                         "    starts on created\n  }\n}", 6,
+    ("policy p {\n  window w {\n    starts when mql\n    stops on activity\n    goal 2h\n"
+     "    starts on created\n  }\n}", 6,
      "`starts` is given twice in window 'w' (first at test.sla:3:5); only the last one counts"),
     ("policy p {\n  target t {\n    metric count of mql\n    metric count of sql\n  }\n}", 4,
      "`metric` is given twice in target 't' (first at test.sla:3:5); only the last one counts"),
@@ -466,12 +466,6 @@ def test_duplicate_tiers_windows_and_targets_in_a_policy() -> None:
 def test_a_one_value_item_given_twice(text: str, line: int, message: str) -> None:
     diagnostic = one(text)
     assert (diagnostic.code, diagnostic.pos.line, diagnostic.message) == ("E203", line, message)
-
-
-def test_a_win_rate_given_twice() -> None:
-    diagnostic = one(plan(COMPLETE_PLAN + "\n  win rate 30%"))
-    assert (diagnostic.code, diagnostic.pos.line, diagnostic.pos.column) == ("E203", 7, 3)
-    assert diagnostic.pos.end_column == 3 + len("win rate 30%")
 
 
 def test_two_goals_for_one_tier() -> None:
@@ -760,6 +754,12 @@ def test_a_conversion_off_the_chain() -> None:
     assert (diagnostic.code, diagnostic.pos.line, diagnostic.pos.column) == ("E211", 7, 3)
     assert diagnostic.message == ("conversion mql to sal is not on the chain from opportunity back to mql; "
                                   "the plan ignores it")
+
+
+def test_a_win_rate_given_twice() -> None:
+    diagnostic = one(plan(COMPLETE_PLAN + "\n  win rate 30%"))
+    assert (diagnostic.code, diagnostic.pos.line, diagnostic.pos.column) == ("E203", 7, 3)
+    assert diagnostic.pos.end_column == 3 + len("win rate 30%")
 
 
 def test_plan_stages_must_exist() -> None:
