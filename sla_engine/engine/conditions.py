@@ -240,7 +240,7 @@ class Compiler:
                 if got is None:
                     return False
                 values = got if isinstance(got, list) else [got]
-                hit = any(_norm(v) in options for v in values)
+                hit = any(not isinstance(v, dict | list) and _norm(v) in options for v in values)
                 return hit != negated
             return member
         if isinstance(expr, m.Between):

@@ -68,7 +68,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 
 from sla_engine.language import model as m
 from sla_engine.language.errors import Diagnostic, PolicyError, suggest
-from sla_engine.language.parser import TOP_KEYWORDS, _mask, _scan, _spans, get_parser, parse_text
+from sla_engine.language.parser import get_parser, mask, parse_text, statement_spans
 from sla_engine.language.policy_set import PolicySet, build_policy_set, plan_numbers, policy_files
 from sla_engine.language.transform import ToModel, TransformError
 from sla_engine.language.vocabulary import (
@@ -176,14 +176,13 @@ def _salvage(text: str, path: str) -> _Salvaged:
     Names declared by the broken statements are remembered: a reference to them is not
     reported as unknown, since the real mistake is the syntax error already shown.
     """
-    words, _ = _scan(text)
     declarations: list[Any] = []
     broken: set[str] = set()
     diagnostics: list[Diagnostic] = []
-    for start, end, _word in _spans(words, 0, TOP_KEYWORDS, 0, len(text)):
+    for start, end in statement_spans(text):
         declared = re.match(r"\w+\s+(\w+)", text[start:end])
         try:
-            tree = get_parser().parse(_mask(text, start, end), start="start")
+            tree = get_parser().parse(mask(text, start, end), start="start")
             declarations.extend(ToModel(path).transform(tree).declarations)
         except (UnexpectedInput, VisitError, RecursionError) as error:
             if declared:

@@ -1,7 +1,7 @@
 """The typed policy model: what the parser builds, the checker judges and the engine runs.
 
 Every node carries ``pos`` so errors, ``explain`` and reports can point back at the policy
-line. Positions are excluded from equality (``same_meaning``) so ``fmt`` can prove that
+line. ``fmt.same_meaning`` compares models without their positions, so ``fmt`` can prove that
 reformatting changed nothing but layout.
 """
 

@@ -129,6 +129,9 @@ def parse_text(text: str, path: str = "<policy>") -> m.PolicyFile:
         raise PolicyError(diagnostics, {path: text}) from None
     try:
         return ToModel(path).transform(tree)
+    except RecursionError:
+        raise PolicyError([Diagnostic("E005", "the file nests conditions too deeply to read",
+                                      m.Pos(file=path))], {path: text}) from None
     except VisitError as wrapped:
         error = wrapped.orig_exc
         if isinstance(error, TransformError):
@@ -177,7 +180,13 @@ def _scan(text: str) -> tuple[list[_Word], list[tuple[int, int]]]:
     return words, closers
 
 
-def _mask(text: str, start: int, end: int) -> str:
+def statement_spans(text: str) -> list[tuple[int, int]]:
+    """Where each top-level statement starts and ends, as error recovery splits a file."""
+    words, _ = _scan(text)
+    return [(start, end) for start, end, _ in _spans(words, 0, TOP_KEYWORDS, 0, len(text))]
+
+
+def mask(text: str, start: int, end: int) -> str:
     """Blank everything outside [start, end) but keep newlines, so positions stay exact."""
     def blank(part: str) -> str:
         return re.sub(r"[^\n]", " ", part)
@@ -197,16 +206,21 @@ def _recover(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:
     words, closers = _scan(text)
     found: dict[tuple[int, int], Diagnostic] = {}
 
-    def note(error: UnexpectedInput) -> None:
+    def note(error: UnexpectedInput, chunk_end: int | None = None) -> None:
         diagnostic = syntax_diagnostic(error, path)
+        if chunk_end is not None and isinstance(error, UnexpectedToken) and error.token.type == "$END":
+            # A chunk that ends early is the same mistake the whole-file parse met at the next token.
+            following = _at_offset(diagnostic, text, _next_token_offset(text, chunk_end), path)
+            if (following.pos.line, following.pos.column) in found:
+                return
         found.setdefault((diagnostic.pos.line, diagnostic.pos.column), diagnostic)
 
     def try_parse(start: int, end: int, symbol: str) -> bool:
         try:
-            get_parser().parse(_mask(text, start, end), start=symbol)
+            get_parser().parse(mask(text, start, end), start=symbol)
             return True
         except UnexpectedInput as error:
-            note(error)
+            note(error, end)
             return False
 
     def recurse(start: int, end: int, keyword: str, depth: int) -> None:
@@ -224,3 +238,20 @@ def _recover(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:
         if not try_parse(start, end, "start"):
             recurse(start, end, word, 0)
     return sorted(found.values(), key=lambda d: (d.pos.line, d.pos.column))
+
+
+def _next_token_offset(text: str, offset: int) -> int:
+    """The offset of the first character after `offset` that is neither space nor comment."""
+    match = re.compile(r"(?:\s+|#[^\n]*)*").match(text, offset)
+    return match.end() if match else offset
+
+
+def _at_offset(diagnostic: Diagnostic, text: str, offset: int, path: str) -> Diagnostic:
+    if offset >= len(text):
+        return diagnostic
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    word = re.compile(r"\w+|\S").match(text, offset)
+    width = len(word.group()) if word else 1
+    pos = m.Pos(file=path, line=line, column=column, end_line=line, end_column=column + width)
+    return Diagnostic(diagnostic.code, diagnostic.message, pos, diagnostic.hint, diagnostic.severity)

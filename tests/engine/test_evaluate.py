@@ -262,3 +262,10 @@ def test_explain_tells_the_deadline_in_the_calendars_words(as_of_hour):
     assert "clock starts Fri 16:30 America/New_York" in text
     assert "2 business hours on office → due Mon 10:30 America/New_York" in text
     assert "tier tier1? `lead_score >= 80 and director_plus` (lead_score=90, director_plus=True) → yes" in text
+
+
+def test_a_field_holding_a_json_object_never_matches_a_list():
+    events = [created("L1", at(23, 9), lead_score=90, region={"name": "NA"}), assigned("L1", at(23, 9))]
+    text = POLICY.replace("calendar office\n  tier", 'calendar office\n  applies when region in ["NA"]\n  tier', 1)
+    instances, _ = judge(events, as_of=at(24, 9), text=text)
+    assert instances == []

@@ -10,7 +10,7 @@ from lark.lexer import PatternRE
 from sla_engine.language.check import check_paths
 from sla_engine.language.errors import TERMINAL_NAMES, Diagnostic, PolicyError, render_all, suggest
 from sla_engine.language.model import Pos
-from sla_engine.language.parser import describe_terminal, get_parser
+from sla_engine.language.parser import describe_terminal, get_parser, parse_text
 
 
 def regex_terminals() -> list[str]:
@@ -123,3 +123,17 @@ def test_five_mistakes_of_both_kinds_are_all_reported_at_their_positions(tmp_pat
         "    define warm = lead_scor >= 65",
         "                  ^^^^^^^^^",
     ]
+
+
+def test_one_mistake_inside_a_block_is_reported_once() -> None:
+    text = "policy p {\n  window w {\n    goal 2\n  }\n}\n"
+    with pytest.raises(PolicyError) as caught:
+        parse_text(text, "one.sla")
+    assert [(d.code, d.pos.line, d.pos.column) for d in caught.value.diagnostics] == [("E001", 4, 3)]
+
+
+def test_conditions_nested_beyond_reading_are_a_positioned_error_not_a_crash() -> None:
+    text = "define d = " + "not " * 5000 + "target_account\n"
+    with pytest.raises(PolicyError) as caught:
+        parse_text(text, "deep.sla")
+    assert caught.value.diagnostics[0].code in ("E005", "E001")
