@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sla_engine.engine.calendar import always_open
+from sla_engine.engine.calendar import CALENDAR_TIME
 from sla_engine.engine.evaluate import BREACHED, PAUSED, RUNNING, Evaluator, utc
 from sla_engine.events import LeadEvent
 from sla_engine.language.policy_set import PolicySet
@@ -170,7 +170,7 @@ def evaluate_run(
 
 def timing(evaluator: Evaluator, row: dict[str, Any], as_of: datetime) -> dict[str, float | None]:
     """Elapsed and remaining business time at as_of, on the instance's own calendar."""
-    calendar = evaluator.calendars.get(row.get("calendar") or "", always_open())
+    calendar = evaluator.calendars.get(row.get("calendar") or "", CALENDAR_TIME)
     started = datetime.fromisoformat(row["started_at"])
     end = datetime.fromisoformat(row["stopped_at"]) if row.get("stopped_at") else as_of
     if row.get("paused_since"):

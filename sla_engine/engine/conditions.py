@@ -276,12 +276,20 @@ class Compiler:
             a, b = left(ctx), right(ctx)
             if a is None or b is None:
                 return False
+            kind_a, kind_b = type(a), type(b)
+            if kind_a in _NUMBERS and kind_b in _NUMBERS:  # the common case, kept cheap
+                return bool(op(a, b))
+            if kind_a is str and kind_b is str:
+                return bool(op(a.casefold(), b.casefold()))
             a, b = _comparable(a, b)
             try:
                 return bool(op(a, b))
             except TypeError:
                 return False
         return compare
+
+
+_NUMBERS = (int, float)
 
 
 def _is_missing(value: Any) -> bool:

@@ -8,11 +8,11 @@ The rules are written out in docs/semantics.md.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sla_engine.engine.calendar import BusinessCalendar, always_open
+from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.conditions import Compiled, Compiler, Context
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import Disposition, EventType, LeadEvent
@@ -82,12 +82,15 @@ class Instance:
         return self.stopped_at is not None or self.status in (CANCELLED, NOT_APPLICABLE)
 
     def as_row(self) -> dict[str, Any]:
-        row = asdict(self)
+        row = {name: getattr(self, name) for name in _INSTANCE_FIELDS}  # flat: no deep copy needed
         for key, value in row.items():
             if isinstance(value, datetime):
                 row[key] = utc(value).isoformat()
         row["key"] = self.key
         return row
+
+
+_INSTANCE_FIELDS = tuple(f.name for f in fields(Instance))
 
 
 @dataclass
@@ -202,11 +205,11 @@ class Evaluator:
     def calendar_for(self, policy: m.Policy, window: m.Window, goal: m.Goal | None) -> BusinessCalendar:
         """Business goals count on the goal's, else the window's, else the policy's calendar."""
         if goal is not None and not goal.duration.business:
-            return always_open()
+            return CALENDAR_TIME
         name = (goal.calendar if goal else None) or window.calendar or policy.calendar
         if name and name in self.calendars:
             return self.calendars[name]
-        return always_open()
+        return CALENDAR_TIME
 
     # ------------------------------------------------------------ one lead
     def evaluate(self, lead_id: str, events: Iterable[LeadEvent], as_of: datetime,
@@ -287,7 +290,7 @@ class _Clock:
         self.start_was_true = False
         self.recycled_since_start = False
         self.goal: m.Goal | None = None
-        self.cal: BusinessCalendar = always_open()
+        self.cal: BusinessCalendar = CALENDAR_TIME
 
     def _say(self, t: datetime, text: str) -> None:
         if self.trace is not None:
@@ -302,7 +305,8 @@ class _Clock:
         if inst.due_at is not None and inst.due_at < t:
             inst.status = BREACHED
             inst.breached_at = inst.due_at
-            self._say(inst.due_at, f"breached (due {self.cal.describe(inst.due_at)})")
+            if self.trace is not None:
+                self._say(inst.due_at, f"breached (due {self.cal.describe(inst.due_at)})")
 
     # ------------------------------------------------------------ events
     def on_event(self, event: LeadEvent, t: datetime, ctx: Context, recycled: bool) -> None:
@@ -366,8 +370,9 @@ class _Clock:
             self._say(t, f"clock would start, but tier {tier or 'none'} has no goal: not applicable")
             return
         self._retarget(inst, goal)
-        self._say(t, f"clock starts {self.cal.describe(t)} (cycle {cycle}, tier {tier or '-'}); "
-                     f"{inst.goal} on {self.cal.name} → due {self.cal.describe(inst.due_at)}")
+        if self.trace is not None:
+            self._say(t, f"clock starts {self.cal.describe(t)} (cycle {cycle}, tier {tier or '-'}); "
+                         f"{inst.goal} on {self.cal.name} → due {self.cal.describe(inst.due_at)}")
         self._running_event(inst, None, t, ctx)
 
     def _tier(self, ctx: Context, explain_at: datetime | None = None) -> str | None:
@@ -454,7 +459,8 @@ class _Clock:
             inst.status = RUNNING
             if self.goal is not None:
                 self._retarget(inst, self.goal)
-            self._say(t, f"clock resumes; deadline moves to {self.cal.describe(inst.due_at)}")
+            if self.trace is not None:
+                self._say(t, f"clock resumes; deadline moves to {self.cal.describe(inst.due_at)}")
 
     def _stop(self, inst: Instance, t: datetime) -> None:
         inst.stopped_at = t
@@ -465,8 +471,9 @@ class _Clock:
             self._say(t, "stopped after the deadline: met late, recorded as breached")
         else:
             inst.status = MET
-            left = self.cal.diff(t, inst.due_at) if inst.due_at else timedelta(0)
-            self._say(t, f"stopped: met with {_human(left)} to spare")
+            if self.trace is not None:
+                left = self.cal.diff(t, inst.due_at) if inst.due_at else timedelta(0)
+                self._say(t, f"stopped: met with {_human(left)} to spare")
         inst.paused_since = None
 
     def _close(self, inst: Instance, t: datetime, reason: str) -> None:

@@ -6,6 +6,7 @@ Loading collects the syntax errors of every file before giving up, so one run sh
 from __future__ import annotations
 
 import hashlib
+import os
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -59,11 +60,21 @@ class PolicySet:
         }
 
 
-def build_policy_set(files: list[m.PolicyFile], sources: dict[str, str]) -> PolicySet:
+def content_hash(sources: dict[str, str]) -> str:
+    """The set's identity: its files' text and names relative to the set, wherever it was read from."""
+    if not sources:
+        return hashlib.sha256(b"").hexdigest()[:16]
+    paths = [os.path.abspath(p) for p in sources]
+    root = os.path.commonpath(paths) if len(paths) > 1 else os.path.dirname(paths[0])
     digest = hashlib.sha256()
-    for path in sorted(sources):
-        digest.update(path.encode() + b"\0" + sources[path].encode() + b"\0")
-    policy_set = PolicySet(files=files, sources=sources, content_hash=digest.hexdigest()[:16])
+    for path, absolute in sorted(zip(sources, paths, strict=True), key=lambda pair: pair[1]):
+        name = os.path.relpath(absolute, root)
+        digest.update(name.encode() + b"\0" + sources[path].encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def build_policy_set(files: list[m.PolicyFile], sources: dict[str, str]) -> PolicySet:
+    policy_set = PolicySet(files=files, sources=sources, content_hash=content_hash(sources))
     namespaces = policy_set.namespaces()
     seen: dict[str, m.Node] = {}
     for declaration in policy_set.declarations():

@@ -134,6 +134,20 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (target, key)
     );
     """,
+    # 4: delivery: retries with backoff, the message a row went out in, and round-robin turns
+    """
+    ALTER TABLE outbox ADD COLUMN next_attempt_at TEXT;
+    ALTER TABLE outbox ADD COLUMN sent_at TEXT;
+    ALTER TABLE outbox ADD COLUMN idempotency_key TEXT;
+    ALTER TABLE outbox ADD COLUMN recipient TEXT;
+    ALTER TABLE outbox ADD COLUMN detail TEXT;
+    CREATE INDEX outbox_recipient ON outbox (recipient, sent_at);
+    CREATE TABLE round_robin (
+        team TEXT PRIMARY KEY,
+        last_member TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 
 FINAL_STATUSES = ("met", "cancelled", "not_applicable")
@@ -251,33 +265,48 @@ class Store:
     def upsert_events(self, events: Iterable[LeadEvent], run_id: int) -> tuple[int, int]:
         """Store events by id; an unchanged event is a no-op. Returns (new or changed, unchanged)."""
         changed = unchanged = 0
-        dirty: set[str] = set()
+        batch: list[tuple[Any, ...]] = []
         for event in events:
-            row = (
+            batch.append((
                 event.event_id, event.lead_id, iso(event.occurred_at), event.source, str(event.type),
                 json.dumps(event.payload, sort_keys=True, default=str),
+            ))
+            if len(batch) >= 500:
+                done = self._upsert_batch(batch, run_id)
+                changed, unchanged = changed + done[0], unchanged + done[1]
+                batch = []
+        done = self._upsert_batch(batch, run_id)
+        return changed + done[0], unchanged + done[1]
+
+    def _upsert_batch(self, rows: list[tuple[Any, ...]], run_id: int) -> tuple[int, int]:
+        """One look-up and one write per batch: ingest costs about what a plain insert does."""
+        if not rows:
+            return 0, 0
+        marks = ", ".join("?" for _ in rows)
+        existing = {
+            row[0]: tuple(row[1:])
+            for row in self.conn.execute(
+                f"SELECT event_id, lead_id, occurred_at, source, type, payload FROM events WHERE event_id IN ({marks})",
+                [row[0] for row in rows],
             )
-            existing = self.conn.execute(
-                "SELECT lead_id, occurred_at, source, type, payload FROM events WHERE event_id = ?",
-                (row[0],),
-            ).fetchone()
-            if existing is not None and tuple(existing) == row[1:]:
-                unchanged += 1
+        }
+        fresh: dict[str, tuple[Any, ...]] = {}
+        dirty: set[str] = set()
+        for row in rows:
+            old = existing.get(row[0])
+            if old is not None and old == row[1:]:
                 continue
-            if existing is not None and existing[0] != event.lead_id:
-                dirty.add(existing[0])
-            self.conn.execute(
-                "INSERT OR REPLACE INTO events (event_id, lead_id, occurred_at, source, type, payload, "
-                "ingested_run) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (*row, run_id),
-            )
-            dirty.add(event.lead_id)
-            changed += 1
-            if len(dirty) >= 5000:
-                self._mark_dirty(dirty)
-                dirty.clear()
+            if old is not None and old[0] != row[1]:
+                dirty.add(old[0])  # an event moved to another lead: the old one is judged again too
+            fresh[row[0]] = row
+            dirty.add(row[1])
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO events (event_id, lead_id, occurred_at, source, type, payload, ingested_run) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(*row, run_id) for row in fresh.values()],
+        )
         self._mark_dirty(dirty)
-        return changed, unchanged
+        return len(fresh), len(rows) - len(fresh)
 
     def _mark_dirty(self, lead_ids: Iterable[str]) -> None:
         self.conn.executemany(

@@ -1,0 +1,360 @@
+"""``deliver``: send what the outbox holds, once, across cron runs that overlap or die.
+
+Each row goes through claim → send → mark, each step committed on its own (outbox.py).
+Notifications go through notifier plugins; reassignments, tasks and field changes go
+through the lead's source connector when it can push, and are recorded as events so the
+next evaluate sees them. Run it under the store's run lock (``Store.locked``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sla_engine.connector import Connector, OwnerChange, TaskRequest, Update, stable_event
+from sla_engine.delivery import outbox
+from sla_engine.delivery.message import Item, Message, Templates
+from sla_engine.delivery.reassign import eligible, members_of, pick, remember_pick
+from sla_engine.delivery.recipients import Directory, Person, Unresolved
+from sla_engine.delivery.secrets import MissingSecret, scrub
+from sla_engine.engine.evaluate import _human, build_calendar, utc
+from sla_engine.events import EventType
+from sla_engine.language.policy_set import PolicySet
+from sla_engine.reports.explain import describe_action
+from sla_engine.store.db import Store, iso
+
+SOURCE = "sla-engine"
+Checkpoint = Callable[[str], None]
+
+
+class DeliveryFailed(RuntimeError):
+    """One action could not be delivered this time; recorded on its row and retried later."""
+
+
+@dataclass
+class DeliveryReport:
+    dry_run: bool
+    sent: int = 0
+    messages: int = 0
+    resent: int = 0
+    failed: int = 0
+    deferred: int = 0
+    recorded_only: int = 0
+    dead: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    planned: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "sent": self.sent, "messages": self.messages, "resent": self.resent,
+                "failed": self.failed, "deferred": self.deferred, "recorded_only": self.recorded_only,
+                "dead": len(self.dead), "errors": self.errors, "planned": self.planned}
+
+
+@dataclass
+class _Notice:
+    """A notify row ready to send: who, how, and its line in the message."""
+
+    row: dict[str, Any]
+    person: Person
+    channel: str
+    group: str
+    item: Item
+
+
+def _no_checkpoint(_: str) -> None:
+    return None
+
+
+class Delivery:
+    """One delivery pass; the state it needs (leads read, notifiers made) lives for the pass only."""
+
+    def __init__(self, policy_set: PolicySet, store: Store, now: datetime, *, dry_run: bool,
+                 connectors: Iterable[Connector], people: Mapping[str, Person] | None,
+                 notifiers: Mapping[str, Callable[..., Any]] | None, templates_dir: Path | None,
+                 digest: bool, max_attempts: int, backoff: timedelta, link_template: str | None,
+                 checkpoint: Checkpoint | None) -> None:
+        self.policy_set = policy_set
+        self.store = store
+        self.now = utc(now)
+        self.dry_run = dry_run
+        self.connectors = {c.name: c for c in connectors}
+        self.directory = Directory(policy_set, people)
+        self.factories = dict(notifiers) if notifiers is not None else _plugin_notifiers()
+        self.made: dict[str, Any] = {}
+        self.templates = Templates(templates_dir)
+        self.digest = digest
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.link_template = link_template
+        self.checkpoint = checkpoint or _no_checkpoint
+        self.leads: dict[str, dict[str, Any]] = {}
+        self.report = DeliveryReport(dry_run=dry_run)
+
+    # ------------------------------------------------------------ the pass
+    def run(self) -> DeliveryReport:
+        groups: dict[str, list[_Notice]] = {}
+        for row in outbox.due_rows(self.store, self.now):
+            kind = row["action"].get("action")
+            try:
+                if kind == "notify":
+                    notice = self.plan_notice(row)
+                    if notice is not None:
+                        groups.setdefault(notice.group, []).append(notice)
+                elif kind in ("reassign", "task", "set"):
+                    self.crm_action(row)
+                else:
+                    raise Unresolved(f"unknown action {kind!r}")
+            except (Unresolved, DeliveryFailed, MissingSecret) as error:
+                self.failed([row], str(error), count_attempt=row["status"] != outbox.SENDING)
+        for notices in groups.values():
+            self.send(notices)
+        return self.report
+
+    # ------------------------------------------------------------ notifications
+    def plan_notice(self, row: dict[str, Any]) -> _Notice | None:
+        action = row["action"]
+        lead = self.lead(row["lead_id"])
+        person = self.directory.resolve(action.get("recipient") or {}, lead)
+        channel, address = person.channel(action.get("channel"))
+        if channel not in self.factories:
+            raise Unresolved(f"no notifier for channel {channel!r} (install the plugin that provides it)")
+        if row["status"] != outbox.SENDING and self.quiet(row, person):
+            return None
+        if row["status"] == outbox.SENDING and row["idempotency_key"]:
+            group = f"inflight:{row['idempotency_key']}"
+        elif self.digest:
+            group = f"{channel}:{address.ident}"
+        else:
+            group = f"row:{row['key']}"
+        return _Notice(row, person, channel, group, self.item(row, lead))
+
+    def quiet(self, row: dict[str, Any], person: Person) -> bool:
+        """Quiet hours (the level's or window's) and the recipient's own hours, at delivery time."""
+        names = [self.quiet_hours(row), person.calendar]
+        for name in names:
+            decl = self.policy_set.calendars.get(name or "")
+            if decl is None:
+                continue
+            calendar = build_calendar(decl)
+            if not calendar.is_open(self.now):
+                until = utc(calendar.next_open(self.now))
+                self.report.deferred += 1
+                if not self.dry_run:
+                    outbox.defer(self.store, [row["key"]], until, f"quiet hours {name} until {iso(until)}")
+                return True
+        return False
+
+    def quiet_hours(self, row: dict[str, Any]) -> str | None:
+        policy = self.policy_set.policies.get(row["policy"])
+        window = next((w for w in policy.windows if w.name == row["window"]), None) if policy else None
+        if window is None:
+            return None
+        level = next((e for e in window.escalations if e.label == row["level"]), None)
+        return (level.quiet_hours if level else None) or window.quiet_hours
+
+    def send(self, notices: list[_Notice]) -> None:
+        first = notices[0]
+        keys = [n.row["key"] for n in notices]
+        inflight = first.row["status"] == outbox.SENDING and first.row["idempotency_key"]
+        idem = first.row["idempotency_key"] if inflight else outbox.idempotency_key(keys)
+        try:
+            message = Message(channel=first.channel, address=first.person.channel(first.channel)[1].reveal(),
+                              recipient=first.person.name, items=tuple(n.item for n in notices),
+                              idempotency_key=idem, templates=self.templates)
+        except (MissingSecret, Unresolved) as error:
+            self.failed([n.row for n in notices], str(error), count_attempt=not inflight)
+            return
+        recipient = f"{first.channel}:{first.person.channel(first.channel)[1].ident}"
+        if self.dry_run:
+            self.report.planned.append({"channel": first.channel, "recipient": recipient, "keys": keys,
+                                        "subject": message.subject(), "text": message.text()})
+            self.notifier("stdout", fallback=True).send(message)
+            return
+        self.checkpoint("claim")
+        outbox.claim(self.store, keys, idem, recipient)
+        self.checkpoint("claimed")
+        try:
+            self.notifier(first.channel).send(message)
+        except Exception as error:  # a notifier's failure is recorded on the row, never a crash
+            self.failed([n.row for n in notices], f"{type(error).__name__}: {error}")
+            return
+        self.checkpoint("sent")
+        outbox.mark_sent(self.store, keys, self.now)
+        self.checkpoint("marked")
+        self.report.sent += len(keys)
+        self.report.messages += 1
+        self.report.resent += len(keys) if inflight else 0
+
+    def notifier(self, channel: str, fallback: bool = False) -> Any:
+        if channel not in self.made:
+            factory = self.factories.get(channel)
+            if factory is None and fallback:
+                from connectors.notify_stdout import StdoutNotifier
+
+                factory = StdoutNotifier
+            if factory is None:
+                raise DeliveryFailed(f"no notifier for channel {channel!r}")
+            self.made[channel] = factory()
+        return self.made[channel]
+
+    # ------------------------------------------------------------ CRM actions
+    def crm_action(self, row: dict[str, Any]) -> None:
+        action = row["action"]
+        lead_id = row["lead_id"]
+        if not lead_id:
+            raise Unresolved(f"{describe_action(action)} needs a lead")
+        lead = self.lead(lead_id)
+        inflight = row["status"] == outbox.SENDING
+        detail = json.loads(row["detail"]) if inflight and (row["detail"] or "").startswith("{") else {}
+        kind = action["action"]
+        update: Update | None = None
+        event_type, payload = EventType.UPDATED, {}
+        if kind == "reassign":
+            team = str(action.get("team"))
+            owner = detail.get("owner")
+            if owner is None:
+                candidates = eligible(self.policy_set, action, lead, self.now)
+                members = members_of(self.policy_set, team)
+                owner = pick(self.store, team, members, candidates) if action.get("round_robin") else (
+                    candidates[0] if candidates else pick(self.store, team, members, []))
+                detail = {"owner": owner}
+            update = OwnerChange(key=row["key"], lead_id=lead_id, owner=owner)
+            event_type, payload = EventType.ASSIGNED, {"owner": owner, "team": team}
+        elif kind == "task":
+            who = action.get("recipient") or {"kind": "owner"}
+            assignee = self.directory.resolve(who, lead).key if who.get("kind") != "named" else None
+            due = action.get("due")
+            due_at = self.now + timedelta(seconds=_seconds(due)) if due else None
+            update = TaskRequest(key=row["key"], lead_id=lead_id, subject=str(action.get("subject")),
+                                 description=f"SLA {row['policy']}/{row['window']} {row['level']}",
+                                 due_at=due_at, owner=assignee)
+            detail = {"task": update.subject, "owner": assignee}
+        else:
+            value = (action.get("value") or {}).get("value")
+            payload = {"changes": {str(action.get("field")): value}}
+            detail = {"set": action.get("field"), "value": value}
+        target = self.push_target(lead_id) if update is not None else None
+        if self.dry_run:
+            self.report.planned.append({"action": describe_action(action), "lead_id": lead_id, "keys": [row["key"]],
+                                        "via": target.name if target else "recorded only", **detail})
+            return
+        with self.store.transaction():
+            if kind == "reassign" and not inflight and action.get("round_robin"):
+                remember_pick(self.store, str(action.get("team")), detail["owner"], self.now)
+            via = target.name if target else None
+            outbox.claim(self.store, [row["key"]], outbox.idempotency_key([row["key"]]), via,
+                         json.dumps(detail, sort_keys=True))
+        self.checkpoint("claimed")
+        if target is not None and update is not None:
+            try:
+                results = {r.key: r for r in target.push([update])}
+                result = results.get(row["key"])
+                if result is None or not result.ok:
+                    raise DeliveryFailed(result.error if result else "no result for this update")
+            except Exception as error:  # recorded on the row (scrubbed), retried on a later run
+                self.failed([row], f"{target.name}: {error}")
+                return
+        else:
+            self.report.recorded_only += 1
+        self.checkpoint("sent")
+        with self.store.transaction():
+            if kind in ("reassign", "set"):
+                event = stable_event(source=SOURCE, lead_id=lead_id, type=event_type, occurred_at=self.now,
+                                     key=row["key"], payload=payload)
+                self.store.upsert_events([event], None)
+            outbox.mark_sent(self.store, [row["key"]], self.now)
+        self.checkpoint("marked")
+        if kind == "reassign":
+            lead["previous_owners"] = [*lead.get("previous_owners", []), lead.get("owner")]
+            lead["owner"] = detail["owner"]
+        self.report.sent += 1
+
+    def push_target(self, lead_id: str) -> Connector | None:
+        """The lead's source connector, when it can write owner changes and tasks back."""
+        rows = self.store.conn.execute(
+            "SELECT DISTINCT source FROM events WHERE lead_id = ? AND source != ? ORDER BY occurred_at",
+            (lead_id, SOURCE),
+        ).fetchall()
+        for (source,) in rows:
+            connector = self.connectors.get(source)
+            if connector is not None and connector.can_push() and not connector.snapshot_push:
+                return connector
+        return None
+
+    # ------------------------------------------------------------ helpers
+    def lead(self, lead_id: str) -> dict[str, Any]:
+        if lead_id not in self.leads:
+            row = self.store.conn.execute("SELECT state FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
+            self.leads[lead_id] = json.loads(row[0]) if row and row[0] else {}
+        return self.leads[lead_id]
+
+    def item(self, row: dict[str, Any], lead: Mapping[str, Any]) -> Item:
+        action = row["action"]
+        target = action.get("target")
+        name = " ".join(str(lead[k]) for k in ("first_name", "last_name") if lead.get(k)) or str(
+            lead.get("name") or lead.get("email") or row["lead_id"] or (target or {}).get("target", ""))
+        link = str(lead.get("url") or "")
+        if not link and self.link_template and row["lead_id"]:
+            link = self.link_template.replace("{lead_id}", row["lead_id"])
+        return Item(key=row["key"], lead_id=row["lead_id"], lead_name=name, company=str(lead.get("company") or "-"),
+                    policy=row["policy"], window=row["window"], level=row["level"], timing=self.timing(row),
+                    owner=str(lead.get("owner") or "-"), link=link, action=describe_action(action))
+
+    def timing(self, row: dict[str, Any]) -> str:
+        target = row["action"].get("target")
+        if target:
+            return f"missed {', '.join(target.get('periods') or [])} (goal {target.get('goal')})"
+        found = self.store.conn.execute(
+            "SELECT due_at, status, stopped_at FROM window_instances WHERE key = ?",
+            (f"{row['lead_id']}|{row['policy']}|{row['window']}|{row['cycle']}",),
+        ).fetchone()
+        if not found or not found[0]:
+            return "due " + row["due_at"][:16]
+        due = datetime.fromisoformat(found[0])
+        if found[2]:
+            return f"{found[1]} (stopped {found[2][:16]})"
+        if due <= self.now:
+            return f"overdue by {_human(self.now - due)}"
+        return f"{_human(due - self.now)} left"
+
+    def failed(self, rows: list[dict[str, Any]], error: str, count_attempt: bool = False) -> None:
+        message = scrub(error)
+        keys = [r["key"] for r in rows]
+        self.report.errors.extend({"key": k, "error": message} for k in keys)
+        if self.dry_run:
+            return
+        dead = outbox.mark_failed(self.store, keys, message, self.now, max_attempts=self.max_attempts,
+                                  backoff=self.backoff, count_attempt=count_attempt)
+        self.report.failed += len(keys) - len(dead)
+        self.report.dead.extend(r for r in rows if r["key"] in dead)
+
+
+def _seconds(duration: Mapping[str, Any]) -> float:
+    from sla_engine.language.model import UNIT_SECONDS
+
+    return float(duration.get("amount", 0)) * UNIT_SECONDS.get(str(duration.get("unit")), 0)
+
+
+def _plugin_notifiers() -> dict[str, Callable[..., Any]]:
+    from sla_engine.plugins import notifiers
+
+    return notifiers()
+
+
+def deliver(policy_set: PolicySet, store: Store, as_of: datetime, *, dry_run: bool = False,
+            connectors: Iterable[Connector] = (), people: Mapping[str, Person] | None = None,
+            notifiers: Mapping[str, Callable[..., Any]] | None = None, templates_dir: Path | None = None,
+            digest: bool = False, max_attempts: int = 5, backoff: timedelta = timedelta(minutes=5),
+            link_template: str | None = None, checkpoint: Checkpoint | None = None) -> DeliveryReport:
+    """Deliver every due outbox row once. Hold ``store.locked()`` around it.
+
+    ``notifiers`` maps channel → factory (default: the plugins'); ``digest`` sends one message
+    per recipient per run; ``checkpoint`` is called between steps (tests inject crashes there).
+    """
+    return Delivery(policy_set, store, as_of, dry_run=dry_run, connectors=connectors, people=people,
+                    notifiers=notifiers, templates_dir=templates_dir, digest=digest, max_attempts=max_attempts,
+                    backoff=backoff, link_template=link_template, checkpoint=checkpoint).run()

@@ -1,0 +1,102 @@
+"""What a notifier sends: one message to one address, listing one lead (or a digest of several).
+
+Messages render from small templates (string.Template with a fixed set of fields) that a
+policy set can override with ``templates/<name>.txt`` beside its policies. Each medium
+escapes lead data its own way before it is put into a template: HTML for email, Slack's
+mrkdwn control characters for Slack; JSON needs nothing.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from string import Template
+
+ITEM_FIELDS = ("lead_id", "lead_name", "company", "policy", "window", "level", "timing", "owner", "link", "action")
+
+DEFAULTS: dict[str, str] = {
+    "subject": "SLA $level: $lead_name ($window, $timing)",
+    "digest_subject": "SLA: $count leads need attention",
+    "item": "$lead_name ($company): $policy/$window $level, $timing; owner $owner. $link",
+    "body": "Hello $recipient,\n\n$items\n\nsla-engine",
+    "slack_item": "*<$link|$lead_name>* ($company): $policy/$window *$level*, $timing; owner $owner",
+}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One lead's line in a message. Every field is plain text from data: escape before use."""
+
+    key: str
+    lead_id: str
+    lead_name: str
+    company: str
+    policy: str
+    window: str
+    level: str
+    timing: str
+    owner: str
+    link: str
+    action: str
+
+    def fields(self) -> dict[str, str]:
+        return {k: v for k, v in asdict(self).items() if k in ITEM_FIELDS}
+
+
+class Templates:
+    """Defaults, overridden by ``<dir>/<name>.txt`` files."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory
+
+    def get(self, name: str) -> str:
+        if self.directory is not None:
+            path = self.directory / f"{name}.txt"
+            if path.is_file():
+                return path.read_text(encoding="utf-8").rstrip("\n")
+        return DEFAULTS[name]
+
+    def render(self, name: str, values: Mapping[str, str], escape: Callable[[str], str] = str) -> str:
+        return Template(self.get(name)).safe_substitute({k: escape(str(v)) for k, v in values.items()})
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message: where it goes, what it lists, and the key a receiver dedupes on."""
+
+    channel: str
+    address: str
+    recipient: str
+    items: tuple[Item, ...]
+    idempotency_key: str
+    templates: Templates = field(default_factory=Templates, compare=False)
+
+    @property
+    def is_digest(self) -> bool:
+        return len(self.items) > 1
+
+    def subject(self) -> str:
+        if self.is_digest:
+            return self.templates.render("digest_subject", {"count": str(len(self.items))})
+        return self.templates.render("subject", self.items[0].fields())
+
+    def lines(self, template: str = "item", escape: Callable[[str], str] = str) -> list[str]:
+        return [self.templates.render(template, item.fields(), escape) for item in self.items]
+
+    def text(self) -> str:
+        return self.templates.render("body", {
+            "recipient": self.recipient, "count": str(len(self.items)),
+            "items": "\n".join(f"- {line}" for line in self.lines()),
+        })
+
+    def html(self) -> str:
+        items = "".join(f"<li>{line}</li>" for line in self.lines(escape=html.escape))
+        return self.templates.render("body", {"recipient": html.escape(self.recipient), "count": str(len(self.items)),
+                                              "items": f"<ul>{items}</ul>"}).replace("\n", "<br>\n")
+
+
+def slack_escape(text: str) -> str:
+    """Slack mrkdwn: &, < and > are control characters; | would end a link's URL."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "¦")
