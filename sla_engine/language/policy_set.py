@@ -6,8 +6,8 @@ Loading collects the syntax errors of every file before giving up, so one run sh
 from __future__ import annotations
 
 import hashlib
-import os
 import math
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
