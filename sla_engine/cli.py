@@ -250,12 +250,15 @@ def _close_all(connectors: list[Any]) -> None:
 @click.option("--no-sync", is_flag=True, help="Pull no source: judge the events already in the store.")
 @click.option("--push", "push_target", metavar="NAME|TYPE:ARG",
               help="After evaluating, write SLA status to a configured source or TYPE:ARG (csv:status.csv).")
+@click.option("--no-deliver", is_flag=True,
+              help="Record due actions but do not send them (run `sla-engine deliver` later).")
 @click.pass_context
 def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str, ...], db: Path | None,
              as_of: str | None, output: str, dry_run: bool, fail_on: str | None,
-             lock_timeout: float | None, no_sync: bool, push_target: str | None) -> None:
+             lock_timeout: float | None, no_sync: bool, push_target: str | None, no_deliver: bool) -> None:
     """Sync the sources, evaluate every policy over the lead events and record what is due."""
     from sla_engine.connector import ConnectorError
+    from sla_engine.delivery.commands import render_delivery, run_delivery
     from sla_engine.reports.run_summary import render_run
     from sla_engine.runner import evaluate_run, git_commit_of
     from sla_engine.store.db import StoreLocked
@@ -272,6 +275,7 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
     db_path = db or (config.db_path if policies is None else policy_dir.parent / "sla-engine.db")
     store = _open_store(db_path)
     pushed = None
+    delivered = None
     try:
         with store.locked(lock_timeout if lock_timeout is not None else config.lock_timeout):
             pulls = open_pulls(store, connectors, datetime.now(timezone.utc))
@@ -281,6 +285,9 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
             if target is not None:
                 updates = status_updates(store, overlay=report.instances if dry_run else ())
                 pushed = push_updates(store, target, updates, dry_run=dry_run)
+            if not no_deliver:
+                delivered = run_delivery(policy_set, store, policy_dir, moment, dry_run=dry_run,
+                                         connectors=connectors)
     except StoreLocked as error:
         raise click.ClickException(str(error)) from None
     except ConnectorError as error:
@@ -297,6 +304,8 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
             payload["push"] = pushed.summary()
             if dry_run:
                 payload["push"]["would_write"] = [_describe_update(u) for u in pushed.planned]
+        if delivered is not None:
+            payload["deliver"] = delivered.summary()
         click.echo(json.dumps(payload, indent=2, default=str))
     else:
         render_run(report)
@@ -304,6 +313,8 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
             click.echo(f"warning: source {item['source']} stopped early: {item['stopped']}", err=True)
         if pushed is not None:
             _render_push(pushed)
+        if delivered is not None:
+            render_delivery(delivered)
     matched = (fail_on == "breach" and report.new_breaches) or (
         fail_on == "warning" and (report.new_breaches or report.new_warnings))
     failed_push = pushed is not None and pushed.failed
@@ -431,10 +442,13 @@ def plugins(output: str) -> None:
         click.echo(f"{plugin.name}\t{origin}\t{plugin.module}\t{', '.join(plugin.hooks)}")
 
 
+from sla_engine.delivery.commands import deliver, outbox  # noqa: E402 - only click at import time
 from sla_engine.reports.commands import plan, report  # noqa: E402 - only click at import time
 
 main.add_command(report)
 main.add_command(plan)
+main.add_command(deliver)
+main.add_command(outbox)
 
 
 if __name__ == "__main__":  # pragma: no cover

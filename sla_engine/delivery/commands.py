@@ -7,6 +7,7 @@ Heavy modules are imported inside the commands so `sla-engine --help` stays fast
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,15 @@ def run_delivery(policy_set: Any, store: Any, policy_dir: Path, as_of: datetime,
                    digest=digest, max_attempts=max_attempts, link_template=link_template)
 
 
+MAX_LISTED = 20
+
+
 def render_delivery(report: Any) -> None:
     """One line, then the errors and dead rows: what a person reading cron mail must act on."""
     if report.dry_run:
         click.echo(f"deliver: would send {len(report.planned)} message(s)/action(s); "
                    f"{report.deferred} deferred by quiet hours", err=True)
-        for item in report.planned:
+        for item in report.planned[:MAX_LISTED]:
             what = item.get("subject") or item.get("action")
             click.echo(f"  {item.get('channel') or item.get('via')} {item.get('recipient') or item.get('lead_id')}: "
                        f"{what}", err=True)
@@ -56,10 +60,17 @@ def render_delivery(report: Any) -> None:
         click.echo(f"deliver: {report.sent} sent in {report.messages} message(s) (+CRM actions), "
                    f"{report.resent} resent after an interrupted run, {report.recorded_only} recorded only, "
                    f"{report.deferred} deferred, {report.failed} failed, {len(report.dead)} dead", err=True)
-    for error in report.errors:
-        click.echo(f"  {error['key']}: {error['error']}", err=True)
-    for row in report.dead:
-        click.echo(f"  DEAD {row['key']}: gave up after {row['attempts'] + 1} attempt(s)", err=True)
+    if report.dry_run and len(report.planned) > MAX_LISTED:
+        click.echo(f"  … and {len(report.planned) - MAX_LISTED} more", err=True)
+    # The same cause repeats for every row (a missing SMTP host): say each cause once, with its count.
+    causes = Counter(error["error"] for error in report.errors)
+    for cause, count in causes.most_common(MAX_LISTED):
+        example = next(e["key"] for e in report.errors if e["error"] == cause)
+        click.echo(f"  {count} × {cause} (e.g. {example})", err=True)
+    for row in report.dead[:MAX_LISTED]:
+        click.echo(f"  DEAD {row['key']}: gave up; see `sla-engine outbox --status dead`", err=True)
+    if len(report.dead) > MAX_LISTED:
+        click.echo(f"  … and {len(report.dead) - MAX_LISTED} more dead", err=True)
 
 
 @click.command()

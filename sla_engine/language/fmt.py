@@ -683,7 +683,8 @@ def _days(days: list[int]) -> str:
 
 
 def _intervals(intervals: list[m.Interval]) -> str:
-    return ", ".join(f"{_time(i.start)}-{_time(i.end)}" for i in intervals)
+    """An interval that ends at midnight ends at 24:00 (it reads back the same: the end of the day)."""
+    return ", ".join(f"{_time(i.start)}-{'24:00' if i.end == time(0) else _time(i.end)}" for i in intervals)
 
 
 def _hours(hours: m.Hours) -> str:

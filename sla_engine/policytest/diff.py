@@ -286,6 +286,7 @@ class DiffReport:
     more_leads: int = 0
     targets: list[TargetChange] = field(default_factory=list)
     zones: dict[str, str] = field(default_factory=dict)
+    limit: int = 50
     seconds: float = 0.0
 
     @property
@@ -319,14 +320,21 @@ class _TargetStores:
             store.save_lead(lead_id, result.state, result.next_check, 0)
 
 
+def zone_of_policy(policy_set: PolicySet, name: str) -> str:
+    """Where a policy's times are read: its time zone, else its calendar's, else UTC."""
+    policy = policy_set.policies[name]
+    calendar = policy_set.calendars.get(policy.calendar or "")
+    return policy.timezone or (calendar.timezone if calendar else None) or "UTC"
+
+
 def run_diff(old: Side, new: Side, source: EventSource, as_of: datetime, workdir: Path,
              limit: int = 50) -> DiffReport:
     """Judge every lead under both sets and collect the changes (details for the first ``limit`` leads)."""
     started = time.perf_counter()
     as_of = as_of.astimezone(timezone.utc)
-    report = DiffReport(old.label, new.label, source.label, as_of, rejected=source.rejected)
-    report.zones = {name: p.timezone or "UTC" for side in (old, new)
-                    for name, p in side.policy_set.policies.items()}
+    report = DiffReport(old.label, new.label, source.label, as_of, rejected=source.rejected, limit=limit)
+    report.zones = {name: zone_of_policy(side.policy_set, name) for side in (old, new)
+                    for name in side.policy_set.policies}
     if same_policies(old, new):
         report.identical = True
         report.seconds = time.perf_counter() - started
@@ -388,15 +396,19 @@ def _target_rows(policy_set: PolicySet, store: Any, since: datetime, as_of: date
 def compare_targets(old: PolicySet, new: PolicySet, stores: list[Any], since: datetime,
                     as_of: datetime) -> list[TargetChange]:
     """Targets whose status in some period and group differs between the two sets."""
+    from sla_engine.reports.targets import NO_DATA
+
     before = _target_rows(old, stores[0], since, as_of)
     after = _target_rows(new, stores[1], since, as_of)
     changes = []
     for key in sorted(set(before) | set(after)):
         a, b = before.get(key), after.get(key)
-        if a is not None and b is not None and a.status == b.status:
+        # A group with no row on one side has nothing to judge there: "no data".
+        old_status, new_status = (a.status if a else NO_DATA), (b.status if b else NO_DATA)
+        if old_status == new_status:
             continue
         unit = (b or a).unit
-        changes.append(TargetChange(*key, old_status=a.status if a else None, new_status=b.status if b else None,
+        changes.append(TargetChange(*key, old_status=old_status, new_status=new_status,
                                     old_value=a.value if a else None, new_value=b.value if b else None, unit=unit))
     return changes
 
@@ -440,17 +452,18 @@ def _amount(value: float | None, unit: str) -> str:
     return amount_text(value, unit)
 
 
-def _total_rows(report: DiffReport) -> tuple[list[str], list[list[str]]]:
-    """Per window and tier: each status's count before → after."""
-    present = [s for s in STATUS_ORDER if any(s in old or s in new for old, new in report.totals.values())]
+def _total_rows(report: DiffReport) -> tuple[list[str], list[list[str]], int]:
+    """Per window and tier whose counts change: each status's count before → after; and how many are unchanged."""
+    changed = {key: pair for key, pair in report.totals.items() if pair[0] != pair[1]}
+    present = [s for s in STATUS_ORDER if any(s in old or s in new for old, new in changed.values())]
     rows = []
-    for (policy, window, tier), (old, new) in sorted(report.totals.items()):
+    for (policy, window, tier), (old, new) in sorted(changed.items()):
         cells = []
         for status in present:
             a, b = old[status], new[status]
             cells.append(f"{a}" if a == b else f"{a} → {b} ({b - a:+d})")
         rows.append([f"{policy}/{window}", tier, *cells])
-    return ["window", "tier", *present], rows
+    return ["window", "tier", *present], rows, len(report.totals) - len(changed)
 
 
 def _summary(report: DiffReport) -> list[str]:
@@ -463,8 +476,8 @@ def _summary(report: DiffReport) -> list[str]:
     if not report.changed:
         lines.append("No lead's tier, deadline, outcome or escalations change, and no target's status.")
         return lines
-    kinds = ", ".join(f"{report.by_kind[k]} {k}" for k in CHANGE_KINDS if report.by_kind[k])
-    lines.append(f"{report.changed_leads:,} lead(s) change" + (f": {kinds}." if kinds else "."))
+    kinds = ", ".join(f"{k} {report.by_kind[k]:,}" for k in CHANGE_KINDS if report.by_kind[k])
+    lines.append(f"{report.changed_leads:,} of {report.leads:,} lead(s) change" + (f" ({kinds})." if kinds else "."))
     if report.targets:
         lines.append(f"{len(report.targets)} target period(s) change status.")
     return lines
@@ -474,12 +487,17 @@ def to_text(report: DiffReport) -> str:
     lines = [f"sla-engine diff {report.old} → {report.new}", *_summary(report)]
     if report.identical:
         return "\n".join(lines)
-    header, rows = _total_rows(report)
+    header, rows, same = _total_rows(report)
     if rows:
-        lines += ["", "Outcomes per window and tier (before → after):", _plain_table(header, rows)]
+        lines += ["", "Clocks per window and tier, by status (before → after):", _plain_table(header, rows)]
+        if same:
+            lines.append(f"  ({same} window and tier row(s) unchanged)")
     if report.targets:
+        target_rows, more = _target_table(report)
         lines += ["", "Targets whose status changes:", _plain_table(
-            ["target", "period", "group", "before", "after"], _target_table(report))]
+            ["target", "period", "group", "before", "after"], target_rows)]
+        if more:
+            lines.append(f"  … and {more} more")
     if report.details:
         lines += ["", "Changed leads:"]
         for change in report.details:
@@ -490,10 +508,14 @@ def to_text(report: DiffReport) -> str:
     return "\n".join(lines)
 
 
-def _target_table(report: DiffReport) -> list[list[str]]:
-    return [[f"{t.policy}/{t.target}", t.period, t.group,
+def _target_table(report: DiffReport) -> tuple[list[list[str]], int]:
+    """Changed target periods, overall rows before per-group ones, capped like the lead details."""
+    ordered = sorted(report.targets, key=lambda t: (t.group != "all", t.policy, t.target, t.period, t.group))
+    shown = ordered if report.limit <= 0 else ordered[:report.limit]
+    rows = [[f"{t.policy}/{t.target}", t.period, t.group,
              f"{t.old_status or '—'} ({_amount(t.old_value, t.unit)})",
-             f"{t.new_status or '—'} ({_amount(t.new_value, t.unit)})"] for t in report.targets]
+             f"{t.new_status or '—'} ({_amount(t.new_value, t.unit)})"] for t in shown]
+    return rows, len(ordered) - len(shown)
 
 
 def _plain_table(header: list[str], rows: list[list[str]]) -> str:
@@ -516,12 +538,17 @@ def to_markdown(report: DiffReport) -> str:
     lines.append("")
     if report.identical:
         return "\n".join(lines)
-    header, rows = _total_rows(report)
-    if rows and report.changed:
-        lines += ["#### Outcomes per window and tier", "", *table(header, rows)]
+    header, rows, same = _total_rows(report)
+    if rows:
+        lines += ["#### Clocks per window and tier, by status (before → after)", "", *table(header, rows)]
+        if same:
+            lines += [f"{same} window and tier row(s) unchanged.", ""]
     if report.targets:
+        target_rows, more = _target_table(report)
         lines += ["#### Targets whose status changes", "",
-                  *table(["target", "period", "group", "before", "after"], _target_table(report))]
+                  *table(["target", "period", "group", "before", "after"], target_rows)]
+        if more:
+            lines += [f"… and {more} more.", ""]
     if report.details:
         shown = report.changed_leads - report.more_leads
         lines += [f"<details><summary>Changed leads ({report.changed_leads:,}"
@@ -561,7 +588,7 @@ def to_dict(report: DiffReport) -> dict[str, Any]:
             {"policy": p, "window": w, "tier": t, "old": dict(old), "new": dict(new)}
             for (p, w, t), (old, new) in sorted(report.totals.items())
         ],
-        "targets": [vars(t) for t in report.targets],
+        "targets": [vars(t) for t in report.targets],  # all of them: a few per period and group at most
         "changes": [
             {"lead_id": c.lead_id, "policy": c.policy, "window": c.window, "cycle": c.cycle, "kinds": c.kinds,
              "old": _outcome(c.old), "new": _outcome(c.new)}

@@ -202,9 +202,22 @@ class _Lines:
 
 
 class _Bad(Exception):
-    def __init__(self, message: str, key: str | None = None) -> None:
+    """A problem, and how to find its line: a key written there, a text on it, or the line itself."""
+
+    def __init__(self, message: str, key: str | None = None, needle: str | None = None) -> None:
         super().__init__(message)
         self.key = key
+        self.needle = needle
+        self.line: int | None = None
+
+    def locate(self, lines: _Lines, span: tuple[int, int]) -> int:
+        if self.line is not None:
+            return self.line
+        if self.needle is not None:
+            found = lines.find(span, re.escape(self.needle))
+            if found is not None:
+                return found
+        return lines.key(span, self.key) if self.key else span[0]
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:
@@ -238,6 +251,8 @@ def parse_time(value: Any, zone: ZoneInfo | None, key: str) -> datetime:
         raise _Bad(f"{key}: {value} is a date; give a time of day too, e.g. \"{value} 09:00\"", key)
     elif isinstance(value, str):
         text = value.strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise _Bad(f"{key}: {value} is a date; give a time of day too, e.g. \"{value} 09:00\"", key)
         try:
             moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
         except ValueError:
@@ -293,6 +308,17 @@ def _payload_fields(kind: EventType) -> tuple[str, ...]:
 
 
 def parse_event(raw: dict[str, Any], index: int, zone: ZoneInfo | None, lead_id: str) -> EventSpec:
+    """One event; a problem points at the line that writes the event's time."""
+    try:
+        return _parse_event(raw, index, zone, lead_id)
+    except _Bad as error:
+        if error.key in (None, "events") or error.key.startswith("events["):
+            error.needle = str(raw.get("at")) if isinstance(raw.get("at"), str) else None
+            error.key = "events"
+        raise
+
+
+def _parse_event(raw: dict[str, Any], index: int, zone: ZoneInfo | None, lead_id: str) -> EventSpec:
     """``{ at = "...", type = "activity", channel = "call", by = "ana@example.com" }``.
 
     For ``created`` the other keys are the lead's attributes, for ``updated`` its changes; for
@@ -322,8 +348,8 @@ def parse_event(raw: dict[str, Any], index: int, zone: ZoneInfo | None, lead_id:
         known = _payload_fields(kind)
         for name in rest:
             if name not in known:
-                raise _Bad(f"{key}: unknown key '{name}' for a {kind} event{_suggest(name, known)}; "
-                           "put other payload fields in payload = { ... }", "events")
+                raise _Bad(f"{key}: unknown key '{name}' for an event of type {kind}{_suggest(name, known)}; "
+                           "put other payload fields in payload = { ... }", name)
         payload = {**extra, **rest}
     return EventSpec(index=index, lead_id=lead, at=at, type=str(kind), payload=payload)
 
@@ -355,38 +381,45 @@ def parse_window(key: str, raw: dict[str, Any], zone: ZoneInfo | None, lead_id: 
     _unknown_keys(raw, WINDOW_KEYS, f"the expectations of {key}")
     fields: dict[str, Any] = {}
     for name, value in raw.items():
-        where = f"{key}.{name}"
-        if name in ("cycle", "lead_id"):
-            continue
-        if name in TIME_KEYS:
-            fields[name] = parse_time(value, zone, where)
-        elif name == "status":
-            status = str(value).replace(" ", "_").lower()
-            if status not in WINDOW_STATUSES:
-                raise _Bad(f"{where}: unknown status {value!r}{_suggest(status, WINDOW_STATUSES)}", key)
-            fields[name] = status
-        elif name == "met_late":
-            if not isinstance(value, bool):
-                raise _Bad(f"{where} must be true or false", key)
-            fields[name] = value
-        elif name == "escalations":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise _Bad(f"{where} must list \"LEVEL: ACTION\" texts, e.g. \"on breach: notify manager "
-                           "via slack\"", key)
-            for text in value:
-                if ":" not in text:
-                    raise _Bad(f"{where}: {text!r} needs a level and an action: \"on breach: notify manager\"",
-                               key)
-            fields[name] = list(value)
-        else:
-            fields[name] = str(value)
+        try:
+            fields[name] = _window_field(key, name, value, zone)
+        except _Bad as error:
+            error.key = name  # found from the window's own line
+            raise
+    fields.pop("cycle", None)
+    fields.pop("lead_id", None)
     chosen = raw.get("cycle", cycle)
     if not isinstance(chosen, int) or isinstance(chosen, bool) or chosen < 1:
-        raise _Bad(f"{key}.cycle must be a whole number from 1", key)
+        raise _Bad(f"{key}.cycle must be a whole number from 1", "cycle")
     lead = raw.get("lead_id", lead_id)
     if not isinstance(lead, str) or not lead:
-        raise _Bad(f"{key}.lead_id must be a non-empty text", key)
+        raise _Bad(f"{key}.lead_id must be a non-empty text", "lead_id")
     return WindowExpect(key=key, cycle=chosen, lead_id=lead, fields=fields, line=line)
+
+
+def _window_field(key: str, name: str, value: Any, zone: ZoneInfo | None) -> Any:
+    where = f"{key}.{name}"
+    if name in ("cycle", "lead_id"):
+        return value
+    if name in TIME_KEYS:
+        return parse_time(value, zone, where)
+    if name == "status":
+        status = str(value).replace(" ", "_").lower()
+        if status not in WINDOW_STATUSES:
+            raise _Bad(f"{where}: unknown status {value!r}{_suggest(status, WINDOW_STATUSES)}")
+        return status
+    if name == "met_late":
+        if not isinstance(value, bool):
+            raise _Bad(f"{where} must be true or false")
+        return value
+    if name == "escalations":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise _Bad(f"{where} must list \"LEVEL: ACTION\" texts, e.g. \"on breach: notify manager via slack\"")
+        for text in value:
+            if ":" not in text:
+                raise _Bad(f"{where}: {text!r} needs a level and an action: \"on breach: notify manager\"")
+        return list(value)
+    return str(value)
 
 
 def parse_target(key: str, raw: dict[str, Any], line: int) -> TargetExpect:
@@ -449,34 +482,55 @@ def build_case(ctx: _Context, raw: dict[str, Any], name: str, row: str | None, l
     lead_id = raw.get("lead_id", DEFAULT_LEAD)
     if not isinstance(lead_id, str) or not lead_id:
         raise _Bad("lead_id must be a non-empty text", "lead_id")
-    attributes = {**ctx.lead, **_table(raw.get("lead", {}), "lead")}
+    attributes = _table(raw.get("lead", {}), "lead")
     events = [parse_event(e, i, zone, lead_id) for i, e in enumerate(_array_of_tables(raw.get("events", []),
                                                                                        "events"))]
-    if attributes:
-        first = next((e for e in events if e.lead_id == lead_id and e.type == EventType.CREATED), None)
-        if first is None:
-            raise _Bad("lead attributes need a created event for the lead: add "
-                       "{ at = \"...\", type = \"created\" } to events", "lead")
-        first.payload["attributes"] = {**attributes, **first.payload["attributes"]}
+    # The file's [lead] is every lead's defaults; the case's `lead` is its own lead's attributes.
+    firsts: dict[str, EventSpec] = {}
+    for event in events:
+        if event.type == EventType.CREATED:
+            firsts.setdefault(event.lead_id, event)
+    if attributes and lead_id not in firsts:
+        raise _Bad("lead attributes need a created event for the lead: add "
+                   "{ at = \"...\", type = \"created\" } to events", "lead")
+    for lead, first in firsts.items():
+        own = attributes if lead == lead_id else {}
+        first.payload["attributes"] = {**ctx.lead, **own, **first.payload["attributes"]}
     case = Case(file=ctx.path, line=line, name=name, row=row, policies=ctx.policies, policy=policy,
                 zone=zone or ZoneInfo("UTC"), as_of=as_of, lead_id=lead_id, events=events)
     expect = _table(raw.get("expect", {}), "expect")
     for key, value in expect.items():
         key_line = lines.key(span, key)
-        if key == "stages":
-            case.stages = parse_stages(value, zone)
-        elif key == "targets":
-            for target, wanted in _table(value, "targets").items():
-                case.targets.append(parse_target(target, _table(wanted, f"targets.{target}"),
-                                                 lines.key(span, target)))
-        elif isinstance(value, dict):
-            case.windows.append(parse_window(key, value, zone, lead_id, 1, key_line))
-        elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
-            case.windows.extend(parse_window(key, v, zone, lead_id, i + 1, key_line) for i, v in enumerate(value))
-        else:
-            raise _Bad(f"expect.{key} must be a table of expectations for window {key} "
-                       "(or stages = [...], or [case.expect.targets.NAME])", key)
+        try:
+            _expectation(case, zone, key, value, key_line, lines, span)
+        except _Bad as error:
+            if error.line is None and error.needle is None:
+                error.line = lines.key((key_line, span[1]), error.key) if error.key else key_line
+            raise
     return case
+
+
+def _expectation(case: Case, zone: ZoneInfo | None, key: str, value: Any, key_line: int, lines: _Lines,
+                 span: tuple[int, int]) -> None:
+    if key == "stages":
+        case.stages = parse_stages(value, zone)
+    elif key == "targets":
+        for target, wanted in _table(value, "targets").items():
+            target_line = lines.key((key_line, span[1]), target)
+            several = wanted if isinstance(wanted, list) else [wanted]  # one per period or group
+            try:
+                for one in several:
+                    case.targets.append(parse_target(target, _table(one, f"targets.{target}"), target_line))
+            except _Bad as error:
+                error.line = lines.key((target_line, span[1]), error.key) if error.key != target else target_line
+                raise
+    elif isinstance(value, dict):
+        case.windows.append(parse_window(key, value, zone, case.lead_id, 1, key_line))
+    elif isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        case.windows.extend(parse_window(key, v, zone, case.lead_id, i + 1, key_line) for i, v in enumerate(value))
+    else:
+        raise _Bad(f"expect.{key} must be a table of expectations for window {key} "
+                   "(or stages = [...], or [case.expect.targets.NAME])")
 
 
 def _cases(ctx: _Context, index: int, raw: dict[str, Any], lines: _Lines, problems: list[Problem]) -> list[Case]:
@@ -485,8 +539,7 @@ def _cases(ctx: _Context, index: int, raw: dict[str, Any], lines: _Lines, proble
     label = f"case {index + 1}" if not isinstance(name, str) else f"case '{name}'"
 
     def report(error: _Bad, where: tuple[int, int], prefix: str) -> None:
-        line = lines.key(where, error.key) if error.key else where[0]
-        problems.append(Problem(str(ctx.path), line, f"{prefix}: {error}"))
+        problems.append(Problem(str(ctx.path), error.locate(lines, where), f"{prefix}: {error}"))
 
     try:
         _unknown_keys(raw, CASE_KEYS, "a case")
@@ -569,8 +622,7 @@ def load_test_file(path: Path, policies: Path | None = None) -> TestFile:
                        lead=_table(data.get("lead", {}), "lead"))
         cases_raw = _array_of_tables(data.get("case", []), "case")
     except _Bad as error:
-        line = lines.key(top, error.key) if error.key else 1
-        raise TestFileError([Problem(name, line, str(error))]) from None
+        raise TestFileError([Problem(name, error.locate(lines, top), str(error))]) from None
     if not cases_raw:
         raise TestFileError([Problem(name, 1, "no cases: add a [[case]] table")])
     problems: list[Problem] = []

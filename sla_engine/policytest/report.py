@@ -34,7 +34,7 @@ def mismatch_lines(mismatch: Mismatch) -> list[str]:
 def failure_lines(result: CaseResult) -> list[str]:
     """A failed or errored test: where, what differs, and the trace that explains it."""
     if result.status == ERROR:
-        return [f"ERROR {result.name}" if result.name != "(file)" else "ERROR", f"  {result.error}"]
+        return [f"ERROR {result.name}" if result.name != "(file)" else "ERROR (test file)", f"  {result.error}"]
     lines = [f"FAIL {result.file}:{result.line}: {result.name}"]
     subject = None
     for mismatch in result.mismatches:

@@ -8,6 +8,7 @@ trace of the lead, so the output says why.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tempfile
 import time
@@ -84,6 +85,10 @@ class RunResult:
 class CaseError(Exception):
     """The case names something the policy set does not have: an error, not a failure."""
 
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
 
 # ---------------------------------------------------------------- the policy sets under test
 
@@ -137,7 +142,7 @@ def run_paths(paths: Iterable[Path], pattern: str | None = None, policies: Path 
     subjects: dict[Path, Subject] = {}
     results: list[CaseResult] = []
     wanted = re.compile(pattern, re.IGNORECASE) if pattern else None
-    for path in find_test_files(paths):
+    for path in map(shown, find_test_files(paths)):
         try:
             test_file = load_test_file(path, policies)
         except TestFileError as error:
@@ -190,7 +195,7 @@ def run_case(case: Case, subject: Subject) -> CaseResult:
         result.mismatches = compare(case, subject, leads, judged)
     except CaseError as error:
         result.status = ERROR
-        result.error = f"{case.file}:{case.line}: case '{case.title}': {error}"
+        result.error = f"{case.file}:{error.line or case.line}: case '{case.title}': {error}"
     else:
         if result.mismatches:
             result.status = FAIL
@@ -207,9 +212,12 @@ def compare(case: Case, subject: Subject, leads: dict[str, list[LeadEvent]],
     if case.stages is not None:
         found += compare_stages(case, policy_set, judged[case.lead_id])
     for expect in case.windows:
-        if expect.lead_id not in judged:
-            raise CaseError(f"{expect.key}: no events for lead {expect.lead_id!r}")
-        policy, window = resolve(policy_set, expect.key, case.policy, "window")
+        try:
+            if expect.lead_id not in judged:
+                raise CaseError(f"{expect.key}: no events for lead {expect.lead_id!r}")
+            policy, window = resolve(policy_set, expect.key, case.policy, "window")
+        except CaseError as error:
+            raise CaseError(str(error), expect.line) from None
         found += compare_window(case, expect, policy, window, judged[expect.lead_id])
     if case.targets:
         found += compare_targets(case, subject, [e for events in leads.values() for e in events])
@@ -245,7 +253,9 @@ def resolve(policy_set: PolicySet, key: str, default_policy: str | None, kind: s
         raise CaseError(f"{kind} {key!r} is in several policies ({', '.join(owners)}): write "
                         f"\"{owners[0]}/{key}\" or set policy = \"...\"")
     every = sorted({f"{p.name}/{n}" for p in policies.values() for n in names(p)})
-    raise CaseError(f"no {kind} named {key!r} (known: {', '.join(every) or 'none'})")
+    close = difflib.get_close_matches(key, [name.split("/")[1] for name in every], n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise CaseError(f"no {kind} named {key!r} ({hint}known: {', '.join(every) or 'none'})")
 
 
 # ---------------------------------------------------------------- formatting values
@@ -422,7 +432,10 @@ def compare_targets(case: Case, subject: Subject, events: list[LeadEvent]) -> li
             evaluate_run(policy_set, store, [("test", iter(events))], case.as_of)
             metrics = Metrics(store, policy_set)
             for expect in case.targets:
-                policy_name, target_name = resolve(policy_set, expect.key, case.policy, "target")
+                try:
+                    policy_name, target_name = resolve(policy_set, expect.key, case.policy, "target")
+                except CaseError as error:
+                    raise CaseError(str(error), expect.line) from None
                 policy = policy_set.policies[policy_name]
                 target = next(t for t in policy.targets if t.name == target_name)
                 subject.recorder.target(policy_name, target_name)
@@ -430,7 +443,7 @@ def compare_targets(case: Case, subject: Subject, events: list[LeadEvent]) -> li
                     period = (parse_period(expect.period, zone_of(policy.timezone)) if expect.period
                               else current_period(policy, target, case.as_of, None))
                 except PeriodError as error:
-                    raise CaseError(f"targets.{expect.key}.period: {error}") from None
+                    raise CaseError(f"targets.{expect.key}.period: {error}", expect.line) from None
                 rows = evaluate_target(metrics, policy, target, [period], case.as_of)
                 found += _compare_target_row(expect, f"target {expect.key} {period.label}", rows)
         finally:

@@ -1,0 +1,63 @@
+"""The ``email`` notifier: SMTP with STARTTLS, settings and credentials from the environment.
+
+SLA_ENGINE_SMTP_HOST, SLA_ENGINE_SMTP_PORT (587), SLA_ENGINE_SMTP_FROM, SLA_ENGINE_SMTP_USER and
+SLA_ENGINE_SMTP_PASSWORD (optional, together), SLA_ENGINE_SMTP_STARTTLS (1; 0 only for a local
+relay), SLA_ENGINE_SMTP_CAFILE (a private CA), SLA_ENGINE_SMTP_TIMEOUT (15 s). The idempotency
+key is the Message-ID, so a message resent after a crash is the same message to every mail system that dedupes.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+from collections.abc import Callable
+from email.message import EmailMessage
+from typing import Any
+
+from sla_engine.delivery.message import Message
+from sla_engine.delivery.secrets import scrub, secret_env
+from sla_engine.hookspecs import hookimpl
+
+IDEMPOTENCY_HEADER = "X-SLA-Engine-Idempotency-Key"
+
+
+class EmailNotifier:
+    def __init__(self) -> None:
+        self.host = os.environ.get("SLA_ENGINE_SMTP_HOST", "")
+        self.port = int(os.environ.get("SLA_ENGINE_SMTP_PORT", "587"))
+        self.sender = os.environ.get("SLA_ENGINE_SMTP_FROM", "")
+        self.user = os.environ.get("SLA_ENGINE_SMTP_USER") or None
+        self.starttls = os.environ.get("SLA_ENGINE_SMTP_STARTTLS", "1") != "0"
+        self.cafile = os.environ.get("SLA_ENGINE_SMTP_CAFILE") or None
+        self.timeout = float(os.environ.get("SLA_ENGINE_SMTP_TIMEOUT", "15"))
+
+    def build(self, message: Message) -> EmailMessage:
+        mail = EmailMessage()
+        mail["From"] = self.sender
+        mail["To"] = message.address
+        mail["Subject"] = message.subject()
+        mail["Message-ID"] = f"<{message.idempotency_key}@sla-engine>"
+        mail[IDEMPOTENCY_HEADER] = message.idempotency_key
+        mail.set_content(message.text())
+        mail.add_alternative(f"<html><body>{message.html()}</body></html>", subtype="html")
+        return mail
+
+    def send(self, message: Message) -> None:
+        if not self.host or not self.sender:
+            raise RuntimeError("set SLA_ENGINE_SMTP_HOST and SLA_ENGINE_SMTP_FROM to send email")
+        password = secret_env("SLA_ENGINE_SMTP_PASSWORD") if self.user else None
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.starttls:
+                    smtp.starttls(context=ssl.create_default_context(cafile=self.cafile))
+                if self.user and password:
+                    smtp.login(self.user, password)
+                smtp.send_message(self.build(message))
+        except (smtplib.SMTPException, OSError) as error:
+            raise RuntimeError(scrub(f"SMTP {self.host}:{self.port}: {error}")) from None
+
+
+@hookimpl
+def register_notifiers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    register("email", EmailNotifier)

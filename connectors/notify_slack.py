@@ -1,0 +1,46 @@
+"""The ``slack`` notifier: a Block Kit message through an incoming webhook.
+
+A contact's ``slack`` is the webhook URL itself (``slack env("SLACK_SALES_WEBHOOK")``), or a
+channel name (``"#revenue"``) posted through SLA_ENGINE_SLACK_WEBHOOK_URL. Lead data is
+escaped for Slack's mrkdwn, so a lead named ``<!channel>`` pings nobody.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sla_engine.delivery.http import post_json
+from sla_engine.delivery.message import Message, slack_escape
+from sla_engine.delivery.secrets import secret_env
+from sla_engine.hookspecs import hookimpl
+
+MAX_ITEMS = 40  # Slack allows 50 blocks a message
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def blocks(message: Message) -> dict[str, Any]:
+    lines = message.lines("slack_item", escape=slack_escape)
+    body: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": message.subject()[:150]}},
+    ]
+    body += [{"type": "section", "text": {"type": "mrkdwn", "text": line[:3000]}} for line in lines[:MAX_ITEMS]]
+    if len(lines) > MAX_ITEMS:
+        body.append({"type": "section", "text": {"type": "mrkdwn", "text": f"…and {len(lines) - MAX_ITEMS} more"}})
+    body.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"sla-engine {message.idempotency_key}"}]})
+    return {"text": slack_escape(message.subject()), "blocks": body}
+
+
+class SlackNotifier:
+    def send(self, message: Message) -> None:
+        payload = blocks(message)
+        url = message.address
+        if not url.startswith(("https://", "http://")):
+            payload["channel"] = message.address
+            url = secret_env("SLA_ENGINE_SLACK_WEBHOOK_URL") or ""
+        post_json(url, payload, {IDEMPOTENCY_HEADER: message.idempotency_key})
+
+
+@hookimpl
+def register_notifiers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    register("slack", SlackNotifier)

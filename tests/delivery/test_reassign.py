@@ -1,0 +1,117 @@
+"""Reassignment: round robin that is fair across runs, skips previous owners, away members and off hours."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from sla_engine.connector import Connector, OwnerChange, PushResult, TaskRequest
+from sla_engine.delivery import deliver
+from sla_engine.runner import evaluate_run
+from tests.delivery.conftest import POLICY, evaluated_store, lead_events, make_policy_set
+from tests.delivery.test_outbox import Recorder, channels
+from tests.engine.test_evaluate import assigned, at
+
+LATER = at(17, 14, 0)  # 2h after every lead's breach
+
+
+@pytest.fixture(autouse=True)
+def addresses(monkeypatch):
+    monkeypatch.setenv("TEST_SLACK_URL", "https://hooks.example.com/s")
+    monkeypatch.setenv("TEST_HOOK_URL", "https://hooks.example.com/h")
+
+
+class Crm(Connector):
+    """A source named like the events' source ("t") that accepts owner changes and tasks."""
+
+    pushed: list
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__("t", Connector.Config())
+        self.pushed = []
+        self.fail = fail
+
+    def push(self, updates):
+        self.pushed.extend(updates)
+        return [PushResult(u.key, u.lead_id, ok=not self.fail, error="INVALID_CROSS_REFERENCE_KEY" if self.fail
+                           else None) for u in updates]
+
+
+def reassigned(store) -> dict[str, str]:
+    rows = store.conn.execute("SELECT lead_id, payload FROM events WHERE source = 'sla-engine' AND type = 'assigned'")
+    import json
+
+    return {lead: json.loads(payload)["owner"] for lead, payload in rows}
+
+
+def test_round_robin_is_fair_and_skips_away_members(tmp_path):
+    store = evaluated_store(tmp_path, leads=9, as_of=LATER)
+    deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()))
+    owners = reassigned(store)
+    assert len(owners) == 9
+    assert Counter(owners.values()) == {"a@example.com": 3, "b@example.com": 3, "d@example.com": 3}
+    assert [owners[f"L{i}"] for i in range(4)] == ["a@example.com", "b@example.com", "d@example.com", "a@example.com"]
+
+
+def test_the_turn_carries_over_to_the_next_run(tmp_path):
+    store = evaluated_store(tmp_path, leads=1, as_of=LATER)
+    deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()))
+    events = lead_events(2, start=at(17, 10))[2:]  # L1
+    evaluate_run(make_policy_set(), store, [("t", iter(events))], LATER)
+    deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()))
+    assert reassigned(store) == {"L0": "a@example.com", "L1": "b@example.com"}
+
+
+def test_previous_owners_are_skipped(tmp_path):
+    events = lead_events(1)
+    events.insert(1, assigned("L0", at(17, 10, 0, ), owner="a@example.com"))
+    store_path = tmp_path
+    from sla_engine.store.db import Store
+
+    store = Store(store_path / "sla.db")
+    evaluate_run(make_policy_set(), store, [("t", iter(events))], LATER)
+    deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()))
+    assert reassigned(store) == {"L0": "b@example.com"}
+
+
+def test_nobody_in_hours_is_a_failure_retried_later(tmp_path):
+    text = POLICY.replace('away ["c@example.com"]', 'away ["c@example.com"]\n  calendar office')
+    night = at(17, 23, 0)
+    store = evaluated_store(tmp_path, leads=1, as_of=night, text=text)
+    deliver(make_policy_set(text), store, night, notifiers=channels(Recorder()))
+    [row] = [r for r in store.outbox("failed") if '"reassign"' in r["action"]]
+    assert "can take the lead now" in row["last_error"]
+    deliver(make_policy_set(text), store, at(18, 9, 30), notifiers=channels(Recorder()))
+    assert reassigned(store) == {"L0": "a@example.com"}
+
+
+def test_the_next_evaluate_sees_the_new_owner(tmp_path):
+    store = evaluated_store(tmp_path, leads=1, as_of=LATER)
+    deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()))
+    evaluate_run(make_policy_set(), store, [], LATER + timedelta(minutes=1))
+    import json
+
+    state = json.loads(store.conn.execute("SELECT state FROM leads WHERE lead_id = 'L0'").fetchone()[0])
+    assert state["owner"] == "a@example.com" and state["previous_owners"] == ["rep0@example.com"]
+    assert state["sla_status"] == "breached"
+
+
+def test_owner_changes_and_tasks_go_through_the_leads_source_connector(tmp_path):
+    store = evaluated_store(tmp_path, leads=1, as_of=LATER)
+    crm = Crm()
+    deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()), connectors=[crm])
+    change = next(u for u in crm.pushed if isinstance(u, OwnerChange))
+    task = next(u for u in crm.pushed if isinstance(u, TaskRequest))
+    assert change.owner == "a@example.com" and change.key.startswith("L0|")
+    assert task.owner == "a@example.com"  # the task goes to the owner just assigned
+    assert task.subject == "Call this lead now" and task.due_at == LATER + timedelta(hours=1)
+
+
+def test_a_crm_that_rejects_the_change_records_a_failure_and_no_event(tmp_path):
+    store = evaluated_store(tmp_path, leads=1, as_of=LATER)
+    deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()), connectors=[Crm(fail=True)])
+    failed = {r["key"]: r for r in store.outbox("failed")}
+    assert any("INVALID_CROSS_REFERENCE_KEY" in r["last_error"] for r in failed.values())
+    assert reassigned(store) == {}
