@@ -968,7 +968,8 @@ def test_check_paths_raises_only_for_a_missing_path(tmp_path: Path) -> None:
         check_paths([tmp_path / "missing"])
 
 
-CORPUS = (ROOT / "policies" / "shared.sla").read_text(encoding="utf-8")
+CORPUS = (ROOT / "policies" / "shared.sla").read_text(encoding="utf-8") + (
+    ROOT / "policies" / "inbound_tiered.sla").read_text(encoding="utf-8")
 TOKENS = re.findall(r'"[^"\n]*"|\w+|[^\w\s]', CORPUS)
 
 

@@ -411,9 +411,10 @@ def test_keywords_stay_usable_as_field_names_in_conditions() -> None:
     ])
 
 
-def test_the_shared_example_parses() -> None:
-    policy_file = parse(SHARED.read_text(encoding="utf-8"))
-    assert {type(d).__name__ for d in policy_file.declarations} >= {"FieldDecl", "Policy", "PlanDecl"}
+def test_the_shipped_examples_parse() -> None:
+    kinds = {type(d).__name__ for path in sorted(SHARED.parent.glob("*.sla"))
+             for d in parse(path.read_text(encoding="utf-8")).declarations}
+    assert kinds >= {"FieldDecl", "Policy", "PlanDecl"}
 
 
 # ---------------------------------------------------------------- positions
@@ -504,7 +505,7 @@ def test_an_unknown_escape_keeps_its_backslash_so_patterns_read_naturally() -> N
 
 # ---------------------------------------------------------------- never an internal name, never a crash
 
-CORPUS = SHARED.read_text(encoding="utf-8")
+CORPUS = SHARED.read_text(encoding="utf-8") + (SHARED.parent / "inbound_tiered.sla").read_text(encoding="utf-8")
 TOKENS = re.findall(r'"[^"\n]*"|\w+|[^\w\s]', CORPUS)
 INTERNAL = {t.name for t in get_parser().terminals} | {"$END"}
 UPPER_NAMES = "|".join(sorted(re.escape(name) for name in INTERNAL if name.isupper()))
