@@ -1,8 +1,5 @@
 """Escalation delivery: the outbox's due actions reach people and CRMs once, across cron runs.
 
-``deliver`` is the entry point; docs/delivery.md explains the guarantees.
+``sla_engine.delivery.deliver.deliver`` is the entry point; docs/delivery.md explains the
+guarantees. This package imports nothing at load, so notifier plugins stay cheap to load.
 """
-
-from sla_engine.delivery.deliver import DeliveryReport, deliver
-
-__all__ = ["DeliveryReport", "deliver"]

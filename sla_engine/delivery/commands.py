@@ -35,7 +35,7 @@ def run_delivery(policy_set: Any, store: Any, policy_dir: Path, as_of: datetime,
                  connectors: list[Any], people: Path | None = None, digest: bool = False,
                  max_attempts: int = 5, link_template: str | None = None) -> Any:
     """Deliver with the policy set's templates and people file; the caller holds the store's lock."""
-    from sla_engine.delivery import deliver
+    from sla_engine.delivery.deliver import deliver
     from sla_engine.delivery.recipients import load_people
 
     base = policy_dir if policy_dir.is_dir() else policy_dir.parent

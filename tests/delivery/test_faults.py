@@ -17,7 +17,7 @@ import pytest
 
 from connectors.notify_slack import SlackNotifier
 from connectors.notify_webhook import WebhookNotifier
-from sla_engine.delivery import deliver
+from sla_engine.delivery.deliver import deliver
 from sla_engine.delivery.recipients import load_people
 from tests.delivery.conftest import POLICY, evaluated_store, make_policy_set
 from tests.delivery.test_reassign import Crm

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from sla_engine.delivery import deliver
+from sla_engine.delivery.deliver import deliver
 from sla_engine.plugins import notifiers
 from tests.delivery.conftest import SECRET, evaluated_store, make_policy_set
 from tests.engine.test_evaluate import at

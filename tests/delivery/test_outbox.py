@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from sla_engine.delivery import deliver
+from sla_engine.delivery.deliver import deliver
 from sla_engine.delivery.outbox import idempotency_key
 from sla_engine.store.db import iso
 from tests.delivery.conftest import POLICY, evaluated_store, make_policy_set

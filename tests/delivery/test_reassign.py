@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from sla_engine.connector import Connector, OwnerChange, PushResult, TaskRequest
-from sla_engine.delivery import deliver
+from sla_engine.delivery.deliver import deliver
 from sla_engine.runner import evaluate_run
 from tests.delivery.conftest import POLICY, evaluated_store, lead_events, make_policy_set
 from tests.delivery.test_outbox import Recorder, channels

@@ -1,0 +1,22 @@
+"""The benchmark still runs end to end at a tiny size. Not timed: numbers live in bench/."""
+
+from __future__ import annotations
+
+import json
+
+from bench import run as bench
+
+
+def test_the_benchmark_runs_every_measurement_and_writes_json(tmp_path):
+    out = tmp_path / "results.json"
+    assert bench.main(["--leads", "150", "--rss-leads", "100", "--rss-leads", "200", "--report-leads", "100",
+                       "--workdir", str(tmp_path / "work"), "--out", str(out)]) == 0
+    rows = {row["name"].split(" (")[0]: row for row in json.loads(out.read_text())["rows"]}
+    names = set(rows)
+    assert {"ingest 150 leads", "full evaluation 150 leads", "incremental, 100 new events",
+            "peak RSS 100 leads", "peak RSS 200 leads", "RSS growth 100 → 200", "sla-engine --help",
+            "report 2026-Q4, 100 leads"} <= names
+    assert any(name.startswith("check of ") for name in names)
+    assert rows["ingest 150 leads"]["seconds"] > 0 and rows["ingest 150 leads"]["floor_seconds"] > 0
+    check = next(row for name, row in rows.items() if name.startswith("check of "))
+    assert int(check["name"].split()[2].replace(",", "")) >= 10_000
