@@ -13,18 +13,6 @@ from collections.abc import Iterable, Mapping
 from sla_engine.connector import Cursor
 from sla_engine.store.db import Store, iso, now_utc
 
-# Proposed as migration 3 in db.py; until then created on first use (idempotent either way).
-PUSH_STATE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS push_state (
-    target TEXT NOT NULL,
-    key TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    remote_id TEXT,
-    pushed_at TEXT NOT NULL,
-    PRIMARY KEY (target, key)
-)
-"""
-
 
 def load_cursors(store: Store, connector: str) -> dict[str, Cursor | None]:
     rows = store.conn.execute("SELECT stream, cursor FROM sync_state WHERE connector = ?", (connector,))
@@ -41,20 +29,14 @@ def save_cursors(store: Store, connector: str, cursors: Mapping[str, Cursor]) ->
     )
 
 
-def ensure_push_state(store: Store) -> None:
-    store.conn.execute(PUSH_STATE_SCHEMA)
-
-
 def pushed(store: Store, target: str) -> dict[str, str]:
     """Fingerprint of what was last written, by update key."""
-    ensure_push_state(store)
     rows = store.conn.execute("SELECT key, fingerprint FROM push_state WHERE target = ?", (target,))
     return dict(rows.fetchall())
 
 
 def record_pushed(store: Store, target: str, written: Iterable[tuple[str, str, str | None]]) -> None:
     """Remember (key, fingerprint, remote_id) of each update the target accepted."""
-    ensure_push_state(store)
     stamp = iso(now_utc())
     store.conn.executemany(
         "INSERT INTO push_state (target, key, fingerprint, remote_id, pushed_at) VALUES (?, ?, ?, ?, ?) "
