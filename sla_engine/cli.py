@@ -443,12 +443,15 @@ def plugins(output: str) -> None:
 
 
 from sla_engine.delivery.commands import deliver, outbox  # noqa: E402 - only click at import time
+from sla_engine.policytest.commands import policy_diff, policy_test  # noqa: E402 - only click at import time
 from sla_engine.reports.commands import plan, report  # noqa: E402 - only click at import time
 
 main.add_command(report)
 main.add_command(plan)
 main.add_command(deliver)
 main.add_command(outbox)
+main.add_command(policy_test)  # `sla-engine test`
+main.add_command(policy_diff)  # `sla-engine diff`
 
 
 if __name__ == "__main__":  # pragma: no cover

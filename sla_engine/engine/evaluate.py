@@ -311,14 +311,13 @@ class _Clock:
     # ------------------------------------------------------------ events
     def on_event(self, event: LeadEvent, t: datetime, ctx: Context, recycled: bool) -> None:
         inst = self.current
+        if inst is not None and not inst.finished:
+            ctx.window_start = inst.started_at
+            self._running_event(inst, event, t, ctx)
         if recycled:
             self.recycled_since_start = True
             if inst is not None and not inst.finished and self.window.decl.restarts_on_recycle:
                 self._close(inst, t, "recycled")
-                inst = None
-        if inst is not None and not inst.finished:
-            ctx.window_start = inst.started_at
-            self._running_event(inst, event, t, ctx)
         start = self.window.start
         if start is None:
             return
@@ -417,14 +416,13 @@ class _Clock:
         return utc(min(candidates)) if candidates else None
 
     def _running_event(self, inst: Instance, event: LeadEvent | None, t: datetime, ctx: Context) -> None:
+        """At each event: re-target on a tier change, then stop, else cancel, else pause.
+
+        A stop wins over a cancellation at the same event: a disqualification or recycle
+        with a reason code is exactly what a feedback window asks for.
+        """
         if inst.finished or inst.status == NOT_APPLICABLE:
             return
-        fields = ctx.state.fields
-        if fields.get("deleted") or fields.get("disposition") == Disposition.DISQUALIFIED:
-            reason = "deleted" if fields.get("deleted") else "disqualified"
-            if event is None or event.type in (EventType.DELETED, EventType.DISPOSITION):
-                self._close(inst, t, reason)
-                return
         if inst.status != BREACHED:
             tier = self._tier(ctx)
             if tier is not None and tier != inst.tier:
@@ -433,16 +431,25 @@ class _Clock:
                     self._say(t, f"tier changes {inst.tier} → {tier}; goal re-targeted")
                     inst.tier = tier
                     self._retarget(inst, goal)
+        if self._stops(event, ctx):
+            self._stop(inst, t)
+            return
+        fields = ctx.state.fields
+        if fields.get("deleted") or fields.get("disposition") == Disposition.DISQUALIFIED:
+            reason = "deleted" if fields.get("deleted") else "disqualified"
+            if event is None or event.type in (EventType.DELETED, EventType.DISPOSITION):
+                self._close(inst, t, reason)
+                return
         self._pause(inst, t, ctx)
+
+    def _stops(self, event: LeadEvent | None, ctx: Context) -> bool:
         stop = self.window.stop
         if stop is None:
-            return
+            return False
         if event is None:
             # At the start instant only a condition can already hold; an event stop needs a later event.
-            if stop.event is None and self._fires(stop, _NO_EVENT, ctx, edge_state="stop"):
-                self._stop(inst, t)
-        elif self._fires(stop, event, ctx, edge_state="stop"):
-            self._stop(inst, t)
+            return stop.event is None and self._fires(stop, _NO_EVENT, ctx, edge_state="stop")
+        return self._fires(stop, event, ctx, edge_state="stop")
 
     def _pause(self, inst: Instance, t: datetime, ctx: Context) -> None:
         if self.window.pause is None or inst.status == BREACHED:

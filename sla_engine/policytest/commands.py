@@ -38,7 +38,7 @@ def _write(text: str, out: Path | None) -> None:
 @click.option("--out", type=click.Path(path_type=Path), help="Write the report to this file.")
 @click.option("-v", "--verbose", is_flag=True, help="List passing tests too.")
 @click.pass_context
-def test(ctx: click.Context, paths: tuple[Path, ...], pattern: str | None, output: str, show_coverage: bool,
+def policy_test(ctx: click.Context, paths: tuple[Path, ...], pattern: str | None, output: str, show_coverage: bool,
          threshold: float | None, policies: Path | None, out: Path | None, verbose: bool) -> None:
     """Run the policy tests (*.test.toml) under PATHS (default: the configured policy directory)."""
     import re
@@ -95,7 +95,7 @@ def test(ctx: click.Context, paths: tuple[Path, ...], pattern: str | None, outpu
 @click.option("--fail-on-change", is_flag=True, help="Exit 2 when any outcome or target status changes.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write the report to this file.")
 @click.pass_context
-def diff(ctx: click.Context, old: str, new: str, events: str | None, as_of: str | None, output: str,
+def policy_diff(ctx: click.Context, old: str, new: str, events: str | None, as_of: str | None, output: str,
          policies: Path | None, limit: int, fail_on_change: bool, out: Path | None) -> None:
     """Re-judge the same history under OLD and NEW policies (directories or git revisions); report what changes."""
     from sla_engine.cli import _config, _parse_as_of

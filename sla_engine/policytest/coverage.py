@@ -5,8 +5,8 @@ An item is exercised when any test's evaluation
 - a stage: was entered;
 - a tier: was given to a clock;
 - a window: started a clock with a deadline;
-- an escalation level: fired an action;
-- a target: had its value or status checked.
+- an escalation level (of a window or a target): fired an action;
+- a target: had its value, status or escalations checked by a case.
 
 Everything but definitions is read from the engine's public results (instances, actions,
 stage entries). Definitions are observed by wrapping ``Compiler.named`` on the evaluator's
@@ -50,7 +50,13 @@ def items(policy_set: PolicySet) -> list[Item]:
                      f"{p}: window {window.name}: escalate {level.label}", level.pos)
                 for i, level in enumerate(window.escalations)
             ]
-        found += [Item("target", ("target", p, t.name), f"{p}: target {t.name}", t.pos) for t in policy.targets]
+        for target in policy.targets:
+            found.append(Item("target", ("target", p, target.name), f"{p}: target {target.name}", target.pos))
+            found += [
+                Item("escalation", ("target escalation", p, target.name, str(i)),
+                     f"{p}: target {target.name}: escalate {level.label}", level.pos)
+                for i, level in enumerate(target.escalations)
+            ]
     return found
 
 
@@ -98,6 +104,14 @@ class Recorder:
 
     def target(self, policy: str, target: str) -> None:
         self.exercised.add(("target", policy, target))
+
+    def target_escalation(self, policy: m.Policy, target: str, level: str) -> None:
+        """A target escalation fired (an outbox row names its level by label)."""
+        for t in policy.targets:
+            if t.name == target:
+                for i, escalation in enumerate(t.escalations):
+                    if escalation.label == level:
+                        self.exercised.add(("target escalation", policy.name, target, str(i)))
 
 
 @dataclass

@@ -27,7 +27,7 @@ ROW_KEYS = ("name", "as_of", "lead_id", "lead", "events", "expect")
 WINDOW_KEYS = ("cycle", "lead_id", "tier", "status", "due", "started", "stopped", "breached", "warning",
                "met_late", "goal", "calendar", "cancelled_reason", "escalations")
 TIME_KEYS = ("due", "started", "stopped", "breached", "warning")
-TARGET_KEYS = ("period", "group", "value", "status", "sample")
+TARGET_KEYS = ("period", "group", "value", "status", "sample", "escalations")
 # `met_late` is a breach that was met later; `not_started` means the window has no clock at all.
 WINDOW_STATUSES = ("met", "breached", "met_late", "running", "paused", "cancelled", "not_applicable",
                    "not_started")
@@ -413,13 +413,18 @@ def _window_field(key: str, name: str, value: Any, zone: ZoneInfo | None) -> Any
             raise _Bad(f"{where} must be true or false")
         return value
     if name == "escalations":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise _Bad(f"{where} must list \"LEVEL: ACTION\" texts, e.g. \"on breach: notify manager via slack\"")
-        for text in value:
-            if ":" not in text:
-                raise _Bad(f"{where}: {text!r} needs a level and an action: \"on breach: notify manager\"")
-        return list(value)
+        return parse_escalations(value, where)
     return str(value)
+
+
+def parse_escalations(value: Any, where: str) -> list[str]:
+    """``["on breach: notify manager via slack", ...]``: each fired action, as LEVEL: ACTION."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Bad(f"{where} must list \"LEVEL: ACTION\" texts, e.g. \"on breach: notify manager via slack\"")
+    for text in value:
+        if ":" not in text:
+            raise _Bad(f"{where}: {text!r} needs a level and an action: \"on breach: notify manager\"")
+    return list(value)
 
 
 def parse_target(key: str, raw: dict[str, Any], line: int) -> TargetExpect:
@@ -444,6 +449,8 @@ def parse_target(key: str, raw: dict[str, Any], line: int) -> TargetExpect:
         if isinstance(raw["sample"], bool) or not isinstance(raw["sample"], int):
             raise _Bad(f"targets.{key}.sample must be a whole number", key)
         fields["sample"] = raw["sample"]
+    if "escalations" in raw:
+        fields["escalations"] = parse_escalations(raw["escalations"], f"targets.{key}.escalations")
     return TargetExpect(key=key, period=period, group=group, fields=fields, line=line)
 
 

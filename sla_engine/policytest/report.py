@@ -22,7 +22,7 @@ def _values(value: str | list[str]) -> list[str]:
 
 def mismatch_lines(mismatch: Mismatch) -> list[str]:
     expected, actual = _values(mismatch.expected), _values(mismatch.actual)
-    if len(expected) == 1 and len(actual) == 1:
+    if not isinstance(mismatch.expected, list) and not isinstance(mismatch.actual, list):
         return [f"    {mismatch.field:<16} expected {expected[0]}", f"    {'':<16} actual   {actual[0]}"]
     lines = [f"    {mismatch.field}:", "      expected:"]
     lines += [f"        {line}" for line in expected]

@@ -419,7 +419,7 @@ def compare_targets(case: Case, subject: Subject, events: list[LeadEvent]) -> li
     """Judge the case's leads in a throwaway store, then read each target as `report` does."""
     from sla_engine.reports.metrics import Metrics
     from sla_engine.reports.periods import PeriodError, parse_period, zone_of
-    from sla_engine.reports.targets import current_period, evaluate_target
+    from sla_engine.reports.targets import current_period, due_target_escalations, evaluate_target
     from sla_engine.runner import evaluate_run
     from sla_engine.store.db import Store
 
@@ -431,6 +431,9 @@ def compare_targets(case: Case, subject: Subject, events: list[LeadEvent]) -> li
         try:
             evaluate_run(policy_set, store, [("test", iter(events))], case.as_of)
             metrics = Metrics(store, policy_set)
+            fired_rows = due_target_escalations(metrics, case.as_of)
+            for row in fired_rows:
+                subject.recorder.target_escalation(policy_set.policies[row["policy"]], row["window"], row["level"])
             for expect in case.targets:
                 try:
                     policy_name, target_name = resolve(policy_set, expect.key, case.policy, "target")
@@ -444,8 +447,11 @@ def compare_targets(case: Case, subject: Subject, events: list[LeadEvent]) -> li
                               else current_period(policy, target, case.as_of, None))
                 except PeriodError as error:
                     raise CaseError(f"targets.{expect.key}.period: {error}", expect.line) from None
-                rows = evaluate_target(metrics, policy, target, [period], case.as_of)
-                found += _compare_target_row(expect, f"target {expect.key} {period.label}", rows)
+                if set(expect.fields) - {"escalations"}:
+                    rows = evaluate_target(metrics, policy, target, [period], case.as_of)
+                    found += _compare_target_row(expect, f"target {expect.key} {period.label}", rows)
+                if "escalations" in expect.fields:
+                    found += _compare_target_escalations(expect, policy_name, target_name, fired_rows)
         finally:
             store.close()
     return found
@@ -477,6 +483,21 @@ def _compare_target_row(expect: TargetExpect, subject: str, rows: list[Any]) -> 
     return found
 
 
+def _compare_target_escalations(expect: TargetExpect, policy: str, target: str,
+                                fired_rows: list[dict[str, Any]]) -> list[Mismatch]:
+    """Every action a target's `escalate when missed N periods` fired up to as-of (any period)."""
+    def in_group(row: dict[str, Any]) -> bool:
+        label = row["action"].get("target", {}).get("group") or ""
+        return all(f"{k}={v}".casefold() in label.casefold() for k, v in expect.group.items())
+
+    got = [escalation_text(row["level"], row["action"]) for row in fired_rows
+           if row["policy"] == policy and row["window"] == target and in_group(row)]
+    want = expect.fields["escalations"]
+    if Counter(_norm(t) for t in want) == Counter(_norm(t) for t in got):
+        return []
+    return [Mismatch(f"target {expect.key}", "escalations", list(want), got)]
+
+
 # ---------------------------------------------------------------- explain trace
 
 _TRACE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})Z")
@@ -484,8 +505,8 @@ _TRACE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})Z")
 
 def trace_for(case: Case, result: LeadResult | None, mismatches: list[Mismatch]) -> list[str]:
     """The lead's explain trace in the case's local time, narrowed to the windows that failed."""
-    if result is None:
-        return []
+    if result is None or all(m.subject.startswith("target ") for m in mismatches):
+        return []  # a target is judged over every lead of the case: no one lead's trace explains it
     windows = {m.clock for m in mismatches if m.clock is not None}
     narrow = all(m.clock is not None for m in mismatches)
     lines = []

@@ -269,3 +269,26 @@ def test_a_field_holding_a_json_object_never_matches_a_list():
     text = POLICY.replace("calendar office\n  tier", 'calendar office\n  applies when region in ["NA"]\n  tier', 1)
     instances, _ = judge(events, as_of=at(24, 9), text=text)
     assert instances == []
+
+
+FEEDBACK = POLICY.replace("  window cadence {", """  window feedback {
+    starts on assigned
+    stops on disposition where reason is set
+    goal 48h
+    restarts on recycle
+  }
+
+  window cadence {""")
+
+
+@pytest.mark.parametrize("value", ["disqualified", "recycled"])
+def test_a_disposition_with_a_reason_meets_a_feedback_window_rather_than_cancelling_it(value):
+    events = [*tier1_lead(at(23, 9)), disposition("L1", at(23, 15), value, "student")]
+    (instance,), _ = judge(events, as_of=at(24, 9), window="feedback", text=FEEDBACK)
+    assert (instance.status, instance.stopped_at) == ("met", at(23, 15))
+
+
+def test_a_disqualification_without_a_reason_still_cancels_the_feedback_window():
+    events = [*tier1_lead(at(23, 9)), disposition("L1", at(23, 15), "disqualified")]
+    (instance,), _ = judge(events, as_of=at(24, 9), window="feedback", text=FEEDBACK)
+    assert (instance.status, instance.cancelled_reason) == ("cancelled", "disqualified")
