@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from connectors.csv_source import write_event_log
 
+from connectors.csv_source import write_event_log
 from sla_engine.cli import main
 from tests.engine.test_evaluate import POLICY, activity, assigned, at, created
 
