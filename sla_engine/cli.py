@@ -280,7 +280,7 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
         with store.locked(lock_timeout if lock_timeout is not None else config.lock_timeout):
             pulls = open_pulls(store, connectors, datetime.now(timezone.utc))
             report = evaluate_run(policy_set, store, [(pull.name, pull) for pull in pulls], moment,
-                                  dry_run=dry_run,
+                                  dry_run=dry_run, keep_instances=output == "json" or target is not None,
                                   git_commit=git_commit_of(policy_dir if policy_dir.is_dir() else policy_dir.parent))
             if target is not None:
                 updates = status_updates(store, overlay=report.instances if dry_run else ())
@@ -315,8 +315,8 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
             _render_push(pushed)
         if delivered is not None:
             render_delivery(delivered)
-    matched = (fail_on == "breach" and report.new_breaches) or (
-        fail_on == "warning" and (report.new_breaches or report.new_warnings))
+    matched = (fail_on == "breach" and report.new_breach_count) or (
+        fail_on == "warning" and (report.new_breach_count or report.new_warning_count))
     failed_push = pushed is not None and pushed.failed
     sys.exit(EXIT_MATCHED if matched else EXIT_ERROR if failed_push else EXIT_OK)
 

@@ -48,7 +48,9 @@ class RunReport:
     sources: list[SourceCounts] = field(default_factory=list)
     leads_evaluated: int = 0
     status_counts: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
-    new_breaches: list[dict[str, Any]] = field(default_factory=list)
+    new_breach_count: int = 0
+    new_warning_count: int = 0
+    new_breaches: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_KEPT, for display
     new_warnings: list[dict[str, Any]] = field(default_factory=list)
     actions_due: int = 0
     instances: list[dict[str, Any]] = field(default_factory=list)
@@ -63,8 +65,8 @@ class RunReport:
             "full": self.full,
             "sources": [s.as_dict() for s in self.sources],
             "leads_evaluated": self.leads_evaluated,
-            "new_breaches": len(self.new_breaches),
-            "new_warnings": len(self.new_warnings),
+            "new_breaches": self.new_breach_count,
+            "new_warnings": self.new_warning_count,
             "actions_due": self.actions_due,
             "statuses": [
                 {"policy": p, "window": w, "tier": t, "status": s, "count": n}
@@ -74,6 +76,7 @@ class RunReport:
 
 
 Item = Any  # LeadEvent or a source's Rejected row
+MAX_KEPT = 1000  # new breaches and warnings kept for display; the counts are exact
 
 
 def git_commit_of(path: Path) -> str | None:
@@ -119,6 +122,7 @@ def evaluate_run(
     dry_run: bool = False,
     git_commit: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    keep_instances: bool = False,
 ) -> RunReport:
     """A whole run in one transaction: a crash or --dry-run leaves the store untouched."""
     as_of = utc(as_of)
@@ -134,18 +138,22 @@ def evaluate_run(
         if last is None or last["policy_hash"] != policy_set.content_hash or as_of < last["as_of"]:
             store.mark_all_dirty()
             report.full = True
-        lead_ids = store.leads_to_evaluate(as_of)
-        report.leads_evaluated = len(lead_ids)
-        for done, (lead_id, events) in enumerate(store.iter_lead_histories(lead_ids), start=1):
+        report.leads_evaluated = store.select_leads_to_evaluate(as_of)
+        for done, (lead_id, events) in enumerate(store.iter_selected_histories(), start=1):
             result = evaluator.evaluate(lead_id, events, as_of, policy_hash=policy_set.content_hash)
             rows = [instance.as_row() for instance in result.instances]
             for row in store.save_instances(lead_id, rows, run_id):
                 if row["status"] == BREACHED and row["previous_status"] != BREACHED:
-                    report.new_breaches.append(row)
+                    report.new_breach_count += 1
+                    if len(report.new_breaches) < MAX_KEPT:
+                        report.new_breaches.append(row)
                 if (row["warning_at"] and row["warning_at"] <= iso(as_of) and row["status"] == RUNNING
                         and not (row["previous_warning_at"] and row["previous_warning_at"] <= iso(as_of))):
-                    report.new_warnings.append(row)
-            report.instances.extend(rows)
+                    report.new_warning_count += 1
+                    if len(report.new_warnings) < MAX_KEPT:
+                        report.new_warnings.append(row)
+            if keep_instances:
+                report.instances.extend(rows)
             report.actions_due += store.record_actions(
                 ({"key": a.key, "lead_id": a.lead_id, "policy": a.policy, "window": a.window,
                   "cycle": a.cycle, "level": a.level, "action": a.action, "due_at": iso(a.due_at)}
@@ -155,7 +163,7 @@ def evaluate_run(
             store.save_stage_entries(lead_id, result.stage_entries)
             store.save_lead(lead_id, result.state, result.next_check, run_id)
             if progress is not None:
-                progress(done, len(lead_ids))
+                progress(done, report.leads_evaluated)
         for row in store.db.query(
             "SELECT policy, window, coalesce(tier, '-') AS tier, status, count(*) AS n "
             "FROM window_instances GROUP BY 1, 2, 3, 4"

@@ -142,7 +142,7 @@ def test_a_deadline_passing_between_runs_is_judged_without_new_events(tmp_path):
     assert later.leads_evaluated == 1
     statuses = {row["window"]: row["status"] for row in store.instances()}
     assert statuses == {"first_response": "breached", "cadence": "running"}
-    assert len(later.new_breaches) == 1
+    assert later.new_breach_count == len(later.new_breaches) == 1
 
 
 def test_dry_run_writes_nothing(tmp_path):

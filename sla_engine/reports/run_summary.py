@@ -46,7 +46,7 @@ def render_run(report: RunReport, console: Console | None = None) -> None:
                       *(f"{counts.get(s, 0):,}" for s in STATUS_COLUMNS))
     console.print(table)
     console.print(Text(
-        f"new breaches: {len(report.new_breaches):,} · new warnings: {len(report.new_warnings):,} · "
+        f"new breaches: {report.new_breach_count:,} · new warnings: {report.new_warning_count:,} · "
         f"actions due: {report.actions_due:,}"
     ))
     if report.new_breaches:
@@ -59,8 +59,8 @@ def render_run(report: RunReport, console: Console | None = None) -> None:
                 Text(_short(row["started_at"])), Text(_short(row["due_at"])), Text(_short(row["stopped_at"])),
             )
         console.print(breaches)
-        if len(report.new_breaches) > MAX_LISTED:
-            console.print(Text(f"… and {len(report.new_breaches) - MAX_LISTED:,} more (--format json lists all)"))
+        if report.new_breach_count > MAX_LISTED:
+            console.print(Text(f"… and {report.new_breach_count - MAX_LISTED:,} more (--format json lists all)"))
 
 
 def _short(value: str | None) -> str:

@@ -335,6 +335,38 @@ class Store:
         )
         return [row[0] for row in rows]
 
+    def select_leads_to_evaluate(self, as_of: datetime) -> int:
+        """Note, inside SQLite, the leads this run must judge; returns how many.
+
+        Kept in a temporary table rather than in Python, so a full run over a million leads
+        costs no memory here.
+        """
+        self.conn.execute("DROP TABLE IF EXISTS temp.todo")
+        self.conn.execute("CREATE TEMP TABLE todo (lead_id TEXT PRIMARY KEY)")
+        cursor = self.conn.execute(
+            "INSERT INTO temp.todo SELECT lead_id FROM leads "
+            "WHERE dirty = 1 OR (next_check_at IS NOT NULL AND next_check_at <= ?)",
+            (iso(as_of),),
+        )
+        return cursor.rowcount
+
+    def iter_selected_histories(self) -> Iterator[tuple[str, list[LeadEvent]]]:
+        """Each selected lead's events, one lead at a time (the engine orders them itself)."""
+        rows = self.conn.execute(
+            "SELECT e.event_id, e.lead_id, e.occurred_at, e.source, e.type, e.payload "
+            "FROM temp.todo AS t JOIN events AS e ON e.lead_id = t.lead_id ORDER BY t.lead_id"
+        )
+        current: str | None = None
+        batch: list[LeadEvent] = []
+        for row in rows:
+            if row[1] != current:
+                if current is not None:
+                    yield current, batch
+                current, batch = row[1], []
+            batch.append(_event(row))
+        if current is not None:
+            yield current, batch
+
     def iter_lead_histories(self, lead_ids: list[str]) -> Iterator[tuple[str, list[LeadEvent]]]:
         """Stream each lead's history in one ordered scan, not one query per lead."""
         wanted = set(lead_ids)
