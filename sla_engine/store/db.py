@@ -326,15 +326,6 @@ class Store:
         )
         return [_event(row) for row in rows]
 
-    def leads_to_evaluate(self, as_of: datetime) -> list[str]:
-        """Leads with new events, and leads with a deadline, warning or escalation now due."""
-        rows = self.conn.execute(
-            "SELECT lead_id FROM leads WHERE dirty = 1 OR (next_check_at IS NOT NULL AND next_check_at <= ?) "
-            "ORDER BY lead_id",
-            (iso(as_of),),
-        )
-        return [row[0] for row in rows]
-
     def select_leads_to_evaluate(self, as_of: datetime) -> int:
         """Note, inside SQLite, the leads this run must judge; returns how many.
 
@@ -365,32 +356,6 @@ class Store:
                 current, batch = row[1], []
             batch.append(_event(row))
         if current is not None:
-            yield current, batch
-
-    def iter_lead_histories(self, lead_ids: list[str]) -> Iterator[tuple[str, list[LeadEvent]]]:
-        """Stream each lead's history in one ordered scan, not one query per lead."""
-        wanted = set(lead_ids)
-        if not wanted:
-            return
-        everyone = len(wanted) * 4 >= self.count("leads")
-        if not everyone:
-            for lead_id in lead_ids:
-                yield lead_id, self.lead_events(lead_id)
-            return
-        current: str | None = None
-        batch: list[LeadEvent] = []
-        rows = self.conn.execute(
-            "SELECT event_id, lead_id, occurred_at, source, type, payload FROM events "
-            "ORDER BY lead_id, occurred_at, event_id"
-        )
-        for row in rows:
-            if row[1] != current:
-                if current in wanted:
-                    yield current, batch
-                current, batch = row[1], []
-            if current in wanted:
-                batch.append(_event(row))
-        if current in wanted:
             yield current, batch
 
     # ------------------------------------------------------------ results

@@ -34,7 +34,8 @@ def test_events_upsert_by_id_and_only_changes_mark_a_lead_for_judging(tmp_path):
         assert store.upsert_events(events, run_id=1) == (2, 0)
         assert store.upsert_events(events, run_id=2) == (0, 2)
     assert store.count("events") == 2
-    assert store.leads_to_evaluate(at(23, 10)) == ["L1"]
+    assert store.select_leads_to_evaluate(at(23, 10)) == 1
+    assert [lead for lead, _ in store.iter_selected_histories()] == ["L1"]
 
 
 def test_a_failure_mid_run_leaves_the_store_as_the_last_finished_run_left_it(tmp_path):
