@@ -19,7 +19,7 @@ from sla_engine.engine.calendar import CALENDAR_TIME
 from sla_engine.engine.evaluate import BREACHED, PAUSED, RUNNING, Evaluator, utc
 from sla_engine.events import LeadEvent
 from sla_engine.language.policy_set import PolicySet
-from sla_engine.reports.targets import record_target_escalations
+from sla_engine.reports.targets import record_target_escalations, targets_may_have_changed
 from sla_engine.store.db import Store, iso
 from sla_engine.sync import Pull
 
@@ -171,7 +171,9 @@ def evaluate_run(
             report.status_counts[(row["policy"], row["window"], row["tier"], row["status"])] = row["n"]
         for row in report.instances:
             row.update(timing(evaluator, row, as_of))
-        report.actions_due += record_target_escalations(policy_set, store, as_of, run_id)
+        earliest = datetime.fromisoformat(store.earliest_new_event) if store.earliest_new_event else None
+        if report.full or targets_may_have_changed(policy_set, last["as_of"] if last else None, as_of, earliest):
+            report.actions_due += record_target_escalations(policy_set, store, as_of, run_id)
         store.finish_run(run_id, report.summary())
     return report
 

@@ -292,6 +292,28 @@ def _outbox_rows(policy: m.Policy, target: m.Target, index: int, level: m.Escala
     ]
 
 
+def targets_may_have_changed(policy_set: PolicySet, last_as_of: datetime | None, as_of: datetime,
+                             earliest_new_event: datetime | None) -> bool:
+    """Whether a completed period's status can differ from the last run's judgement.
+
+    Completed periods change only when one more period completes, or when events dated
+    before the current period arrive; otherwise a cron run can skip the target queries.
+    """
+    if last_as_of is None:
+        return True
+    for policy in policy_set.policies.values():
+        zone = zone_of(policy.timezone)
+        for target in policy.targets:
+            if not any(level.when == "missed" for level in target.escalations):
+                continue
+            current = period_of(target.period or DEFAULT_PERIOD, as_of, zone)
+            if period_of(target.period or DEFAULT_PERIOD, last_as_of, zone).start != current.start:
+                return True
+            if earliest_new_event is not None and earliest_new_event < current.start:
+                return True
+    return False
+
+
 def record_target_escalations(policy_set: PolicySet, store: Store, as_of: datetime, run_id: int) -> int:
     """Record the due target escalations in the outbox (once each); returns how many are new.
 

@@ -176,6 +176,7 @@ class Store:
         self.conn = connection
         self.db = sqlite_utils.Database(connection)
         self._lock_handle: Any = None
+        self.earliest_new_event: str | None = None  # of this run's new or changed events
         self.migrate()
 
     # ------------------------------------------------------------ schema
@@ -239,6 +240,7 @@ class Store:
 
     # ------------------------------------------------------------ runs
     def start_run(self, as_of: datetime, policy_hash: str, git_commit: str | None, dry_run: bool) -> int:
+        self.earliest_new_event = None
         cursor = self.conn.execute(
             "INSERT INTO runs (started_at, as_of, status, policy_hash, git_commit, dry_run) "
             "VALUES (?, ?, 'running', ?, ?, ?)",
@@ -300,6 +302,8 @@ class Store:
                 dirty.add(old[0])  # an event moved to another lead: the old one is judged again too
             fresh[row[0]] = row
             dirty.add(row[1])
+            if self.earliest_new_event is None or row[2] < self.earliest_new_event:
+                self.earliest_new_event = row[2]
         self.conn.executemany(
             "INSERT OR REPLACE INTO events (event_id, lead_id, occurred_at, source, type, payload, ingested_run) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",

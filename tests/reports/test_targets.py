@@ -179,3 +179,35 @@ def test_no_escalation_without_missed_levels(tmp_path):
     policies, store = build_store(tmp_path / "s.db", text=text)
     assert record_target_escalations(policies, store, at(15, 12, month=12), run_id=9) == 0
     store.close()
+
+
+def test_target_streaks_are_judged_again_only_when_a_completed_period_can_have_changed():
+    from datetime import datetime, timezone
+
+    from sla_engine.language.parser import parse_text
+    from sla_engine.language.policy_set import build_policy_set
+    from sla_engine.reports.targets import targets_may_have_changed
+
+    text = """
+stage mql when lead_score >= 65
+contact cro { email "cro@example.com" }
+policy p {
+  timezone "America/New_York"
+  target volume {
+    metric count of mql
+    period week
+    goal >= 10
+    escalate when missed 2 periods { notify cro via email }
+  }
+}
+"""
+    policy_set = build_policy_set([parse_text(text, "p.sla")], {"p.sla": text})
+    utc = timezone.utc
+    monday_noon = datetime(2026, 11, 23, 17, tzinfo=utc)  # Mon 12:00 in New York
+    later_same_week = datetime(2026, 11, 25, 17, tzinfo=utc)
+    next_week = datetime(2026, 11, 30, 6, tzinfo=utc)  # Mon 01:00 in New York
+    assert targets_may_have_changed(policy_set, None, monday_noon, None)
+    assert not targets_may_have_changed(policy_set, monday_noon, later_same_week, monday_noon)
+    assert targets_may_have_changed(policy_set, later_same_week, next_week, None)
+    late_event = datetime(2026, 11, 20, 15, tzinfo=utc)  # the previous week
+    assert targets_may_have_changed(policy_set, monday_noon, later_same_week, late_event)
