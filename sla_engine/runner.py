@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME
-from sla_engine.engine.evaluate import BREACHED, PAUSED, RUNNING, Evaluator, utc
+from sla_engine.engine.evaluate import BREACHED, PAUSED, RUNNING, Evaluator, elapsed_business, utc
 from sla_engine.events import LeadEvent
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.reports.targets import record_target_escalations, targets_may_have_changed
@@ -185,8 +185,7 @@ def timing(evaluator: Evaluator, row: dict[str, Any], as_of: datetime) -> dict[s
     end = datetime.fromisoformat(row["stopped_at"]) if row.get("stopped_at") else as_of
     if row.get("paused_since"):
         end = min(end, datetime.fromisoformat(row["paused_since"]))
-    elapsed = max(calendar.diff(started, end) - timedelta(seconds=row.get("paused_seconds") or 0),
-                  timedelta(0))
+    elapsed = elapsed_business(calendar, started, end, row.get("paused_seconds") or 0)
     remaining = None
     if row["status"] in (RUNNING, PAUSED) and row.get("due_at"):
         remaining = max(calendar.diff(end, datetime.fromisoformat(row["due_at"])), timedelta(0)).total_seconds()

@@ -29,6 +29,11 @@ def utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def elapsed_business(calendar: BusinessCalendar, start: datetime, end: datetime, paused_seconds: float) -> timedelta:
+    """A clock's business time from start to end less the time it spent paused; never negative."""
+    return max(calendar.diff(start, end) - timedelta(seconds=paused_seconds or 0), timedelta(0))
+
+
 def build_calendar(decl: m.CalendarDecl) -> BusinessCalendar:
     weekly = tuple(
         (day, interval.start, interval.end)

@@ -34,13 +34,13 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sla_engine.engine.calendar import BusinessCalendar
+from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.conditions import Compiler, Context, _as_number
-from sla_engine.engine.evaluate import build_calendar
+from sla_engine.engine.evaluate import build_calendar, elapsed_business
 from sla_engine.engine.state import LeadState
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
@@ -338,9 +338,8 @@ class Metrics:
         key = (started, stopped, calendar, paused)
         if key not in self._seconds:
             start, stop = datetime.fromisoformat(started), datetime.fromisoformat(stopped)
-            cal = self.calendars.get(calendar or "")
-            span = cal.diff(start, stop) if cal is not None else stop - start
-            self._seconds[key] = max((span - timedelta(seconds=paused or 0)).total_seconds(), 0.0)
+            cal = self.calendars.get(calendar or "", CALENDAR_TIME)
+            self._seconds[key] = elapsed_business(cal, start, stop, paused or 0).total_seconds()
         return self._seconds[key]
 
     def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
