@@ -524,7 +524,7 @@ class _Clock:
                     due.append(DueAction(
                         lead_id=inst.lead_id, policy=inst.policy, window=inst.window, cycle=inst.cycle,
                         level=level.label, level_index=index, repeat=repeat, action_index=action_index,
-                        action=_without_positions(action.model_dump(mode="json")), due_at=fire_at,
+                        action=m.without_positions(action.model_dump(mode="json")), due_at=fire_at,
                     ))
         return due, min(upcoming) if upcoming else None
 
@@ -549,15 +549,6 @@ class _Clock:
             yield instant
             if instant > as_of:
                 return
-
-
-def _without_positions(value: Any) -> Any:
-    """Actions are recorded by meaning: moving a line in the policy must not change them."""
-    if isinstance(value, dict):
-        return {k: _without_positions(v) for k, v in value.items() if k != "pos"}
-    if isinstance(value, list):
-        return [_without_positions(v) for v in value]
-    return value
 
 
 def _names(node: object) -> list[str]:

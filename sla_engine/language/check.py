@@ -360,17 +360,9 @@ def _before(a: m.Pos, b: m.Pos) -> bool:
     return (a.line, a.column) < (b.line, b.column)
 
 
-def _strip_positions(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_positions(v) for k, v in value.items() if k != "pos"}
-    if isinstance(value, list):
-        return [_strip_positions(v) for v in value]
-    return value
-
-
 def _shape(expr: m.Node) -> str:
     """An expression's meaning without its position, to compare two conditions."""
-    return json.dumps(_strip_positions(expr.model_dump(mode="json")), sort_keys=True)
+    return json.dumps(m.without_positions(expr.model_dump(mode="json")), sort_keys=True)
 
 
 def _disjuncts(expr: m.Node) -> list[m.Node]:

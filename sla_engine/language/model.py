@@ -441,6 +441,15 @@ class PolicyFile(Node):
     declarations: list[Declaration] = Field(default_factory=list)
 
 
+def without_positions(value: Any) -> Any:
+    """A dumped node (dicts and lists) without its positions: its meaning, for keys and comparisons."""
+    if isinstance(value, dict):
+        return {k: without_positions(v) for k, v in value.items() if k != "pos"}
+    if isinstance(value, list):
+        return [without_positions(v) for v in value]
+    return value
+
+
 def format_duration(duration: Duration | None) -> str:
     """The canonical spelling of a duration, shared by fmt, explain and reports."""
     if duration is None:

@@ -19,18 +19,23 @@ from sla_engine.language.parser import parse_text
 POLICY_SUFFIX = ".sla"
 
 
-def policy_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The .sla files named or found (recursively, sorted) under the given paths."""
+def find_files(paths: Iterable[str | Path], suffix: str) -> list[Path]:
+    """The files named, or found recursively (sorted) under the directories named, each once."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob(f"*{POLICY_SUFFIX}") if p.is_file()))
+            found.extend(sorted(p for p in path.rglob(f"*{suffix}") if p.is_file()))
         elif path.is_file():
             found.append(path)
         else:
             raise FileNotFoundError(f"{path}: no such file or directory")
-    return found
+    return list(dict.fromkeys(found))
+
+
+def policy_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The .sla files named or found under the given paths."""
+    return find_files(paths, POLICY_SUFFIX)
 
 
 @dataclass

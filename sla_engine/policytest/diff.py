@@ -29,6 +29,7 @@ from sla_engine.engine.evaluate import Evaluator, LeadResult
 from sla_engine.events import LeadEvent
 from sla_engine.language.policy_set import PolicySet, build_policy_set, load_policy_set, policy_files
 from sla_engine.reports.explain import describe_action
+from sla_engine.store.db import histories_by_lead
 
 NEW_CLOCK, CLOCK_GONE = "new clock", "clock gone"
 CHANGE_KINDS = ("tier", "deadline", "outcome", "escalations", NEW_CLOCK, CLOCK_GONE)
@@ -132,19 +133,7 @@ class EventSource:
             "WHERE occurred_at <= ? ORDER BY lead_id, occurred_at, event_id",
             (as_of.astimezone(timezone.utc).isoformat(),),
         )
-        current: str | None = None
-        batch: list[LeadEvent] = []
-        for row in rows:
-            if row[1] != current:
-                if current is not None:
-                    yield current, batch
-                current, batch = row[1], []
-            batch.append(LeadEvent.model_construct(
-                event_id=row[0], lead_id=row[1], occurred_at=datetime.fromisoformat(row[2]),
-                source=row[3], type=row[4], payload=json.loads(row[5]),
-            ))
-        if current is not None:
-            yield current, batch
+        yield from histories_by_lead(rows)
 
     def close(self) -> None:
         self.conn.close()

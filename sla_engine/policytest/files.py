@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sla_engine.events import PAYLOAD_MODELS, EventType
+from sla_engine.language.policy_set import find_files
 
 TEST_SUFFIX = ".test.toml"
 
@@ -139,16 +140,7 @@ class TestFile:
 
 def find_test_files(paths: Iterable[str | Path]) -> list[Path]:
     """The test files named, or found recursively (sorted) under the directories named."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob(f"*{TEST_SUFFIX}") if p.is_file()))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise FileNotFoundError(f"{path}: no such file or directory")
-    return list(dict.fromkeys(found))
+    return find_files(paths, TEST_SUFFIX)
 
 
 def policies_for(test_file: Path) -> Path | None:

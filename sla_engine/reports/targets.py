@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sla_engine.engine.evaluate import _without_positions, source_text, utc
+from sla_engine.engine.evaluate import source_text, utc
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet, plan_numbers
 from sla_engine.reports.metrics import Metrics, Results, Scope, Value, project
@@ -285,7 +285,7 @@ def _outbox_rows(policy: m.Policy, target: m.Target, index: int, level: m.Escala
             "window": target.name,
             "cycle": 0,
             "level": level.label,
-            "action": {**_without_positions(action.model_dump(mode="json")), "target": context},
+            "action": {**m.without_positions(action.model_dump(mode="json")), "target": context},
             "due_at": last.period.end_utc,
         }
         for action_index, action in enumerate(level.actions)

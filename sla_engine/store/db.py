@@ -351,16 +351,7 @@ class Store:
             "SELECT e.event_id, e.lead_id, e.occurred_at, e.source, e.type, e.payload "
             "FROM temp.todo AS t JOIN events AS e ON e.lead_id = t.lead_id ORDER BY t.lead_id"
         )
-        current: str | None = None
-        batch: list[LeadEvent] = []
-        for row in rows:
-            if row[1] != current:
-                if current is not None:
-                    yield current, batch
-                current, batch = row[1], []
-            batch.append(_event(row))
-        if current is not None:
-            yield current, batch
+        yield from histories_by_lead(rows)
 
     # ------------------------------------------------------------ results
     def save_lead(self, lead_id: str, state: dict[str, Any], next_check: datetime | None, run_id: int) -> None:
@@ -454,6 +445,20 @@ class Store:
         if status is None:
             return list(self.db.query("SELECT * FROM outbox ORDER BY due_at, key"))
         return list(self.db.query("SELECT * FROM outbox WHERE status = ? ORDER BY due_at, key", [status]))
+
+
+def histories_by_lead(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[str, list[LeadEvent]]]:
+    """Events table rows in lead order → one (lead, events) pair per lead, streamed."""
+    current: str | None = None
+    batch: list[LeadEvent] = []
+    for row in rows:
+        if row[1] != current:
+            if current is not None:
+                yield current, batch
+            current, batch = row[1], []
+        batch.append(_event(row))
+    if current is not None:
+        yield current, batch
 
 
 def _event(row: tuple[Any, ...]) -> LeadEvent:
