@@ -1,17 +1,22 @@
-"""CSV connectors: an event log or a CRM export pair in; a status file out (``--push csv:PATH``).
+"""CSV connectors: an event log or a CRM export pair in; a status file and an actions file out.
 
 The reading is connectors/csv_source.py's; this module is only the plugin: configuration,
-registration, and the status writer. A CSV file has no "changed since", so a pull re-reads the
+registration, and the writers. A CSV file has no "changed since", so a pull re-reads the
 whole file and keeps no cursor: stable event ids make the re-read an upsert.
+
+Status is a snapshot (``--push csv:PATH`` rewrites the file atomically). Reassignments, tasks
+and field changes from escalations are appended to an actions file, one row per outbox key,
+for a person or an import job to carry into the CRM.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,14 +28,19 @@ from sla_engine.connector import (
     ConnectorConfig,
     ConnectorError,
     Cursor,
+    FieldChange,
+    OwnerChange,
     PullResult,
     PushResult,
     StatusUpdate,
+    TaskRequest,
     Update,
 )
 from sla_engine.hookspecs import hookimpl
 
 STATUS_COLUMNS = ("lead_id", "policy", "window", "cycle", "tier", "status", "due_at", "breached_at")
+ACTION_COLUMNS = ("key", "lead_id", "action", "owner", "field", "value", "subject", "description", "due_at",
+                  "written_at")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -47,6 +57,8 @@ class CsvConfig(ConnectorConfig):
     """Our column name -> the file's header, for files with other names."""
     status_path: Path | None = None
     """Where push writes status (default: path, for ``--push csv:PATH``)."""
+    actions_path: Path | None = None
+    """Where reassignments, tasks and field changes are appended (default: NAME.actions.csv beside path)."""
 
     @model_validator(mode="after")
     def _located(self) -> CsvConfig:
@@ -108,7 +120,51 @@ class CsvConnector(Connector):
         except (CsvSourceError, UnicodeDecodeError) as error:
             raise ConnectorError(f"{self.name}: {error}") from None
 
+    @classmethod
+    def takes_actions(cls) -> bool:
+        return True  # they go to the actions file, apart from the status snapshot
+
+    def event_source(self) -> str:
+        return self.config.source or self.default_source
+
     def push(self, updates: Sequence[Update]) -> list[PushResult]:
+        """Status rewrites the status file; actions are appended to the actions file."""
+        statuses = [u for u in updates if isinstance(u, StatusUpdate)]
+        actions = [u for u in updates if not isinstance(u, StatusUpdate)]
+        results = self._write_statuses(statuses) if statuses or not actions else []
+        return results + (self._append_actions(actions) if actions else [])
+
+    def actions_file(self) -> Path:
+        c = self.config
+        if c.actions_path is not None:
+            return c.actions_path
+        if c.path is not None and c.leads is None:
+            return c.path.with_name(f"{c.path.stem}.actions.csv")
+        assert c.leads is not None
+        return c.leads.with_name("actions.csv")
+
+    def _append_actions(self, actions: list[Update]) -> list[PushResult]:
+        """One row per key, ever: a resend after an interrupted delivery finds its row and writes nothing."""
+        path = self.actions_file()
+        if _is_event_log(path):
+            raise ConnectorError(f"{self.name}: {path} is an event log; give actions_path = FILE")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = _complete_rows(path)
+        fresh = [a for a in actions if a.key not in written]
+        with path.open("a", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            if not written and out.tell() == 0:
+                writer.writerow(ACTION_COLUMNS)
+            now = datetime.now(UTC)
+            for action in dict((a.key, a) for a in fresh).values():
+                row = _action_row(action) | {"key": action.key, "lead_id": action.lead_id, "written_at": now}
+                # One physical line a row, so a row cut short by a crash is found by its missing newline.
+                writer.writerow([" ".join(safe_cell(row.get(column)).splitlines()) for column in ACTION_COLUMNS])
+            out.flush()
+            os.fsync(out.fileno())
+        return [PushResult(a.key, a.lead_id, ok=True, remote_id=str(path)) for a in actions]
+
+    def _write_statuses(self, statuses: list[StatusUpdate]) -> list[PushResult]:
         """Rewrite the file with the current status of every lead and window, atomically."""
         path = self.config.status_path or self.config.path
         if path is None:
@@ -116,7 +172,6 @@ class CsvConnector(Connector):
         if _is_event_log(path):
             raise ConnectorError(f"{self.name}: {path} is an event log, not a status file; "
                                  "give status_path = FILE (or --push csv:OTHER.csv)")
-        statuses = [u for u in updates if isinstance(u, StatusUpdate)]
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
@@ -129,10 +184,34 @@ class CsvConnector(Connector):
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        results = [PushResult(u.key, u.lead_id, ok=True, remote_id=str(path)) for u in statuses]
-        results += [PushResult(u.key, u.lead_id, ok=False, error="a CSV status file holds SLA status only")
-                    for u in updates if not isinstance(u, StatusUpdate)]
-        return results
+        return [PushResult(u.key, u.lead_id, ok=True, remote_id=str(path)) for u in statuses]
+
+
+def _action_row(action: Update) -> dict[str, Any]:
+    if isinstance(action, OwnerChange):
+        return {"action": "reassign", "owner": action.owner}
+    if isinstance(action, TaskRequest):
+        return {"action": "task", "owner": action.owner, "subject": action.subject,
+                "description": action.description, "due_at": action.due_at}
+    assert isinstance(action, FieldChange)
+    return {"action": "set", "field": action.field, "value": action.value}
+
+
+def _complete_rows(path: Path) -> set[str]:
+    """The keys already written; a row cut short by a crash (no final newline) is removed first.
+
+    That row was never acknowledged, so delivery sends it again and it is written whole.
+    """
+    if not path.exists():
+        return set()
+    with path.open("rb+") as handle:
+        data = handle.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            handle.truncate(end)
+            data = data[:end]
+    rows = csv.DictReader(io.StringIO(data.decode("utf-8"), newline=""))
+    return {row["key"] for row in rows if row.get("key")}
 
 
 class CrmExportConnector(CsvConnector):

@@ -26,6 +26,7 @@ from sla_engine.connector import (
     ConnectorConfig,
     ConnectorError,
     Cursor,
+    FieldChange,
     OwnerChange,
     PullResult,
     PushResult,
@@ -397,6 +398,11 @@ class HubSpotConnector(Connector):
             if isinstance(update, TaskRequest):
                 tasks.append(update)
                 continue
+            if isinstance(update, FieldChange) and update.field not in self._writable_properties():
+                results.append(PushResult(update.key, update.lead_id, ok=False, error=(
+                    f"no contact property is mapped to {update.field!r}: add {update.field} = \"internal_name\" "
+                    "to this source's properties")))
+                continue
             props = self._properties_for(update)
             if not props:
                 results.append(PushResult(update.key, update.lead_id, ok=True, skipped=True))
@@ -410,9 +416,17 @@ class HubSpotConnector(Connector):
         results.extend(self._create_tasks(tasks))
         return results
 
+    def _writable_properties(self) -> dict[str, str]:
+        """Our field name -> contact property, for ``set`` in an escalation (status is the lead status)."""
+        return {"status": "hs_lead_status", **self.config.contact_properties()}
+
     def _properties_for(self, update: Update) -> dict[str, Any]:
         if isinstance(update, OwnerChange):
             return {"hubspot_owner_id": update.owner}
+        if isinstance(update, FieldChange):
+            value = update.value
+            text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+            return {self._writable_properties()[update.field]: text}
         assert isinstance(update, StatusUpdate)
         props: dict[str, Any] = {}
         for target in self.config.push_status:

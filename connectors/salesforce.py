@@ -29,6 +29,7 @@ from sla_engine.connector import (
     ConnectorConfig,
     ConnectorError,
     Cursor,
+    FieldChange,
     OwnerChange,
     PullResult,
     PushResult,
@@ -399,6 +400,11 @@ class SalesforceConnector(Connector):
             if isinstance(update, TaskRequest):
                 tasks.append(update)
                 continue
+            if isinstance(update, FieldChange) and update.field not in self._writable_fields():
+                results.append(PushResult(update.key, update.lead_id, ok=False, error=(
+                    f"no Lead field is mapped to {update.field!r}: add {update.field} = \"Api_Name__c\" "
+                    "to this source's fields")))
+                continue
             fields = self._lead_fields_for(update)
             if not fields:
                 results.append(PushResult(update.key, update.lead_id, ok=True, skipped=True))
@@ -416,9 +422,15 @@ class SalesforceConnector(Connector):
                                       remote_id=record.get("_created_id")))
         return results
 
+    def _writable_fields(self) -> dict[str, str]:
+        """Our field name -> Lead API name, for ``set`` in an escalation (status is the Lead Status)."""
+        return {"status": "Status", **self.config.lead_fields()}
+
     def _lead_fields_for(self, update: Update) -> dict[str, Any]:
         if isinstance(update, OwnerChange):
             return {"OwnerId": update.owner}
+        if isinstance(update, FieldChange):
+            return {self._writable_fields()[update.field]: update.value}
         assert isinstance(update, StatusUpdate)
         fields: dict[str, Any] = {}
         for target in self.config.push_status:

@@ -287,7 +287,8 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
                 pushed = push_updates(store, target, updates, dry_run=dry_run)
             if not no_deliver:
                 delivered = run_delivery(policy_set, store, policy_dir, moment, dry_run=dry_run,
-                                         connectors=connectors)
+                                         connectors=connectors, settings=config.delivery,
+                                         print_messages=output != "json")
     except StoreLocked as error:
         raise click.ClickException(str(error)) from None
     except ConnectorError as error:

@@ -7,11 +7,13 @@ a connector names the environment variable that holds one.
 
 from __future__ import annotations
 
+import re
 import tomllib
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 CONFIG_FILE = "sla-engine.toml"
 
@@ -27,12 +29,51 @@ class SourceConfig(BaseModel):
     type: str
 
 
+DURATION = re.compile(r"^(\d+)\s*(m|h|d|w)$")
+DURATION_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str) -> timedelta | None:
+    """``90m``, ``24h``, ``2d``, ``1w``; ``never`` for no limit."""
+    if text.strip().casefold() == "never":
+        return None
+    found = DURATION.match(text.strip())
+    if found is None or int(found[1]) == 0:
+        raise ValueError(f"{text!r} is not a duration like 90m, 24h, 2d or 1w (or never)")
+    return timedelta(seconds=int(found[1]) * DURATION_SECONDS[found[2]])
+
+
+class DeliveryConfig(BaseModel):
+    """``[delivery]``: how `evaluate` and `deliver` send what the outbox holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    digest: Literal["off", "run", "day"] = "off"
+    """One message per recipient per run, or at most one a day, listing their leads."""
+    max_age: str = "1d"
+    """Rows due longer ago are expired, not sent (a first run over old history, a long outage)."""
+    max_attempts: int = Field(5, ge=1)
+    link_template: str | None = None
+    """The CRM record of a lead, e.g. https://crm.example.com/leads/{lead_id}."""
+
+    @field_validator("max_age")
+    @classmethod
+    def _age(cls, value: str) -> str:
+        parse_age(value)
+        return value
+
+    @property
+    def max_age_delta(self) -> timedelta | None:
+        return parse_age(self.max_age)
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policies: Path = Path("policies")
     db: Path | None = None
     sources: list[SourceConfig] = Field(default_factory=list)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     lock_timeout: float = 30.0
     base_dir: Path = Path(".")
 

@@ -198,7 +198,17 @@ class OwnerChange:
     owner: str
 
 
-Update = StatusUpdate | TaskRequest | OwnerChange
+@dataclass(frozen=True)
+class FieldChange:
+    """Set one lead field (ours, by its vocabulary name) from an escalation's ``set``; ``key`` is the outbox key."""
+
+    key: str
+    lead_id: str
+    field: str
+    value: Any
+
+
+Update = StatusUpdate | TaskRequest | OwnerChange | FieldChange
 
 
 def fingerprint(update: Update) -> str:
@@ -275,3 +285,16 @@ class Connector:
     @classmethod
     def can_push(cls) -> bool:
         return cls.push is not Connector.push
+
+    def event_source(self) -> str:
+        """The ``source`` of the events this instance produces; delivery finds a lead's connector by it."""
+        return self.name
+
+    @classmethod
+    def takes_actions(cls) -> bool:
+        """Whether push takes owner changes, tasks and field changes one at a time, as delivery sends them.
+
+        A snapshot target rewrites everything from what one push holds, so by default it takes
+        none; one that keeps actions apart from status (the CSV connector) says so.
+        """
+        return cls.can_push() and not cls.snapshot_push

@@ -32,19 +32,31 @@ def _people_file(policy_dir: Path, explicit: Path | None) -> Path | None:
 
 
 def run_delivery(policy_set: Any, store: Any, policy_dir: Path, as_of: datetime, *, dry_run: bool,
-                 connectors: list[Any], people: Path | None = None, digest: bool = False,
-                 max_attempts: int = 5, link_template: str | None = None) -> Any:
-    """Deliver with the policy set's templates and people file; the caller holds the store's lock."""
+                 connectors: list[Any], settings: Any, people: Path | None = None,
+                 print_messages: bool = True) -> Any:
+    """Deliver with the policy set's templates and people file and the ``[delivery]`` settings.
+
+    The caller holds the store's lock.
+    """
     from sla_engine.delivery.deliver import deliver
     from sla_engine.delivery.recipients import load_people
 
     base = policy_dir if policy_dir.is_dir() else policy_dir.parent
     return deliver(policy_set, store, as_of, dry_run=dry_run, connectors=connectors,
                    people=load_people(_people_file(policy_dir, people)), templates_dir=base / "templates",
-                   digest=digest, max_attempts=max_attempts, link_template=link_template)
+                   digest=settings.digest, max_attempts=settings.max_attempts, link_template=settings.link_template,
+                   max_age=settings.max_age_delta, print_messages=print_messages)
 
 
 MAX_LISTED = 20
+
+
+def _first_problem(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    return str(error)
 
 
 def render_delivery(report: Any) -> None:
@@ -60,6 +72,10 @@ def render_delivery(report: Any) -> None:
         click.echo(f"deliver: {report.sent} sent in {report.messages} message(s) (+CRM actions), "
                    f"{report.resent} resent after an interrupted run, {report.recorded_only} recorded only, "
                    f"{report.deferred} deferred, {report.failed} failed, {len(report.dead)} dead", err=True)
+    if report.obsolete or report.expired:
+        verb = "would retire" if report.dry_run else "retired"
+        click.echo(f"  {verb} {report.obsolete} obsolete (their window closed first) and {report.expired} expired "
+                   "(older than the maximum age); see `sla-engine outbox --status obsolete|expired`", err=True)
     if report.dry_run and len(report.planned) > MAX_LISTED:
         click.echo(f"  … and {len(report.planned) - MAX_LISTED} more", err=True)
     # The same cause repeats for every row (a missing SMTP host): say each cause once, with its count.
@@ -80,16 +96,21 @@ def render_delivery(report: Any) -> None:
 @click.option("--source", "source_specs", multiple=True, metavar="NAME|TYPE:ARG",
               help="Connectors that reassignments and tasks go through (default: every configured source).")
 @click.option("--people", type=click.Path(path_type=Path), help="People file: id,name,email,slack,manager,…")
-@click.option("--digest", is_flag=True, help="One message per recipient per run, listing their leads.")
-@click.option("--max-attempts", type=int, default=5, show_default=True, help="Mark a row dead after this many.")
+@click.option("--digest", type=click.Choice(["off", "run", "day"]), default=None, is_flag=False, flag_value="run",
+              help="One message per recipient per run (--digest, --digest run) or at most one a day (--digest day), "
+                   "listing their leads (default: [delivery] digest, else off).")
+@click.option("--max-age", help="Expire instead of sending what was due longer ago: 90m, 24h, 2d, never "
+                                "(default: [delivery] max_age, else 1d).")
+@click.option("--max-attempts", type=int, default=None, help="Mark a row dead after this many (default 5).")
 @click.option("--link-template", help="CRM link for a lead, e.g. https://crm.example.com/leads/{lead_id}.")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent; change nothing.")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.option("--lock-timeout", type=float, default=None, help="Seconds to wait for another run (default 30).")
 @click.pass_context
 def deliver(ctx: click.Context, policies: Path | None, db: Path | None, as_of: str | None,
-            source_specs: tuple[str, ...], people: Path | None, digest: bool, max_attempts: int,
-            link_template: str | None, dry_run: bool, output: str, lock_timeout: float | None) -> None:
+            source_specs: tuple[str, ...], people: Path | None, digest: str | None, max_age: str | None,
+            max_attempts: int | None, link_template: str | None, dry_run: bool, output: str,
+            lock_timeout: float | None) -> None:
     """Send the due escalations in the outbox: once each, retrying failures with backoff."""
     import sys
 
@@ -97,14 +118,20 @@ def deliver(ctx: click.Context, policies: Path | None, db: Path | None, as_of: s
     from sla_engine.store.db import StoreLocked
 
     config, policy_dir, db_path = _paths(ctx, policies, db)
+    given = {"digest": digest, "max_age": max_age, "max_attempts": max_attempts, "link_template": link_template}
+    try:
+        settings = config.delivery.model_validate(
+            {**config.delivery.model_dump(), **{k: v for k, v in given.items() if v is not None}})
+    except ValueError as error:
+        raise click.BadParameter(_first_problem(error)) from None
     policy_set = _load_policies(policy_dir)
     connectors = _sources(config, source_specs)
     store = _open_store(db_path)
     try:
         with store.locked(lock_timeout if lock_timeout is not None else config.lock_timeout):
             report = run_delivery(policy_set, store, policy_dir, _parse_as_of(as_of), dry_run=dry_run,
-                                  connectors=connectors, people=people, digest=digest,
-                                  max_attempts=max_attempts, link_template=link_template)
+                                  connectors=connectors, settings=settings, people=people,
+                                  print_messages=output != "json")
     except StoreLocked as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -119,7 +146,7 @@ def deliver(ctx: click.Context, policies: Path | None, db: Path | None, as_of: s
 
 @click.command()
 @click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: from the configuration).")
-@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "dead"]))
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "dead", "obsolete", "expired"]))
 @click.option("--limit", type=int, default=None)
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
@@ -148,5 +175,7 @@ def outbox(ctx: click.Context, db: Path | None, status: str | None, limit: int |
             line += f"  next={row['next_attempt_at'][:16]}"
         if row.get("last_error"):
             line += f"  error: {row['last_error']}"
+        elif row["status"] in ("obsolete", "expired") and row.get("detail"):
+            line += f"  why: {row['detail']}"
         click.echo(line)
     click.echo(f"{len(rows)} row(s)", err=True)

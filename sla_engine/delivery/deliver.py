@@ -3,7 +3,9 @@
 Each row goes through claim → send → mark, each step committed on its own (outbox.py).
 Notifications go through notifier plugins; reassignments, tasks and field changes go
 through the lead's source connector when it can push, and are recorded as events so the
-next evaluate sees them. Run it under the store's run lock (``Store.locked``).
+next evaluate sees them. Before anything is sent, rows nobody needs any more are retired:
+a reminder whose window closed first, an action older than ``max_age``. Run it under the
+store's run lock (``Store.locked``).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from sla_engine.connector import Connector, OwnerChange, TaskRequest, Update, stable_event
+from sla_engine.connector import Connector, FieldChange, OwnerChange, TaskRequest, Update, stable_event
 from sla_engine.delivery import outbox
 from sla_engine.delivery.message import Item, Message, Templates
 from sla_engine.delivery.reassign import eligible, members_of, pick, remember_pick
@@ -29,6 +31,9 @@ from sla_engine.store.db import Store, iso
 
 SOURCE = "sla-engine"
 Checkpoint = Callable[[str], None]
+DIGESTS = ("off", "run", "day")
+DEFAULT_MAX_AGE = timedelta(days=1)
+REMINDER_LEVELS = ("warning", "every_after_breach")
 
 
 class DeliveryFailed(RuntimeError):
@@ -44,6 +49,8 @@ class DeliveryReport:
     failed: int = 0
     deferred: int = 0
     recorded_only: int = 0
+    obsolete: int = 0
+    expired: int = 0
     dead: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)
@@ -51,7 +58,8 @@ class DeliveryReport:
     def summary(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "sent": self.sent, "messages": self.messages, "resent": self.resent,
                 "failed": self.failed, "deferred": self.deferred, "recorded_only": self.recorded_only,
-                "dead": len(self.dead), "errors": self.errors, "planned": self.planned}
+                "obsolete": self.obsolete, "expired": self.expired, "dead": len(self.dead), "errors": self.errors,
+                "planned": self.planned}
 
 
 @dataclass
@@ -75,18 +83,22 @@ class Delivery:
     def __init__(self, policy_set: PolicySet, store: Store, now: datetime, *, dry_run: bool,
                  connectors: Iterable[Connector], people: Mapping[str, Person] | None,
                  notifiers: Mapping[str, Callable[..., Any]] | None, templates_dir: Path | None,
-                 digest: bool, max_attempts: int, backoff: timedelta, link_template: str | None,
-                 checkpoint: Checkpoint | None) -> None:
+                 digest: str, max_attempts: int, backoff: timedelta, link_template: str | None,
+                 checkpoint: Checkpoint | None, max_age: timedelta | None, print_messages: bool = True) -> None:
         self.policy_set = policy_set
         self.store = store
         self.now = utc(now)
         self.dry_run = dry_run
-        self.connectors = {c.name: c for c in connectors}
+        self.connectors = {c.event_source(): c for c in connectors}
         self.directory = Directory(policy_set, people)
         self.factories = dict(notifiers) if notifiers is not None else _plugin_notifiers()
         self.made: dict[str, Any] = {}
         self.templates = Templates(templates_dir)
+        if digest not in DIGESTS:
+            raise ValueError(f"digest must be one of {', '.join(DIGESTS)}, not {digest!r}")
         self.digest = digest
+        self.max_age = max_age
+        self.print_messages = print_messages
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.link_template = link_template
@@ -98,6 +110,8 @@ class Delivery:
     def run(self) -> DeliveryReport:
         groups: dict[str, list[_Notice]] = {}
         for row in outbox.due_rows(self.store, self.now):
+            if self.retired(row):
+                continue
             kind = row["action"].get("action")
             try:
                 if kind == "notify":
@@ -114,6 +128,55 @@ class Delivery:
             self.send(notices)
         return self.report
 
+    # ------------------------------------------------------------ rows nobody needs any more
+    def retired(self, row: dict[str, Any]) -> bool:
+        """Retire a row instead of sending it: twice interrupted, expired or obsolete. True when retired."""
+        if row["status"] == outbox.SENDING:
+            if row["sends"] < outbox.MAX_SENDS:
+                return False  # finish what a dead run started, with the same idempotency key
+            status, reason = outbox.DEAD, (f"interrupted {row['sends']} times while being sent; not sent again "
+                                           "(it may have arrived: check with the recipient)")
+            self.report.dead.append(row)
+            self.report.errors.append({"key": row["key"], "error": reason})
+        elif (reason := self.expired_reason(row)) is not None:
+            status = outbox.EXPIRED
+            self.report.expired += 1
+        elif (reason := obsolete_reason(row, self.instance(row), self.level_when(row))) is not None:
+            status = outbox.OBSOLETE
+            self.report.obsolete += 1
+        else:
+            return False
+        if not self.dry_run:
+            outbox.retire(self.store, [row["key"]], status, reason)
+        return True
+
+    def expired_reason(self, row: dict[str, Any]) -> str | None:
+        """Due (or last allowed to go, after quiet hours or backoff) longer ago than max_age."""
+        if self.max_age is None:
+            return None
+        since = datetime.fromisoformat(row["next_attempt_at"] or row["due_at"])
+        if self.now - since <= self.max_age:
+            return None
+        return f"due {row['due_at'][:16]}, more than {_span(self.max_age)} before delivery ({iso(self.now)[:16]})"
+
+    def instance(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        found = self.store.conn.execute(
+            "SELECT status, stopped_at FROM window_instances WHERE key = ?",
+            (f"{row['lead_id']}|{row['policy']}|{row['window']}|{row['cycle']}",),
+        ).fetchone()
+        return {"status": found[0], "stopped_at": found[1]} if found else None
+
+    def level_when(self, row: dict[str, Any]) -> str | None:
+        level = self.level(row)
+        return level.when if level else None
+
+    def level(self, row: dict[str, Any]) -> Any:
+        policy = self.policy_set.policies.get(row["policy"])
+        window = next((w for w in policy.windows if w.name == row["window"]), None) if policy else None
+        if window is None:
+            return None
+        return next((e for e in window.escalations if e.label == row["level"]), None)
+
     # ------------------------------------------------------------ notifications
     def plan_notice(self, row: dict[str, Any]) -> _Notice | None:
         action = row["action"]
@@ -126,7 +189,7 @@ class Delivery:
             return None
         if row["status"] == outbox.SENDING and row["idempotency_key"]:
             group = f"inflight:{row['idempotency_key']}"
-        elif self.digest:
+        elif self.digest != "off":
             group = f"{channel}:{address.ident}"
         else:
             group = f"row:{row['key']}"
@@ -153,8 +216,35 @@ class Delivery:
         window = next((w for w in policy.windows if w.name == row["window"]), None) if policy else None
         if window is None:
             return None
-        level = next((e for e in window.escalations if e.label == row["level"]), None)
+        level = self.level(row)
         return (level.quiet_hours if level else None) or window.quiet_hours
+
+    def digest_waits(self, notices: list[_Notice], recipient: str) -> bool:
+        """One digest a day: a recipient who had one today gets the rest at the next local midnight."""
+        if self.digest != "day":
+            return False
+        last = outbox.last_sent_to(self.store, recipient)
+        zone = self.zone_of(notices[0])
+        today = self.now.astimezone(zone).date()
+        if last is None or last.astimezone(zone).date() < today:
+            return False
+        tomorrow = datetime.combine(today + timedelta(days=1), time(0), tzinfo=zone)
+        self.report.deferred += len(notices)
+        if not self.dry_run:
+            outbox.defer(self.store, [n.row["key"] for n in notices], utc(tomorrow),
+                         f"daily digest: one went to {recipient} today; next after {iso(utc(tomorrow))[:16]}")
+        return True
+
+    def zone_of(self, notice: _Notice) -> Any:
+        """The day of a daily digest is the recipient's (their calendar), else the policy's, else UTC."""
+        from zoneinfo import ZoneInfo
+
+        policy = self.policy_set.policies.get(notice.row["policy"])
+        for name in (notice.person.calendar, policy.calendar if policy else None):
+            decl = self.policy_set.calendars.get(name or "")
+            if decl is not None and decl.timezone:
+                return ZoneInfo(decl.timezone)
+        return ZoneInfo("UTC")
 
     def send(self, notices: list[_Notice]) -> None:
         first = notices[0]
@@ -169,10 +259,13 @@ class Delivery:
             self.failed([n.row for n in notices], str(error), count_attempt=not inflight)
             return
         recipient = f"{first.channel}:{first.person.channel(first.channel)[1].ident}"
+        if not inflight and self.digest_waits(notices, recipient):
+            return
         if self.dry_run:
             self.report.planned.append({"channel": first.channel, "recipient": recipient, "keys": keys,
                                         "subject": message.subject(), "text": message.text()})
-            self.notifier("stdout", fallback=True).send(message)
+            if self.print_messages:
+                self.notifier("stdout", fallback=True).send(message)
             return
         self.checkpoint("claim")
         outbox.claim(self.store, keys, idem, recipient)
@@ -211,7 +304,7 @@ class Delivery:
         inflight = row["status"] == outbox.SENDING
         detail = json.loads(row["detail"]) if inflight and (row["detail"] or "").startswith("{") else {}
         kind = action["action"]
-        update: Update | None = None
+        update: Update
         event_type, payload = EventType.UPDATED, {}
         if kind == "reassign":
             team = str(action.get("team"))
@@ -235,9 +328,10 @@ class Delivery:
             detail = {"task": update.subject, "owner": assignee}
         else:
             value = (action.get("value") or {}).get("value")
-            payload = {"changes": {str(action.get("field")): value}}
-            detail = {"set": action.get("field"), "value": value}
-        target = self.push_target(lead_id) if update is not None else None
+            update = FieldChange(key=row["key"], lead_id=lead_id, field=str(action.get("field")), value=value)
+            payload = {"changes": {update.field: value}}
+            detail = {"set": update.field, "value": value}
+        target = self.push_target(lead_id)
         if self.dry_run:
             self.report.planned.append({"action": describe_action(action), "lead_id": lead_id, "keys": [row["key"]],
                                         "via": target.name if target else "recorded only", **detail})
@@ -249,7 +343,7 @@ class Delivery:
             outbox.claim(self.store, [row["key"]], outbox.idempotency_key([row["key"]]), via,
                          json.dumps(detail, sort_keys=True))
         self.checkpoint("claimed")
-        if target is not None and update is not None:
+        if target is not None:
             try:
                 results = {r.key: r for r in target.push([update])}
                 result = results.get(row["key"])
@@ -274,14 +368,14 @@ class Delivery:
         self.report.sent += 1
 
     def push_target(self, lead_id: str) -> Connector | None:
-        """The lead's source connector, when it can write owner changes and tasks back."""
+        """The lead's source connector, when it can write owner changes, tasks and fields back."""
         rows = self.store.conn.execute(
             "SELECT DISTINCT source FROM events WHERE lead_id = ? AND source != ? ORDER BY occurred_at",
             (lead_id, SOURCE),
         ).fetchall()
         for (source,) in rows:
             connector = self.connectors.get(source)
-            if connector is not None and connector.can_push() and not connector.snapshot_push:
+            if connector is not None and connector.takes_actions():
                 return connector
         return None
 
@@ -333,6 +427,38 @@ class Delivery:
         self.report.dead.extend(r for r in rows if r["key"] in dead)
 
 
+def obsolete_reason(row: Mapping[str, Any], instance: Mapping[str, Any] | None, level_when: str | None) -> str | None:
+    """Why an action should not go out any more, or None.
+
+    Every action of a window that stopped before the action came due (an event arrived late)
+    was never really due. A window that stopped later but before delivery (quiet hours, a
+    receiver that was down) makes reminders, reassignments and tasks pointless; a breach
+    notice and a field change still report what happened, so they go.
+    """
+    if row["action"].get("target") or not row["lead_id"]:
+        return None  # a period target's escalation has no window
+    if instance is None:
+        return "its window no longer exists (the lead's history changed)"
+    if not instance["stopped_at"]:
+        return None
+    stopped, status = instance["stopped_at"], instance["status"]
+    if datetime.fromisoformat(stopped) <= datetime.fromisoformat(row["due_at"]):
+        return f"the window stopped ({status}) at {stopped[:16]}, before this came due"
+    kind = row["action"].get("action")
+    if kind in ("reassign", "task") or (kind == "notify" and level_when in REMINDER_LEVELS):
+        return f"the window stopped ({status}) at {stopped[:16]}, before this went out"
+    return None
+
+
+def _span(delta: timedelta) -> str:
+    """A maximum age as it was most likely written: 1d, 12h, 90m."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def _seconds(duration: Mapping[str, Any]) -> float:
     from sla_engine.language.model import UNIT_SECONDS
 
@@ -348,13 +474,19 @@ def _plugin_notifiers() -> dict[str, Callable[..., Any]]:
 def deliver(policy_set: PolicySet, store: Store, as_of: datetime, *, dry_run: bool = False,
             connectors: Iterable[Connector] = (), people: Mapping[str, Person] | None = None,
             notifiers: Mapping[str, Callable[..., Any]] | None = None, templates_dir: Path | None = None,
-            digest: bool = False, max_attempts: int = 5, backoff: timedelta = timedelta(minutes=5),
-            link_template: str | None = None, checkpoint: Checkpoint | None = None) -> DeliveryReport:
+            digest: str | bool = "off", max_attempts: int = 5, backoff: timedelta = timedelta(minutes=5),
+            link_template: str | None = None, checkpoint: Checkpoint | None = None,
+            max_age: timedelta | None = DEFAULT_MAX_AGE, print_messages: bool = True) -> DeliveryReport:
     """Deliver every due outbox row once. Hold ``store.locked()`` around it.
 
-    ``notifiers`` maps channel → factory (default: the plugins'); ``digest`` sends one message
-    per recipient per run; ``checkpoint`` is called between steps (tests inject crashes there).
+    ``notifiers`` maps channel → factory (default: the plugins'); ``digest`` is ``"run"`` for
+    one message per recipient per run, ``"day"`` for at most one a day (True means ``"run"``);
+    ``max_age`` expires rows due longer ago (None: never); a dry run prints each message on
+    stdout unless ``print_messages`` is False; ``checkpoint`` is called between steps (tests
+    inject crashes there).
     """
+    mode = "run" if digest is True else "off" if digest is False else digest
     return Delivery(policy_set, store, as_of, dry_run=dry_run, connectors=connectors, people=people,
-                    notifiers=notifiers, templates_dir=templates_dir, digest=digest, max_attempts=max_attempts,
-                    backoff=backoff, link_template=link_template, checkpoint=checkpoint).run()
+                    notifiers=notifiers, templates_dir=templates_dir, digest=mode, max_attempts=max_attempts,
+                    backoff=backoff, link_template=link_template, checkpoint=checkpoint, max_age=max_age,
+                    print_messages=print_messages).run()

@@ -148,6 +148,10 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 5: how many times the claim in flight went out, so a row interrupted twice is not sent a third time
+    """
+    ALTER TABLE outbox ADD COLUMN sends INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 FINAL_STATUSES = ("met", "cancelled", "not_applicable")

@@ -1,14 +1,22 @@
-"""The csv and crm-export connectors: configuration, TYPE:ARG, and the status file push."""
+"""The csv and crm-export connectors: configuration, TYPE:ARG, the status file and the actions file."""
 
 from __future__ import annotations
 
+import csv
 from datetime import datetime, timezone
 
 import pytest
 
 from connectors.csv_connector import CrmExportConnector, CsvConnector, safe_cell
 from connectors.csv_source import write_event_log
-from sla_engine.connector import ConnectorConfigError, ConnectorError, StatusUpdate
+from sla_engine.connector import (
+    ConnectorConfigError,
+    ConnectorError,
+    FieldChange,
+    OwnerChange,
+    StatusUpdate,
+    TaskRequest,
+)
 from tests.engine.test_evaluate import created
 
 UNTIL = datetime(2026, 12, 1, tzinfo=timezone.utc)
@@ -64,3 +72,45 @@ def test_bytes_that_are_not_utf8_part_way_through_are_a_connector_error(tmp_path
     connector = CsvConnector.configure("csv", {"path": str(path)})
     with pytest.raises(ConnectorError, match=r"events\.csv"):
         list(connector.pull({}, UNTIL).items)
+
+
+def test_actions_go_to_an_actions_file_beside_the_log_once_each_and_leave_the_status_file_alone(tmp_path):
+    log = tmp_path / "events.csv"
+    write_event_log([created("L1", datetime(2026, 11, 2, 9, tzinfo=timezone.utc))], log)
+    connector = CsvConnector.configure("crm", {"path": str(log), "status_path": str(tmp_path / "status.csv")})
+    assert connector.takes_actions() and connector.event_source() == "csv"
+    due = datetime(2026, 11, 2, 15, tzinfo=timezone.utc)
+    actions = [OwnerChange(key="k1", lead_id="L1", owner="=HYPERLINK(evil)"),
+               TaskRequest(key="k2", lead_id="L1", subject="Call now\nplease", due_at=due, owner="rep@example.com"),
+               FieldChange(key="k3", lead_id="L1", field="sla_status", value="breached")]
+    results = connector.push(actions)
+    assert all(r.ok for r in results) and len(results) == 3
+    assert connector.push(actions[:1])[0].ok  # a resend after an interrupted delivery
+    assert not (tmp_path / "status.csv").exists()
+    with (tmp_path / "events.actions.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["key"], r["action"]) for r in rows] == [("k1", "reassign"), ("k2", "task"), ("k3", "set")]
+    assert rows[0]["owner"] == "'=HYPERLINK(evil)"
+    assert (rows[1]["subject"], rows[1]["due_at"]) == ("Call now please", "2026-11-02T15:00:00Z")
+    assert (rows[2]["field"], rows[2]["value"]) == ("sla_status", "breached")
+
+
+def test_a_row_cut_short_by_a_crash_is_replaced_by_the_resend(tmp_path):
+    path = tmp_path / "actions.csv"
+    connector = CsvConnector.configure("crm", {"path": str(tmp_path / "status.csv"), "actions_path": str(path)})
+    connector.push([OwnerChange(key="k1", lead_id="L1", owner="a@example.com")])
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("k2,L2,reass")  # the process died mid-write
+    connector.push([OwnerChange(key="k2", lead_id="L2", owner="b@example.com")])
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["key"], r["owner"]) for r in rows] == [("k1", "a@example.com"), ("k2", "b@example.com")]
+
+
+def test_a_push_with_statuses_and_actions_writes_both(tmp_path):
+    connector = CsvConnector.from_target("csv:status.csv", str(tmp_path / "status.csv"))
+    update = StatusUpdate("L1", "p", "w", 1, None, "running", None, None)
+    results = connector.push([update, OwnerChange(key="k1", lead_id="L1", owner="a@example.com")])
+    assert all(r.ok for r in results)
+    assert (tmp_path / "status.csv").read_text().count("\n") == 2
+    assert (tmp_path / "status.actions.csv").read_text().startswith("key,lead_id,action")

@@ -9,7 +9,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from connectors.hubspot import HubSpotConnector
-from sla_engine.connector import ConnectorConfigError, ConnectorError, Cursor, OwnerChange, StatusUpdate, TaskRequest
+from sla_engine.connector import (
+    ConnectorConfigError,
+    ConnectorError,
+    Cursor,
+    FieldChange,
+    OwnerChange,
+    StatusUpdate,
+    TaskRequest,
+)
 from sla_engine.events import LeadEvent
 from sla_engine.store.db import Store
 from sla_engine.sync import push_updates
@@ -189,6 +197,20 @@ def test_tasks_and_owner_changes_are_written(hubspot, make_hs):
         {"to": {"id": lead}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}]}]
     assert create.body["inputs"][0]["properties"]["hs_task_status"] == "NOT_STARTED"
     assert fake.objects["contacts"][lead]["properties"]["hubspot_owner_id"] == "33"
+
+
+def test_a_field_change_writes_the_mapped_property_and_an_unmapped_one_fails_with_the_fix(hubspot, make_hs):
+    fake, _ = hubspot
+    lead = fake.add("contacts", at(0), hubspot_owner_id="11")
+    results = {r.key: r for r in make_hs(properties={"sla_flag": "sla_flag"}).push([
+        FieldChange(key="set-1", lead_id=lead, field="sla_flag", value=True),
+        FieldChange(key="set-2", lead_id=lead, field="status", value="IN_PROGRESS"),
+        FieldChange(key="set-3", lead_id=lead, field="sla_colour", value="red"),
+    ])}
+    assert results["set-1"].ok and results["set-2"].ok
+    (update,) = fake.calls("POST", "/contacts/batch/update")
+    assert update.body["inputs"] == [{"id": lead, "properties": {"sla_flag": "true", "hs_lead_status": "IN_PROGRESS"}}]
+    assert not results["set-3"].ok and 'add sla_colour = "internal_name"' in results["set-3"].error
 
 
 def test_the_token_is_only_ever_a_reference(hs_options):

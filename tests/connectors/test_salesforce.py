@@ -9,7 +9,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from connectors.salesforce import SalesforceConnector
-from sla_engine.connector import ConnectorConfigError, ConnectorError, Cursor, OwnerChange, StatusUpdate, TaskRequest
+from sla_engine.connector import (
+    ConnectorConfigError,
+    ConnectorError,
+    Cursor,
+    FieldChange,
+    OwnerChange,
+    StatusUpdate,
+    TaskRequest,
+)
 from sla_engine.events import LeadEvent
 from sla_engine.runner import evaluate_run
 from sla_engine.store import sync_state
@@ -277,6 +285,24 @@ def test_tasks_for_escalations_and_owner_changes_report_per_record(salesforce, m
     items, _ = pull_all(connector)
     assert "activity" not in by_type(items, lead)
     assert by_type(items, lead)["assigned"][-1].payload["owner"] == REP2
+
+
+def test_a_field_change_writes_the_mapped_lead_field_and_an_unmapped_one_fails_with_the_fix(salesforce, make_sf):
+    fake, _ = salesforce
+    lead = fake.add_lead(at(0), OwnerId=REP)
+    fake.clock = at(200)
+    connector = make_sf(fields={"sla_flag": "SLA_Flag__c"})
+    results = {r.key: r for r in connector.push([
+        FieldChange(key="set-1", lead_id=lead, field="sla_flag", value="breached"),
+        FieldChange(key="set-2", lead_id=lead, field="status", value="Working"),
+        FieldChange(key="set-3", lead_id=lead, field="sla_colour", value="red"),
+    ])}
+    assert results["set-1"].ok and results["set-2"].ok
+    record = fake.records["Lead"][lead]
+    assert (record["SLA_Flag__c"], record["Status"]) == ("breached", "Working")
+    assert not results["set-3"].ok and "sla_colour" in results["set-3"].error
+    assert 'add sla_colour = "Api_Name__c" to this source\'s fields' in results["set-3"].error
+    assert [len(c.body["records"]) for c in fake.calls("PATCH")] == [1]  # both changes in one record
 
 
 def test_the_configuration_takes_secrets_only_by_reference_and_never_echoes_them(sf_options):

@@ -143,3 +143,25 @@ def test_templates_in_the_policy_set_override_the_defaults(tmp_path):
     rec = Recorder()
     deliver(make_policy_set(), store, NOW, notifiers=channels(rec), templates_dir=templates)
     assert {m.subject() for m in rec.sent} == {"ALERT L0 overdue by 29m"}
+
+
+def test_a_daily_digest_sends_each_recipient_at_most_one_message_a_day(tmp_path):
+    from sla_engine.runner import evaluate_run
+    from tests.engine.test_evaluate import assigned, created
+
+    store = evaluated_store(tmp_path, leads=2)
+    rec = Recorder()
+    morning = deliver(make_policy_set(), store, NOW, notifiers=channels(rec), digest="day")
+    assert morning.messages == 4 and morning.sent == 6  # rep0, rep1, and the CRO on slack and on webhook
+    afternoon_leads = [e for i in range(2) for e in (created(f"M{i}", at(17, 12)),
+                                                     assigned(f"M{i}", at(17, 12, 1), owner=f"rep{i}@example.com"))]
+    evaluate_run(make_policy_set(), store, [("t", iter(afternoon_leads))], at(17, 13, 30))
+    afternoon = deliver(make_policy_set(), store, at(17, 13, 30), notifiers=channels(rec), digest="day")
+    assert afternoon.messages == 0 and afternoon.deferred == 6 and len(rec.sent) == 4
+    waiting = [r for r in store.outbox("pending")]
+    assert {r["next_attempt_at"] for r in waiting} == {"2026-11-18T00:00:00+00:00"}  # the policy's day is UTC's
+    assert all(r["detail"].startswith("daily digest: one went to ") for r in waiting)
+    next_day = deliver(make_policy_set(), store, at(17, 19, 30), notifiers=channels(rec), digest="day")
+    assert next_day.messages == 4 and next_day.sent == 6
+    assert sorted(len(m.items) for m in rec.sent[4:]) == [1, 1, 2, 2]
+    assert {i.lead_id for m in rec.sent[4:] for i in m.items} == {"M0", "M1"}

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from sla_engine.connector import Connector, OwnerChange, PushResult, TaskRequest
+from sla_engine.connector import Connector, FieldChange, OwnerChange, PushResult, TaskRequest
 from sla_engine.delivery.deliver import deliver
 from sla_engine.runner import evaluate_run
 from tests.delivery.conftest import POLICY, evaluated_store, lead_events, make_policy_set
@@ -107,6 +107,32 @@ def test_owner_changes_and_tasks_go_through_the_leads_source_connector(tmp_path)
     assert change.owner == "a@example.com" and change.key.startswith("L0|")
     assert task.owner == "a@example.com"  # the task goes to the owner just assigned
     assert task.subject == "Call this lead now" and task.due_at == LATER + timedelta(hours=1)
+
+
+def test_a_field_change_goes_through_the_connector_and_is_recorded_as_an_update(tmp_path):
+    store = evaluated_store(tmp_path, leads=1, as_of=LATER)
+    crm = Crm()
+    deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()), connectors=[crm])
+    [change] = [u for u in crm.pushed if isinstance(u, FieldChange)]
+    assert (change.lead_id, change.field, change.value) == ("L0", "sla_status", "breached")
+    [payload] = store.conn.execute("SELECT payload FROM events WHERE source = 'sla-engine' AND type = 'updated'")
+    assert '"sla_status": "breached"' in payload[0]
+
+
+def test_through_a_csv_source_every_crm_action_is_a_row_in_its_actions_file(tmp_path):
+    import csv
+
+    from connectors.csv_connector import CsvConnector
+
+    store = evaluated_store(tmp_path, leads=2, as_of=LATER)
+    source = CsvConnector.configure("example", {"path": str(tmp_path / "events.csv"), "source": "t"})
+    report = deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()), connectors=[source])
+    with (tmp_path / "events.actions.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted((r["lead_id"], r["action"]) for r in rows) == [
+        ("L0", "reassign"), ("L0", "set"), ("L0", "task"), ("L1", "reassign"), ("L1", "set"), ("L1", "task")]
+    assert report.recorded_only == 0 and {r["key"] for r in rows} <= {r["key"] for r in store.outbox("sent")}
+    assert sorted(reassigned(store).values()) == sorted(r["owner"] for r in rows if r["action"] == "reassign")
 
 
 def test_a_crm_that_rejects_the_change_records_a_failure_and_no_event(tmp_path):
