@@ -25,7 +25,7 @@ from typing import Any, get_args
 
 import pytest
 
-from sla_engine.connector import Connector, ConnectorConfigError, Secret, StatusUpdate
+from sla_engine.connector import Connector, ConnectorConfigError, FieldChange, Secret, StatusUpdate, TaskRequest
 from sla_engine.events import LeadEvent
 from sla_engine.plugins import connectors, loaded_plugins, reset
 from sla_engine.store.db import Store
@@ -151,3 +151,17 @@ class ConnectorConformance:
             assert push_updates(store, connector, updates).planned == []
         finally:
             store.close()
+
+    def test_escalation_actions_get_one_result_each_and_name_what_they_cannot_do(self, connector: Connector,
+                                                                                until: datetime) -> None:
+        if not connector.takes_actions():
+            pytest.skip("this connector takes no escalation actions")
+        items, _ = self.pull(connector, until)
+        lead = sorted({e.lead_id for e in items if isinstance(e, LeadEvent)})[0]
+        updates = [TaskRequest(key="conformance|task", lead_id=lead, subject="Call this lead", due_at=until),
+                   FieldChange(key="conformance|set", lead_id=lead, field="no_such_field_anywhere", value="x")]
+        results = {r.key: r for r in connector.push(updates)}
+        assert sorted(results) == sorted(u.key for u in updates)
+        assert results["conformance|task"].ok, results["conformance|task"].error
+        unmapped = results["conformance|set"]
+        assert unmapped.ok or "no_such_field_anywhere" in (unmapped.error or ""), "say which field cannot be written"

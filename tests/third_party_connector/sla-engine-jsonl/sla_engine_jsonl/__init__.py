@@ -70,6 +70,10 @@ class JsonlConnector(Connector):
                     yield Rejected(str(self.config.path), number, reason, {"line": line.strip()})
         result.cursors["events"] = Cursor(until)
 
+    @classmethod
+    def takes_actions(cls) -> bool:
+        return False  # a status log: escalation actions stay recorded in sla-engine only
+
     def push(self, updates: Sequence[Update]) -> list[PushResult]:
         target = self.config.status_path or self.config.path.with_suffix(".status.jsonl")
         results = []
