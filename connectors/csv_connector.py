@@ -1,8 +1,8 @@
 """CSV connectors: an event log or a CRM export pair in; a status file out (``--push csv:PATH``).
 
-The reading is connectors/csv_source.py's; this module is only the plugin: configuration,
-registration, and the status writer. A CSV file has no "changed since", so a pull re-reads the
-whole file and keeps no cursor: stable event ids make the re-read an upsert.
+The reading is connectors/csv_source.py's; this module is the configuration and the status
+writer (connectors/csv_plugin.py registers them). A CSV file has no "changed since", so a pull
+re-reads the whole file and keeps no cursor: stable event ids make the re-read an upsert.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,7 +28,6 @@ from sla_engine.connector import (
     StatusUpdate,
     Update,
 )
-from sla_engine.hookspecs import hookimpl
 
 STATUS_COLUMNS = ("lead_id", "policy", "window", "cycle", "tier", "status", "due_at", "breached_at")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -147,9 +146,3 @@ class CrmExportConnector(CsvConnector):
         return c.leads or directory / "leads.csv", c.activities or directory / "activities.csv"
 
     push = Connector.push  # type: ignore[assignment]  # a CRM export is read-only
-
-
-@hookimpl
-def register_connectors(register: Callable[[str, type], None]) -> None:
-    register("csv", CsvConnector)
-    register("crm-export", CrmExportConnector)
