@@ -1,8 +1,8 @@
 """CSV connectors: an event log or a CRM export pair in; a status file and an actions file out.
 
-The reading is connectors/csv_source.py's; this module is only the plugin: configuration,
-registration, and the writers. A CSV file has no "changed since", so a pull re-reads the
-whole file and keeps no cursor: stable event ids make the re-read an upsert.
+The reading is connectors/csv_source.py's; this module is the configuration and the writers
+(connectors/csv_plugin.py registers them). A CSV file has no "changed since", so a pull
+re-reads the whole file and keeps no cursor: stable event ids make the re-read an upsert.
 
 Status is a snapshot (``--push csv:PATH`` rewrites the file atomically). Reassignments, tasks
 and field changes from escalations are appended to an actions file, one row per outbox key,
@@ -15,7 +15,7 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,7 +36,6 @@ from sla_engine.connector import (
     TaskRequest,
     Update,
 )
-from sla_engine.hookspecs import hookimpl
 
 STATUS_COLUMNS = ("lead_id", "policy", "window", "cycle", "tier", "status", "due_at", "breached_at")
 ACTION_COLUMNS = ("key", "lead_id", "action", "owner", "field", "value", "subject", "description", "due_at",
@@ -226,9 +225,3 @@ class CrmExportConnector(CsvConnector):
         return c.leads or directory / "leads.csv", c.activities or directory / "activities.csv"
 
     push = Connector.push  # type: ignore[assignment]  # a CRM export is read-only
-
-
-@hookimpl
-def register_connectors(register: Callable[[str, type], None]) -> None:
-    register("csv", CsvConnector)
-    register("crm-export", CrmExportConnector)

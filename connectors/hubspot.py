@@ -1,8 +1,9 @@
 """HubSpot connector: contacts, their status history and engagements in; SLA properties, tasks and owners out.
 
 Written as any third party would write a connector (docs/connectors.md) and registered
-through the ``sla_engine`` entry point ``hubspot``. hubspot-api-client is imported only when
-an instance talks to HubSpot.
+through the ``sla_engine`` entry point ``hubspot`` (connectors/hubspot_plugin.py, which imports
+this module only when connectors are asked for). hubspot-api-client is imported only when an
+instance talks to HubSpot.
 
 Streams: ``contacts`` (search by lastmodifieddate, then a batch read with the history of
 lifecyclestage, hs_lead_status and hubspot_owner_id for real transition times) and
@@ -37,7 +38,6 @@ from sla_engine.connector import (
     stable_event,
 )
 from sla_engine.events import STANDARD_FIELDS, Disposition, EventType, LeadEvent
-from sla_engine.hookspecs import hookimpl
 
 log = logging.getLogger(__name__)
 UTC = timezone.utc
@@ -508,8 +508,3 @@ def _hubspot_message(body: Any) -> str:
 
 def _hs_time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z") if value else None
-
-
-@hookimpl
-def register_connectors(register: Callable[[str, type], None]) -> None:
-    register("hubspot", HubSpotConnector)

@@ -9,15 +9,16 @@ key is the Message-ID, so a message resent after a crash is the same message to 
 from __future__ import annotations
 
 import os
-import smtplib
-import ssl
 from collections.abc import Callable
-from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sla_engine.delivery.message import Message
 from sla_engine.delivery.secrets import scrub, secret_env
 from sla_engine.hookspecs import hookimpl
+
+if TYPE_CHECKING:  # every `sla-engine --help` imports this module: smtplib and ssl load when a mail is sent
+    from email.message import EmailMessage
+
+    from sla_engine.delivery.message import Message
 
 IDEMPOTENCY_HEADER = "X-SLA-Engine-Idempotency-Key"
 
@@ -33,6 +34,8 @@ class EmailNotifier:
         self.timeout = float(os.environ.get("SLA_ENGINE_SMTP_TIMEOUT", "15"))
 
     def build(self, message: Message) -> EmailMessage:
+        from email.message import EmailMessage
+
         mail = EmailMessage()
         mail["From"] = self.sender
         mail["To"] = message.address
@@ -44,6 +47,9 @@ class EmailNotifier:
         return mail
 
     def send(self, message: Message) -> None:
+        import smtplib
+        import ssl
+
         if not self.host or not self.sender:
             raise RuntimeError("set SLA_ENGINE_SMTP_HOST and SLA_ENGINE_SMTP_FROM to send email")
         password = secret_env("SLA_ENGINE_SMTP_PASSWORD") if self.user else None

@@ -8,18 +8,21 @@ escaped for Slack's mrkdwn, so a lead named ``<!channel>`` pings nobody.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sla_engine.delivery.http import post_json
-from sla_engine.delivery.message import Message, slack_escape
 from sla_engine.delivery.secrets import secret_env
 from sla_engine.hookspecs import hookimpl
+
+if TYPE_CHECKING:  # every `sla-engine --help` imports this module: the delivery modules load when used
+    from sla_engine.delivery.message import Message
 
 MAX_ITEMS = 40  # Slack allows 50 blocks a message
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def blocks(message: Message) -> dict[str, Any]:
+    from sla_engine.delivery.message import slack_escape
+
     lines = message.lines("slack_item", escape=slack_escape)
     body: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": message.subject()[:150]}},
@@ -33,6 +36,8 @@ def blocks(message: Message) -> dict[str, Any]:
 
 class SlackNotifier:
     def send(self, message: Message) -> None:
+        from sla_engine.delivery.http import post_json
+
         payload = blocks(message)
         url = message.address
         if not url.startswith(("https://", "http://")):

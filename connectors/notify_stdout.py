@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from sla_engine.delivery.message import Message
 from sla_engine.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from sla_engine.delivery.message import Message
 
 
 class StdoutNotifier:

@@ -7,23 +7,24 @@ a receiver that keeps the keys it has seen acts on each message once.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sla_engine.delivery.http import post_json
-from sla_engine.delivery.message import Message
 from sla_engine.delivery.secrets import secret_env
 from sla_engine.hookspecs import hookimpl
+
+if TYPE_CHECKING:  # every `sla-engine --help` imports this module: the delivery modules load when used
+    from sla_engine.delivery.message import Message
 
 SIGNATURE_HEADER = "X-SLA-Engine-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def sign(secret: str, body: bytes) -> str:
+    import hashlib
+    import hmac
+
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
@@ -34,6 +35,10 @@ def payload(message: Message) -> dict[str, Any]:
 
 class WebhookNotifier:
     def send(self, message: Message) -> None:
+        import json
+
+        from sla_engine.delivery.http import post_json
+
         secret = secret_env("SLA_ENGINE_WEBHOOK_SECRET") or ""
         body = json.dumps(payload(message), sort_keys=True).encode()
         post_json(message.address, body, {SIGNATURE_HEADER: sign(secret, body),

@@ -1,7 +1,8 @@
 """Salesforce connector: leads, their history and activities in; SLA status, tasks and owners out.
 
 Written as any third party would write a connector (docs/connectors.md) and registered
-through the ``sla_engine`` entry point ``salesforce``. simple-salesforce is imported only when
+through the ``sla_engine`` entry point ``salesforce`` (connectors/salesforce_plugin.py, which
+imports this module only when connectors are asked for). simple-salesforce is imported only when
 a connector instance talks to Salesforce, so ``sla-engine --help`` stays fast.
 
 Streams, each read by SOQL ordered by its timestamp with an Id tiebreak:
@@ -40,7 +41,6 @@ from sla_engine.connector import (
     stable_event,
 )
 from sla_engine.events import Disposition, EventType, LeadEvent
-from sla_engine.hookspecs import hookimpl
 
 log = logging.getLogger(__name__)
 UTC = timezone.utc
@@ -493,8 +493,3 @@ def _with_timeout(request: Callable[..., Any], seconds: float) -> Callable[..., 
         return request(method, url, **kwargs)
 
     return send
-
-
-@hookimpl
-def register_connectors(register: Callable[[str, type], None]) -> None:
-    register("salesforce", SalesforceConnector)

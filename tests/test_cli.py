@@ -6,11 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from connectors.csv_source import write_event_log
-from sla_engine.cli import main
+from sla_engine.cli import LAZY_COMMANDS, main
 from tests.engine.test_evaluate import POLICY, activity, assigned, at, created
 
 REQUIRED_INSTANCE_KEYS = {
@@ -122,3 +123,10 @@ def test_an_overlapping_run_exits_1_with_a_clear_message(project):
         result = invoke(project, "evaluate", "--lock-timeout", "0.2", "--as-of", "2026-11-23T17:00:00Z")
     assert result.exit_code == 1
     assert "another sla-engine run holds" in result.output
+
+
+def test_the_commands_imported_when_named_load_under_the_names_help_lists():
+    listed = CliRunner().invoke(main, ["--help"]).output
+    for name in LAZY_COMMANDS:
+        command = main.get_command(click.Context(main), name)
+        assert command is not None and command.name == name and f"  {name} " in listed

@@ -8,7 +8,6 @@ diff 0 ran, 1 error, 2 `--fail-on-change` found a change.
 from __future__ import annotations
 
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -98,6 +97,8 @@ def policy_test(ctx: click.Context, paths: tuple[Path, ...], pattern: str | None
 def policy_diff(ctx: click.Context, old: str, new: str, events: str | None, as_of: str | None, output: str,
          policies: Path | None, limit: int, fail_on_change: bool, out: Path | None) -> None:
     """Re-judge the same history under OLD and NEW policies (directories or git revisions); report what changes."""
+    import tempfile
+
     from sla_engine.cli import _config, _parse_as_of
     from sla_engine.policytest.diff import DiffError, open_events, resolve_side, run_diff, to_json, to_markdown, to_text
 
