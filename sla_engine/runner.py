@@ -102,7 +102,7 @@ def ingest(store: Store, name: str, items: Iterable[Item], run_id: int | None) -
         if isinstance(item, LeadEvent):
             counts.accepted += 1
             accepted.append(item)
-            if len(accepted) >= 10_000:
+            if len(accepted) >= 500:
                 counts.new_events += store.upsert_events(accepted, run_id)[0]
                 accepted.clear()
         else:
