@@ -169,6 +169,22 @@ class LeadEvent(BaseModel):
         return self
 
     @classmethod
+    def trusted(cls, event_id: str, lead_id: str, occurred_at: datetime, source: str, type: EventType,
+                payload: dict[str, Any]) -> LeadEvent:
+        """What ``model_construct`` makes of values already checked as the validators check them.
+
+        A reader builds one per row, and this costs a third of ``model_construct``, which first looks
+        every field up by name and alias.
+        """
+        event = cls.__new__(cls)
+        object.__setattr__(event, "__dict__", {"event_id": event_id, "lead_id": lead_id, "occurred_at": occurred_at,
+                                               "source": source, "type": type, "payload": payload})
+        object.__setattr__(event, "__pydantic_fields_set__", set(_FIELD_NAMES))
+        object.__setattr__(event, "__pydantic_extra__", None)
+        object.__setattr__(event, "__pydantic_private__", None)
+        return event
+
+    @classmethod
     def build(
         cls,
         *,
@@ -190,3 +206,6 @@ class LeadEvent(BaseModel):
             type=type_,
             payload=payload or {},
         )
+
+
+_FIELD_NAMES = tuple(LeadEvent.model_fields)
