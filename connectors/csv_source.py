@@ -506,7 +506,8 @@ def read_event_log(path: str | Path, *, source: str = "csv", timezone: str | Non
     `fast=False` sends every row through the full path, the reference the fast lane is tested against.
     """
     layout = _layout(path, EVENT_LOG_REQUIRED, columns)
-    return _read_log(layout, source, _zone(timezone), _LogPlan.of(layout.names) if fast else None)
+    zone = _zone(timezone)
+    return _read_log(layout, source, zone, _LogPlan.of(layout.names, zone) if fast else None)
 
 
 def _read_log(layout: _Layout, source: str, zone: ZoneInfo | None,
@@ -521,7 +522,7 @@ def _read_log(layout: _Layout, source: str, zone: ZoneInfo | None,
             continue
         if plan is not None:
             try:
-                event = plan.event(cells, source, zone)
+                event = plan.event(cells, source)
             except _RowError:
                 event = None  # the full path says why
             if event is not None:
@@ -548,19 +549,21 @@ class _LogPlan:
     """
 
     names: tuple[str, ...]
+    zone: ZoneInfo | None
     event_id: int | None
     lead_id: int
     occurred_at: int
     type: int
     payload: int | None
-    # per type with named payload columns: (field, column or None, check, lowercase first, default or _REQUIRED)
-    named: dict[EventType, tuple[tuple[str, int | None, Check, bool, Any], ...]]
-    # created/updated: (field, column, whether the cell needs _field_value or is text as it stands)
-    folded: tuple[tuple[str, int, bool], ...]
+    # per type with named payload columns: (field, column or None, check (None: any text), lowercase first,
+    # default or _REQUIRED)
+    named: dict[EventType, tuple[tuple[str, int | None, Check | None, bool, Any], ...]]
+    # created/updated: (field, column, what makes the cell its value (None: the text as it stands))
+    folded: tuple[tuple[str, int, Callable[[str, str], Any] | None], ...]
     folded_types: frozenset[EventType]
 
     @classmethod
-    def of(cls, names: tuple[str, ...]) -> _LogPlan:
+    def of(cls, names: tuple[str, ...], zone: ZoneInfo | None) -> _LogPlan:
         index = {name: i for i, name in enumerate(names) if name}
         named = {}
         for type_, spec in _SPECS.items():
@@ -571,27 +574,33 @@ class _LogPlan:
                 if info.default_factory is not None:
                     break  # a fresh default per event: leave the type to the full path
                 default = _REQUIRED if info.is_required() else info.default
-                columns.append((name, index.get(name), check, name in _CHOICE_FIELDS, default))
+                columns.append((name, index.get(name), None if check is _text else check, name in _CHOICE_FIELDS,
+                                default))
             else:
                 named[type_] = tuple(columns)
-        folded = tuple((name, i, STANDARD_FIELDS.get(name, "text") != "text")
+        converters: dict[str, Callable[[str, str], Any]] = {
+            "number": _number, "boolean": _boolean, "timestamp": lambda name, text: _field_value(name, text, zone),
+        }
+        folded = tuple((name, i, converters.get(STANDARD_FIELDS.get(name, "text")))
                        for name, i in index.items() if name not in _NOT_FIELDS)
         folded_types = frozenset(type_ for type_ in FOLDED_KEY if _SPECS[type_] is not None)
-        return cls(names, index.get("event_id"), index["lead_id"], index["occurred_at"], index["type"],
+        return cls(names, zone, index.get("event_id"), index["lead_id"], index["occurred_at"], index["type"],
                    index.get(PAYLOAD_JSON), named, folded, folded_types)
 
-    def event(self, cells: list[str], source: str, zone: ZoneInfo | None) -> LeadEvent | None:
+    def event(self, cells: list[str], source: str) -> LeadEvent | None:
         type_ = _TYPE_CELLS.get(cells[self.type])
         lead_id = cells[self.lead_id].strip()
         if type_ is None or not lead_id or (self.payload is not None and cells[self.payload].strip()):
             return None
-        occurred_at = _timestamp("occurred_at", cells[self.occurred_at].strip(), zone)
+        occurred_at = _timestamp("occurred_at", cells[self.occurred_at].strip(), self.zone)
         payload: dict[str, Any] = {}
         columns = self.named.get(type_)
         if columns is not None:
             for name, column, check, lower, default in columns:
                 text = cells[column].strip() if column is not None else ""
-                if text:
+                if text and check is None:
+                    payload[name] = text
+                elif text:
                     value = check(text.lower() if lower else text)
                     if value is _UNSURE:
                         return None
@@ -602,18 +611,19 @@ class _LogPlan:
                     payload[name] = default
         elif type_ in self.folded_types:
             fields: dict[str, Any] = {}
-            for name, column, typed in self.folded:
+            for name, column, convert in self.folded:
                 text = cells[column]
                 if text and (text := text.strip()):
-                    fields[name] = _field_value(name, text, zone) if typed else text
+                    fields[name] = text if convert is None else convert(name, text)
             if type_ is EventType.UPDATED and not fields:
                 return None
             payload[FOLDED_KEY[type_]] = fields
         else:
             return None
         event_id = cells[self.event_id].strip() if self.event_id is not None else ""
-        key = "" if event_id else _content_key(_values(self.names, cells))
-        return _event(source, lead_id, type_, occurred_at, payload, key, event_id)
+        if event_id:
+            return LeadEvent.trusted(event_id, lead_id, occurred_at, source, type_, payload)
+        return _event(source, lead_id, type_, occurred_at, payload, _content_key(_values(self.names, cells)))
 
 
 # ---------------------------------------------------------------- the CRM export pair

@@ -176,12 +176,12 @@ class LeadEvent(BaseModel):
         A reader builds one per row, and this costs a third of ``model_construct``, which first looks
         every field up by name and alias.
         """
-        event = cls.__new__(cls)
-        object.__setattr__(event, "__dict__", {"event_id": event_id, "lead_id": lead_id, "occurred_at": occurred_at,
-                                               "source": source, "type": type, "payload": payload})
-        object.__setattr__(event, "__pydantic_fields_set__", set(_FIELD_NAMES))
-        object.__setattr__(event, "__pydantic_extra__", None)
-        object.__setattr__(event, "__pydantic_private__", None)
+        event = _new_object(cls)
+        _set_slot(event, "__dict__", {"event_id": event_id, "lead_id": lead_id, "occurred_at": occurred_at,
+                                      "source": source, "type": type, "payload": payload})
+        _set_slot(event, "__pydantic_fields_set__", set(_FIELD_NAMES))
+        _set_slot(event, "__pydantic_extra__", None)
+        _set_slot(event, "__pydantic_private__", None)
         return event
 
     @classmethod
@@ -209,3 +209,5 @@ class LeadEvent(BaseModel):
 
 
 _FIELD_NAMES = tuple(LeadEvent.model_fields)
+_new_object = object.__new__
+_set_slot = object.__setattr__  # the model is frozen: its own __setattr__ refuses
