@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,7 @@ MIGRATIONS: list[str] = [
 ]
 
 FINAL_STATUSES = ("met", "cancelled", "not_applicable")
+EVENT_BATCH = 500  # events stored per statement; a source's events reach the store in batches of this size
 
 
 class StoreLocked(RuntimeError):
@@ -270,18 +272,15 @@ class Store:
     def upsert_events(self, events: Iterable[LeadEvent], run_id: int | None) -> tuple[int, int]:
         """Store events by id; an unchanged event is a no-op. Returns (new or changed, unchanged)."""
         changed = unchanged = 0
-        batch: list[tuple[Any, ...]] = []
-        for event in events:
-            batch.append((
-                event.event_id, event.lead_id, iso(event.occurred_at), event.source, str(event.type),
-                _payload_text(event.payload), run_id,
-            ))
-            if len(batch) >= 500:
-                done = self._upsert_batch(batch)
-                changed, unchanged = changed + done[0], unchanged + done[1]
-                batch = []
-        done = self._upsert_batch(batch)
-        return changed + done[0], unchanged + done[1]
+        events = iter(events)
+        while batch := [
+            (event.event_id, event.lead_id, iso(event.occurred_at), event.source, str(event.type),
+             _payload_text(event.payload), run_id)
+            for event in islice(events, EVENT_BATCH)
+        ]:
+            done = self._upsert_batch(batch)
+            changed, unchanged = changed + done[0], unchanged + done[1]
+        return changed, unchanged
 
     def _upsert_batch(self, rows: list[tuple[Any, ...]]) -> tuple[int, int]:
         """Rows (event_id, lead_id, occurred_at, source, type, payload, run) → (new or changed, unchanged).
