@@ -7,6 +7,8 @@ quarantines the rejects. Both formats, and the writer's, are described in docs/e
 Speed: the payload of an ordinary row is checked by cheap code written from the payload models
 (`_PayloadSpec`); anything that code is not sure of goes through pydantic itself, so every
 rejection reason comes from the models and an accepted payload is exactly what the models give.
+An ordinary event log row is read straight from its cells (`_LogPlan`); any other row takes the
+full path, which gives the same event or the reason it is rejected.
 """
 
 from __future__ import annotations
