@@ -573,9 +573,9 @@ class _LogPlan:
                 continue
             columns = []
             for name, check, info in spec.fields:
-                if info.default_factory is not None:
-                    break  # a fresh default per event: leave the type to the full path
                 default = _REQUIRED if info.is_required() else info.default
+                if default is not _REQUIRED and not isinstance(default, str | int | float | None):
+                    break  # a default made or copied per event: leave the type to the full path
                 columns.append((name, index.get(name), None if check is _text else check, name in _CHOICE_FIELDS,
                                 default))
             else:
