@@ -7,6 +7,8 @@ quarantines the rejects. Both formats, and the writer's, are described in docs/e
 Speed: the payload of an ordinary row is checked by cheap code written from the payload models
 (`_PayloadSpec`); anything that code is not sure of goes through pydantic itself, so every
 rejection reason comes from the models and an accepted payload is exactly what the models give.
+An ordinary event log row is read straight from its cells (`_LogPlan`); any other row takes the
+full path, which gives the same event or the reason it is rejected.
 """
 
 from __future__ import annotations
@@ -164,17 +166,20 @@ def _rows(layout: _Layout) -> Iterator[tuple[int, list[str], dict[str, str] | No
     """(line, cells, values, problem): values maps our names to stripped, non-empty cells."""
     names = layout.names
     width = len(names)
-    unnamed = "" in names
     for line, cells, problem in _records(layout):
         if cells is None:
             yield line, [], None, problem
         elif len(cells) != width:
             yield line, cells, None, _width_problem(cells, width)
         else:
-            values = {name: text for name, cell in zip(names, cells, strict=True) if cell and (text := cell.strip())}
-            if unnamed:
-                values.pop("", None)
-            yield line, cells, values, None
+            yield line, cells, _values(names, cells), None
+
+
+def _values(names: tuple[str, ...], cells: list[str]) -> dict[str, str]:
+    """Our names to the row's stripped, non-empty cells; an unnamed column is left out."""
+    values = {name: text for name, cell in zip(names, cells, strict=True) if cell and (text := cell.strip())}
+    values.pop("", None)
+    return values
 
 
 def _width_problem(cells: list[str], width: int) -> str:
@@ -477,13 +482,9 @@ def _content_key(values: Mapping[str, str]) -> str:
 def _event(source: str, lead_id: str, type_: EventType, occurred_at: datetime, payload: dict[str, Any],
            key: str, event_id: str | None = None) -> LeadEvent:
     """A LeadEvent from values already checked as its validators would check them."""
-    return LeadEvent.model_construct(
-        event_id=event_id or make_event_id(source, lead_id, type_, occurred_at.astimezone(dt_timezone.utc), key),
-        lead_id=lead_id,
-        occurred_at=occurred_at,
-        source=source,
-        type=type_,
-        payload=payload,
+    return LeadEvent.trusted(
+        event_id or make_event_id(source, lead_id, type_, occurred_at.astimezone(dt_timezone.utc), key),
+        lead_id, occurred_at, source, type_, payload,
     )
 
 
@@ -500,24 +501,131 @@ def _log_event(values: Mapping[str, str], source: str, zone: ZoneInfo | None) ->
 
 
 def read_event_log(path: str | Path, *, source: str = "csv", timezone: str | None = None,
-                   columns: Mapping[str, str] | None = None) -> Iterator[LeadEvent | Rejected]:
+                   columns: Mapping[str, str] | None = None, fast: bool = True) -> Iterator[LeadEvent | Rejected]:
     """Every row of an event log as a LeadEvent or a Rejected, lazily, in file order.
 
     The file and its header are checked now (CsvSourceError); rows are read as the caller iterates.
+    `fast=False` sends every row through the full path, the reference the fast lane is tested against.
     """
     layout = _layout(path, EVENT_LOG_REQUIRED, columns)
-    return _read_log(layout, source, _zone(timezone))
+    zone = _zone(timezone)
+    return _read_log(layout, source, zone, _LogPlan.of(layout.names, zone) if fast else None)
 
 
-def _read_log(layout: _Layout, source: str, zone: ZoneInfo | None) -> Iterator[LeadEvent | Rejected]:
-    for line, cells, values, problem in _rows(layout):
-        if values is None:
-            yield _rejected(layout, line, cells, problem or "unreadable row")
+def _read_log(layout: _Layout, source: str, zone: ZoneInfo | None,
+              plan: _LogPlan | None) -> Iterator[LeadEvent | Rejected]:
+    width = len(layout.names)
+    for line, cells, problem in _records(layout):
+        if cells is None:
+            yield _rejected(layout, line, [], problem or "unreadable row")
             continue
+        if len(cells) != width:
+            yield _rejected(layout, line, cells, _width_problem(cells, width))
+            continue
+        if plan is not None:
+            try:
+                event = plan.event(cells, source)
+            except _RowError:
+                event = None  # the full path says why
+            if event is not None:
+                yield event
+                continue
         try:
-            yield _log_event(values, source, zone)
+            yield _log_event(_values(layout.names, cells), source, zone)
         except _RowError as error:
             yield _rejected(layout, line, cells, str(error))
+
+
+_TYPE_CELLS = {str(type_): type_ for type_ in EventType}
+_REQUIRED = object()  # a payload field without a default
+
+
+@dataclass(frozen=True)
+class _LogPlan:
+    """The fast lane: an ordinary event log row straight from its cells, without the values mapping.
+
+    Worked out once per file from the header. `event` takes only rows it is sure of: the type
+    written as we write it, no payload JSON, and values the payload checks vouch for; for any
+    other row it returns None (or raises _RowError), and `_log_event` reads the row in full.
+    Both give the same event for a row the lane takes (tests/connectors/test_csv_source.py).
+    """
+
+    names: tuple[str, ...]
+    zone: ZoneInfo | None
+    event_id: int | None
+    lead_id: int
+    occurred_at: int
+    type: int
+    payload: int | None
+    # per type with named payload columns: (field, column or None, check (None: any text), lowercase first,
+    # default or _REQUIRED)
+    named: dict[EventType, tuple[tuple[str, int | None, Check | None, bool, Any], ...]]
+    # created/updated: (field, column, what makes the cell its value (None: the text as it stands))
+    folded: tuple[tuple[str, int, Callable[[str, str], Any] | None], ...]
+    folded_types: frozenset[EventType]
+
+    @classmethod
+    def of(cls, names: tuple[str, ...], zone: ZoneInfo | None) -> _LogPlan:
+        index = {name: i for i, name in enumerate(names) if name}
+        named = {}
+        for type_, spec in _SPECS.items():
+            if type_ in FOLDED_KEY or spec is None:
+                continue
+            columns = []
+            for name, check, info in spec.fields:
+                default = _REQUIRED if info.is_required() else info.default
+                if default is not _REQUIRED and not isinstance(default, str | int | float | None):
+                    break  # a default made or copied per event: leave the type to the full path
+                columns.append((name, index.get(name), None if check is _text else check, name in _CHOICE_FIELDS,
+                                default))
+            else:
+                named[type_] = tuple(columns)
+        converters: dict[str, Callable[[str, str], Any]] = {
+            "number": _number, "boolean": _boolean, "timestamp": lambda name, text: _field_value(name, text, zone),
+        }
+        folded = tuple((name, i, converters.get(STANDARD_FIELDS.get(name, "text")))
+                       for name, i in index.items() if name not in _NOT_FIELDS)
+        folded_types = frozenset(type_ for type_ in FOLDED_KEY if _SPECS[type_] is not None)
+        return cls(names, zone, index.get("event_id"), index["lead_id"], index["occurred_at"], index["type"],
+                   index.get(PAYLOAD_JSON), named, folded, folded_types)
+
+    def event(self, cells: list[str], source: str) -> LeadEvent | None:
+        type_ = _TYPE_CELLS.get(cells[self.type])
+        lead_id = cells[self.lead_id].strip()
+        if type_ is None or not lead_id or (self.payload is not None and cells[self.payload].strip()):
+            return None
+        occurred_at = _timestamp("occurred_at", cells[self.occurred_at].strip(), self.zone)
+        payload: dict[str, Any] = {}
+        columns = self.named.get(type_)
+        if columns is not None:
+            for name, column, check, lower, default in columns:
+                text = cells[column].strip() if column is not None else ""
+                if text and check is None:
+                    payload[name] = text
+                elif text:
+                    value = check(text.lower() if lower else text)
+                    if value is _UNSURE:
+                        return None
+                    payload[name] = value
+                elif default is _REQUIRED:
+                    return None
+                else:
+                    payload[name] = default
+        elif type_ in self.folded_types:
+            fields: dict[str, Any] = {}
+            for name, column, convert in self.folded:
+                text = cells[column]
+                if text and (text := text.strip()):
+                    fields[name] = text if convert is None else convert(name, text)
+            if type_ is EventType.UPDATED and not fields:
+                return None
+            payload[FOLDED_KEY[type_]] = fields
+        else:
+            return None
+        event_id = cells[self.event_id].strip() if self.event_id is not None else ""
+        if event_id:
+            return LeadEvent.trusted(event_id, lead_id, occurred_at, source, type_, payload)
+        return _event(source, lead_id, type_, occurred_at, payload, _content_key(_values(self.names, cells)))
 
 
 # ---------------------------------------------------------------- the CRM export pair

@@ -169,6 +169,22 @@ class LeadEvent(BaseModel):
         return self
 
     @classmethod
+    def trusted(cls, event_id: str, lead_id: str, occurred_at: datetime, source: str, type: EventType,
+                payload: dict[str, Any]) -> LeadEvent:
+        """What ``model_construct`` makes of values already checked as the validators check them.
+
+        A reader builds one per row, and this costs a third of ``model_construct``, which first looks
+        every field up by name and alias.
+        """
+        event = _new_object(cls)
+        _set_slot(event, "__dict__", {"event_id": event_id, "lead_id": lead_id, "occurred_at": occurred_at,
+                                      "source": source, "type": type, "payload": payload})
+        _set_slot(event, "__pydantic_fields_set__", set(_FIELD_NAMES))
+        _set_slot(event, "__pydantic_extra__", None)
+        _set_slot(event, "__pydantic_private__", None)
+        return event
+
+    @classmethod
     def build(
         cls,
         *,
@@ -190,3 +206,8 @@ class LeadEvent(BaseModel):
             type=type_,
             payload=payload or {},
         )
+
+
+_FIELD_NAMES = tuple(LeadEvent.model_fields)
+_new_object = object.__new__
+_set_slot = object.__setattr__  # the model is frozen: its own __setattr__ refuses

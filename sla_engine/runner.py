@@ -20,7 +20,7 @@ from sla_engine.engine.evaluate import BREACHED, PAUSED, RUNNING, Evaluator, ela
 from sla_engine.events import LeadEvent
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.reports.targets import record_target_escalations, targets_may_have_changed
-from sla_engine.store.db import Store, iso
+from sla_engine.store.db import EVENT_BATCH, Store, iso
 from sla_engine.sync import Pull
 
 
@@ -98,18 +98,19 @@ def ingest(store: Store, name: str, items: Iterable[Item], run_id: int | None) -
     counts = SourceCounts(name)
     accepted: list[LeadEvent] = []
     for item in items:
-        counts.read += 1
         if isinstance(item, LeadEvent):
-            counts.accepted += 1
             accepted.append(item)
-            if len(accepted) >= 10_000:
+            if len(accepted) == EVENT_BATCH:
+                counts.accepted += len(accepted)
                 counts.new_events += store.upsert_events(accepted, run_id)[0]
-                accepted.clear()
+                accepted = []
         else:
             counts.quarantined += 1
             store.quarantine(name, str(getattr(item, "file", "")), getattr(item, "line", None),
                              item.reason, dict(getattr(item, "raw", {})), run_id)
+    counts.accepted += len(accepted)
     counts.new_events += store.upsert_events(accepted, run_id)[0]
+    counts.read = counts.accepted + counts.quarantined  # every item is one or the other
     return counts
 
 

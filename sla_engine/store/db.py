@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,7 @@ MIGRATIONS: list[str] = [
 ]
 
 FINAL_STATUSES = ("met", "cancelled", "not_applicable")
+EVENT_BATCH = 500  # events stored per statement; a source's events reach the store in batches of this size
 
 
 class StoreLocked(RuntimeError):
@@ -177,6 +179,9 @@ class Store:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")
+        # 32 MiB of page cache rather than 2: the event id index of half a million events then
+        # stays in memory while they are stored, instead of being read back and spilled page by page.
+        connection.execute("PRAGMA cache_size=-32768")
         self.conn = connection
         self.db = sqlite_utils.Database(connection)
         self._lock_handle: Any = None
@@ -268,26 +273,45 @@ class Store:
         return {"id": row[0], "as_of": datetime.fromisoformat(row[1]), "policy_hash": row[2]}
 
     # ------------------------------------------------------------ events
-    def upsert_events(self, events: Iterable[LeadEvent], run_id: int) -> tuple[int, int]:
+    def upsert_events(self, events: Iterable[LeadEvent], run_id: int | None) -> tuple[int, int]:
         """Store events by id; an unchanged event is a no-op. Returns (new or changed, unchanged)."""
         changed = unchanged = 0
-        batch: list[tuple[Any, ...]] = []
-        for event in events:
-            batch.append((
-                event.event_id, event.lead_id, iso(event.occurred_at), event.source, str(event.type),
-                json.dumps(event.payload, sort_keys=True, default=str),
-            ))
-            if len(batch) >= 500:
-                done = self._upsert_batch(batch, run_id)
-                changed, unchanged = changed + done[0], unchanged + done[1]
-                batch = []
-        done = self._upsert_batch(batch, run_id)
-        return changed + done[0], unchanged + done[1]
+        events = iter(events)
+        while batch := [
+            (event.event_id, event.lead_id, iso(event.occurred_at), event.source, str(event.type),
+             _payload_text(event.payload), run_id)
+            for event in islice(events, EVENT_BATCH)
+        ]:
+            done = self._upsert_batch(batch)
+            changed, unchanged = changed + done[0], unchanged + done[1]
+        return changed, unchanged
 
-    def _upsert_batch(self, rows: list[tuple[Any, ...]], run_id: int) -> tuple[int, int]:
-        """One look-up and one write per batch: ingest costs about what a plain insert does."""
+    def _upsert_batch(self, rows: list[tuple[Any, ...]]) -> tuple[int, int]:
+        """Rows (event_id, lead_id, occurred_at, source, type, payload, run) → (new or changed, unchanged).
+
+        A batch of events none of which is stored yet (a first sync, a new day's events) goes in
+        with one INSERT OR IGNORE and no look-up; only a batch that meets a stored id, or repeats
+        one, is undone and compared row by row.
+        """
         if not rows:
             return 0, 0
+        self.conn.execute("SAVEPOINT upsert_events")
+        before = self.conn.total_changes
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO events (event_id, lead_id, occurred_at, source, type, payload, ingested_run) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        if self.conn.total_changes - before == len(rows):
+            self.conn.execute("RELEASE upsert_events")
+            self._note_changed(rows, {row[1] for row in rows})
+            return len(rows), 0
+        self.conn.execute("ROLLBACK TO upsert_events")
+        self.conn.execute("RELEASE upsert_events")
+        return self._compare_batch(rows)
+
+    def _compare_batch(self, rows: list[tuple[Any, ...]]) -> tuple[int, int]:
+        """One look-up and one write for a batch that meets stored events: write the new and the changed."""
         marks = ", ".join("?" for _ in rows)
         existing = {
             row[0]: tuple(row[1:])
@@ -300,21 +324,26 @@ class Store:
         dirty: set[str] = set()
         for row in rows:
             old = existing.get(row[0])
-            if old is not None and old == row[1:]:
+            if old is not None and old == row[1:6]:
                 continue
             if old is not None and old[0] != row[1]:
                 dirty.add(old[0])  # an event moved to another lead: the old one is judged again too
             fresh[row[0]] = row
             dirty.add(row[1])
-            if self.earliest_new_event is None or row[2] < self.earliest_new_event:
-                self.earliest_new_event = row[2]
         self.conn.executemany(
             "INSERT OR REPLACE INTO events (event_id, lead_id, occurred_at, source, type, payload, ingested_run) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(*row, run_id) for row in fresh.values()],
+            fresh.values(),
         )
-        self._mark_dirty(dirty)
+        self._note_changed(fresh.values(), dirty)
         return len(fresh), len(rows) - len(fresh)
+
+    def _note_changed(self, rows: Iterable[tuple[Any, ...]], leads: set[str]) -> None:
+        """Mark the leads of new or changed events dirty, and remember the earliest such event."""
+        earliest = min((row[2] for row in rows), default=None)
+        if earliest is not None and (self.earliest_new_event is None or earliest < self.earliest_new_event):
+            self.earliest_new_event = earliest
+        self._mark_dirty(leads)
 
     def _mark_dirty(self, lead_ids: Iterable[str]) -> None:
         self.conn.executemany(
@@ -449,6 +478,10 @@ class Store:
         if status is None:
             return list(self.db.query("SELECT * FROM outbox ORDER BY due_at, key"))
         return list(self.db.query("SELECT * FROM outbox WHERE status = ? ORDER BY due_at, key", [status]))
+
+
+# json.dumps(payload, sort_keys=True, default=str) without building an encoder for every event
+_payload_text = json.JSONEncoder(sort_keys=True, default=str).encode
 
 
 def histories_by_lead(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[str, list[LeadEvent]]]:

@@ -20,3 +20,10 @@ def test_the_benchmark_runs_every_measurement_and_writes_json(tmp_path):
     assert rows["ingest 150 leads"]["seconds"] > 0 and rows["ingest 150 leads"]["floor_seconds"] > 0
     check = next(row for name, row in rows.items() if name.startswith("check of "))
     assert int(check["name"].split()[2].replace(",", "")) >= 10_000
+
+
+def test_ingest_only_measures_ingest_and_nothing_else(tmp_path):
+    out = tmp_path / "results.json"
+    assert bench.main(["--leads", "150", "--ingest-only", "--workdir", str(tmp_path / "work"), "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["name"].split(" (")[0] for row in rows] == ["ingest 150 leads"]

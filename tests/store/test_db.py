@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sla_engine.runner import evaluate_run
-from sla_engine.store.db import MIGRATIONS, Store
+from sla_engine.store.db import MIGRATIONS, Store, iso
 from tests.engine.test_evaluate import activity, assigned, at, created, policy_set
 from tests.test_runner import history, run, snapshot
 
@@ -36,6 +37,53 @@ def test_events_upsert_by_id_and_only_changes_mark_a_lead_for_judging(tmp_path):
     assert store.count("events") == 2
     assert store.select_leads_to_evaluate(at(23, 10)) == 1
     assert [lead for lead, _ in store.iter_selected_histories()] == ["L1"]
+
+
+def stored(store: Store) -> dict[str, tuple]:
+    rows = store.conn.execute("SELECT event_id, lead_id, payload, ingested_run FROM events")
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def dirty_leads(store: Store) -> list[str]:
+    return [row[0] for row in store.conn.execute("SELECT lead_id FROM leads WHERE dirty = 1 ORDER BY lead_id")]
+
+
+def test_new_events_are_stored_and_their_leads_marked_with_the_earliest_instant_noted(tmp_path):
+    store = Store(tmp_path / "s.db")
+    events = [activity("L2", at(23, 11)), created("L1", at(23, 9), lead_score=95), assigned("L1", at(23, 10))]
+    with store.transaction():
+        assert store.upsert_events(events, run_id=1) == (3, 0)
+    assert {event_id: row[0] for event_id, row in stored(store).items()} == {e.event_id: e.lead_id for e in events}
+    assert dirty_leads(store) == ["L1", "L2"]
+    assert store.earliest_new_event == iso(at(23, 9))
+
+
+def test_a_batch_meeting_stored_events_writes_only_the_new_and_the_changed(tmp_path):
+    store = Store(tmp_path / "s.db")
+    kept, changed, moved = created("L1", at(23, 9)), assigned("L1", at(23, 10)), activity("L2", at(23, 11))
+    with store.transaction():
+        store.upsert_events([kept, changed, moved], run_id=1)
+        store.conn.execute("UPDATE leads SET dirty = 0")
+        store.earliest_new_event = None
+        new = activity("L4", at(24, 9))
+        batch = [kept, changed.model_copy(update={"payload": {"owner": "other@example.com"}}),
+                 moved.model_copy(update={"lead_id": "L3"}), new, new]
+        assert store.upsert_events(batch, run_id=2) == (3, 2)  # the repeated new event counts once
+    rows = stored(store)
+    assert rows[kept.event_id][2] == 1  # unchanged: not written again
+    assert json.loads(rows[changed.event_id][1]) == {"owner": "other@example.com"} and rows[changed.event_id][2] == 2
+    assert rows[moved.event_id][0] == "L3" and rows[new.event_id][2] == 2
+    assert dirty_leads(store) == ["L1", "L2", "L3", "L4"]  # L2 lost an event, so it is judged again too
+    assert store.earliest_new_event == iso(at(23, 10))
+
+
+def test_of_two_versions_of_an_event_in_one_batch_the_last_is_kept(tmp_path):
+    store = Store(tmp_path / "s.db")
+    first = assigned("L1", at(23, 10))
+    second = first.model_copy(update={"payload": {"owner": "other@example.com"}})
+    with store.transaction():
+        assert store.upsert_events([first, second], run_id=1) == (1, 1)
+    assert json.loads(stored(store)[first.event_id][1]) == {"owner": "other@example.com"}
 
 
 def test_a_failure_mid_run_leaves_the_store_as_the_last_finished_run_left_it(tmp_path):
