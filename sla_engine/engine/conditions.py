@@ -34,6 +34,7 @@ class Context:
     window_start: datetime | None = None
     entered_now: set[str] = field(default_factory=set)
     extra: dict[str, Any] = field(default_factory=dict)
+    memo: dict[int, Any] = field(default_factory=dict)  # see engine.dependencies.FieldMemo
 
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {

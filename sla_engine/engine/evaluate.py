@@ -14,6 +14,7 @@ from typing import Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.conditions import Compiled, Compiler, Context
+from sla_engine.engine.dependencies import FieldMemo
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import Disposition, EventType, LeadEvent
 from sla_engine.language import model as m
@@ -163,9 +164,22 @@ class Evaluator:
     def __init__(self, policy_set: PolicySet) -> None:
         self.policy_set = policy_set
         self.compiler = Compiler(policy_set)
+        self.memo = FieldMemo(policy_set)
         self.calendars = {name: build_calendar(decl) for name, decl in policy_set.calendars.items()}
-        self.stages = [(name, self.compiler.stage(stage)) for name, stage in policy_set.stages.items()]
+        self.stages = [(name, self._stage(stage)) for name, stage in policy_set.stages.items()]
         self.policies = [self._compile_policy(p) for p in policy_set.policies.values()]
+
+    def _condition(self, expr: m.Node | None) -> Compiled | None:
+        """A condition judged once per change of the lead fields it reads (see engine.dependencies)."""
+        if expr is None:
+            return None
+        return self.memo.wrap(expr, self.compiler.condition(expr))
+
+    def _stage(self, stage: m.Stage) -> Compiled:
+        compiled = self.compiler.stage(stage)
+        if stage.expr is None:
+            return self.memo.remember([stage.from_field or "status"], compiled)
+        return self.memo.wrap(stage.expr, compiled)
 
     def _trigger(self, trigger: m.Trigger | None) -> CompiledTrigger | None:
         if trigger is None:
@@ -175,19 +189,18 @@ class Evaluator:
             event=trigger.event,
             by_owner=trigger.by_owner,
             where=c.condition(trigger.where, event_kind=trigger.event) if trigger.where else None,
-            condition=c.condition(trigger.condition) if trigger.condition else None,
+            condition=self._condition(trigger.condition),
         )
 
     def _compile_policy(self, policy: m.Policy) -> CompiledPolicy:
-        c = self.compiler
         return CompiledPolicy(
             decl=policy,
-            applies=c.condition(policy.applies) if policy.applies else None,
-            tiers=[(tier, c.condition(tier.when) if tier.when else None) for tier in policy.tiers],
+            applies=self._condition(policy.applies),
+            tiers=[(tier, self._condition(tier.when)) for tier in policy.tiers],
             windows=[
                 CompiledWindow(
                     decl=w, start=self._trigger(w.start), stop=self._trigger(w.stop),
-                    pause=c.condition(w.pause) if w.pause else None,
+                    pause=self._condition(w.pause),
                 )
                 for w in policy.windows
             ],
@@ -224,6 +237,7 @@ class Evaluator:
         trace = result.trace if explain else None
         state = LeadState(lead_id)
         ctx = Context(state=state)
+        memo, forget = ctx.memo, self.memo.forget
         stage_now = {name: False for name, _ in self.stages}
         clocks = [
             _Clock(self, policy, window, lead_id, policy_hash, trace)
@@ -237,10 +251,11 @@ class Evaluator:
                 break
             t = utc(event.occurred_at)
             for clock in clocks:
-                clock.advance_to(t)
+                if clock.current is not None:
+                    clock.advance_to(t)
             owner_before = state.fields.get("owner")
             recycles_before = state.recycles
-            state.apply(event)
+            forget(memo, state.apply(event))
             ctx.history.append((event, owner_before))
             ctx.event = event
             recycled = state.recycles > recycles_before
@@ -261,8 +276,10 @@ class Evaluator:
                         if trace is not None:
                             trace.append(f"{_when(t)}  became {name}")
                     stage_now[name] = now
+            kind = event.type
             for clock in clocks:
-                clock.on_event(event, t, ctx, recycled)
+                if recycled or clock.listens_to(kind):
+                    clock.on_event(event, t, ctx, recycled)
             ctx.event = None
         for clock in clocks:
             clock.advance_to(as_of)
@@ -296,6 +313,18 @@ class _Clock:
         self.recycled_since_start = False
         self.goal: m.Goal | None = None
         self.cal: BusinessCalendar = CALENDAR_TIME
+
+    def listens_to(self, kind: str) -> bool:
+        """Whether an event of this kind can change the clock when the lead is not recycled by it.
+
+        A clock with an unfinished instance judges every event; one without only its start
+        trigger's: a start condition (its edge must be tracked) or events of the start's kind.
+        """
+        inst = self.current
+        if inst is not None and not inst.finished:
+            return True
+        start = self.window.start
+        return start is not None and (start.event is None or start.event == kind)
 
     def _say(self, t: datetime, text: str) -> None:
         if self.trace is not None:
