@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.conditions import Compiled, Compiler, Context
@@ -19,6 +19,9 @@ from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import Disposition, EventType, LeadEvent
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
+
+if TYPE_CHECKING:
+    from sla_engine.store.db import StoredEvent
 
 RUNNING, PAUSED, MET, BREACHED, CANCELLED, NOT_APPLICABLE = (
     "running", "paused", "met", "breached", "cancelled", "not_applicable",
@@ -230,7 +233,7 @@ class Evaluator:
         return CALENDAR_TIME
 
     # ------------------------------------------------------------ one lead
-    def evaluate(self, lead_id: str, events: Iterable[LeadEvent], as_of: datetime,
+    def evaluate(self, lead_id: str, events: Iterable[LeadEvent | StoredEvent], as_of: datetime,
                  policy_hash: str = "", explain: bool = False) -> LeadResult:
         as_of = utc(as_of)
         result = LeadResult(lead_id)
