@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.conditions import Compiled, Compiler, Context
-from sla_engine.engine.dependencies import FieldMemo
+from sla_engine.engine.dependencies import FieldMemo, fields_read
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import Disposition, EventType, LeadEvent
 from sla_engine.language import model as m
@@ -92,19 +92,24 @@ class Instance:
 
     def as_row(self) -> dict[str, Any]:
         row = {name: getattr(self, name) for name in _INSTANCE_FIELDS}  # flat: no deep copy needed
-        for key, value in row.items():
-            if isinstance(value, datetime):
+        for key in _INSTANT_FIELDS:
+            value = row[key]
+            if value is not None:
                 row[key] = utc(value).isoformat()
         row["key"] = self.key
         return row
 
 
 _INSTANCE_FIELDS = tuple(f.name for f in fields(Instance))
+_INSTANT_FIELDS = tuple(f.name for f in fields(Instance) if "datetime" in str(f.type))
 
 
 @dataclass
 class DueAction:
-    """An escalation action whose instant has come; keyed so it is recorded once."""
+    """An escalation action whose instant has come; keyed so it is recorded once.
+
+    ``action`` is the policy's action as JSON, shared by every DueAction of that action: read it, do not change it.
+    """
 
     lead_id: str
     policy: str
@@ -151,6 +156,7 @@ class CompiledWindow:
     start: CompiledTrigger | None
     stop: CompiledTrigger | None
     pause: Compiled | None
+    actions: list[list[dict[str, Any]]] = field(default_factory=list)  # per escalation level, dumped once
 
 
 @dataclass
@@ -170,6 +176,10 @@ class Evaluator:
         self.memo = FieldMemo(policy_set)
         self.calendars = {name: build_calendar(decl) for name, decl in policy_set.calendars.items()}
         self.stages = [(name, self._stage(stage)) for name, stage in policy_set.stages.items()]
+        self.stages_read_fields_only = all(
+            stage.expr is None or fields_read(stage.expr, policy_set) is not None
+            for stage in policy_set.stages.values()
+        )
         self.policies = [self._compile_policy(p) for p in policy_set.policies.values()]
 
     def _condition(self, expr: m.Node | None) -> Compiled | None:
@@ -204,6 +214,8 @@ class Evaluator:
                 CompiledWindow(
                     decl=w, start=self._trigger(w.start), stop=self._trigger(w.stop),
                     pause=self._condition(w.pause),
+                    actions=[[m.without_positions(action.model_dump(mode="json")) for action in level.actions]
+                             for level in w.escalations],
                 )
                 for w in policy.windows
             ],
@@ -242,6 +254,7 @@ class Evaluator:
         ctx = Context(state=state)
         memo, forget = ctx.memo, self.memo.forget
         stage_now = {name: False for name, _ in self.stages}
+        stages_judged = False
         clocks = [
             _Clock(self, policy, window, lead_id, policy_hash, trace)
             for policy in self.policies for window in policy.windows
@@ -258,7 +271,8 @@ class Evaluator:
                     clock.advance_to(t)
             owner_before = state.fields.get("owner")
             recycles_before = state.recycles
-            forget(memo, state.apply(event))
+            written = state.apply(event)
+            forget(memo, written)
             ctx.history.append((event, owner_before))
             ctx.event = event
             recycled = state.recycles > recycles_before
@@ -269,7 +283,11 @@ class Evaluator:
                 # A recycle ends the lead's stages: it becomes MQL again only by a later event.
                 stage_now = dict.fromkeys(stage_now, False)
                 ctx.stage_entered.clear()
+                stages_judged = False
+            elif stages_judged and not written and self.stages_read_fields_only:
+                pass  # no field a stage reads was written since the stages were last judged: none is entered
             else:
+                stages_judged = True
                 for name, condition in self.stages:
                     now = bool(condition(ctx))
                     if now and not stage_now[name]:
@@ -281,7 +299,9 @@ class Evaluator:
                     stage_now[name] = now
             kind = event.type
             for clock in clocks:
-                if recycled or clock.listens_to(kind):
+                # Only a recycle, an unfinished instance or the start trigger can change a clock.
+                inst = clock.current
+                if recycled or (inst is not None and not inst.finished) or clock.starts_on(kind):
                     clock.on_event(event, t, ctx, recycled)
             ctx.event = None
         for clock in clocks:
@@ -317,15 +337,9 @@ class _Clock:
         self.goal: m.Goal | None = None
         self.cal: BusinessCalendar = CALENDAR_TIME
 
-    def listens_to(self, kind: str) -> bool:
-        """Whether an event of this kind can change the clock when the lead is not recycled by it.
-
-        A clock with an unfinished instance judges every event; one without only its start
-        trigger's: a start condition (its edge must be tracked) or events of the start's kind.
-        """
-        inst = self.current
-        if inst is not None and not inst.finished:
-            return True
+    def starts_on(self, kind: str) -> bool:
+        """Whether the start trigger judges an event of this kind: a start condition judges every
+        event (its edge is tracked), `on KIND` only events of that kind."""
         start = self.window.start
         return start is not None and (start.event is None or start.event == kind)
 
@@ -552,11 +566,11 @@ class _Clock:
                 if fire_at > as_of:
                     upcoming.append(fire_at)
                     break
-                for action_index, action in enumerate(level.actions):
+                for action_index, action in enumerate(self.window.actions[index]):
                     due.append(DueAction(
                         lead_id=inst.lead_id, policy=inst.policy, window=inst.window, cycle=inst.cycle,
                         level=level.label, level_index=index, repeat=repeat, action_index=action_index,
-                        action=m.without_positions(action.model_dump(mode="json")), due_at=fire_at,
+                        action=action, due_at=fire_at,
                     ))
         return due, min(upcoming) if upcoming else None
 
