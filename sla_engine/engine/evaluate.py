@@ -101,7 +101,7 @@ class Instance:
 
 
 _INSTANCE_FIELDS = tuple(f.name for f in fields(Instance))
-_INSTANT_FIELDS = tuple(f.name for f in fields(Instance) if "datetime" in str(f.type))
+_INSTANT_FIELDS = tuple(f.name for f in fields(Instance) if "datetime" in str(f.type))  # stored as ISO text
 
 
 @dataclass
