@@ -12,11 +12,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME
-from sla_engine.engine.evaluate import BREACHED, PAUSED, RUNNING, Evaluator, elapsed_business, utc
+from sla_engine.engine.evaluate import BREACHED, PAUSED, RUNNING, Evaluator, LeadResult, elapsed_business, utc
 from sla_engine.events import LeadEvent
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.reports.targets import record_target_escalations, targets_may_have_changed
@@ -77,6 +78,7 @@ class RunReport:
 
 Item = Any  # LeadEvent or a source's Rejected row
 MAX_KEPT = 1000  # new breaches and warnings kept for display; the counts are exact
+BATCH_LEADS = 500  # leads judged, then written together: one query and a few executemany calls a batch
 
 
 def git_commit_of(path: Path) -> str | None:
@@ -140,31 +142,16 @@ def evaluate_run(
             store.mark_all_dirty()
             report.full = True
         report.leads_evaluated = store.select_leads_to_evaluate(as_of)
-        for done, (lead_id, events) in enumerate(store.iter_selected_histories(), start=1):
-            result = evaluator.evaluate(lead_id, events, as_of, policy_hash=policy_set.content_hash)
-            rows = [instance.as_row() for instance in result.instances]
-            for row in store.save_instances(lead_id, rows, run_id):
-                if row["status"] == BREACHED and row["previous_status"] != BREACHED:
-                    report.new_breach_count += 1
-                    if len(report.new_breaches) < MAX_KEPT:
-                        report.new_breaches.append(row)
-                if (row["warning_at"] and row["warning_at"] <= iso(as_of) and row["status"] == RUNNING
-                        and not (row["previous_warning_at"] and row["previous_warning_at"] <= iso(as_of))):
-                    report.new_warning_count += 1
-                    if len(report.new_warnings) < MAX_KEPT:
-                        report.new_warnings.append(row)
-            if keep_instances:
-                report.instances.extend(rows)
-            report.actions_due += store.record_actions(
-                ({"key": a.key, "lead_id": a.lead_id, "policy": a.policy, "window": a.window,
-                  "cycle": a.cycle, "level": a.level, "action": a.action, "due_at": iso(a.due_at)}
-                 for a in result.actions),
-                run_id,
-            )
-            store.save_stage_entries(lead_id, result.stage_entries)
-            store.save_lead(lead_id, result.state, result.next_check, run_id)
-            if progress is not None:
-                progress(done, report.leads_evaluated)
+        histories = store.iter_selected_histories()
+        done = 0
+        while batch := list(islice(histories, BATCH_LEADS)):
+            results = [evaluator.evaluate(lead_id, events, as_of, policy_hash=policy_set.content_hash)
+                       for lead_id, events in batch]
+            _save_results(store, results, run_id, as_of, report, keep_instances)
+            for _ in results:
+                done += 1
+                if progress is not None:
+                    progress(done, report.leads_evaluated)
         for row in store.db.query(
             "SELECT policy, window, coalesce(tier, '-') AS tier, status, count(*) AS n "
             "FROM window_instances GROUP BY 1, 2, 3, 4"
@@ -177,6 +164,34 @@ def evaluate_run(
             report.actions_due += record_target_escalations(policy_set, store, as_of, run_id)
         store.finish_run(run_id, report.summary())
     return report
+
+
+def _save_results(store: Store, results: list[LeadResult], run_id: int, as_of: datetime, report: RunReport,
+                  keep_instances: bool) -> None:
+    """Write a batch of judged leads, noting what newly breached or warned."""
+    rows = {result.lead_id: [instance.as_row() for instance in result.instances] for result in results}
+    now = iso(as_of)
+    for row in store.save_instances_of(rows, run_id):
+        if row["status"] == BREACHED and row["previous_status"] != BREACHED:
+            report.new_breach_count += 1
+            if len(report.new_breaches) < MAX_KEPT:
+                report.new_breaches.append(row)
+        if (row["warning_at"] and row["warning_at"] <= now and row["status"] == RUNNING
+                and not (row["previous_warning_at"] and row["previous_warning_at"] <= now)):
+            report.new_warning_count += 1
+            if len(report.new_warnings) < MAX_KEPT:
+                report.new_warnings.append(row)
+    if keep_instances:
+        for lead_rows in rows.values():
+            report.instances.extend(lead_rows)
+    report.actions_due += store.record_actions(
+        ({"key": a.key, "lead_id": a.lead_id, "policy": a.policy, "window": a.window,
+          "cycle": a.cycle, "level": a.level, "action": a.action, "due_at": iso(a.due_at)}
+         for result in results for a in result.actions),
+        run_id,
+    )
+    store.save_stage_entries_of({result.lead_id: result.stage_entries for result in results})
+    store.save_leads(((result.lead_id, result.state, result.next_check) for result in results), run_id)
 
 
 def timing(evaluator: Evaluator, row: dict[str, Any], as_of: datetime) -> dict[str, float | None]:

@@ -221,3 +221,16 @@ def test_each_run_is_recorded_with_its_policy_hash(tmp_path):
     assert row["policy_hash"] == report.policy_hash and row["git_commit"] == "abc123"
     assert row["status"] == "finished" and json.loads(row["counts"])["leads_evaluated"] == 2
     assert datetime.fromisoformat(row["as_of"]) == at(25, 12).astimezone(UTC)
+
+
+def test_judging_leads_in_small_batches_stores_what_one_batch_does(tmp_path, monkeypatch):
+    import sla_engine.runner as runner
+
+    whole = Store(tmp_path / "whole.db")
+    report = run(whole, history(), at(24, 12))
+    monkeypatch.setattr(runner, "BATCH_LEADS", 5)
+    batched = Store(tmp_path / "batched.db")
+    small = run(batched, history(), at(24, 12))
+    assert snapshot(whole) == snapshot(batched)
+    assert (report.new_breach_count, report.new_warning_count, report.actions_due) == (
+        small.new_breach_count, small.new_warning_count, small.actions_due)

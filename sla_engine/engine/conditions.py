@@ -34,6 +34,7 @@ class Context:
     window_start: datetime | None = None
     entered_now: set[str] = field(default_factory=set)
     extra: dict[str, Any] = field(default_factory=dict)
+    memo: dict[int, Any] = field(default_factory=dict)  # see engine.dependencies.FieldMemo
 
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -147,8 +148,19 @@ class Compiler:
             return lambda ctx: ctx.event.payload.get(name) if ctx.event is not None else None
         ps = self.policy_set
         if name in ps.definitions or name in ps.scores or name in ps.stages:
-            return lambda ctx: self.named(name)(ctx)
+            return self._named_ref(name)
         return lambda ctx: ctx.extra[name] if name in ctx.extra else ctx.state.fields.get(name)
+
+    def _named_ref(self, name: str) -> Compiled:
+        """A reference to a definition, score or stage, looked up at its first use (it may be compiled later)."""
+        target: Compiled | None = None
+
+        def ref(ctx: Context) -> Any:
+            nonlocal target
+            if target is None:
+                target = self.named(name)
+            return target(ctx)
+        return ref
 
     # ------------------------------------------------------------ values
     def literal(self, value: m.Node) -> Any:
@@ -214,11 +226,9 @@ class Compiler:
     def condition(self, expr: m.Node, event_kind: str | None = None) -> Compiled:
         c = self.condition
         if isinstance(expr, m.Or):
-            items = [c(i, event_kind) for i in expr.items]
-            return lambda ctx: any(i(ctx) for i in items)
+            return _any_of([c(i, event_kind) for i in expr.items])
         if isinstance(expr, m.And):
-            items = [c(i, event_kind) for i in expr.items]
-            return lambda ctx: all(i(ctx) for i in items)
+            return _all_of([c(i, event_kind) for i in expr.items])
         if isinstance(expr, m.Not):
             inner = c(expr.operand, event_kind)
             return lambda ctx: not inner(ctx)
@@ -239,9 +249,10 @@ class Compiler:
                 got = value(ctx)
                 if got is None:
                     return False
-                values = got if isinstance(got, list) else [got]
-                hit = any(not isinstance(v, dict | list) and _norm(v) in options for v in values)
-                return hit != negated
+                for v in got if isinstance(got, list) else (got,):
+                    if not isinstance(v, dict | list) and _norm(v) in options:
+                        return not negated
+                return negated
             return member
         if isinstance(expr, m.Between):
             value, low, high = (self.operand(x, event_kind) for x in (expr.operand, expr.low, expr.high))
@@ -290,6 +301,24 @@ class Compiler:
 
 
 _NUMBERS = (int, float)
+
+
+def _any_of(items: list[Compiled]) -> Compiled:
+    def any_of(ctx: Context) -> bool:
+        for item in items:  # noqa: SIM110 - a plain loop: any() would build a generator per call
+            if item(ctx):
+                return True
+        return False
+    return any_of
+
+
+def _all_of(items: list[Compiled]) -> Compiled:
+    def all_of(ctx: Context) -> bool:
+        for item in items:  # noqa: SIM110 - a plain loop: all() would build a generator per call
+            if not item(ctx):
+                return False
+        return True
+    return all_of
 
 
 def _is_missing(value: Any) -> bool:

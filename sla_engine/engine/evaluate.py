@@ -10,14 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.conditions import Compiled, Compiler, Context
+from sla_engine.engine.dependencies import FieldMemo, fields_read
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import Disposition, EventType, LeadEvent
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
+
+if TYPE_CHECKING:
+    from sla_engine.store.db import StoredEvent
 
 RUNNING, PAUSED, MET, BREACHED, CANCELLED, NOT_APPLICABLE = (
     "running", "paused", "met", "breached", "cancelled", "not_applicable",
@@ -88,19 +92,24 @@ class Instance:
 
     def as_row(self) -> dict[str, Any]:
         row = {name: getattr(self, name) for name in _INSTANCE_FIELDS}  # flat: no deep copy needed
-        for key, value in row.items():
-            if isinstance(value, datetime):
+        for key in _INSTANT_FIELDS:
+            value = row[key]
+            if value is not None:
                 row[key] = utc(value).isoformat()
         row["key"] = self.key
         return row
 
 
 _INSTANCE_FIELDS = tuple(f.name for f in fields(Instance))
+_INSTANT_FIELDS = tuple(f.name for f in fields(Instance) if "datetime" in str(f.type))  # stored as ISO text
 
 
 @dataclass
 class DueAction:
-    """An escalation action whose instant has come; keyed so it is recorded once."""
+    """An escalation action whose instant has come; keyed so it is recorded once.
+
+    ``action`` is the policy's action as JSON, shared by every DueAction of that action: read it, do not change it.
+    """
 
     lead_id: str
     policy: str
@@ -147,6 +156,7 @@ class CompiledWindow:
     start: CompiledTrigger | None
     stop: CompiledTrigger | None
     pause: Compiled | None
+    actions: list[list[dict[str, Any]]] = field(default_factory=list)  # per escalation level, dumped once
 
 
 @dataclass
@@ -163,9 +173,26 @@ class Evaluator:
     def __init__(self, policy_set: PolicySet) -> None:
         self.policy_set = policy_set
         self.compiler = Compiler(policy_set)
+        self.memo = FieldMemo(policy_set)
         self.calendars = {name: build_calendar(decl) for name, decl in policy_set.calendars.items()}
-        self.stages = [(name, self.compiler.stage(stage)) for name, stage in policy_set.stages.items()]
+        self.stages = [(name, self._stage(stage)) for name, stage in policy_set.stages.items()]
+        self.stages_read_fields_only = all(
+            stage.expr is None or fields_read(stage.expr, policy_set) is not None
+            for stage in policy_set.stages.values()
+        )
         self.policies = [self._compile_policy(p) for p in policy_set.policies.values()]
+
+    def _condition(self, expr: m.Node | None) -> Compiled | None:
+        """A condition judged once per change of the lead fields it reads (see engine.dependencies)."""
+        if expr is None:
+            return None
+        return self.memo.wrap(expr, self.compiler.condition(expr))
+
+    def _stage(self, stage: m.Stage) -> Compiled:
+        compiled = self.compiler.stage(stage)
+        if stage.expr is None:
+            return self.memo.remember([stage.from_field or "status"], compiled)
+        return self.memo.wrap(stage.expr, compiled)
 
     def _trigger(self, trigger: m.Trigger | None) -> CompiledTrigger | None:
         if trigger is None:
@@ -175,19 +202,20 @@ class Evaluator:
             event=trigger.event,
             by_owner=trigger.by_owner,
             where=c.condition(trigger.where, event_kind=trigger.event) if trigger.where else None,
-            condition=c.condition(trigger.condition) if trigger.condition else None,
+            condition=self._condition(trigger.condition),
         )
 
     def _compile_policy(self, policy: m.Policy) -> CompiledPolicy:
-        c = self.compiler
         return CompiledPolicy(
             decl=policy,
-            applies=c.condition(policy.applies) if policy.applies else None,
-            tiers=[(tier, c.condition(tier.when) if tier.when else None) for tier in policy.tiers],
+            applies=self._condition(policy.applies),
+            tiers=[(tier, self._condition(tier.when)) for tier in policy.tiers],
             windows=[
                 CompiledWindow(
                     decl=w, start=self._trigger(w.start), stop=self._trigger(w.stop),
-                    pause=c.condition(w.pause) if w.pause else None,
+                    pause=self._condition(w.pause),
+                    actions=[[m.without_positions(action.model_dump(mode="json")) for action in level.actions]
+                             for level in w.escalations],
                 )
                 for w in policy.windows
             ],
@@ -217,14 +245,16 @@ class Evaluator:
         return CALENDAR_TIME
 
     # ------------------------------------------------------------ one lead
-    def evaluate(self, lead_id: str, events: Iterable[LeadEvent], as_of: datetime,
+    def evaluate(self, lead_id: str, events: Iterable[LeadEvent | StoredEvent], as_of: datetime,
                  policy_hash: str = "", explain: bool = False) -> LeadResult:
         as_of = utc(as_of)
         result = LeadResult(lead_id)
         trace = result.trace if explain else None
         state = LeadState(lead_id)
         ctx = Context(state=state)
+        memo, forget = ctx.memo, self.memo.forget
         stage_now = {name: False for name, _ in self.stages}
+        stages_judged = False
         clocks = [
             _Clock(self, policy, window, lead_id, policy_hash, trace)
             for policy in self.policies for window in policy.windows
@@ -237,10 +267,12 @@ class Evaluator:
                 break
             t = utc(event.occurred_at)
             for clock in clocks:
-                clock.advance_to(t)
+                if clock.current is not None:
+                    clock.advance_to(t)
             owner_before = state.fields.get("owner")
             recycles_before = state.recycles
-            state.apply(event)
+            written = state.apply(event)
+            forget(memo, written)
             ctx.history.append((event, owner_before))
             ctx.event = event
             recycled = state.recycles > recycles_before
@@ -251,7 +283,11 @@ class Evaluator:
                 # A recycle ends the lead's stages: it becomes MQL again only by a later event.
                 stage_now = dict.fromkeys(stage_now, False)
                 ctx.stage_entered.clear()
+                stages_judged = False
+            elif stages_judged and not written and self.stages_read_fields_only:
+                pass  # no field a stage reads was written since the stages were last judged: none is entered
             else:
+                stages_judged = True
                 for name, condition in self.stages:
                     now = bool(condition(ctx))
                     if now and not stage_now[name]:
@@ -261,8 +297,12 @@ class Evaluator:
                         if trace is not None:
                             trace.append(f"{_when(t)}  became {name}")
                     stage_now[name] = now
+            kind = event.type
             for clock in clocks:
-                clock.on_event(event, t, ctx, recycled)
+                # Only a recycle, an unfinished instance or the start trigger can change a clock.
+                inst = clock.current
+                if recycled or (inst is not None and not inst.finished) or clock.starts_on(kind):
+                    clock.on_event(event, t, ctx, recycled)
             ctx.event = None
         for clock in clocks:
             clock.advance_to(as_of)
@@ -296,6 +336,12 @@ class _Clock:
         self.recycled_since_start = False
         self.goal: m.Goal | None = None
         self.cal: BusinessCalendar = CALENDAR_TIME
+
+    def starts_on(self, kind: str) -> bool:
+        """Whether the start trigger judges an event of this kind: a start condition judges every
+        event (its edge is tracked), `on KIND` only events of that kind."""
+        start = self.window.start
+        return start is not None and (start.event is None or start.event == kind)
 
     def _say(self, t: datetime, text: str) -> None:
         if self.trace is not None:
@@ -520,11 +566,11 @@ class _Clock:
                 if fire_at > as_of:
                     upcoming.append(fire_at)
                     break
-                for action_index, action in enumerate(level.actions):
+                for action_index, action in enumerate(self.window.actions[index]):
                     due.append(DueAction(
                         lead_id=inst.lead_id, policy=inst.policy, window=inst.window, cycle=inst.cycle,
                         level=level.label, level_index=index, repeat=repeat, action_index=action_index,
-                        action=m.without_positions(action.model_dump(mode="json")), due_at=fire_at,
+                        action=action, due_at=fire_at,
                     ))
         return due, min(upcoming) if upcoming else None
 

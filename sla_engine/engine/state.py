@@ -29,50 +29,63 @@ class LeadState:
     previous_owners: list[str] = field(default_factory=list)
     recycles: int = 0
 
-    def apply(self, event: LeadEvent) -> None:
-        """Fold one event into the state."""
+    def apply(self, event: LeadEvent) -> tuple[str, ...]:
+        """Fold one event into the state; returns the fields it wrote (changed or not)."""
         payload = event.payload
         kind = event.type
         f = self.fields
+        if kind == EventType.ACTIVITY:
+            return ()
         if kind == EventType.CREATED:
-            f.update({k: v for k, v in payload.get("attributes", {}).items() if v is not None})
+            attributes = {k: v for k, v in payload.get("attributes", {}).items() if v is not None}
+            f.update(attributes)
             f.setdefault("created_at", event.occurred_at)
-        elif kind == EventType.UPDATED:
-            for key, value in payload.get("changes", {}).items():
+            return (*attributes, "created_at")
+        if kind == EventType.UPDATED:
+            changes = payload.get("changes", {})
+            for key, value in changes.items():
                 if key == "owner":
                     self._set_owner(value)
                 else:
                     f[key] = value
-        elif kind == EventType.STATUS_CHANGED:
+            return (*changes, "previous_owners") if "owner" in changes else tuple(changes)
+        if kind == EventType.STATUS_CHANGED:
             target = payload.get("field") or "status"
             f[target] = payload.get("new")
             if target == "status" and str(payload.get("new") or "").casefold() == "recycled":
                 self.recycles += 1
-        elif kind == EventType.ASSIGNED:
+            return (target,)
+        if kind == EventType.ASSIGNED:
             self._set_owner(payload["owner"])
             if payload.get("owner_manager"):
                 f["owner_manager"] = payload["owner_manager"]
             if payload.get("team"):
                 f["team"] = payload["team"]
             f["assigned_at"] = event.occurred_at
-        elif kind == EventType.DISPOSITION:
+            return ("owner", "previous_owners", "owner_manager", "team", "assigned_at")
+        if kind == EventType.DISPOSITION:
             f["disposition"] = payload["disposition"]
             f["disposition_reason"] = payload.get("reason")
             f["disposition_at"] = event.occurred_at
             if payload["disposition"] == "recycled":
                 self.recycles += 1
-        elif kind == EventType.CONVERTED:
+            return ("disposition", "disposition_reason", "disposition_at")
+        if kind == EventType.CONVERTED:
             f["converted"] = True
             f["converted_at"] = event.occurred_at
             if payload.get("amount") is not None:
                 f["opportunity_amount"] = payload["amount"]
-        elif kind == EventType.OPPORTUNITY_CLOSED:
+            return ("converted", "converted_at", "opportunity_amount")
+        if kind == EventType.OPPORTUNITY_CLOSED:
             f["won"] = bool(payload.get("won"))
             f["lost"] = not payload.get("won")
             if payload.get("amount") is not None:
                 f["opportunity_amount"] = payload["amount"]
-        elif kind == EventType.DELETED:
+            return ("won", "lost", "opportunity_amount")
+        if kind == EventType.DELETED:
             f["deleted"] = True
+            return ("deleted",)
+        return ()
 
     def _set_owner(self, owner: str | None) -> None:
         current = self.fields.get("owner")

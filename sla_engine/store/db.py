@@ -13,12 +13,12 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import sqlite_utils
 
@@ -378,79 +378,107 @@ class Store:
         )
         return cursor.rowcount
 
-    def iter_selected_histories(self) -> Iterator[tuple[str, list[LeadEvent]]]:
-        """Each selected lead's events, one lead at a time (the engine orders them itself)."""
+    def iter_selected_histories(self) -> Iterator[tuple[str, list[StoredEvent]]]:
+        """Each selected lead's events, one lead at a time (the engine orders them itself).
+
+        They were validated when stored, so they are read back as plain ``StoredEvent`` tuples.
+        """
         rows = self.conn.execute(
             "SELECT e.event_id, e.lead_id, e.occurred_at, e.source, e.type, e.payload "
             "FROM temp.todo AS t JOIN events AS e ON e.lead_id = t.lead_id ORDER BY t.lead_id"
         )
-        yield from histories_by_lead(rows)
+        yield from histories_by_lead(rows, _stored_event)
 
     # ------------------------------------------------------------ results
     def save_lead(self, lead_id: str, state: dict[str, Any], next_check: datetime | None, run_id: int) -> None:
-        self.conn.execute(
+        self.save_leads([(lead_id, state, next_check)], run_id)
+
+    def save_leads(self, leads: Iterable[tuple[str, dict[str, Any], datetime | None]], run_id: int) -> None:
+        """Each lead's state and next check, marked clean: (lead_id, state, next_check) triples."""
+        self.conn.executemany(
             "INSERT INTO leads (lead_id, state, dirty, next_check_at, evaluated_run) VALUES (?, ?, 0, ?, ?) "
             "ON CONFLICT (lead_id) DO UPDATE SET state = excluded.state, dirty = 0, "
             "next_check_at = excluded.next_check_at, evaluated_run = excluded.evaluated_run",
-            (lead_id, json.dumps(state, sort_keys=True, default=str),
-             iso(next_check) if next_check else None, run_id),
+            ((lead_id, json.dumps(state, sort_keys=True, default=str), iso(next_check) if next_check else None,
+              run_id) for lead_id, state, next_check in leads),
         )
 
     def save_stage_entries(self, lead_id: str, entries: Iterable[tuple[str, datetime]]) -> None:
         """Replace a lead's stage entries with those its whole history gives."""
-        self.conn.execute("DELETE FROM stage_entries WHERE lead_id = ?", (lead_id,))
+        self.save_stage_entries_of({lead_id: list(entries)})
+
+    def save_stage_entries_of(self, entries_by_lead: dict[str, list[tuple[str, datetime]]]) -> None:
+        """Replace each lead's stage entries with those its whole history gives."""
+        for chunk in _chunks(list(entries_by_lead), _IN_LIMIT):
+            self.conn.execute(f"DELETE FROM stage_entries WHERE lead_id IN ({_marks(chunk)})", chunk)
         self.conn.executemany(
             "INSERT OR IGNORE INTO stage_entries (lead_id, stage, entered_at) VALUES (?, ?, ?)",
-            ((lead_id, stage, iso(entered_at)) for stage, entered_at in entries),
+            ((lead_id, stage, iso(entered_at))
+             for lead_id, entries in entries_by_lead.items() for stage, entered_at in entries),
         )
 
     def save_instances(self, lead_id: str, rows: list[dict[str, Any]], run_id: int) -> list[dict[str, Any]]:
-        """Upsert a lead's instances; finished ones judged under another policy stay as judged.
+        """Upsert a lead's instances; see save_instances_of."""
+        return self.save_instances_of({lead_id: rows}, run_id)
 
-        Returns the rows whose status is new (for "new breaches" and "new warnings").
+    def save_instances_of(self, rows_by_lead: dict[str, list[dict[str, Any]]], run_id: int) -> list[dict[str, Any]]:
+        """Upsert each lead's instances; finished ones judged under another policy stay as judged.
+
+        Returns the rows whose status is new (for "new breaches" and "new warnings"), in lead order.
+        An unchanged row is not written again.
         """
-        existing = {
-            row["key"]: row
-            for row in self.db.query("SELECT * FROM window_instances WHERE lead_id = ?", [lead_id])
-        }
+        existing: dict[str, dict[str, dict[str, Any]]] = {}
+        for chunk in _chunks(list(rows_by_lead), _IN_LIMIT):
+            cursor = self.conn.execute(f"SELECT * FROM window_instances WHERE lead_id IN ({_marks(chunk)})", chunk)
+            columns = [d[0] for d in cursor.description]
+            for values in cursor:
+                row = dict(zip(columns, values, strict=True))
+                existing.setdefault(row["lead_id"], {})[row["key"]] = row
         changed: list[dict[str, Any]] = []
-        keep = set()
-        for row in rows:
-            old = existing.get(row["key"])
-            keep.add(row["key"])
-            if old is not None and old["status"] in FINAL_STATUSES and old["policy_hash"] != row["policy_hash"]:
-                continue
-            if old is not None and old.get("stopped_at") and old["policy_hash"] != row["policy_hash"]:
-                continue
-            record = {**row, "met_late": int(row["met_late"]), "updated_run": run_id,
-                      "first_run": old["first_run"] if old else run_id}
-            comparable = {k: v for k, v in record.items() if k not in ("updated_run", "first_run")}
-            if old is not None and all(old.get(k) == v for k, v in comparable.items()):
-                continue
-            columns = ", ".join(record)
-            marks = ", ".join("?" for _ in record)
-            self.conn.execute(f"INSERT OR REPLACE INTO window_instances ({columns}) VALUES ({marks})",
-                              list(record.values()))
-            changed.append({**record, "previous_status": old["status"] if old else None,
-                            "previous_warning_at": old["warning_at"] if old else None})
-        for key, old in existing.items():
-            if key not in keep and old["status"] not in FINAL_STATUSES:
-                # An instance the history no longer supports (e.g. a corrected event) is withdrawn.
-                self.conn.execute("DELETE FROM window_instances WHERE key = ?", (key,))
+        writes: list[dict[str, Any]] = []
+        withdrawn: list[tuple[str]] = []
+        for lead_id, rows in rows_by_lead.items():
+            before = existing.get(lead_id, {})
+            keep = set()
+            for row in rows:
+                old = before.get(row["key"])
+                keep.add(row["key"])
+                if old is not None and old["status"] in FINAL_STATUSES and old["policy_hash"] != row["policy_hash"]:
+                    continue
+                if old is not None and old.get("stopped_at") and old["policy_hash"] != row["policy_hash"]:
+                    continue
+                record = {**row, "met_late": int(row["met_late"]), "updated_run": run_id,
+                          "first_run": old["first_run"] if old else run_id}
+                if old is not None and all(old.get(k) == v for k, v in record.items()
+                                           if k not in ("updated_run", "first_run")):
+                    continue
+                writes.append(record)
+                changed.append({**record, "previous_status": old["status"] if old else None,
+                                "previous_warning_at": old["warning_at"] if old else None})
+            for key, old in before.items():
+                if key not in keep and old["status"] not in FINAL_STATUSES:
+                    # An instance the history no longer supports (e.g. a corrected event) is withdrawn.
+                    withdrawn.append((key,))
+        by_columns: dict[tuple[str, ...], list[list[Any]]] = {}
+        for record in writes:
+            by_columns.setdefault(tuple(record), []).append(list(record.values()))
+        for columns, values in by_columns.items():
+            self.conn.executemany(
+                f"INSERT OR REPLACE INTO window_instances ({', '.join(columns)}) VALUES ({_marks(columns)})", values,
+            )
+        self.conn.executemany("DELETE FROM window_instances WHERE key = ?", withdrawn)
         return changed
 
     def record_actions(self, actions: Iterable[dict[str, Any]], run_id: int) -> int:
         """Record due actions once per key; returns how many are new."""
-        added = 0
-        for action in actions:
-            cursor = self.conn.execute(
-                "INSERT OR IGNORE INTO outbox (key, lead_id, policy, window, cycle, level, action, due_at, "
-                "created_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (action["key"], action["lead_id"], action["policy"], action["window"], action["cycle"],
-                 action["level"], json.dumps(action["action"], sort_keys=True), action["due_at"], run_id),
-            )
-            added += cursor.rowcount
-        return added
+        cursor = self.conn.executemany(
+            "INSERT OR IGNORE INTO outbox (key, lead_id, policy, window, cycle, level, action, due_at, "
+            "created_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ((action["key"], action["lead_id"], action["policy"], action["window"], action["cycle"],
+              action["level"], json.dumps(action["action"], sort_keys=True), action["due_at"], run_id)
+             for action in actions),
+        )
+        return max(cursor.rowcount, 0)
 
     def quarantine(self, source: str, file: str | None, line: int | None, reason: str,
                    raw: dict[str, Any], run_id: int) -> bool:
@@ -483,19 +511,16 @@ class Store:
 # json.dumps(payload, sort_keys=True, default=str) without building an encoder for every event
 _payload_text = json.JSONEncoder(sort_keys=True, default=str).encode
 
+_IN_LIMIT = 500  # values bound in one `IN (...)` list, well under SQLite's limit
 
-def histories_by_lead(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[str, list[LeadEvent]]]:
-    """Events table rows in lead order → one (lead, events) pair per lead, streamed."""
-    current: str | None = None
-    batch: list[LeadEvent] = []
-    for row in rows:
-        if row[1] != current:
-            if current is not None:
-                yield current, batch
-            current, batch = row[1], []
-        batch.append(_event(row))
-    if current is not None:
-        yield current, batch
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _marks(items: Iterable[Any]) -> str:
+    return ", ".join("?" for _ in items)
 
 
 def _event(row: tuple[Any, ...]) -> LeadEvent:
@@ -503,6 +528,39 @@ def _event(row: tuple[Any, ...]) -> LeadEvent:
         event_id=row[0], lead_id=row[1], occurred_at=datetime.fromisoformat(row[2]),
         source=row[3], type=row[4], payload=json.loads(row[5]),
     )
+
+
+class StoredEvent(NamedTuple):
+    """A stored event as the engine reads it: the attributes of a LeadEvent, without re-validation."""
+
+    event_id: str
+    lead_id: str
+    occurred_at: datetime
+    source: str
+    type: str
+    payload: dict[str, Any]
+
+
+def _stored_event(row: tuple[Any, ...]) -> StoredEvent:
+    return StoredEvent(row[0], row[1], datetime.fromisoformat(row[2]), row[3], row[4], json.loads(row[5]))
+
+
+E = TypeVar("E", LeadEvent, StoredEvent)
+
+
+def histories_by_lead(rows: Iterable[tuple[Any, ...]],
+                      read: Callable[[tuple[Any, ...]], E] = _event) -> Iterator[tuple[str, list[E]]]:
+    """Events table rows in lead order → one (lead, events) pair per lead, streamed."""
+    current: str | None = None
+    batch: list[E] = []
+    for row in rows:
+        if row[1] != current:
+            if current is not None:
+                yield current, batch
+            current, batch = row[1], []
+        batch.append(read(row))
+    if current is not None:
+        yield current, batch
 
 
 def _statements(script: str) -> list[str]:

@@ -156,3 +156,53 @@ def test_an_older_store_is_migrated_in_place_and_keeps_its_data(tmp_path):
     assert store.version == len(MIGRATIONS)
     assert store.count("runs") == 1
     assert "stage_entries" in store.db.table_names()
+
+
+def _save_lead_by_lead(store, results, run_id):
+    changed = []
+    for r in results:
+        changed += store.save_instances(r.lead_id, [i.as_row() for i in r.instances], run_id)
+        store.save_stage_entries(r.lead_id, r.stage_entries)
+        store.save_lead(r.lead_id, r.state, r.next_check, run_id)
+    return changed
+
+
+def _save_as_one_batch(store, results, run_id):
+    changed = store.save_instances_of({r.lead_id: [i.as_row() for i in r.instances] for r in results}, run_id)
+    store.save_stage_entries_of({r.lead_id: r.stage_entries for r in results})
+    store.save_leads([(r.lead_id, r.state, r.next_check) for r in results], run_id)
+    return changed
+
+
+def test_saving_many_leads_at_once_stores_what_saving_them_one_by_one_does(tmp_path):
+    from collections import defaultdict
+
+    from sla_engine.engine.evaluate import Evaluator
+
+    evaluator = Evaluator(policy_set())
+    events = history()
+    by_lead = defaultdict(list)
+    for event in events:
+        by_lead[event.lead_id].append(event)
+    first = [evaluator.evaluate(lead, evs, at(20, 12)) for lead, evs in by_lead.items()]
+    # Later, with one lead's assignment withdrawn and the others' deadlines passed.
+    later = {lead: [e for e in evs if not (lead == "L3" and e.type == "assigned")] for lead, evs in by_lead.items()}
+    second = [evaluator.evaluate(lead, evs, at(27, 12)) for lead, evs in later.items()]
+    stores = [Store(tmp_path / "one.db"), Store(tmp_path / "batch.db")]
+    returned = [[], []]
+    for store, save, out in zip(stores, (_save_lead_by_lead, _save_as_one_batch), returned, strict=True):
+        for run_id, results in enumerate((first, second), start=1):
+            out.append(save(store, results, run_id))
+    assert returned[0] == returned[1]
+    assert snapshot(stores[0]) == snapshot(stores[1])
+    leads = [list(s.conn.execute("SELECT * FROM leads ORDER BY lead_id")) for s in stores]
+    assert leads[0] == leads[1]
+
+
+def test_recording_actions_counts_only_the_new_ones(tmp_path):
+    store = Store(tmp_path / "s.db")
+    action = {"key": "k1", "lead_id": "L1", "policy": "p", "window": "w", "cycle": 1, "level": "on breach",
+              "action": {"action": "notify"}, "due_at": "2026-11-20T10:00:00+00:00"}
+    assert store.record_actions([action, {**action, "key": "k2"}], run_id=1) == 2
+    assert store.record_actions([action, {**action, "key": "k3"}], run_id=2) == 1
+    assert store.record_actions([], run_id=3) == 0
