@@ -39,12 +39,15 @@ def project(tmp_path: Path) -> Path:
 
 
 def invoke(project: Path, *args: str):
-    runner = CliRunner()
-    with runner.isolated_filesystem(temp_dir=project):
-        import os
+    """Run the CLI in the project directory, as cron would, and come back."""
+    import os
 
-        os.chdir(project)
-        return runner.invoke(main, list(args), catch_exceptions=False)
+    before = os.getcwd()
+    os.chdir(project)
+    try:
+        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(before)
 
 
 def test_evaluate_json_lists_each_instance_with_its_timing(project):
