@@ -15,6 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sla_engine.connector import describe_validation_error
+from sla_engine.language.model import UNIT_SECONDS
+
 CONFIG_FILE = "sla-engine.toml"
 
 
@@ -30,7 +33,6 @@ class SourceConfig(BaseModel):
 
 
 DURATION = re.compile(r"^(\d+)\s*(m|h|d|w)$")
-DURATION_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_age(text: str) -> timedelta | None:
@@ -40,7 +42,7 @@ def parse_age(text: str) -> timedelta | None:
     found = DURATION.match(text.strip())
     if found is None or int(found[1]) == 0:
         raise ValueError(f"{text!r} is not a duration like 90m, 24h, 2d or 1w (or never)")
-    return timedelta(seconds=int(found[1]) * DURATION_SECONDS[found[2]])
+    return timedelta(seconds=int(found[1]) * UNIT_SECONDS[found[2]])
 
 
 class DeliveryConfig(BaseModel):
@@ -122,8 +124,5 @@ def load_config(directory: Path | None = None, explicit: Path | None = None) -> 
         try:
             return Config.model_validate(_resolve(base, data))
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
-            )
-            raise ConfigError(f"{path}: {problems}") from None
+            raise ConfigError(f"{path}: {describe_validation_error(error)}") from None
     return Config(base_dir=directory)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -38,16 +39,18 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def invoke(project: Path, *args: str):
-    """Run the CLI in the project directory, as cron would, and come back."""
-    import os
-
+def invoke_in(directory: Path, command: click.Command, *args: str):
+    """Run a command in the project directory, as cron would, and come back."""
     before = os.getcwd()
-    os.chdir(project)
+    os.chdir(directory)
     try:
-        return CliRunner().invoke(main, list(args), catch_exceptions=False)
+        return CliRunner().invoke(command, list(args), catch_exceptions=False)
     finally:
         os.chdir(before)
+
+
+def invoke(project: Path, *args: str):
+    return invoke_in(project, main, *args)
 
 
 def test_evaluate_json_lists_each_instance_with_its_timing(project):

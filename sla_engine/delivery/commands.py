@@ -51,14 +51,6 @@ def run_delivery(policy_set: Any, store: Any, policy_dir: Path, as_of: datetime,
 MAX_LISTED = 20
 
 
-def _first_problem(error: ValueError) -> str:
-    errors = getattr(error, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
-    return str(error)
-
-
 def render_delivery(report: Any) -> None:
     """One line, then the errors and dead rows: what a person reading cron mail must act on."""
     if report.dry_run:
@@ -114,7 +106,10 @@ def deliver(ctx: click.Context, policies: Path | None, db: Path | None, as_of: s
     """Send the due escalations in the outbox: once each, retrying failures with backoff."""
     import sys
 
+    from pydantic import ValidationError
+
     from sla_engine.cli import _close_all, _load_policies, _open_store, _parse_as_of, _sources
+    from sla_engine.connector import describe_validation_error
     from sla_engine.store.db import StoreLocked
 
     config, policy_dir, db_path = _paths(ctx, policies, db)
@@ -122,8 +117,8 @@ def deliver(ctx: click.Context, policies: Path | None, db: Path | None, as_of: s
     try:
         settings = config.delivery.model_validate(
             {**config.delivery.model_dump(), **{k: v for k, v in given.items() if v is not None}})
-    except ValueError as error:
-        raise click.BadParameter(_first_problem(error)) from None
+    except ValidationError as error:
+        raise click.BadParameter(describe_validation_error(error)) from None
     policy_set = _load_policies(policy_dir)
     connectors = _sources(config, source_specs)
     store = _open_store(db_path)

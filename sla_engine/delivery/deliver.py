@@ -160,22 +160,24 @@ class Delivery:
         return f"due {row['due_at'][:16]}, more than {_span(self.max_age)} before delivery ({iso(self.now)[:16]})"
 
     def instance(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """The row's window instance as stored now (due, status, stopped), or None when withdrawn."""
         found = self.store.conn.execute(
-            "SELECT status, stopped_at FROM window_instances WHERE key = ?",
+            "SELECT due_at, status, stopped_at FROM window_instances WHERE key = ?",
             (f"{row['lead_id']}|{row['policy']}|{row['window']}|{row['cycle']}",),
         ).fetchone()
-        return {"status": found[0], "stopped_at": found[1]} if found else None
+        return {"due_at": found[0], "status": found[1], "stopped_at": found[2]} if found else None
 
     def level_when(self, row: dict[str, Any]) -> str | None:
         level = self.level(row)
         return level.when if level else None
 
-    def level(self, row: dict[str, Any]) -> Any:
+    def window(self, row: dict[str, Any]) -> Any:
         policy = self.policy_set.policies.get(row["policy"])
-        window = next((w for w in policy.windows if w.name == row["window"]), None) if policy else None
-        if window is None:
-            return None
-        return next((e for e in window.escalations if e.label == row["level"]), None)
+        return next((w for w in policy.windows if w.name == row["window"]), None) if policy else None
+
+    def level(self, row: dict[str, Any]) -> Any:
+        window = self.window(row)
+        return next((e for e in window.escalations if e.label == row["level"]), None) if window else None
 
     # ------------------------------------------------------------ notifications
     def plan_notice(self, row: dict[str, Any]) -> _Notice | None:
@@ -212,8 +214,7 @@ class Delivery:
         return False
 
     def quiet_hours(self, row: dict[str, Any]) -> str | None:
-        policy = self.policy_set.policies.get(row["policy"])
-        window = next((w for w in policy.windows if w.name == row["window"]), None) if policy else None
+        window = self.window(row)
         if window is None:
             return None
         level = self.level(row)
@@ -402,15 +403,12 @@ class Delivery:
         target = row["action"].get("target")
         if target:
             return f"missed {', '.join(target.get('periods') or [])} (goal {target.get('goal')})"
-        found = self.store.conn.execute(
-            "SELECT due_at, status, stopped_at FROM window_instances WHERE key = ?",
-            (f"{row['lead_id']}|{row['policy']}|{row['window']}|{row['cycle']}",),
-        ).fetchone()
-        if not found or not found[0]:
+        found = self.instance(row)
+        if not found or not found["due_at"]:
             return "due " + row["due_at"][:16]
-        due = datetime.fromisoformat(found[0])
-        if found[2]:
-            return f"{found[1]} (stopped {found[2][:16]})"
+        due = datetime.fromisoformat(found["due_at"])
+        if found["stopped_at"]:
+            return f"{found['status']} (stopped {found['stopped_at'][:16]})"
         if due <= self.now:
             return f"overdue by {_human(self.now - due)}"
         return f"{_human(due - self.now)} left"

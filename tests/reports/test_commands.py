@@ -5,15 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from sla_engine.reports.commands import plan, report
 from tests.reports.dataset import POLICY, build_store
+from tests.test_cli import invoke_in
 
 
 @click.group()
@@ -40,12 +39,7 @@ def project(tmp_path_factory) -> Path:
 
 
 def run(directory: Path, *args: str):
-    previous = Path.cwd()
-    os.chdir(directory)
-    try:
-        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(previous)
+    return invoke_in(directory, cli, *args)
 
 
 def test_report_text_defaults_to_the_last_runs_as_of(project):
