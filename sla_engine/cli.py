@@ -12,7 +12,7 @@ import importlib
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import click
 
@@ -23,14 +23,27 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_ERROR, EXIT_MATCHED = 0, 1, 2
 
-# Built-in commands defined in other packages, as "module:attribute", imported when named or listed.
+class LazyCommand(NamedTuple):
+    """A built-in command defined in another package, imported when named."""
+
+    target: str  # "module:attribute"
+    summary: str  # the first sentence of its help, so that `--help` lists it without importing it
+
+
 LAZY_COMMANDS = {
-    "report": "sla_engine.reports.commands:report",
-    "plan": "sla_engine.reports.commands:plan",
-    "deliver": "sla_engine.delivery.commands:deliver",
-    "outbox": "sla_engine.delivery.commands:outbox",
-    "test": "sla_engine.policytest.commands:policy_test",
-    "diff": "sla_engine.policytest.commands:policy_diff",
+    "report": LazyCommand("sla_engine.reports.commands:report",
+                          "The SLA dashboard: targets per period with status, and the metrics behind them."),
+    "plan": LazyCommand("sla_engine.reports.commands:plan",
+                        "The revenue goal worked backwards into clients, opportunities, SQLs and MQLs per period."),
+    "deliver": LazyCommand("sla_engine.delivery.commands:deliver",
+                           "Send the due escalations in the outbox: once each, retrying failures with backoff."),
+    "outbox": LazyCommand("sla_engine.delivery.commands:outbox",
+                          "List the outbox: what is due, sent, failing or dead, and why."),
+    "test": LazyCommand("sla_engine.policytest.commands:policy_test",
+                        "Run the policy tests (*.test.toml) under PATHS (default: the configured policy directory)."),
+    "diff": LazyCommand("sla_engine.policytest.commands:policy_diff",
+                        "Re-judge the same history under OLD and NEW policies (directories or git revisions); "
+                        "report what changes."),
 }
 
 
@@ -82,11 +95,26 @@ class PluginGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
-            module, _, attribute = LAZY_COMMANDS[cmd_name].partition(":")
+            module, _, attribute = LAZY_COMMANDS[cmd_name].target.partition(":")
             self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
         elif cmd_name not in self.commands:
             self._load_plugins()
         return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Click's listing, with a lazy command shown by its summary instead of being imported for it."""
+        listed: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            if name in LAZY_COMMANDS and name not in self.commands:
+                listed.append((name, click.Command(name, help=LAZY_COMMANDS[name].summary)))
+            elif (command := self.get_command(ctx, name)) is not None and not command.hidden:
+                listed.append((name, command))
+        if not listed:
+            return
+        limit = formatter.width - 6 - max(len(name) for name, _ in listed)
+        rows = [(name, command.get_short_help_str(limit)) for name, command in listed]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=PluginGroup)

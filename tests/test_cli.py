@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -136,3 +138,24 @@ def test_the_commands_imported_when_named_load_under_the_names_help_lists():
     for name in LAZY_COMMANDS:
         command = main.get_command(click.Context(main), name)
         assert command is not None and command.name == name and f"  {name} " in listed
+
+
+def _help_in_a_fresh_process(import_lazy_commands_first: bool) -> tuple[str, list[str]]:
+    """`sla-engine --help` and the command modules it left imported."""
+    code = ("import sys, click\nfrom sla_engine.cli import LAZY_COMMANDS, main\n"
+            f"if {import_lazy_commands_first}:\n"
+            "    for name in LAZY_COMMANDS:\n        main.get_command(click.Context(main), name)\n"
+            "sys.argv = ['sla-engine', '--help']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print(*(m for m in sys.modules if m.endswith('.commands')), file=sys.stderr)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr
+    return run.stdout, run.stderr.split()
+
+
+def test_help_lists_the_lazy_commands_exactly_as_their_own_help_would_without_importing_them():
+    listed, imported = _help_in_a_fresh_process(import_lazy_commands_first=False)
+    assert imported == []
+    from_their_own_help, imported = _help_in_a_fresh_process(import_lazy_commands_first=True)
+    assert len(imported) == 3  # reports, delivery and policytest commands
+    assert listed == from_their_own_help
