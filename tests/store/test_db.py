@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sla_engine.events import event_row
 from sla_engine.runner import evaluate_run
 from sla_engine.store.db import MIGRATIONS, Store, iso
 from tests.engine.test_evaluate import activity, assigned, at, created, policy_set
@@ -84,6 +85,24 @@ def test_of_two_versions_of_an_event_in_one_batch_the_last_is_kept(tmp_path):
     with store.transaction():
         assert store.upsert_events([first, second], run_id=1) == (1, 1)
     assert json.loads(stored(store)[first.event_id][1]) == {"owner": "other@example.com"}
+
+
+def test_events_given_as_rows_are_stored_judged_and_deduplicated_as_the_events_are(tmp_path):
+    events = [created("L1", at(23, 9)), assigned("L1", at(23, 10)), activity("L2", at(23, 11))]
+    resent = [events[0], events[1].model_copy(update={"payload": {"owner": "other@example.com"}}),
+              events[2].model_copy(update={"lead_id": "L3"})]
+    outcomes = []
+    for name, put in (("events", Store.upsert_events),
+                      ("rows", lambda store, events, run_id: store.upsert_rows(map(event_row, events), run_id))):
+        store = Store(tmp_path / f"{name}.db")
+        with store.transaction():
+            first = put(store, events, run_id=1)
+            store.conn.execute("UPDATE leads SET dirty = 0")
+            second = put(store, resent, run_id=2)
+        everything = list(store.conn.execute("SELECT * FROM events ORDER BY event_id"))
+        outcomes.append((first, second, everything, dirty_leads(store), store.earliest_new_event))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][:2] == ((3, 0), (2, 1)) and outcomes[0][3] == ["L1", "L2", "L3"]
 
 
 def test_a_failure_mid_run_leaves_the_store_as_the_last_finished_run_left_it(tmp_path):
