@@ -176,6 +176,9 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        # A new store gets 8 KiB pages (an existing one keeps its own): events of about 250 bytes
+        # go in with fewer page splits, and the event id index is one level shallower.
+        connection.execute("PRAGMA page_size=8192")
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")

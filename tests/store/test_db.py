@@ -105,6 +105,25 @@ def test_events_given_as_rows_are_stored_judged_and_deduplicated_as_the_events_a
     assert outcomes[0][:2] == ((3, 0), (2, 1)) and outcomes[0][3] == ["L1", "L2", "L3"]
 
 
+def test_a_new_store_has_8_kib_pages_and_an_older_store_keeps_its_own(tmp_path):
+    import sqlite3
+
+    assert Store(tmp_path / "new.db").conn.execute("PRAGMA page_size").fetchone()[0] == 8192
+    path = tmp_path / "old.db"
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA page_size = 4096")
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.executescript(MIGRATIONS[0])
+    connection.execute("PRAGMA user_version = 1")
+    connection.commit()
+    connection.close()
+    store = Store(path)
+    assert store.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    with store.transaction():
+        assert store.upsert_events([created("L1", at(23, 9))], run_id=1) == (1, 0)
+    assert store.version == len(MIGRATIONS) and store.count("events") == 1
+
+
 def test_a_failure_mid_run_leaves_the_store_as_the_last_finished_run_left_it(tmp_path):
     store = Store(tmp_path / "s.db")
     run(store, history(4), at(20, 12))
