@@ -654,14 +654,17 @@ class _LogPlan:
             return None
         type_, lead_id, when, occurred_at = head
         cells_of = self.named_cells.get(type_)
-        key = (type_, cells_of(cells)) if cells_of is not None else None
-        text = self.known_payloads.get(key) if key is not None else None
+        if cells_of is None:  # created or updated: the payload is every other column, seldom the same twice
+            text = None
+        else:
+            key = (type_, cells_of(cells))
+            text = self.known_payloads.get(key)
         if text is None:
             payload = self._payload(type_, cells)
             if payload is None:
                 return None
             text = _plain_payload_text(payload)
-            if key is not None and len(self.known_payloads) < _KNOWN_PAYLOADS:
+            if cells_of is not None and len(self.known_payloads) < _KNOWN_PAYLOADS:
                 self.known_payloads[key] = text
         instant = when[:19] + "+00:00" if _PLAIN_UTC.fullmatch(when) else stored_instant(occurred_at)
         event_id = self._event_id(cells, source, type_, lead_id, occurred_at)
