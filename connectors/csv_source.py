@@ -554,7 +554,7 @@ def _read_log(layout: _Layout, source: str, zone: ZoneInfo | None, plan: _LogPla
 
 _TYPE_CELLS = {str(type_): type_ for type_ in EventType}
 # An instant such as 2026-08-03T09:00:00Z, which the store writes as the same text with +00:00 for the Z.
-_PLAIN_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+_PLAIN_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
 
 
 def _plain_encoder() -> Callable[[dict[str, Any]], str]:
