@@ -633,14 +633,13 @@ class _LogPlan:
 
     def event(self, cells: list[str], source: str) -> LeadEvent | None:
         """The row's event, or None when the full path must read it."""
-        head = self._head(cells)
-        if head is None:
+        identity = self._identity(cells, source)
+        if identity is None:
             return None
-        type_, lead_id, _, occurred_at = head
+        type_, event_id, lead_id, _, occurred_at = identity
         payload = self._payload(type_, cells)
         if payload is None:
             return None
-        event_id = self._event_id(cells, source, type_, lead_id, occurred_at)
         return LeadEvent.trusted(event_id, lead_id, occurred_at, source, type_, payload)
 
     def row(self, cells: list[str], source: str) -> EventRow | None:
@@ -649,10 +648,10 @@ class _LogPlan:
         The JSON of a payload from named columns is remembered by their cells: a log says the same
         few things (a status change to Working, a call by the same rep) over and over.
         """
-        head = self._head(cells)
-        if head is None:
+        identity = self._identity(cells, source)
+        if identity is None:
             return None
-        type_, lead_id, when, occurred_at = head
+        type_, event_id, lead_id, when, occurred_at = identity
         cells_of = self.named_cells.get(type_)
         if cells_of is None:  # created or updated: the payload is every other column, seldom the same twice
             text = None
@@ -667,17 +666,21 @@ class _LogPlan:
             if cells_of is not None and len(self.known_payloads) < _KNOWN_PAYLOADS:
                 self.known_payloads[key] = text
         instant = when[:19] + "+00:00" if _PLAIN_UTC.fullmatch(when) else stored_instant(occurred_at)
-        event_id = self._event_id(cells, source, type_, lead_id, occurred_at)
         return EventRow(event_id, lead_id, instant, source, cells[self.type], text)
 
-    def _head(self, cells: list[str]) -> tuple[EventType, str, str, datetime] | None:
-        """(type, lead_id, occurred_at as written, occurred_at) of a row the lane may take."""
+    def _identity(self, cells: list[str], source: str) -> tuple[EventType, str, str, str, datetime] | None:
+        """(type, event_id, lead_id, occurred_at as written, occurred_at) of a row the lane may take."""
         type_ = _TYPE_CELLS.get(cells[self.type])
         lead_id = cells[self.lead_id].strip()
         if type_ is None or not lead_id or (self.payload is not None and cells[self.payload].strip()):
             return None
         when = cells[self.occurred_at].strip()
-        return type_, lead_id, when, _timestamp("occurred_at", when, self.zone)
+        occurred_at = _timestamp("occurred_at", when, self.zone)
+        event_id = cells[self.event_id].strip() if self.event_id is not None else ""
+        if not event_id:
+            key = _content_key(_values(self.names, cells))
+            event_id = make_event_id(source, lead_id, type_, occurred_at.astimezone(dt_timezone.utc), key)
+        return type_, event_id, lead_id, when, occurred_at
 
     def _payload(self, type_: EventType, cells: list[str]) -> dict[str, Any] | None:
         """The payload as the models would give it, or None when the checks cannot vouch for a value."""
@@ -709,13 +712,6 @@ class _LogPlan:
         else:
             return None
         return payload
-
-    def _event_id(self, cells: list[str], source: str, type_: EventType, lead_id: str, occurred_at: datetime) -> str:
-        event_id = cells[self.event_id].strip() if self.event_id is not None else ""
-        if event_id:
-            return event_id
-        key = _content_key(_values(self.names, cells))
-        return make_event_id(source, lead_id, type_, occurred_at.astimezone(dt_timezone.utc), key)
 
 
 # ---------------------------------------------------------------- the CRM export pair
