@@ -575,6 +575,8 @@ _KNOWN_PAYLOADS = 4096  # payload texts a plan remembers: the frequent ones come
 def _cells_at(columns: list[int]) -> Callable[[list[str]], Any]:
     """The cells of a row at these columns, in one call: a tuple, or the one cell."""
     return itemgetter(*columns) if columns else lambda cells: ()
+
+
 _REQUIRED = object()  # a payload field without a default
 
 
@@ -585,7 +587,8 @@ class _LogPlan:
     Worked out once per file from the header. `event` takes only rows it is sure of: the type
     written as we write it, no payload JSON, and values the payload checks vouch for; for any
     other row it returns None (or raises _RowError), and `_log_event` reads the row in full.
-    Both give the same event for a row the lane takes (tests/connectors/test_csv_source.py).
+    Both give the same event for a row the lane takes, and `row` that event's EventRow
+    (tests/connectors/test_csv_source.py).
     """
 
     names: tuple[str, ...]
