@@ -99,6 +99,13 @@ class CsvConnector(Connector):
         return None
 
     def pull(self, cursors: Mapping[str, Cursor | None], until: datetime) -> PullResult:
+        return self._pull(rows=False)
+
+    def pull_rows(self, cursors: Mapping[str, Cursor | None], until: datetime) -> PullResult:
+        """An event log's ordinary rows come as EventRows: a large file is stored without a LeadEvent a row."""
+        return self._pull(rows=True)
+
+    def _pull(self, *, rows: bool) -> PullResult:
         c = self.config
         source = c.source or self.default_source
         pair = self.files()
@@ -107,7 +114,7 @@ class CsvConnector(Connector):
                 items = read_crm_export(*pair, source=source, timezone=c.timezone, columns=c.columns)
             else:
                 assert c.path is not None
-                items = read_event_log(c.path, source=source, timezone=c.timezone, columns=c.columns)
+                items = read_event_log(c.path, source=source, timezone=c.timezone, columns=c.columns, rows=rows)
         except CsvSourceError as error:
             raise ConnectorError(f"{self.name}: {error}") from None
         return PullResult(items=self._reading(items))

@@ -8,7 +8,9 @@ Speed: the payload of an ordinary row is checked by cheap code written from the 
 (`_PayloadSpec`); anything that code is not sure of goes through pydantic itself, so every
 rejection reason comes from the models and an accepted payload is exactly what the models give.
 An ordinary event log row is read straight from its cells (`_LogPlan`); any other row takes the
-full path, which gives the same event or the reason it is rejected.
+full path, which gives the same event or the reason it is rejected. For the store, the lane can
+give the row the store keeps instead (`rows=True`, an EventRow), with the JSON of the payloads a
+log repeats remembered.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import timezone as dt_timezone
+from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]  # CPython's C encoder
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,7 +35,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from sla_engine.events import PAYLOAD_MODELS, STANDARD_FIELDS, EventType, LeadEvent, make_event_id
+from sla_engine.events import (
+    PAYLOAD_MODELS,
+    STANDARD_FIELDS,
+    EventRow,
+    EventType,
+    LeadEvent,
+    make_event_id,
+    payload_text,
+    stored_instant,
+)
 
 __all__ = [
     "CsvSourceError",
@@ -501,20 +514,23 @@ def _log_event(values: Mapping[str, str], source: str, zone: ZoneInfo | None) ->
 
 
 def read_event_log(path: str | Path, *, source: str = "csv", timezone: str | None = None,
-                   columns: Mapping[str, str] | None = None, fast: bool = True) -> Iterator[LeadEvent | Rejected]:
-    """Every row of an event log as a LeadEvent or a Rejected, lazily, in file order.
+                   columns: Mapping[str, str] | None = None, fast: bool = True,
+                   rows: bool = False) -> Iterator[LeadEvent | EventRow | Rejected]:
+    """Every row of an event log as a LeadEvent (or an EventRow, see `rows`) or a Rejected, lazily, in file order.
 
     The file and its header are checked now (CsvSourceError); rows are read as the caller iterates.
     `fast=False` sends every row through the full path, the reference the fast lane is tested against.
+    `rows=True` gives the fast lane's events as EventRows, for the store: such a row costs no LeadEvent.
     """
     layout = _layout(path, EVENT_LOG_REQUIRED, columns)
     zone = _zone(timezone)
-    return _read_log(layout, source, zone, _LogPlan.of(layout.names, zone) if fast else None)
+    return _read_log(layout, source, zone, _LogPlan.of(layout.names, zone) if fast else None, rows)
 
 
-def _read_log(layout: _Layout, source: str, zone: ZoneInfo | None,
-              plan: _LogPlan | None) -> Iterator[LeadEvent | Rejected]:
+def _read_log(layout: _Layout, source: str, zone: ZoneInfo | None, plan: _LogPlan | None,
+              rows: bool = False) -> Iterator[LeadEvent | EventRow | Rejected]:
     width = len(layout.names)
+    fast_lane = None if plan is None else plan.row if rows else plan.event
     for line, cells, problem in _records(layout):
         if cells is None:
             yield _rejected(layout, line, [], problem or "unreadable row")
@@ -522,9 +538,9 @@ def _read_log(layout: _Layout, source: str, zone: ZoneInfo | None,
         if len(cells) != width:
             yield _rejected(layout, line, cells, _width_problem(cells, width))
             continue
-        if plan is not None:
+        if fast_lane is not None:
             try:
-                event = plan.event(cells, source)
+                event = fast_lane(cells, source)
             except _RowError:
                 event = None  # the full path says why
             if event is not None:
@@ -537,6 +553,30 @@ def _read_log(layout: _Layout, source: str, zone: ZoneInfo | None,
 
 
 _TYPE_CELLS = {str(type_): type_ for type_ in EventType}
+# An instant such as 2026-08-03T09:00:00Z, which the store writes as the same text with +00:00 for the Z.
+_PLAIN_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
+
+
+def _plain_encoder() -> Callable[[dict[str, Any]], str]:
+    """payload_text for payloads made from cells: the encoder json.dumps builds per call, built once.
+
+    It skips the check for a payload that contains itself, which a payload read from a file cannot.
+    """
+    if c_make_encoder is None:
+        return payload_text
+    encode = c_make_encoder(None, str, encode_basestring_ascii, None, ": ", ", ", True, False, True)
+    return lambda payload: "".join(encode(payload, 0))
+
+
+_plain_payload_text = _plain_encoder()
+_KNOWN_PAYLOADS = 4096  # payload texts a plan remembers: the frequent ones come early and often
+
+
+def _cells_at(columns: list[int]) -> Callable[[list[str]], Any]:
+    """The cells of a row at these columns, in one call: a tuple, or the one cell."""
+    return itemgetter(*columns) if columns else lambda cells: ()
+
+
 _REQUIRED = object()  # a payload field without a default
 
 
@@ -547,7 +587,8 @@ class _LogPlan:
     Worked out once per file from the header. `event` takes only rows it is sure of: the type
     written as we write it, no payload JSON, and values the payload checks vouch for; for any
     other row it returns None (or raises _RowError), and `_log_event` reads the row in full.
-    Both give the same event for a row the lane takes (tests/connectors/test_csv_source.py).
+    Both give the same event for a row the lane takes, and `row` that event's EventRow
+    (tests/connectors/test_csv_source.py).
     """
 
     names: tuple[str, ...]
@@ -563,6 +604,8 @@ class _LogPlan:
     # created/updated: (field, column, what makes the cell its value (None: the text as it stands))
     folded: tuple[tuple[str, int, Callable[[str, str], Any] | None], ...]
     folded_types: frozenset[EventType]
+    named_cells: dict[EventType, Callable[[list[str]], Any]]  # per type in `named`: the cells its payload is read from
+    known_payloads: dict[tuple[EventType, Any], str] = field(default_factory=dict)  # (type, those cells) -> JSON
 
     @classmethod
     def of(cls, names: tuple[str, ...], zone: ZoneInfo | None) -> _LogPlan:
@@ -586,15 +629,64 @@ class _LogPlan:
         folded = tuple((name, i, converters.get(STANDARD_FIELDS.get(name, "text")))
                        for name, i in index.items() if name not in _NOT_FIELDS)
         folded_types = frozenset(type_ for type_ in FOLDED_KEY if _SPECS[type_] is not None)
+        named_cells = {type_: _cells_at([column for _, column, *_ in columns if column is not None])
+                       for type_, columns in named.items()}
         return cls(names, zone, index.get("event_id"), index["lead_id"], index["occurred_at"], index["type"],
-                   index.get(PAYLOAD_JSON), named, folded, folded_types)
+                   index.get(PAYLOAD_JSON), named, folded, folded_types, named_cells)
 
     def event(self, cells: list[str], source: str) -> LeadEvent | None:
+        """The row's event, or None when the full path must read it."""
+        identity = self._identity(cells, source)
+        if identity is None:
+            return None
+        type_, event_id, lead_id, _, occurred_at = identity
+        payload = self._payload(type_, cells)
+        if payload is None:
+            return None
+        return LeadEvent.trusted(event_id, lead_id, occurred_at, source, type_, payload)
+
+    def row(self, cells: list[str], source: str) -> EventRow | None:
+        """What the store keeps of the row's event, without building the event; None as for `event`.
+
+        The JSON of a payload from named columns is remembered by their cells: a log says the same
+        few things (a status change to Working, a call by the same rep) over and over.
+        """
+        identity = self._identity(cells, source)
+        if identity is None:
+            return None
+        type_, event_id, lead_id, when, occurred_at = identity
+        cells_of = self.named_cells.get(type_)
+        if cells_of is None:  # created or updated: the payload is every other column, seldom the same twice
+            text = None
+        else:
+            key = (type_, cells_of(cells))
+            text = self.known_payloads.get(key)
+        if text is None:
+            payload = self._payload(type_, cells)
+            if payload is None:
+                return None
+            text = _plain_payload_text(payload)
+            if cells_of is not None and len(self.known_payloads) < _KNOWN_PAYLOADS:
+                self.known_payloads[key] = text
+        instant = when[:19] + "+00:00" if _PLAIN_UTC.fullmatch(when) else stored_instant(occurred_at)
+        return EventRow(event_id, lead_id, instant, source, cells[self.type], text)
+
+    def _identity(self, cells: list[str], source: str) -> tuple[EventType, str, str, str, datetime] | None:
+        """(type, event_id, lead_id, occurred_at as written, occurred_at) of a row the lane may take."""
         type_ = _TYPE_CELLS.get(cells[self.type])
         lead_id = cells[self.lead_id].strip()
         if type_ is None or not lead_id or (self.payload is not None and cells[self.payload].strip()):
             return None
-        occurred_at = _timestamp("occurred_at", cells[self.occurred_at].strip(), self.zone)
+        when = cells[self.occurred_at].strip()
+        occurred_at = _timestamp("occurred_at", when, self.zone)
+        event_id = cells[self.event_id].strip() if self.event_id is not None else ""
+        if not event_id:
+            key = _content_key(_values(self.names, cells))
+            event_id = make_event_id(source, lead_id, type_, occurred_at.astimezone(dt_timezone.utc), key)
+        return type_, event_id, lead_id, when, occurred_at
+
+    def _payload(self, type_: EventType, cells: list[str]) -> dict[str, Any] | None:
+        """The payload as the models would give it, or None when the checks cannot vouch for a value."""
         payload: dict[str, Any] = {}
         columns = self.named.get(type_)
         if columns is not None:
@@ -622,10 +714,7 @@ class _LogPlan:
             payload[FOLDED_KEY[type_]] = fields
         else:
             return None
-        event_id = cells[self.event_id].strip() if self.event_id is not None else ""
-        if event_id:
-            return LeadEvent.trusted(event_id, lead_id, occurred_at, source, type_, payload)
-        return _event(source, lead_id, type_, occurred_at, payload, _content_key(_values(self.names, cells)))
+        return payload
 
 
 # ---------------------------------------------------------------- the CRM export pair

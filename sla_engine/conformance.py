@@ -26,7 +26,7 @@ from typing import Any, get_args
 import pytest
 
 from sla_engine.connector import Connector, ConnectorConfigError, FieldChange, Secret, StatusUpdate, TaskRequest
-from sla_engine.events import LeadEvent
+from sla_engine.events import EventRow, LeadEvent, event_row
 from sla_engine.plugins import connectors, loaded_plugins, reset
 from sla_engine.store.db import Store
 from sla_engine.sync import push_updates, sync_sources
@@ -107,6 +107,18 @@ class ConnectorConformance:
             if not isinstance(item, LeadEvent):
                 assert getattr(item, "reason", None), f"a non-event item must say why (a reason): {item!r}"
         assert all(e.occurred_at.tzinfo is not None for e in events)
+
+    def test_pull_rows_gives_the_store_what_pull_gives(self, connector: Connector, until: datetime) -> None:
+        """The engine ingests through pull_rows: an override must give pull's events, some as their rows."""
+        items, _ = self.pull(connector, until)
+        rows = list(connector.pull_rows(dict.fromkeys(connector.streams), until).items)
+
+        def kept(items: list[Any]) -> tuple[list[EventRow], list[str]]:
+            events = sorted(event_row(i) if isinstance(i, LeadEvent) else i for i in items
+                            if isinstance(i, LeadEvent | EventRow))
+            return events, sorted(str(i.reason) for i in items if not isinstance(i, LeadEvent | EventRow))
+
+        assert kept(rows) == kept(items)
 
     def test_cursors_are_per_declared_stream_and_never_pass_until(self, connector: Connector,
                                                                   until: datetime) -> None:

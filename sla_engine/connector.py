@@ -275,6 +275,14 @@ class Connector:
         """Stream what changed after ``cursors[stream]`` and at or before ``until``."""
         raise NotImplementedError
 
+    def pull_rows(self, cursors: Mapping[str, Cursor | None], until: datetime) -> PullResult:
+        """``pull`` for the store: its items may also be ``EventRow``s, events already in the store's shape.
+
+        The engine ingests through this. Override it only to save building a LeadEvent per record
+        for records checked as LeadEvent's validators would check them; by default it is ``pull``.
+        """
+        return self.pull(cursors, until)
+
     def push(self, updates: Sequence[Update]) -> Iterable[PushResult]:
         """Write updates back; one PushResult per update, in any order."""
         raise PushNotSupported(f"{self.name}: this connector cannot write back")

@@ -7,9 +7,10 @@ sources only ever append facts; they never compute state. See docs/events.md.
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -206,6 +207,36 @@ class LeadEvent(BaseModel):
             type=type_,
             payload=payload or {},
         )
+
+
+class EventRow(NamedTuple):
+    """An event as the store keeps it: ``occurred_at`` as UTC ISO text, ``payload`` as JSON text.
+
+    A source that has checked an event as LeadEvent's validators would may yield this in place of
+    the LeadEvent (see ``Connector.pull_rows``): the store then writes it without building one.
+    """
+
+    event_id: str
+    lead_id: str
+    occurred_at: str
+    source: str
+    type: str
+    payload: str
+
+
+def stored_instant(value: datetime) -> str:
+    """An instant as the store writes it: ISO 8601 in UTC, ``+00:00``."""
+    return value.astimezone(timezone.utc).isoformat()
+
+
+# How the store writes a payload: json.dumps(payload, sort_keys=True, default=str), one encoder for all.
+payload_text = json.JSONEncoder(sort_keys=True, default=str).encode
+
+
+def event_row(event: LeadEvent) -> EventRow:
+    """The row the store keeps for an event."""
+    return EventRow(event.event_id, event.lead_id, stored_instant(event.occurred_at), event.source,
+                    str(event.type), payload_text(event.payload))
 
 
 _FIELD_NAMES = tuple(LeadEvent.model_fields)

@@ -18,7 +18,7 @@ from typing import Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME
 from sla_engine.engine.evaluate import BREACHED, PAUSED, RUNNING, Evaluator, LeadResult, elapsed_business, utc
-from sla_engine.events import LeadEvent
+from sla_engine.events import EventRow, LeadEvent, event_row
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.reports.targets import record_target_escalations, targets_may_have_changed
 from sla_engine.store.db import EVENT_BATCH, Store, iso
@@ -76,7 +76,7 @@ class RunReport:
         }
 
 
-Item = Any  # LeadEvent or a source's Rejected row
+Item = Any  # LeadEvent, EventRow or a source's Rejected row
 MAX_KEPT = 1000  # new breaches and warnings kept for display; the counts are exact
 BATCH_LEADS = 500  # leads judged, then written together: one query and a few executemany calls a batch
 
@@ -95,23 +95,28 @@ def git_commit_of(path: Path) -> str | None:
 def ingest(store: Store, name: str, items: Iterable[Item], run_id: int | None) -> SourceCounts:
     """Store a source's events; quarantine what cannot be read. read == accepted + quarantined.
 
-    ``run_id`` is None for ``sla-engine sync``, which stores events outside an evaluate run.
+    An item is a LeadEvent, an EventRow (an event its source has already put in the store's shape)
+    or a row that could not be read. ``run_id`` is None for ``sla-engine sync``, which stores events
+    outside an evaluate run.
     """
     counts = SourceCounts(name)
-    accepted: list[LeadEvent] = []
+    accepted: list[EventRow] = []
     for item in items:
-        if isinstance(item, LeadEvent):
+        if isinstance(item, EventRow):
             accepted.append(item)
-            if len(accepted) == EVENT_BATCH:
-                counts.accepted += len(accepted)
-                counts.new_events += store.upsert_events(accepted, run_id)[0]
-                accepted = []
+        elif isinstance(item, LeadEvent):
+            accepted.append(event_row(item))
         else:
             counts.quarantined += 1
             store.quarantine(name, str(getattr(item, "file", "")), getattr(item, "line", None),
                              item.reason, dict(getattr(item, "raw", {})), run_id)
+            continue
+        if len(accepted) == EVENT_BATCH:
+            counts.accepted += len(accepted)
+            counts.new_events += store.upsert_rows(accepted, run_id)[0]
+            accepted = []
     counts.accepted += len(accepted)
-    counts.new_events += store.upsert_events(accepted, run_id)[0]
+    counts.new_events += store.upsert_rows(accepted, run_id)[0]
     counts.read = counts.accepted + counts.quarantined  # every item is one or the other
     return counts
 

@@ -49,7 +49,7 @@ class Pull:
         self.count = 0
 
     def __iter__(self) -> Iterator[Any]:
-        self.result = self.connector.pull(self.since, self.until)
+        self.result = self.connector.pull_rows(self.since, self.until)
         for item in self.result.items:
             self.count += 1
             yield item

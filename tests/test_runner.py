@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sla_engine.events import LeadEvent
+from sla_engine.events import LeadEvent, event_row
 from sla_engine.runner import evaluate_run
 from sla_engine.store.db import Store, StoreLocked
 from tests.engine.test_evaluate import (
@@ -161,6 +161,21 @@ def test_bad_rows_are_quarantined_and_counted(tmp_path):
     assert store.count("quarantine") == 1
     run(store, items, at(25, 12))
     assert store.count("quarantine") == 1  # the same bad row read again is not counted twice
+
+
+def test_events_handed_over_as_rows_are_ingested_and_judged_as_the_events_are(tmp_path):
+    events = history()
+    bad = Bad("e.csv", 7, "occurred_at 'x' is not a timestamp", {"lead_id": "L9"})
+    mixed = [event_row(event) if n % 2 else event for n, event in enumerate(events)]
+    outcomes = []
+    for name, items in (("events", [*events, bad]), ("rows", [*mixed, bad])):
+        store = Store(tmp_path / f"{name}.db")
+        counts = run(store, items, at(25, 12)).sources[0].as_dict()
+        stored = list(store.conn.execute("SELECT * FROM events ORDER BY event_id"))
+        outcomes.append((counts, stored, snapshot(store), list(store.conn.execute("SELECT * FROM quarantine"))))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == {"source": "test", "read": len(events) + 1, "accepted": len(events), "quarantined": 1,
+                              "new_events": len(events)}
 
 
 def test_a_changed_policy_keeps_finished_judgements_and_rejudges_running_ones(tmp_path):

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import sqlite_utils
 
-from sla_engine.events import LeadEvent
+from sla_engine.events import EventRow, LeadEvent, event_row
 
 MIGRATIONS: list[str] = [
     # 1: the initial schema
@@ -176,6 +176,9 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        # A new store gets 8 KiB pages (an existing one keeps its own): events of about 250 bytes
+        # go in with fewer page splits, and the event id index is one level shallower.
+        connection.execute("PRAGMA page_size=8192")
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")
@@ -275,13 +278,13 @@ class Store:
     # ------------------------------------------------------------ events
     def upsert_events(self, events: Iterable[LeadEvent], run_id: int | None) -> tuple[int, int]:
         """Store events by id; an unchanged event is a no-op. Returns (new or changed, unchanged)."""
+        return self.upsert_rows(map(event_row, events), run_id)
+
+    def upsert_rows(self, rows: Iterable[EventRow], run_id: int | None) -> tuple[int, int]:
+        """``upsert_events`` for events already in the store's shape (``event_row``)."""
         changed = unchanged = 0
-        events = iter(events)
-        while batch := [
-            (event.event_id, event.lead_id, iso(event.occurred_at), event.source, str(event.type),
-             _payload_text(event.payload), run_id)
-            for event in islice(events, EVENT_BATCH)
-        ]:
+        rows = iter(rows)
+        while batch := [(*row, run_id) for row in islice(rows, EVENT_BATCH)]:
             done = self._upsert_batch(batch)
             changed, unchanged = changed + done[0], unchanged + done[1]
         return changed, unchanged
@@ -507,9 +510,6 @@ class Store:
             return list(self.db.query("SELECT * FROM outbox ORDER BY due_at, key"))
         return list(self.db.query("SELECT * FROM outbox WHERE status = ? ORDER BY due_at, key", [status]))
 
-
-# json.dumps(payload, sort_keys=True, default=str) without building an encoder for every event
-_payload_text = json.JSONEncoder(sort_keys=True, default=str).encode
 
 _IN_LIMIT = 500  # values bound in one `IN (...)` list, well under SQLite's limit
 

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from connectors.csv_connector import CrmExportConnector, CsvConnector, safe_cell
-from connectors.csv_source import write_event_log
+from connectors.csv_source import Rejected, write_event_log
 from sla_engine.connector import (
     ConnectorConfigError,
     ConnectorError,
@@ -17,7 +17,8 @@ from sla_engine.connector import (
     StatusUpdate,
     TaskRequest,
 )
-from tests.engine.test_evaluate import created
+from sla_engine.events import EventRow, LeadEvent, event_row
+from tests.engine.test_evaluate import activity, created
 
 UNTIL = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
@@ -36,6 +37,22 @@ def test_type_arg_reads_an_event_log_and_keeps_no_cursor(tmp_path):
     connector = CsvConnector.from_target("csv:e.csv", str(tmp_path / "e.csv"))
     result = connector.pull({}, UNTIL)
     assert [e.lead_id for e in result.items] == ["L1"] and result.cursors == {}
+
+
+def test_pull_rows_gives_the_store_what_pull_gives_with_ordinary_rows_as_event_rows(tmp_path):
+    path = tmp_path / "e.csv"
+    write_event_log([created("L1", datetime(2026, 11, 2, 9, tzinfo=timezone.utc)),
+                     activity("L1", datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc))], path)
+    header = path.read_text(encoding="utf-8").splitlines()[0].split(",")
+    no_channel = {"event_id": "e9", "lead_id": "L2", "occurred_at": "2026-11-02T09:00:00Z", "type": "activity"}
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(",".join(no_channel.get(name, "") for name in header) + "\n")
+    connector = CsvConnector.configure("csv", {"path": str(path)})
+    pulled = [event_row(item) if isinstance(item, LeadEvent) else item for item in connector.pull({}, UNTIL).items]
+    rows = list(connector.pull_rows({}, UNTIL).items)
+    assert rows == pulled
+    assert [type(row) for row in rows] == [EventRow, EventRow, Rejected]
+    assert rows[2].reason == "activity needs channel"
 
 
 def test_a_missing_file_is_a_connector_error(tmp_path):

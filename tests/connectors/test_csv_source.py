@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors import csv_source
 from connectors.csv_source import (
     CsvSourceError,
     Rejected,
@@ -24,7 +25,7 @@ from connectors.csv_source import (
     validated_payload,
     write_event_log,
 )
-from sla_engine.events import STANDARD_FIELDS, EventType, LeadEvent
+from sla_engine.events import STANDARD_FIELDS, EventRow, EventType, LeadEvent, event_row
 
 UTC = timezone.utc
 NY = ZoneInfo("America/New_York")
@@ -394,7 +395,8 @@ ODD_CELLS = {
     "type": ["Activity", " assigned ", "CREATED", "call_logged", ""],
     "lead_id": [" L3 ", ""],
     "occurred_at": ["2026-08-03 09:05", "2026-08-03T09:05:00", "2026-08-03", "2026-13-01T09:00:00Z",
-                    "2026-08-03t09:00:00z", " 2026-08-03T10:00:00Z ", ""],
+                    "2026-08-03t09:00:00z", " 2026-08-03T10:00:00Z ", "", "2026-08-03T09:00:00+00:00",
+                    "2026-08-03T09:00:00.5Z", "2026-W32-1T09:00:00Z", "\uff12\uff10\uff12\uff16-08-03T09:00:00Z"],
     "event_id": [" e3 "],
     "payload": ['{"attributes": {"persona": "x"}, "via": "api"}', '{"changes": {}}', '{"owner": 5}',
                 '{"channel": "sms"}', '{"amount": 1.5, "won": "yes"}', "{owner: x}", "[1, 2]"],
@@ -429,8 +431,15 @@ def test_the_fast_lane_reads_every_row_as_the_full_path_does(tmp_path_factory, r
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle, lineterminator="\n").writerows([LOG_HEADER, *rows])
     fast = read_event_log(path, timezone=zone, source=source)
-    full = read_event_log(path, timezone=zone, source=source, fast=False)
+    full = list(read_event_log(path, timezone=zone, source=source, fast=False))
     assert [comparable(item) for item in fast] == [comparable(item) for item in full]
+    rows = read_event_log(path, timezone=zone, source=source, rows=True)
+    assert [kept(item) for item in rows] == [kept(item) for item in full]
+
+
+def kept(item: LeadEvent | EventRow | Rejected) -> EventRow | Rejected:
+    """What the store keeps of an item: the event's row, or the rejection."""
+    return event_row(item) if isinstance(item, LeadEvent) else item
 
 
 def comparable(item: LeadEvent | Rejected) -> Any:
@@ -443,7 +452,42 @@ def comparable(item: LeadEvent | Rejected) -> Any:
 
 def test_the_fast_lane_takes_the_ordinary_rows_of_the_example_data():
     shipped = Path(__file__).resolve().parents[2] / "examples" / "data" / "events.csv"
-    assert list(read_event_log(shipped)) == list(read_event_log(shipped, fast=False))
+    events = list(read_event_log(shipped))
+    assert events == list(read_event_log(shipped, fast=False))
+    rows = list(read_event_log(shipped, rows=True))
+    assert rows == [kept(item) for item in events]
+    assert sum(isinstance(row, EventRow) for row in rows) > 0.9 * len(rows)
+
+
+def test_a_payload_remembered_from_an_earlier_row_is_the_one_that_row_would_give(tmp_path, monkeypatch):
+    log = ("event_id,lead_id,occurred_at,type,channel,by,new,amount\n"
+           "e1,L1,2026-08-03T09:00:00Z,activity,call,rep@example.com,,\n"
+           "e2,L2,2026-08-03T10:00:00+02:00,activity,call,rep@example.com,,\n"
+           "e3,L3,2026-08-03T11:00:00Z,activity,CALL,rep@example.com,,\n"
+           "e4,L4,2026-08-03T11:00:00Z,activity,call,ana@example.com,,\n"
+           "e5,L5,2026-08-03T11:00:00Z,activity,email,rep@example.com,,\n"
+           "e6,L6,2026-08-03T11:00:00Z,converted,,,,12.50\n"
+           "e7,L7,2026-08-03T11:00:00Z,converted,,,,12.50\n"
+           "e8,L8,2026-08-03T11:00:00Z,converted,,,,\n"
+           "e9,L9,2026-08-03T11:00:00Z,status_changed,,,Working,\n")
+    path = csv_file(tmp_path, log)
+    expected = [kept(item) for item in read_event_log(path, fast=False)]
+    assert list(read_event_log(path, rows=True)) == expected
+    monkeypatch.setattr(csv_source, "_KNOWN_PAYLOADS", 1)  # full: later payloads are encoded each time
+    assert list(read_event_log(path, rows=True)) == expected
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(), JSON_VALUES, max_size=6))
+def test_a_payload_read_from_a_file_is_written_as_json_dumps_writes_it(payload):
+    assert csv_source._plain_payload_text(payload) == json.dumps(payload, sort_keys=True, default=str)
 
 
 # ---------------------------------------------------------------- writing

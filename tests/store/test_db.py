@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sla_engine.events import event_row
 from sla_engine.runner import evaluate_run
 from sla_engine.store.db import MIGRATIONS, Store, iso
 from tests.engine.test_evaluate import activity, assigned, at, created, policy_set
@@ -84,6 +85,43 @@ def test_of_two_versions_of_an_event_in_one_batch_the_last_is_kept(tmp_path):
     with store.transaction():
         assert store.upsert_events([first, second], run_id=1) == (1, 1)
     assert json.loads(stored(store)[first.event_id][1]) == {"owner": "other@example.com"}
+
+
+def test_events_given_as_rows_are_stored_judged_and_deduplicated_as_the_events_are(tmp_path):
+    events = [created("L1", at(23, 9)), assigned("L1", at(23, 10)), activity("L2", at(23, 11))]
+    resent = [events[0], events[1].model_copy(update={"payload": {"owner": "other@example.com"}}),
+              events[2].model_copy(update={"lead_id": "L3"})]
+    outcomes = []
+    for name, put in (("events", Store.upsert_events),
+                      ("rows", lambda store, events, run_id: store.upsert_rows(map(event_row, events), run_id))):
+        store = Store(tmp_path / f"{name}.db")
+        with store.transaction():
+            first = put(store, events, run_id=1)
+            store.conn.execute("UPDATE leads SET dirty = 0")
+            second = put(store, resent, run_id=2)
+        everything = list(store.conn.execute("SELECT * FROM events ORDER BY event_id"))
+        outcomes.append((first, second, everything, dirty_leads(store), store.earliest_new_event))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][:2] == ((3, 0), (2, 1)) and outcomes[0][3] == ["L1", "L2", "L3"]
+
+
+def test_a_new_store_has_8_kib_pages_and_an_older_store_keeps_its_own(tmp_path):
+    import sqlite3
+
+    assert Store(tmp_path / "new.db").conn.execute("PRAGMA page_size").fetchone()[0] == 8192
+    path = tmp_path / "old.db"
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA page_size = 4096")
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.executescript(MIGRATIONS[0])
+    connection.execute("PRAGMA user_version = 1")
+    connection.commit()
+    connection.close()
+    store = Store(path)
+    assert store.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
+    with store.transaction():
+        assert store.upsert_events([created("L1", at(23, 9))], run_id=1) == (1, 0)
+    assert store.version == len(MIGRATIONS) and store.count("events") == 1
 
 
 def test_a_failure_mid_run_leaves_the_store_as_the_last_finished_run_left_it(tmp_path):
