@@ -181,6 +181,19 @@ class Evaluator:
             for stage in policy_set.stages.values()
         )
         self.policies = [self._compile_policy(p) for p in policy_set.policies.values()]
+        self.windows = [window for policy in self.policies for window in policy.windows]  # one clock each, in order
+        self._starters: dict[str, tuple[int, ...]] = {}
+
+    def starters_of(self, kind: str) -> tuple[int, ...]:
+        """The windows (by index) whose start trigger judges an event of this kind: a start
+        condition judges every event (its edge is tracked), `on KIND` only events of that kind."""
+        found = self._starters.get(kind)
+        if found is None:
+            found = self._starters[kind] = tuple(
+                index for index, window in enumerate(self.windows)
+                if window.start is not None and window.start.event in (None, kind)
+            )
+        return found
 
     def _condition(self, expr: m.Node | None) -> Compiled | None:
         """A condition judged once per change of the lead fields it reads (see engine.dependencies)."""
@@ -259,6 +272,7 @@ class Evaluator:
             _Clock(self, policy, window, lead_id, policy_hash, trace)
             for policy in self.policies for window in policy.windows
         ]
+        running: list[int] = []  # the clocks (by index) whose current instance is unfinished
         next_checks: list[datetime] = []
         for event in sorted_events(events):
             if event.occurred_at > as_of:
@@ -266,9 +280,8 @@ class Evaluator:
                 next_checks.append(utc(event.occurred_at))
                 break
             t = utc(event.occurred_at)
-            for clock in clocks:
-                if clock.current is not None:
-                    clock.advance_to(t)
+            for index in running:
+                clocks[index].advance_to(t)
             owner_before = state.fields.get("owner")
             recycles_before = state.recycles
             written = state.apply(event)
@@ -297,12 +310,16 @@ class Evaluator:
                         if trace is not None:
                             trace.append(f"{_when(t)}  became {name}")
                     stage_now[name] = now
-            kind = event.type
-            for clock in clocks:
-                # Only a recycle, an unfinished instance or the start trigger can change a clock.
-                inst = clock.current
-                if recycled or (inst is not None and not inst.finished) or clock.starts_on(kind):
-                    clock.on_event(event, t, ctx, recycled)
+            # Only a recycle, an unfinished instance or the start trigger can change a clock.
+            if recycled:
+                judged: Iterable[int] = range(len(clocks))
+            elif running:
+                judged = sorted({*running, *self.starters_of(event.type)})
+            else:
+                judged = self.starters_of(event.type)
+            for index in judged:
+                clocks[index].on_event(event, t, ctx, recycled)
+            running = [index for index in judged if clocks[index].running]
             ctx.event = None
         for clock in clocks:
             clock.advance_to(as_of)
@@ -337,11 +354,11 @@ class _Clock:
         self.goal: m.Goal | None = None
         self.cal: BusinessCalendar = CALENDAR_TIME
 
-    def starts_on(self, kind: str) -> bool:
-        """Whether the start trigger judges an event of this kind: a start condition judges every
-        event (its edge is tracked), `on KIND` only events of that kind."""
-        start = self.window.start
-        return start is not None and (start.event is None or start.event == kind)
+    @property
+    def running(self) -> bool:
+        """Whether the current instance is unfinished: then every event may change it."""
+        inst = self.current
+        return inst is not None and not inst.finished
 
     def _say(self, t: datetime, text: str) -> None:
         if self.trace is not None:

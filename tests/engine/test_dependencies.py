@@ -22,7 +22,7 @@ from connectors.csv_source import read_event_log
 from sla_engine.engine import dependencies
 from sla_engine.engine.conditions import Context
 from sla_engine.engine.dependencies import FieldMemo, fields_read
-from sla_engine.engine.evaluate import Evaluator, LeadResult, _Clock
+from sla_engine.engine.evaluate import Evaluator, LeadResult
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import LeadEvent
 from sla_engine.language import model as m
@@ -116,7 +116,7 @@ def judging_everything():
     with (
         mock.patch.object(dependencies.FieldMemo, "wrap", lambda self, expr, compiled: compiled),
         mock.patch.object(dependencies.FieldMemo, "remember", lambda self, names, compiled: compiled),
-        mock.patch.object(_Clock, "starts_on", lambda self, kind: True),
+        mock.patch.object(Evaluator, "starters_of", lambda self, kind: tuple(range(len(self.windows)))),
     ):
         yield
 
