@@ -18,6 +18,8 @@ from sla_engine.engine.conditions import Compiled, Context
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
 
+SHAPES_KEPT = 4096  # sets of written fields whose slots are kept (events write a few shapes)
+
 
 class _ReadsMore(Exception):
     """The condition reads something besides lead fields."""
@@ -88,6 +90,7 @@ class FieldMemo:
         self.policy_set = policy_set
         self.dependents: dict[str, list[int]] = {}
         self.slots = 0
+        self._reading: dict[tuple[str, ...], tuple[int, ...]] = {}  # written fields -> the slots they drop
 
     def wrap(self, expr: m.Node, compiled: Compiled) -> Compiled:
         """`compiled` (the compiled `expr`) as is when it reads more than fields, else remembered."""
@@ -109,9 +112,12 @@ class FieldMemo:
             return value
         return remembered
 
-    def forget(self, memo: dict[int, Any], written: Iterable[str]) -> None:
+    def forget(self, memo: dict[int, Any], written: tuple[str, ...]) -> None:
         """Drop the values that read a field just written."""
-        dependents = self.dependents
-        for name in written:
-            for slot in dependents.get(name, ()):
-                memo.pop(slot, None)
+        slots = self._reading.get(written)
+        if slots is None:
+            slots = tuple(dict.fromkeys(slot for name in written for slot in self.dependents.get(name, ())))
+            if len(self._reading) < SHAPES_KEPT:
+                self._reading[written] = slots
+        for slot in slots:
+            memo.pop(slot, None)

@@ -27,6 +27,7 @@ RUNNING, PAUSED, MET, BREACHED, CANCELLED, NOT_APPLICABLE = (
     "running", "paused", "met", "breached", "cancelled", "not_applicable",
 )
 MAX_REPEATS = 500  # an `every N after breach` reminder stops after this many, whatever N is
+WRITTEN_SHAPES_KEPT = 4096  # sets of written fields whose dependent stages are kept (events write a few shapes)
 
 
 def utc(value: datetime) -> datetime:
@@ -36,6 +37,13 @@ def utc(value: datetime) -> datetime:
 def elapsed_business(calendar: BusinessCalendar, start: datetime, end: datetime, paused_seconds: float) -> timedelta:
     """A clock's business time from start to end less the time it spent paused; never negative."""
     return max(calendar.diff(start, end) - timedelta(seconds=paused_seconds or 0), timedelta(0))
+
+
+def stage_fields(stage: m.Stage, policy_set: PolicySet) -> frozenset[str] | None:
+    """The lead fields a stage reads; None when it reads more than fields."""
+    if stage.expr is None:
+        return frozenset([stage.from_field or "status"])
+    return fields_read(stage.expr, policy_set)
 
 
 def build_calendar(decl: m.CalendarDecl) -> BusinessCalendar:
@@ -176,13 +184,23 @@ class Evaluator:
         self.memo = FieldMemo(policy_set)
         self.calendars = {name: build_calendar(decl) for name, decl in policy_set.calendars.items()}
         self.stages = [(name, self._stage(stage)) for name, stage in policy_set.stages.items()]
-        self.stages_read_fields_only = all(
-            stage.expr is None or fields_read(stage.expr, policy_set) is not None
-            for stage in policy_set.stages.values()
-        )
+        self._stage_fields = [stage_fields(stage, policy_set) for stage in policy_set.stages.values()]
+        self._stages_reading: dict[tuple[str, ...], list[tuple[str, Compiled]]] = {}
         self.policies = [self._compile_policy(p) for p in policy_set.policies.values()]
         self.windows = [window for policy in self.policies for window in policy.windows]  # one clock each, in order
         self._starters: dict[str, tuple[int, ...]] = {}
+
+    def stages_reading(self, written: tuple[str, ...]) -> list[tuple[str, Compiled]]:
+        """The stages an event that wrote these fields may enter: those reading one of them, and
+        those reading more than fields. Every other stage keeps its value, so none is entered."""
+        found = self._stages_reading.get(written)
+        if found is None:
+            names = set(written)
+            found = [stage for stage, fields in zip(self.stages, self._stage_fields, strict=True)
+                     if fields is None or not fields.isdisjoint(names)]
+            if len(self._stages_reading) < WRITTEN_SHAPES_KEPT:
+                self._stages_reading[written] = found
+        return found
 
     def starters_of(self, kind: str) -> tuple[int, ...]:
         """The windows (by index) whose start trigger judges an event of this kind: a start
@@ -297,11 +315,11 @@ class Evaluator:
                 stage_now = dict.fromkeys(stage_now, False)
                 ctx.stage_entered.clear()
                 stages_judged = False
-            elif stages_judged and not written and self.stages_read_fields_only:
-                pass  # no field a stage reads was written since the stages were last judged: none is entered
             else:
+                # Once judged, a stage that reads only fields is judged again when one of them is written.
+                stages = self.stages_reading(written) if stages_judged else self.stages
                 stages_judged = True
-                for name, condition in self.stages:
+                for name, condition in stages:
                     now = bool(condition(ctx))
                     if now and not stage_now[name]:
                         ctx.entered_now.add(name)

@@ -83,11 +83,11 @@ def test_a_remembered_value_is_judged_again_only_after_a_field_it_reads_is_writt
     ctx = Context(state=LeadState("L1", fields={"lead_score": 70}))
     assert judged(ctx) and judged(ctx)
     assert len(calls) == 1
-    memo.forget(ctx.memo, ["owner"])
+    memo.forget(ctx.memo, ("owner",))
     assert judged(ctx)
     assert len(calls) == 1
     ctx.state.fields["lead_score"] = 10
-    memo.forget(ctx.memo, ["lead_score"])
+    memo.forget(ctx.memo, ("lead_score",))
     assert not judged(ctx)
     assert len(calls) == 2
 
@@ -124,7 +124,7 @@ def judging_everything():
 def reference(ps: Any) -> Evaluator:
     with judging_everything():
         evaluator = Evaluator(ps)
-    evaluator.stages_read_fields_only = False
+    evaluator.stages_reading = lambda written: evaluator.stages  # every stage judged at every event
     return evaluator
 
 
