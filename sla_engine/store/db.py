@@ -399,7 +399,7 @@ class Store:
             "INSERT INTO leads (lead_id, state, dirty, next_check_at, evaluated_run) VALUES (?, ?, 0, ?, ?) "
             "ON CONFLICT (lead_id) DO UPDATE SET state = excluded.state, dirty = 0, "
             "next_check_at = excluded.next_check_at, evaluated_run = excluded.evaluated_run",
-            ((lead_id, json.dumps(state, sort_keys=True, default=str), iso(next_check) if next_check else None,
+            ((lead_id, _payload_text(state), iso(next_check) if next_check else None,
               run_id) for lead_id, state, next_check in leads),
         )
 
@@ -475,7 +475,7 @@ class Store:
             "INSERT OR IGNORE INTO outbox (key, lead_id, policy, window, cycle, level, action, due_at, "
             "created_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ((action["key"], action["lead_id"], action["policy"], action["window"], action["cycle"],
-              action["level"], json.dumps(action["action"], sort_keys=True), action["due_at"], run_id)
+              action["level"], _sorted_json(action["action"]), action["due_at"], run_id)
              for action in actions),
         )
         return max(cursor.rowcount, 0)
@@ -510,6 +510,8 @@ class Store:
 
 # json.dumps(payload, sort_keys=True, default=str) without building an encoder for every event
 _payload_text = json.JSONEncoder(sort_keys=True, default=str).encode
+# json.dumps(value, sort_keys=True), likewise without an encoder built for every call
+_sorted_json = json.JSONEncoder(sort_keys=True).encode
 
 _IN_LIMIT = 500  # values bound in one `IN (...)` list, well under SQLite's limit
 
