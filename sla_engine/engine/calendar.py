@@ -59,7 +59,7 @@ MIDNIGHT = time(0)
 SEARCH_LIMIT_DAYS = 3 * 366
 # add() and next_open() answer from the open-time table when the answer is closer than this
 # (so no stretch without open time long enough to make the walk give up lies in between).
-TABLE_REACH = timedelta(days=1000)
+TABLE_REACH_US = 1000 * 86_400 * 1_000_000  # 1000 days, in microseconds
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 Wall = tuple[time, time]
@@ -171,9 +171,10 @@ class BusinessCalendar:
         u = _as_utc(t)
         if self._always_open:
             return True
-        table = self._table(u, u)
+        start = micros(u)
+        table = self._table_between(u, start, start)
         if table is not None:
-            return table.is_open(micros(u))
+            return table.is_open(start)
         return self._is_open_by_walking(u)
 
     def next_open(self, t: datetime) -> datetime:
@@ -214,9 +215,10 @@ class BusinessCalendar:
             return -self.diff(end, start)
         if self._always_open:
             return end - start
-        table = self._table(start, end)
+        a_us, b_us = micros(start), micros(end)
+        table = self._table_between(start, a_us, b_us)
         if table is not None:
-            return timedelta(microseconds=table.position(micros(end)) - table.position(micros(start)))
+            return timedelta(microseconds=table.position(b_us) - table.position(a_us))
         return self._diff_by_walking(start, end)
 
     def add_business_days(self, t: datetime, days: int) -> datetime:
@@ -254,26 +256,27 @@ class BusinessCalendar:
         return f"{DAY_NAMES[local.weekday()]} {local:%H:%M} {self.timezone}"
 
     # ------------------------------------------------------------------ the open-time table
-    def _table(self, a: datetime, b: datetime) -> OpenTime | None:
-        """The open-time table, extended to know open time from a up to b; None if it cannot."""
+    def _table_between(self, a: datetime, start: int, end: int) -> OpenTime | None:
+        """The open-time table, extended to know open time from a (`start` in microseconds) up to
+        `end`; None if it cannot."""
         table = self._open_time
-        start, end = micros(a), micros(b)
         if not table.knows(start, end):
             table.cover(self._local_date(a), end)
         return table if table.knows(start, end) else None
 
     def _from_table(self, u: datetime, answer: Callable[[OpenTime, int], int | None]) -> datetime | None:
         """`answer(table, u)` (an instant at or after u) once the table knows up to it; None when
-        that is further than TABLE_REACH, or the table cannot say (the walk answers instead)."""
-        start, reach = micros(u), micros(u + TABLE_REACH)
-        table = self._table(u, u)
+        that is further than TABLE_REACH_US, or the table cannot say (the walk answers instead)."""
+        start = micros(u)
+        reach = start + TABLE_REACH_US
+        table = self._table_between(u, start, start)
         while table is not None:
             found = answer(table, start)
             if found is not None and found < table.known_until:
                 return instant(found) if found < reach else None
             if table.known_until > reach:
                 return None
-            table = self._table(u, instant(table.known_until))
+            table = self._table_between(u, start, table.known_until)
         return None
 
     # ------------------------------------------------------------------ day-by-day machinery
