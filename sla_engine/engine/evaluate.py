@@ -365,6 +365,9 @@ class Evaluator:
 class _Clock:
     """The instances of one window for one lead, advanced event by event."""
 
+    __slots__ = ("cal", "current", "ev", "goal", "instances", "lead_id", "policy", "policy_hash",
+                 "recycled_since_start", "start_was_true", "trace", "window")
+
     def __init__(self, evaluator: Evaluator, policy: CompiledPolicy, window: CompiledWindow,
                  lead_id: str, policy_hash: str, trace: list[str] | None) -> None:
         self.ev = evaluator
