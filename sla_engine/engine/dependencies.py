@@ -44,6 +44,16 @@ def fields_read(expr: m.Node, policy_set: PolicySet) -> frozenset[str] | None:
     return frozenset(found)
 
 
+def fields_read_by_name(name: str, policy_set: PolicySet) -> frozenset[str] | None:
+    """The lead fields a definition, score or stage reads; None when it reads anything else."""
+    found: set[str] = set()
+    try:
+        _name(name, policy_set, found, set())
+    except _ReadsMore:
+        return None
+    return frozenset(found)
+
+
 def _walk(node: Any, ps: PolicySet, found: set[str], named: set[str]) -> None:
     if isinstance(node, m.Count):
         raise _ReadsMore
@@ -106,12 +116,19 @@ class FieldMemo:
         names = fields_read(expr, self.policy_set)
         return compiled if names is None else self.remember(names, compiled)
 
+    def wrap_named(self, name: str, compiled: Compiled) -> Compiled:
+        """`compiled` (the compiled definition, score or stage `name`), remembered like `wrap`:
+        every condition that names it then shares its value."""
+        names = fields_read_by_name(name, self.policy_set)
+        return compiled if names is None else self.remember(names, compiled)
+
     def remember(self, names: Iterable[str], compiled: Compiled) -> Compiled:
         """`compiled`, a condition of the lead fields `names` only, judged again only when one is written."""
         slot = self.slots
         self.slots += 1
         for name in names:
             self.dependents.setdefault(name, []).append(slot)
+        self._reading.clear()  # names are compiled on first use, so slots may come after forget() has run
 
         def remembered(ctx: Context) -> Any:
             memo = ctx.memo

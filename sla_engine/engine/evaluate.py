@@ -182,8 +182,8 @@ class Evaluator:
 
     def __init__(self, policy_set: PolicySet) -> None:
         self.policy_set = policy_set
-        self.compiler = Compiler(policy_set)
         self.memo = FieldMemo(policy_set)
+        self.compiler = Compiler(policy_set, remember_named=self.memo.wrap_named)
         self.calendars = {name: build_calendar(decl) for name, decl in policy_set.calendars.items()}
         self.stages = [(name, self._stage(stage)) for name, stage in policy_set.stages.items()]
         self._stage_fields = [stage_fields(stage, policy_set) for stage in policy_set.stages.values()]
