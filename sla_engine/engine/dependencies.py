@@ -5,10 +5,8 @@ Most events write few fields (an activity writes none), yet the engine judges st
 lead fields has the same value as long as none of those fields is written, so the engine keeps
 its last value (``FieldMemo``) and drops it when the fold writes a field it reads.
 
-``becomes STAGE`` reads the stages entered at this event: the engine counts them as one more
-field, STAGES_ENTERED, written at every event that enters a stage and at the next one (which
-enters none, or others). A condition that reads more — a ``count(...)`` (the history, the
-clock's start, stage entries) — is judged every time.
+A condition that reads more than fields — a ``count(...)`` (the history, the clock's start,
+stage entries) or ``becomes STAGE`` (the stages entered at this event) — is judged every time.
 """
 
 from __future__ import annotations
@@ -21,9 +19,6 @@ from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
 
 SHAPES_KEPT = 4096  # sets of written fields whose slots are kept (events write a few shapes)
-
-
-STAGES_ENTERED = "(stages entered)"  # not a field name a policy can write: it has a space
 
 
 class _ReadsMore(Exception):
@@ -55,11 +50,8 @@ def fields_read_by_name(name: str, policy_set: PolicySet) -> frozenset[str] | No
 
 
 def _walk(node: Any, ps: PolicySet, found: set[str], named: set[str]) -> None:
-    if isinstance(node, m.Count):
+    if isinstance(node, m.Count | m.Becomes):
         raise _ReadsMore
-    if isinstance(node, m.Becomes):
-        found.add(STAGES_ENTERED)
-        return
     if isinstance(node, m.Ref):
         if len(node.path) == 1:
             _name(node.path[0], ps, found, named)
@@ -109,7 +101,6 @@ class FieldMemo:
         self.dependents: dict[str, list[int]] = {}
         self.slots = 0
         self._reading: dict[tuple[str, ...], tuple[int, ...]] = {}  # written fields -> the slots they drop
-        self._slots: dict[Compiled, int] = {}  # remembered condition -> its slot
 
     def wrap(self, expr: m.Node, compiled: Compiled) -> Compiled:
         """`compiled` (the compiled `expr`) as is when it reads more than fields, else remembered."""
@@ -136,12 +127,7 @@ class FieldMemo:
                 return memo[slot]
             value = memo[slot] = compiled(ctx)
             return value
-        self._slots[remembered] = slot
         return remembered
-
-    def slot_of(self, compiled: Compiled | None) -> int | None:
-        """Where a condition's value is kept in ``Context.memo``; None if it is judged every time."""
-        return self._slots.get(compiled) if compiled is not None else None
 
     def forget(self, memo: dict[int, Any], written: tuple[str, ...]) -> None:
         """Drop the values that read a field just written."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.conditions import Compiled, Compiler, Context
-from sla_engine.engine.dependencies import STAGES_ENTERED, FieldMemo, fields_read
+from sla_engine.engine.dependencies import FieldMemo, fields_read
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import Disposition, EventType, LeadEvent
 from sla_engine.language import model as m
@@ -27,7 +27,6 @@ RUNNING, PAUSED, MET, BREACHED, CANCELLED, NOT_APPLICABLE = (
     "running", "paused", "met", "breached", "cancelled", "not_applicable",
 )
 MAX_REPEATS = 500  # an `every N after breach` reminder stops after this many, whatever N is
-ENTERED = (STAGES_ENTERED,)  # what entering a stage writes, for FieldMemo.forget
 WRITTEN_SHAPES_KEPT = 4096  # sets of written fields whose dependent stages are kept (events write a few shapes)
 
 
@@ -44,8 +43,7 @@ def stage_fields(stage: m.Stage, policy_set: PolicySet) -> frozenset[str] | None
     """The lead fields a stage reads; None when it reads more than fields."""
     if stage.expr is None:
         return frozenset([stage.from_field or "status"])
-    fields = fields_read(stage.expr, policy_set)
-    return None if fields is None or STAGES_ENTERED in fields else fields  # the entries change as stages are judged
+    return fields_read(stage.expr, policy_set)
 
 
 def build_calendar(decl: m.CalendarDecl) -> BusinessCalendar:
@@ -157,7 +155,6 @@ class CompiledTrigger:
     by_owner: bool
     where: Compiled | None
     condition: Compiled | None
-    slot: int | None = None  # where the condition's value is remembered (see engine.dependencies)
 
 
 @dataclass
@@ -231,13 +228,11 @@ class Evaluator:
         if trigger is None:
             return None
         c = self.compiler
-        condition = self._condition(trigger.condition)
         return CompiledTrigger(
             event=trigger.event,
             by_owner=trigger.by_owner,
             where=c.condition(trigger.where, event_kind=trigger.event) if trigger.where else None,
-            condition=condition,
-            slot=self.memo.slot_of(condition),
+            condition=self._condition(trigger.condition),
         )
 
     def _compile_policy(self, policy: m.Policy) -> CompiledPolicy:
@@ -311,9 +306,7 @@ class Evaluator:
             ctx.history.append((event, owner_before))
             ctx.event = event
             recycled = state.recycles > recycles_before
-            if ctx.entered_now:
-                forget(memo, ENTERED)
-                ctx.entered_now = set()
+            ctx.entered_now = set()
             if trace is not None:
                 trace.append(f"{_when(t)}  {_describe_event(event)}")
             if recycled:
@@ -334,8 +327,6 @@ class Evaluator:
                         if trace is not None:
                             trace.append(f"{_when(t)}  became {name}")
                     stage_now[name] = now
-                if ctx.entered_now:
-                    forget(memo, ENTERED)
             # Only a recycle, an unfinished instance or the start trigger can change a clock.
             if recycled:
                 judged: Iterable[int] = range(len(clocks))
@@ -418,8 +409,6 @@ class _Clock:
         start = self.window.start
         if start is None:
             return
-        if start.slot is not None and start.slot in ctx.memo:
-            return  # the start condition has kept the value it had when last judged here: no edge
         ctx.window_start = t
         fired = self._fires(start, event, ctx, edge_state="start")
         if not fired:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from connectors.csv_source import read_event_log
 from sla_engine.engine import dependencies
 from sla_engine.engine.conditions import Context
-from sla_engine.engine.dependencies import STAGES_ENTERED, FieldMemo, fields_read
+from sla_engine.engine.dependencies import FieldMemo, fields_read
 from sla_engine.engine.evaluate import Evaluator, LeadResult
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import LeadEvent
@@ -69,15 +69,10 @@ def test_a_stage_read_from_a_field_reads_that_field():
     assert fields_read(expr, ps) == {"status"}
 
 
-@pytest.mark.parametrize("text", ["count(activity) >= 2", "mql and count(activity since mql) >= 1"])
+@pytest.mark.parametrize("text", ["count(activity) >= 2", "becomes mql", "mql and count(activity since mql) >= 1"])
 def test_a_condition_of_history_or_stage_entries_reads_more_than_fields(text):
     expr, ps = condition(text)
     assert fields_read(expr, ps) is None
-
-
-def test_becoming_a_stage_reads_the_stages_entered_at_this_event():
-    expr, ps = condition("becomes mql or director_plus")
-    assert fields_read(expr, ps) == {STAGES_ENTERED, "seniority"}
 
 
 def test_a_remembered_value_is_judged_again_only_after_a_field_it_reads_is_written():
