@@ -306,7 +306,8 @@ class Evaluator:
             ctx.history.append((event, owner_before))
             ctx.event = event
             recycled = state.recycles > recycles_before
-            ctx.entered_now = set()
+            if ctx.entered_now:
+                ctx.entered_now = set()
             if trace is not None:
                 trace.append(f"{_when(t)}  {_describe_event(event)}")
             if recycled:
@@ -339,6 +340,8 @@ class Evaluator:
             running = [index for index in judged if clocks[index].running]
             ctx.event = None
         for clock in clocks:
+            if not clock.instances:
+                continue
             clock.advance_to(as_of)
             for instance in clock.instances:
                 actions, next_check = clock.escalations(instance, as_of)

@@ -95,8 +95,5 @@ class LeadState:
         self.fields["previous_owners"] = list(self.previous_owners)
 
     def snapshot(self) -> dict[str, Any]:
-        """The current fields, JSON-ready, for the store and `explain`."""
-        return {
-            key: value.isoformat() if isinstance(value, datetime) else value
-            for key, value in sorted(self.fields.items())
-        }
+        """The current fields, JSON-ready, for the store (which writes them with sorted keys)."""
+        return {key: value.isoformat() if isinstance(value, datetime) else value for key, value in self.fields.items()}
