@@ -186,7 +186,8 @@ class Evaluator:
         self._stage_fields = [stage_fields(stage, policy_set) for stage in policy_set.stages.values()]
         self._stages_reading: dict[tuple[str, ...], list[tuple[str, Compiled]]] = {}
         self.policies = [self._compile_policy(p) for p in policy_set.policies.values()]
-        self.windows = [window for policy in self.policies for window in policy.windows]  # one clock each, in order
+        # One clock per window and lead, in this order.
+        self.windows = [(policy, window) for policy in self.policies for window in policy.windows]
         self._starters: dict[str, tuple[int, ...]] = {}
 
     def stages_reading(self, written: tuple[str, ...]) -> list[tuple[str, Compiled]]:
@@ -207,7 +208,7 @@ class Evaluator:
         found = self._starters.get(kind)
         if found is None:
             found = self._starters[kind] = tuple(
-                index for index, window in enumerate(self.windows)
+                index for index, (_, window) in enumerate(self.windows)
                 if window.start is not None and window.start.event in (None, kind)
             )
         return found
@@ -285,10 +286,7 @@ class Evaluator:
         memo, forget = ctx.memo, self.memo.forget
         stage_now = {name: False for name, _ in self.stages}
         stages_judged = False
-        clocks = [
-            _Clock(self, policy, window, lead_id, policy_hash, trace)
-            for policy in self.policies for window in policy.windows
-        ]
+        clocks: dict[int, _Clock] = {}  # by window index, each made when an event first reaches it
         running: list[int] = []  # the clocks (by index) whose current instance is unfinished
         next_checks: list[datetime] = []
         for event in sorted_events(events):
@@ -330,16 +328,21 @@ class Evaluator:
                     stage_now[name] = now
             # Only a recycle, an unfinished instance or the start trigger can change a clock.
             if recycled:
-                judged: Iterable[int] = range(len(clocks))
+                judged: Iterable[int] = range(len(self.windows))
             elif running:
                 judged = sorted({*running, *self.starters_of(event.type)})
             else:
                 judged = self.starters_of(event.type)
             for index in judged:
-                clocks[index].on_event(event, t, ctx, recycled)
+                clock = clocks.get(index)
+                if clock is None:
+                    policy, window = self.windows[index]
+                    clock = clocks[index] = _Clock(self, policy, window, lead_id, policy_hash, trace)
+                clock.on_event(event, t, ctx, recycled)
             running = [index for index in judged if clocks[index].running]
             ctx.event = None
-        for clock in clocks:
+        for index in sorted(clocks):
+            clock = clocks[index]
             if not clock.instances:
                 continue
             clock.advance_to(as_of)

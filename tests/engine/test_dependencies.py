@@ -15,7 +15,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from connectors.csv_source import read_event_log
@@ -227,6 +227,8 @@ KINDS = ["assigned", "activity", "activity", "updated", "status", "disposition",
 
 
 @settings(max_examples=150, deadline=None)
+# A recycle reaches every window, also those no event had reached before.
+@example(steps=[("assigned", 481, 0), ("disposition", 0, 0), ("disposition", 0, 1)], first=1)
 @given(st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 5000), st.integers(0, 11)), max_size=14),
        st.integers(0, 11))
 def test_remembering_and_skipping_judge_any_history_as_judging_everything_does(steps, first):
