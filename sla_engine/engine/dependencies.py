@@ -49,6 +49,19 @@ def fields_read_by_name(name: str, policy_set: PolicySet) -> frozenset[str] | No
     return frozenset(found)
 
 
+def true_only_on_entry(expr: m.Node) -> bool:
+    """Whether a condition can hold only at an event that enters a stage: ``becomes STAGE``,
+    and-ed with anything, or in every branch of an ``or``. Such a start condition is false at
+    every other event, so its clock has no edge to notice there."""
+    if isinstance(expr, m.Becomes):
+        return True
+    if isinstance(expr, m.And):
+        return any(true_only_on_entry(item) for item in expr.items)
+    if isinstance(expr, m.Or):
+        return all(true_only_on_entry(item) for item in expr.items)
+    return False
+
+
 def _walk(node: Any, ps: PolicySet, found: set[str], named: set[str]) -> None:
     if isinstance(node, m.Count | m.Becomes):
         raise _ReadsMore

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.conditions import Compiled, Compiler, Context
-from sla_engine.engine.dependencies import FieldMemo, fields_read
+from sla_engine.engine.dependencies import FieldMemo, fields_read, true_only_on_entry
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import Disposition, EventType, LeadEvent
 from sla_engine.language import model as m
@@ -155,6 +155,7 @@ class CompiledTrigger:
     by_owner: bool
     where: Compiled | None
     condition: Compiled | None
+    needs_entry: bool = False  # the condition holds only at an event that enters a stage
 
 
 @dataclass
@@ -188,7 +189,7 @@ class Evaluator:
         self.policies = [self._compile_policy(p) for p in policy_set.policies.values()]
         # One clock per window and lead, in this order.
         self.windows = [(policy, window) for policy in self.policies for window in policy.windows]
-        self._starters: dict[str, tuple[int, ...]] = {}
+        self._starters: dict[tuple[str, bool], tuple[int, ...]] = {}
 
     def stages_reading(self, written: tuple[str, ...]) -> list[tuple[str, Compiled]]:
         """The stages an event that wrote these fields may enter: those reading one of them, and
@@ -202,14 +203,18 @@ class Evaluator:
                 self._stages_reading[written] = found
         return found
 
-    def starters_of(self, kind: str) -> tuple[int, ...]:
+    def starters_of(self, kind: str, quiet: bool = False) -> tuple[int, ...]:
         """The windows (by index) whose start trigger judges an event of this kind: a start
-        condition judges every event (its edge is tracked), `on KIND` only events of that kind."""
-        found = self._starters.get(kind)
+        condition judges every event (its edge is tracked), `on KIND` only events of that kind.
+
+        `quiet`: neither this event nor the one before entered a stage. Then a start condition
+        true only on entering one was false at the last event and is false now: no edge, left out."""
+        found = self._starters.get((kind, quiet))
         if found is None:
-            found = self._starters[kind] = tuple(
+            found = self._starters[kind, quiet] = tuple(
                 index for index, (_, window) in enumerate(self.windows)
-                if window.start is not None and window.start.event in (None, kind)
+                if (start := window.start) is not None and start.event in (None, kind)
+                and not (quiet and start.condition is not None and start.needs_entry)
             )
         return found
 
@@ -234,6 +239,7 @@ class Evaluator:
             by_owner=trigger.by_owner,
             where=c.condition(trigger.where, event_kind=trigger.event) if trigger.where else None,
             condition=self._condition(trigger.condition),
+            needs_entry=trigger.condition is not None and true_only_on_entry(trigger.condition),
         )
 
     def _compile_policy(self, policy: m.Policy) -> CompiledPolicy:
@@ -304,7 +310,8 @@ class Evaluator:
             ctx.history.append((event, owner_before))
             ctx.event = event
             recycled = state.recycles > recycles_before
-            if ctx.entered_now:
+            entered_before = bool(ctx.entered_now)
+            if entered_before:
                 ctx.entered_now = set()
             if trace is not None:
                 trace.append(f"{_when(t)}  {_describe_event(event)}")
@@ -329,10 +336,9 @@ class Evaluator:
             # Only a recycle, an unfinished instance or the start trigger can change a clock.
             if recycled:
                 judged: Iterable[int] = range(len(self.windows))
-            elif running:
-                judged = sorted({*running, *self.starters_of(event.type)})
             else:
-                judged = self.starters_of(event.type)
+                starters = self.starters_of(event.type, quiet=not (ctx.entered_now or entered_before))
+                judged = sorted({*running, *starters}) if running else starters
             for index in judged:
                 clock = clocks.get(index)
                 if clock is None:

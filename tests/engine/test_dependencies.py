@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from connectors.csv_source import read_event_log
 from sla_engine.engine import dependencies
 from sla_engine.engine.conditions import Context
-from sla_engine.engine.dependencies import FieldMemo, fields_read
+from sla_engine.engine.dependencies import FieldMemo, fields_read, true_only_on_entry
 from sla_engine.engine.evaluate import Evaluator, LeadResult
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import LeadEvent
@@ -75,6 +75,15 @@ def test_a_condition_of_history_or_stage_entries_reads_more_than_fields(text):
     assert fields_read(expr, ps) is None
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("becomes mql", True), ("becomes mql and region == \"NA\"", True), ("becomes mql or becomes sql", True),
+    ("becomes mql or sql", False), ("not becomes mql", False), ("mql", False),
+])
+def test_a_condition_true_only_when_a_stage_is_entered(text, expected):
+    expr, _ = condition(text)
+    assert true_only_on_entry(expr) is expected
+
+
 def test_a_remembered_value_is_judged_again_only_after_a_field_it_reads_is_written():
     expr, ps = condition("lead_score >= 65")
     calls = []
@@ -116,7 +125,7 @@ def judging_everything():
     with (
         mock.patch.object(dependencies.FieldMemo, "wrap", lambda self, expr, compiled: compiled),
         mock.patch.object(dependencies.FieldMemo, "remember", lambda self, names, compiled: compiled),
-        mock.patch.object(Evaluator, "starters_of", lambda self, kind: tuple(range(len(self.windows)))),
+        mock.patch.object(Evaluator, "starters_of", lambda self, kind, quiet=False: tuple(range(len(self.windows)))),
     ):
         yield
 
