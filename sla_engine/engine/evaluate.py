@@ -190,6 +190,11 @@ class Evaluator:
         # One clock per window and lead, in this order.
         self.windows = [(policy, window) for policy in self.policies for window in policy.windows]
         self._starters: dict[tuple[str, bool], tuple[int, ...]] = {}
+        # An `on KIND` start is gated by its policy's `applies` (see may_start).
+        self._start_gates = [
+            policy.applies if window.start is not None and window.start.event is not None else None
+            for policy, window in self.windows
+        ]
 
     def stages_reading(self, written: tuple[str, ...]) -> list[tuple[str, Compiled]]:
         """The stages an event that wrote these fields may enter: those reading one of them, and
@@ -217,6 +222,12 @@ class Evaluator:
                 and not (quiet and start.condition is not None and start.needs_entry)
             )
         return found
+
+    def may_start(self, starters: Iterable[int], ctx: Context) -> list[int]:
+        """The starters whose clock this event may start: an `on KIND` start does nothing while
+        its policy does not apply (a start condition is judged anyway: its edge is tracked)."""
+        gates = self._start_gates
+        return [index for index in starters if (applies := gates[index]) is None or applies(ctx)]
 
     def _condition(self, expr: m.Node | None) -> Compiled | None:
         """A condition judged once per change of the lead fields it reads (see engine.dependencies)."""
@@ -337,7 +348,8 @@ class Evaluator:
             if recycled:
                 judged: Iterable[int] = range(len(self.windows))
             else:
-                starters = self.starters_of(event.type, quiet=not (ctx.entered_now or entered_before))
+                quiet = not (ctx.entered_now or entered_before)
+                starters = self.may_start(self.starters_of(event.type, quiet), ctx)
                 judged = sorted({*running, *starters}) if running else starters
             for index in judged:
                 clock = clocks.get(index)
