@@ -514,9 +514,12 @@ class _Clock:
 
     def _warning_at(self, inst: Instance) -> datetime | None:
         assert inst.due_at is not None
+        warnings = self.window.decl.warnings
+        if not warnings:
+            return None
         total = self.cal.diff(inst.started_at, inst.due_at)
         candidates: list[datetime] = []
-        for warning in self.window.decl.warnings:
+        for warning in warnings:
             if warning.percent is not None:
                 candidates.append(self.cal.add(inst.started_at, total * (warning.percent / 100)))
             elif warning.before is not None:
