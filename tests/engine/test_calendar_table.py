@@ -71,7 +71,7 @@ amounts = st.one_of(
     st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=400)),
     st.sampled_from([timedelta(0), timedelta(microseconds=1), timedelta(minutes=1)]),
 )
-many = settings(max_examples=300, deadline=None)
+many = settings(max_examples=200, deadline=None)
 
 
 def outcome(call: Callable[[], Any]) -> Any:
