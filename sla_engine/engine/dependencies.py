@@ -18,7 +18,7 @@ from sla_engine.engine.conditions import Compiled, Context
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
 
-SHAPES_KEPT = 4096  # sets of written fields whose slots are kept (events write a few shapes)
+SHAPES_KEPT = 4096  # lookups kept per set of fields written or stages entered (events have a few shapes)
 
 
 class _ReadsMore(Exception):
@@ -49,17 +49,23 @@ def fields_read_by_name(name: str, policy_set: PolicySet) -> frozenset[str] | No
     return frozenset(found)
 
 
-def true_only_on_entry(expr: m.Node) -> bool:
-    """Whether a condition can hold only at an event that enters a stage: ``becomes STAGE``,
-    and-ed with anything, or in every branch of an ``or``. Such a start condition is false at
-    every other event, so its clock has no edge to notice there."""
+def stages_to_enter(expr: m.Node) -> frozenset[str] | None:
+    """The stages one of which an event must enter for the condition to hold there (``becomes
+    STAGE``, and-ed with anything, or in every branch of an ``or``); None if it can hold at any
+    event. Such a start condition is false at every other event: its clock has no edge there."""
     if isinstance(expr, m.Becomes):
-        return True
+        return frozenset([expr.stage])
     if isinstance(expr, m.And):
-        return any(true_only_on_entry(item) for item in expr.items)
+        return next((found for item in expr.items if (found := stages_to_enter(item)) is not None), None)
     if isinstance(expr, m.Or):
-        return all(true_only_on_entry(item) for item in expr.items)
-    return False
+        stages: set[str] = set()
+        for item in expr.items:
+            found = stages_to_enter(item)
+            if found is None:
+                return None
+            stages |= found
+        return frozenset(stages)
+    return None
 
 
 def _walk(node: Any, ps: PolicySet, found: set[str], named: set[str]) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.conditions import Compiled, Compiler, Context
-from sla_engine.engine.dependencies import FieldMemo, fields_read, true_only_on_entry
+from sla_engine.engine.dependencies import SHAPES_KEPT, FieldMemo, fields_read, stages_to_enter
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import Disposition, EventType, LeadEvent
 from sla_engine.language import model as m
@@ -27,7 +27,6 @@ RUNNING, PAUSED, MET, BREACHED, CANCELLED, NOT_APPLICABLE = (
     "running", "paused", "met", "breached", "cancelled", "not_applicable",
 )
 MAX_REPEATS = 500  # an `every N after breach` reminder stops after this many, whatever N is
-WRITTEN_SHAPES_KEPT = 4096  # sets of written fields whose dependent stages are kept (events write a few shapes)
 
 
 def utc(value: datetime) -> datetime:
@@ -155,7 +154,7 @@ class CompiledTrigger:
     by_owner: bool
     where: Compiled | None
     condition: Compiled | None
-    needs_entry: bool = False  # the condition holds only at an event that enters a stage
+    enters: frozenset[str] | None = None  # the condition holds only at an event that enters one of these stages
 
 
 @dataclass
@@ -189,7 +188,7 @@ class Evaluator:
         self.policies = [self._compile_policy(p) for p in policy_set.policies.values()]
         # One clock per window and lead, in this order.
         self.windows = [(policy, window) for policy in self.policies for window in policy.windows]
-        self._starters: dict[tuple[str, bool], tuple[int, ...]] = {}
+        self._starters: dict[tuple[str, frozenset[str] | None], tuple[int, ...]] = {}
         # An `on KIND` start is gated by its policy's `applies` (see may_start).
         self._start_gates = [
             policy.applies if window.start is not None and window.start.event is not None else None
@@ -204,23 +203,26 @@ class Evaluator:
             names = set(written)
             found = [stage for stage, fields in zip(self.stages, self._stage_fields, strict=True)
                      if fields is None or not fields.isdisjoint(names)]
-            if len(self._stages_reading) < WRITTEN_SHAPES_KEPT:
+            if len(self._stages_reading) < SHAPES_KEPT:
                 self._stages_reading[written] = found
         return found
 
-    def starters_of(self, kind: str, quiet: bool = False) -> tuple[int, ...]:
+    def starters_of(self, kind: str, entered: frozenset[str] | None = None) -> tuple[int, ...]:
         """The windows (by index) whose start trigger judges an event of this kind: a start
         condition judges every event (its edge is tracked), `on KIND` only events of that kind.
 
-        `quiet`: neither this event nor the one before entered a stage. Then a start condition
-        true only on entering one was false at the last event and is false now: no edge, left out."""
-        found = self._starters.get((kind, quiet))
+        `entered`: the stages this event and the one before entered. A start condition true
+        only on entering stages none of which is among them was false at the last event and is
+        false now: it has no edge, and is left out. None: judge every start condition."""
+        found = self._starters.get((kind, entered))
         if found is None:
-            found = self._starters[kind, quiet] = tuple(
+            found = tuple(
                 index for index, (_, window) in enumerate(self.windows)
                 if (start := window.start) is not None and start.event in (None, kind)
-                and not (quiet and start.condition is not None and start.needs_entry)
+                and not (entered is not None and start.enters is not None and start.enters.isdisjoint(entered))
             )
+            if len(self._starters) < SHAPES_KEPT:
+                self._starters[kind, entered] = found
         return found
 
     def may_start(self, starters: Iterable[int], ctx: Context) -> list[int]:
@@ -250,7 +252,7 @@ class Evaluator:
             by_owner=trigger.by_owner,
             where=c.condition(trigger.where, event_kind=trigger.event) if trigger.where else None,
             condition=self._condition(trigger.condition),
-            needs_entry=trigger.condition is not None and true_only_on_entry(trigger.condition),
+            enters=stages_to_enter(trigger.condition) if trigger.condition is not None else None,
         )
 
     def _compile_policy(self, policy: m.Policy) -> CompiledPolicy:
@@ -321,7 +323,7 @@ class Evaluator:
             ctx.history.append((event, owner_before))
             ctx.event = event
             recycled = state.recycles > recycles_before
-            entered_before = bool(ctx.entered_now)
+            entered_before = ctx.entered_now
             if entered_before:
                 ctx.entered_now = set()
             if trace is not None:
@@ -348,8 +350,8 @@ class Evaluator:
             if recycled:
                 judged: Iterable[int] = range(len(self.windows))
             else:
-                quiet = not (ctx.entered_now or entered_before)
-                starters = self.may_start(self.starters_of(event.type, quiet), ctx)
+                entered = frozenset(ctx.entered_now | entered_before)
+                starters = self.may_start(self.starters_of(event.type, entered), ctx)
                 judged = sorted({*running, *starters}) if running else starters
             for index in judged:
                 clock = clocks.get(index)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from connectors.csv_source import read_event_log
 from sla_engine.engine import dependencies
 from sla_engine.engine.conditions import Context
-from sla_engine.engine.dependencies import FieldMemo, fields_read, true_only_on_entry
+from sla_engine.engine.dependencies import FieldMemo, fields_read, stages_to_enter
 from sla_engine.engine.evaluate import Evaluator, LeadResult
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import LeadEvent
@@ -76,12 +76,13 @@ def test_a_condition_of_history_or_stage_entries_reads_more_than_fields(text):
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ("becomes mql", True), ("becomes mql and region == \"NA\"", True), ("becomes mql or becomes sql", True),
-    ("becomes mql or sql", False), ("not becomes mql", False), ("mql", False),
+    ("becomes mql", {"mql"}), ("becomes mql and region == \"NA\"", {"mql"}),
+    ("becomes mql or becomes sql", {"mql", "sql"}),
+    ("becomes mql or sql", None), ("not becomes mql", None), ("mql", None),
 ])
-def test_a_condition_true_only_when_a_stage_is_entered(text, expected):
+def test_a_condition_true_only_when_one_of_some_stages_is_entered(text, expected):
     expr, _ = condition(text)
-    assert true_only_on_entry(expr) is expected
+    assert stages_to_enter(expr) == (None if expected is None else frozenset(expected))
 
 
 def test_a_remembered_value_is_judged_again_only_after_a_field_it_reads_is_written():
@@ -125,7 +126,7 @@ def judging_everything():
     with (
         mock.patch.object(dependencies.FieldMemo, "wrap", lambda self, expr, compiled: compiled),
         mock.patch.object(dependencies.FieldMemo, "remember", lambda self, names, compiled: compiled),
-        mock.patch.object(Evaluator, "starters_of", lambda self, kind, quiet=False: tuple(range(len(self.windows)))),
+        mock.patch.object(Evaluator, "starters_of", lambda self, kind, entered=None: tuple(range(len(self.windows)))),
         mock.patch.object(Evaluator, "may_start", lambda self, starters, ctx: list(starters)),
     ):
         yield
