@@ -227,7 +227,9 @@ class Evaluator:
 
     def may_start(self, starters: Iterable[int], ctx: Context) -> list[int]:
         """The starters whose clock this event may start: an `on KIND` start does nothing while
-        its policy does not apply (a start condition is judged anyway: its edge is tracked)."""
+        its policy does not apply (a start condition is judged anyway: its edge is tracked).
+        Judging `applies` here, before the clocks, is safe: it reads no clock (`since start` is
+        for stops and pauses only)."""
         gates = self._start_gates
         return [index for index in starters if (applies := gates[index]) is None or applies(ctx)]
 
