@@ -12,10 +12,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sla_engine.engine.calendar import BusinessCalendar, CalendarError
+
+# Long counts on sparse hours run decades ahead, past the years the `holidays` package knows.
+pytestmark = pytest.mark.filterwarnings("ignore:Requested Holidays are available only")
 
 # Zones with DST (some at midnight, one of 30 minutes, one negative), half-hour offsets, none.
 ZONES = [
