@@ -34,19 +34,22 @@ Rules
   results in UTC: Python's ``==`` between datetimes in different zones is always False for a
   repeated-hour time (PEP 495), and ``+``/``-`` on datetimes in one zone is wall-clock arithmetic.
 
-Speed: shifts are cached per local date and holidays per year, and every walk goes a day at a
-time, so a deadline five business days out or a 90-day ``diff`` costs microseconds to a
-millisecond.
+Speed: shifts are cached per local date and holidays per year. ``add``, ``diff``,
+``next_open`` and ``is_open`` bisect a table of the open spans with running totals
+(engine.open_time), so each costs a few microseconds whatever the distance; the day-by-day
+walk they replace stays as the reference and answers what the table cannot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
+
+from sla_engine.engine.open_time import MICROSECOND, OpenTime, instant, micros
 
 __all__ = ["CALENDAR_TIME", "BusinessCalendar", "CalendarError", "always_open"]
 
@@ -54,6 +57,9 @@ ONE_DAY = timedelta(days=1)
 MIDNIGHT = time(0)
 # next_open() and friends give up when nothing opens for this long.
 SEARCH_LIMIT_DAYS = 3 * 366
+# add() and next_open() answer from the open-time table when the answer is closer than this
+# (so no stretch without open time long enough to make the walk give up lies in between).
+TABLE_REACH_US = 1000 * 86_400 * 1_000_000  # 1000 days, in microseconds
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 Wall = tuple[time, time]
@@ -84,6 +90,7 @@ class BusinessCalendar:
     _always_open: bool = field(init=False, repr=False, compare=False)
     _day_cache: dict[date, tuple[Span, ...]] = field(init=False, repr=False, compare=False)
     _holiday_cache: dict[int, frozenset[date]] = field(init=False, repr=False, compare=False)
+    _open_time: OpenTime = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Accept any iterables, store hashable tuples so the calendar can be a dict key.
@@ -101,6 +108,7 @@ class BusinessCalendar:
         set_(self, "_always_open", self._is_always_open())
         set_(self, "_day_cache", {})
         set_(self, "_holiday_cache", {})
+        set_(self, "_open_time", OpenTime(self._day_shifts, self._day_start))
 
     # ------------------------------------------------------------------ construction helpers
     def _weekly_hours(self) -> tuple[tuple[Wall, ...], ...]:
@@ -163,10 +171,11 @@ class BusinessCalendar:
         u = _as_utc(t)
         if self._always_open:
             return True
-        day = self._local_date(u)
-        return any(
-            start <= u < end for offset in (-2, -1, 0, 1) for start, end in self._day_shifts(day + offset * ONE_DAY)
-        )
+        start = micros(u)
+        table = self._table_between(u, start, start)
+        if table is not None:
+            return table.is_open(start)
+        return self._is_open_by_walking(u)
 
     def next_open(self, t: datetime) -> datetime:
         """t itself if open, else the next opening instant: where an SLA clock starts running.
@@ -175,8 +184,8 @@ class BusinessCalendar:
         u = _as_utc(t)
         if self._always_open:
             return u
-        start, _ = next(self._pieces(u))
-        return start
+        found = self._from_table(u, lambda table, start: table.next_open(start))
+        return found if found is not None else self._next_open_by_walking(u)
 
     def open_intervals(self, start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
         """The open intervals between two instants, clipped to [start, end), in order, with
@@ -195,12 +204,9 @@ class BusinessCalendar:
             raise ValueError(f"amount must not be negative, got {amount}")
         if self._always_open:
             return u + amount
-        remaining = amount
-        for start, end in self._pieces(u):
-            if remaining < end - start:
-                return start + remaining
-            remaining -= end - start
-        raise AssertionError("unreachable: _pieces() yields forever or raises")
+        count = amount // MICROSECOND
+        found = self._from_table(u, lambda table, start: table.at_position(table.position(start) + count))
+        return found if found is not None else self._add_by_walking(u, amount)
 
     def diff(self, a: datetime, b: datetime) -> timedelta:
         """Business time from a to b (negative if b is before a): how much SLA clock has run."""
@@ -209,12 +215,11 @@ class BusinessCalendar:
             return -self.diff(end, start)
         if self._always_open:
             return end - start
-        total = timedelta(0)
-        for piece_start, piece_end in self._pieces(start, until=end):
-            if piece_start >= end:
-                break
-            total += min(piece_end, end) - piece_start
-        return total
+        a_us, b_us = micros(start), micros(end)
+        table = self._table_between(start, a_us, b_us)
+        if table is not None:
+            return timedelta(microseconds=table.position(b_us) - table.position(a_us))
+        return self._diff_by_walking(start, end)
 
     def add_business_days(self, t: datetime, days: int) -> datetime:
         """The same local wall-clock time `days` open days later ("reply within 2 business days").
@@ -250,7 +255,57 @@ class BusinessCalendar:
         local = _as_utc(t).astimezone(self._zone)
         return f"{DAY_NAMES[local.weekday()]} {local:%H:%M} {self.timezone}"
 
+    # ------------------------------------------------------------------ the open-time table
+    def _table_between(self, a: datetime, start: int, end: int) -> OpenTime | None:
+        """The open-time table, extended to know open time from a (`start` in microseconds) up to
+        `end`; None if it cannot."""
+        table = self._open_time
+        if not table.knows(start, end):
+            table.cover(self._local_date(a), end)
+        return table if table.knows(start, end) else None
+
+    def _from_table(self, u: datetime, answer: Callable[[OpenTime, int], int | None]) -> datetime | None:
+        """`answer(table, u)` (an instant at or after u) once the table knows up to it; None when
+        that is further than TABLE_REACH_US, or the table cannot say (the walk answers instead)."""
+        start = micros(u)
+        reach = start + TABLE_REACH_US
+        table = self._table_between(u, start, start)
+        while table is not None:
+            found = answer(table, start)
+            if found is not None and found < table.known_until:
+                return instant(found) if found < reach else None
+            if table.known_until > reach:
+                return None
+            table = self._table_between(u, start, table.known_until)
+        return None
+
     # ------------------------------------------------------------------ day-by-day machinery
+    def _is_open_by_walking(self, u: datetime) -> bool:
+        day = self._local_date(u)
+        return any(
+            start <= u < end for offset in (-2, -1, 0, 1) for start, end in self._day_shifts(day + offset * ONE_DAY)
+        )
+
+    def _next_open_by_walking(self, u: datetime) -> datetime:
+        start, _ = next(self._pieces(u))
+        return start
+
+    def _add_by_walking(self, u: datetime, amount: timedelta) -> datetime:
+        remaining = amount
+        for start, end in self._pieces(u):
+            if remaining < end - start:
+                return start + remaining
+            remaining -= end - start
+        raise AssertionError("unreachable: _pieces() yields forever or raises")
+
+    def _diff_by_walking(self, start: datetime, end: datetime) -> timedelta:
+        total = timedelta(0)
+        for piece_start, piece_end in self._pieces(start, until=end):
+            if piece_start >= end:
+                break
+            total += min(piece_end, end) - piece_start
+        return total
+
     def _merged(self, a: datetime, b: datetime) -> Iterator[tuple[datetime, datetime]]:
         """open_intervals() after argument checks (so bad input fails at the call)."""
         if a >= b:
@@ -343,6 +398,10 @@ class BusinessCalendar:
 
     def _local_date(self, u: datetime) -> date:
         return u.astimezone(self._zone).date()
+
+    def _day_start(self, day: date) -> datetime:
+        """The first instant of a local date."""
+        return self._instant(day, MIDNIGHT, is_end=False)
 
     def _instant(self, day: date, wall: time, *, is_end: bool) -> datetime:
         """A local wall-clock time on a date as a UTC instant, by the DST rules above: an

@@ -97,9 +97,11 @@ def truthy(value: Any) -> bool:
 class Compiler:
     """Compiles each named definition, score and stage once per policy set."""
 
-    def __init__(self, policy_set: PolicySet) -> None:
+    def __init__(self, policy_set: PolicySet,
+                 remember_named: Callable[[str, Compiled], Compiled] | None = None) -> None:
         self.policy_set = policy_set
         self._named: dict[str, Compiled] = {}
+        self._remember_named = remember_named  # wraps each compiled name, e.g. to reuse its value
         self._plans = {name: plan_numbers(plan) for name, plan in policy_set.plans.items()}
 
     # ------------------------------------------------------------ names
@@ -117,6 +119,8 @@ class Compiler:
             else:
                 del self._named[name]
                 raise KeyError(name)
+            if self._remember_named is not None:
+                self._named[name] = self._remember_named(name, self._named[name])
         return self._named[name]
 
     def stage(self, stage: m.Stage) -> Compiled:

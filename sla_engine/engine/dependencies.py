@@ -18,6 +18,8 @@ from sla_engine.engine.conditions import Compiled, Context
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
 
+SHAPES_KEPT = 4096  # lookups kept per set of fields written or stages entered (events have a few shapes)
+
 
 class _ReadsMore(Exception):
     """The condition reads something besides lead fields."""
@@ -35,6 +37,35 @@ def fields_read(expr: m.Node, policy_set: PolicySet) -> frozenset[str] | None:
     except _ReadsMore:
         return None
     return frozenset(found)
+
+
+def fields_read_by_name(name: str, policy_set: PolicySet) -> frozenset[str] | None:
+    """The lead fields a definition, score or stage reads; None when it reads anything else."""
+    found: set[str] = set()
+    try:
+        _name(name, policy_set, found, set())
+    except _ReadsMore:
+        return None
+    return frozenset(found)
+
+
+def stages_to_enter(expr: m.Node) -> frozenset[str] | None:
+    """The stages one of which an event must enter for the condition to hold there (``becomes
+    STAGE``, and-ed with anything, or in every branch of an ``or``); None if it can hold at any
+    event. Such a start condition is false at every other event: its clock has no edge there."""
+    if isinstance(expr, m.Becomes):
+        return frozenset([expr.stage])
+    if isinstance(expr, m.And):
+        return next((found for item in expr.items if (found := stages_to_enter(item)) is not None), None)
+    if isinstance(expr, m.Or):
+        stages: set[str] = set()
+        for item in expr.items:
+            found = stages_to_enter(item)
+            if found is None:
+                return None
+            stages |= found
+        return frozenset(stages)
+    return None
 
 
 def _walk(node: Any, ps: PolicySet, found: set[str], named: set[str]) -> None:
@@ -88,10 +119,17 @@ class FieldMemo:
         self.policy_set = policy_set
         self.dependents: dict[str, list[int]] = {}
         self.slots = 0
+        self._reading: dict[tuple[str, ...], tuple[int, ...]] = {}  # written fields -> the slots they drop
 
     def wrap(self, expr: m.Node, compiled: Compiled) -> Compiled:
         """`compiled` (the compiled `expr`) as is when it reads more than fields, else remembered."""
         names = fields_read(expr, self.policy_set)
+        return compiled if names is None else self.remember(names, compiled)
+
+    def wrap_named(self, name: str, compiled: Compiled) -> Compiled:
+        """`compiled` (the compiled definition, score or stage `name`), remembered like `wrap`:
+        every condition that names it then shares its value."""
+        names = fields_read_by_name(name, self.policy_set)
         return compiled if names is None else self.remember(names, compiled)
 
     def remember(self, names: Iterable[str], compiled: Compiled) -> Compiled:
@@ -100,6 +138,7 @@ class FieldMemo:
         self.slots += 1
         for name in names:
             self.dependents.setdefault(name, []).append(slot)
+        self._reading.clear()  # names are compiled on first use, so slots may come after forget() has run
 
         def remembered(ctx: Context) -> Any:
             memo = ctx.memo
@@ -109,9 +148,12 @@ class FieldMemo:
             return value
         return remembered
 
-    def forget(self, memo: dict[int, Any], written: Iterable[str]) -> None:
+    def forget(self, memo: dict[int, Any], written: tuple[str, ...]) -> None:
         """Drop the values that read a field just written."""
-        dependents = self.dependents
-        for name in written:
-            for slot in dependents.get(name, ()):
-                memo.pop(slot, None)
+        slots = self._reading.get(written)
+        if slots is None:
+            slots = tuple(dict.fromkeys(slot for name in written for slot in self.dependents.get(name, ())))
+            if len(self._reading) < SHAPES_KEPT:
+                self._reading[written] = slots
+        for slot in slots:
+            memo.pop(slot, None)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.conditions import Compiled, Compiler, Context
-from sla_engine.engine.dependencies import FieldMemo, fields_read
+from sla_engine.engine.dependencies import SHAPES_KEPT, FieldMemo, fields_read, stages_to_enter
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import Disposition, EventType, LeadEvent
 from sla_engine.language import model as m
@@ -36,6 +36,13 @@ def utc(value: datetime) -> datetime:
 def elapsed_business(calendar: BusinessCalendar, start: datetime, end: datetime, paused_seconds: float) -> timedelta:
     """A clock's business time from start to end less the time it spent paused; never negative."""
     return max(calendar.diff(start, end) - timedelta(seconds=paused_seconds or 0), timedelta(0))
+
+
+def stage_fields(stage: m.Stage, policy_set: PolicySet) -> frozenset[str] | None:
+    """The lead fields a stage reads; None when it reads more than fields."""
+    if stage.expr is None:
+        return frozenset([stage.from_field or "status"])
+    return fields_read(stage.expr, policy_set)
 
 
 def build_calendar(decl: m.CalendarDecl) -> BusinessCalendar:
@@ -91,7 +98,7 @@ class Instance:
         return self.stopped_at is not None or self.status in (CANCELLED, NOT_APPLICABLE)
 
     def as_row(self) -> dict[str, Any]:
-        row = {name: getattr(self, name) for name in _INSTANCE_FIELDS}  # flat: no deep copy needed
+        row = vars(self).copy()  # the fields, in order; flat: no deep copy needed
         for key in _INSTANT_FIELDS:
             value = row[key]
             if value is not None:
@@ -100,7 +107,6 @@ class Instance:
         return row
 
 
-_INSTANCE_FIELDS = tuple(f.name for f in fields(Instance))
 _INSTANT_FIELDS = tuple(f.name for f in fields(Instance) if "datetime" in str(f.type))  # stored as ISO text
 
 
@@ -148,6 +154,7 @@ class CompiledTrigger:
     by_owner: bool
     where: Compiled | None
     condition: Compiled | None
+    enters: frozenset[str] | None = None  # the condition holds only at an event that enters one of these stages
 
 
 @dataclass
@@ -172,15 +179,59 @@ class Evaluator:
 
     def __init__(self, policy_set: PolicySet) -> None:
         self.policy_set = policy_set
-        self.compiler = Compiler(policy_set)
         self.memo = FieldMemo(policy_set)
+        self.compiler = Compiler(policy_set, remember_named=self.memo.wrap_named)
         self.calendars = {name: build_calendar(decl) for name, decl in policy_set.calendars.items()}
         self.stages = [(name, self._stage(stage)) for name, stage in policy_set.stages.items()]
-        self.stages_read_fields_only = all(
-            stage.expr is None or fields_read(stage.expr, policy_set) is not None
-            for stage in policy_set.stages.values()
-        )
+        self._stage_fields = [stage_fields(stage, policy_set) for stage in policy_set.stages.values()]
+        self._stages_reading: dict[tuple[str, ...], list[tuple[str, Compiled]]] = {}
         self.policies = [self._compile_policy(p) for p in policy_set.policies.values()]
+        # One clock per window and lead, in this order.
+        self.windows = [(policy, window) for policy in self.policies for window in policy.windows]
+        self._starters: dict[tuple[str, frozenset[str] | None], tuple[int, ...]] = {}
+        # An `on KIND` start is gated by its policy's `applies` (see may_start).
+        self._start_gates = [
+            policy.applies if window.start is not None and window.start.event is not None else None
+            for policy, window in self.windows
+        ]
+
+    def stages_reading(self, written: tuple[str, ...]) -> list[tuple[str, Compiled]]:
+        """The stages an event that wrote these fields may enter: those reading one of them, and
+        those reading more than fields. Every other stage keeps its value, so none is entered."""
+        found = self._stages_reading.get(written)
+        if found is None:
+            names = set(written)
+            found = [stage for stage, fields in zip(self.stages, self._stage_fields, strict=True)
+                     if fields is None or not fields.isdisjoint(names)]
+            if len(self._stages_reading) < SHAPES_KEPT:
+                self._stages_reading[written] = found
+        return found
+
+    def starters_of(self, kind: str, entered: frozenset[str] | None = None) -> tuple[int, ...]:
+        """The windows (by index) whose start trigger judges an event of this kind: a start
+        condition judges every event (its edge is tracked), `on KIND` only events of that kind.
+
+        `entered`: the stages this event and the one before entered. A start condition true
+        only on entering stages none of which is among them was false at the last event and is
+        false now: it has no edge, and is left out. None: judge every start condition."""
+        found = self._starters.get((kind, entered))
+        if found is None:
+            found = tuple(
+                index for index, (_, window) in enumerate(self.windows)
+                if (start := window.start) is not None and start.event in (None, kind)
+                and not (entered is not None and start.enters is not None and start.enters.isdisjoint(entered))
+            )
+            if len(self._starters) < SHAPES_KEPT:
+                self._starters[kind, entered] = found
+        return found
+
+    def may_start(self, starters: Iterable[int], ctx: Context) -> list[int]:
+        """The starters whose clock this event may start: an `on KIND` start does nothing while
+        its policy does not apply (a start condition is judged anyway: its edge is tracked).
+        Judging `applies` here, before the clocks, is safe: it reads no clock (`since start` is
+        for stops and pauses only)."""
+        gates = self._start_gates
+        return [index for index in starters if (applies := gates[index]) is None or applies(ctx)]
 
     def _condition(self, expr: m.Node | None) -> Compiled | None:
         """A condition judged once per change of the lead fields it reads (see engine.dependencies)."""
@@ -203,6 +254,7 @@ class Evaluator:
             by_owner=trigger.by_owner,
             where=c.condition(trigger.where, event_kind=trigger.event) if trigger.where else None,
             condition=self._condition(trigger.condition),
+            enters=stages_to_enter(trigger.condition) if trigger.condition is not None else None,
         )
 
     def _compile_policy(self, policy: m.Policy) -> CompiledPolicy:
@@ -255,10 +307,8 @@ class Evaluator:
         memo, forget = ctx.memo, self.memo.forget
         stage_now = {name: False for name, _ in self.stages}
         stages_judged = False
-        clocks = [
-            _Clock(self, policy, window, lead_id, policy_hash, trace)
-            for policy in self.policies for window in policy.windows
-        ]
+        clocks: dict[int, _Clock] = {}  # by window index, each made when an event first reaches it
+        running: list[int] = []  # the clocks (by index) whose current instance is unfinished
         next_checks: list[datetime] = []
         for event in sorted_events(events):
             if event.occurred_at > as_of:
@@ -266,9 +316,8 @@ class Evaluator:
                 next_checks.append(utc(event.occurred_at))
                 break
             t = utc(event.occurred_at)
-            for clock in clocks:
-                if clock.current is not None:
-                    clock.advance_to(t)
+            for index in running:
+                clocks[index].advance_to(t)
             owner_before = state.fields.get("owner")
             recycles_before = state.recycles
             written = state.apply(event)
@@ -276,7 +325,9 @@ class Evaluator:
             ctx.history.append((event, owner_before))
             ctx.event = event
             recycled = state.recycles > recycles_before
-            ctx.entered_now = set()
+            entered_before = ctx.entered_now
+            if entered_before:
+                ctx.entered_now = set()
             if trace is not None:
                 trace.append(f"{_when(t)}  {_describe_event(event)}")
             if recycled:
@@ -284,11 +335,11 @@ class Evaluator:
                 stage_now = dict.fromkeys(stage_now, False)
                 ctx.stage_entered.clear()
                 stages_judged = False
-            elif stages_judged and not written and self.stages_read_fields_only:
-                pass  # no field a stage reads was written since the stages were last judged: none is entered
             else:
+                # Once judged, a stage that reads only fields is judged again when one of them is written.
+                stages = self.stages_reading(written) if stages_judged else self.stages
                 stages_judged = True
-                for name, condition in self.stages:
+                for name, condition in stages:
                     now = bool(condition(ctx))
                     if now and not stage_now[name]:
                         ctx.entered_now.add(name)
@@ -297,14 +348,25 @@ class Evaluator:
                         if trace is not None:
                             trace.append(f"{_when(t)}  became {name}")
                     stage_now[name] = now
-            kind = event.type
-            for clock in clocks:
-                # Only a recycle, an unfinished instance or the start trigger can change a clock.
-                inst = clock.current
-                if recycled or (inst is not None and not inst.finished) or clock.starts_on(kind):
-                    clock.on_event(event, t, ctx, recycled)
+            # Only a recycle, an unfinished instance or the start trigger can change a clock.
+            if recycled:
+                judged: Iterable[int] = range(len(self.windows))
+            else:
+                entered = frozenset(ctx.entered_now | entered_before)
+                starters = self.may_start(self.starters_of(event.type, entered), ctx)
+                judged = sorted({*running, *starters}) if running else starters
+            for index in judged:
+                clock = clocks.get(index)
+                if clock is None:
+                    policy, window = self.windows[index]
+                    clock = clocks[index] = _Clock(self, policy, window, lead_id, policy_hash, trace)
+                clock.on_event(event, t, ctx, recycled)
+            running = [index for index in judged if clocks[index].running]
             ctx.event = None
-        for clock in clocks:
+        for index in sorted(clocks):
+            clock = clocks[index]
+            if not clock.instances:
+                continue
             clock.advance_to(as_of)
             for instance in clock.instances:
                 actions, next_check = clock.escalations(instance, as_of)
@@ -322,6 +384,9 @@ class Evaluator:
 class _Clock:
     """The instances of one window for one lead, advanced event by event."""
 
+    __slots__ = ("cal", "current", "ev", "goal", "instances", "lead_id", "policy", "policy_hash",
+                 "recycled_since_start", "start_was_true", "trace", "window")
+
     def __init__(self, evaluator: Evaluator, policy: CompiledPolicy, window: CompiledWindow,
                  lead_id: str, policy_hash: str, trace: list[str] | None) -> None:
         self.ev = evaluator
@@ -337,11 +402,11 @@ class _Clock:
         self.goal: m.Goal | None = None
         self.cal: BusinessCalendar = CALENDAR_TIME
 
-    def starts_on(self, kind: str) -> bool:
-        """Whether the start trigger judges an event of this kind: a start condition judges every
-        event (its edge is tracked), `on KIND` only events of that kind."""
-        start = self.window.start
-        return start is not None and (start.event is None or start.event == kind)
+    @property
+    def running(self) -> bool:
+        """Whether the current instance is unfinished: then every event may change it."""
+        inst = self.current
+        return inst is not None and not inst.finished
 
     def _say(self, t: datetime, text: str) -> None:
         if self.trace is not None:
@@ -453,9 +518,12 @@ class _Clock:
 
     def _warning_at(self, inst: Instance) -> datetime | None:
         assert inst.due_at is not None
+        warnings = self.window.decl.warnings
+        if not warnings:
+            return None
         total = self.cal.diff(inst.started_at, inst.due_at)
         candidates: list[datetime] = []
-        for warning in self.window.decl.warnings:
+        for warning in warnings:
             if warning.percent is not None:
                 candidates.append(self.cal.add(inst.started_at, total * (warning.percent / 100)))
             elif warning.before is not None:

@@ -171,6 +171,12 @@ def iso(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat()
 
 
+# json.dumps(state, sort_keys=True, default=str) and json.dumps(action, sort_keys=True) for
+# results, without an encoder built for every lead or action
+_state_text = json.JSONEncoder(sort_keys=True, default=str).encode
+_action_text = json.JSONEncoder(sort_keys=True).encode
+
+
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -402,7 +408,7 @@ class Store:
             "INSERT INTO leads (lead_id, state, dirty, next_check_at, evaluated_run) VALUES (?, ?, 0, ?, ?) "
             "ON CONFLICT (lead_id) DO UPDATE SET state = excluded.state, dirty = 0, "
             "next_check_at = excluded.next_check_at, evaluated_run = excluded.evaluated_run",
-            ((lead_id, json.dumps(state, sort_keys=True, default=str), iso(next_check) if next_check else None,
+            ((lead_id, _state_text(state), iso(next_check) if next_check else None,
               run_id) for lead_id, state, next_check in leads),
         )
 
@@ -478,7 +484,7 @@ class Store:
             "INSERT OR IGNORE INTO outbox (key, lead_id, policy, window, cycle, level, action, due_at, "
             "created_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             ((action["key"], action["lead_id"], action["policy"], action["window"], action["cycle"],
-              action["level"], json.dumps(action["action"], sort_keys=True), action["due_at"], run_id)
+              action["level"], _action_text(action["action"]), action["due_at"], run_id)
              for action in actions),
         )
         return max(cursor.rowcount, 0)

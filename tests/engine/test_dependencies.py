@@ -15,14 +15,14 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from connectors.csv_source import read_event_log
 from sla_engine.engine import dependencies
 from sla_engine.engine.conditions import Context
-from sla_engine.engine.dependencies import FieldMemo, fields_read
-from sla_engine.engine.evaluate import Evaluator, LeadResult, _Clock
+from sla_engine.engine.dependencies import FieldMemo, fields_read, stages_to_enter
+from sla_engine.engine.evaluate import Evaluator, LeadResult
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import LeadEvent
 from sla_engine.language import model as m
@@ -75,6 +75,16 @@ def test_a_condition_of_history_or_stage_entries_reads_more_than_fields(text):
     assert fields_read(expr, ps) is None
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("becomes mql", {"mql"}), ("becomes mql and region == \"NA\"", {"mql"}),
+    ("becomes mql or becomes sql", {"mql", "sql"}),
+    ("becomes mql or sql", None), ("not becomes mql", None), ("mql", None),
+])
+def test_a_condition_true_only_when_one_of_some_stages_is_entered(text, expected):
+    expr, _ = condition(text)
+    assert stages_to_enter(expr) == (None if expected is None else frozenset(expected))
+
+
 def test_a_remembered_value_is_judged_again_only_after_a_field_it_reads_is_written():
     expr, ps = condition("lead_score >= 65")
     calls = []
@@ -83,11 +93,11 @@ def test_a_remembered_value_is_judged_again_only_after_a_field_it_reads_is_writt
     ctx = Context(state=LeadState("L1", fields={"lead_score": 70}))
     assert judged(ctx) and judged(ctx)
     assert len(calls) == 1
-    memo.forget(ctx.memo, ["owner"])
+    memo.forget(ctx.memo, ("owner",))
     assert judged(ctx)
     assert len(calls) == 1
     ctx.state.fields["lead_score"] = 10
-    memo.forget(ctx.memo, ["lead_score"])
+    memo.forget(ctx.memo, ("lead_score",))
     assert not judged(ctx)
     assert len(calls) == 2
 
@@ -116,7 +126,8 @@ def judging_everything():
     with (
         mock.patch.object(dependencies.FieldMemo, "wrap", lambda self, expr, compiled: compiled),
         mock.patch.object(dependencies.FieldMemo, "remember", lambda self, names, compiled: compiled),
-        mock.patch.object(_Clock, "starts_on", lambda self, kind: True),
+        mock.patch.object(Evaluator, "starters_of", lambda self, kind, entered=None: tuple(range(len(self.windows)))),
+        mock.patch.object(Evaluator, "may_start", lambda self, starters, ctx: list(starters)),
     ):
         yield
 
@@ -124,7 +135,7 @@ def judging_everything():
 def reference(ps: Any) -> Evaluator:
     with judging_everything():
         evaluator = Evaluator(ps)
-    evaluator.stages_read_fields_only = False
+    evaluator.stages_reading = lambda written: evaluator.stages  # every stage judged at every event
     return evaluator
 
 
@@ -227,6 +238,8 @@ KINDS = ["assigned", "activity", "activity", "updated", "status", "disposition",
 
 
 @settings(max_examples=150, deadline=None)
+# A recycle reaches every window, also those no event had reached before.
+@example(steps=[("assigned", 481, 0), ("disposition", 0, 0), ("disposition", 0, 1)], first=1)
 @given(st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 5000), st.integers(0, 11)), max_size=14),
        st.integers(0, 11))
 def test_remembering_and_skipping_judge_any_history_as_judging_everything_does(steps, first):
