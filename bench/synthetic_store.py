@@ -1,7 +1,7 @@
 """A synthetic store for measuring reports: N leads over a quarter, written straight into the tables.
 
-    python tests/reports/synthetic.py 100000 /tmp/big/sla-engine.db
-    cd /tmp/big && time sla-engine report --policies policies --period 2026-Q4 --format html --out q4.html
+    python bench/synthetic_store.py 100000 bench/out/big/sla-engine.db
+    cd bench/out/big && time sla-engine report --policies policies --period 2026-Q4 --format html --out q4.html
 
 Rows are shaped like the ones an evaluate run writes (iso UTC timestamps, lead state JSON,
 one first_response clock per covered MQL), without running the engine, so 100,000 leads
@@ -167,6 +167,7 @@ QUARTER_START = datetime(2026, 10, 1, 4, tzinfo=timezone.utc)  # 2026-Q4 in New 
 
 if __name__ == "__main__":
     count, path = int(sys.argv[1]), Path(sys.argv[2])
+    path.parent.mkdir(parents=True, exist_ok=True)
     fill(Store(path), count, QUARTER_START)
     (path.parent / "policies").mkdir(exist_ok=True)
     (path.parent / "policies" / "synthetic.sla").write_text(POLICY_TEXT, encoding="utf-8")

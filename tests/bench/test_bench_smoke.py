@@ -18,6 +18,9 @@ def test_the_benchmark_runs_every_measurement_and_writes_json(tmp_path):
             "report 2026-Q4, 100 leads"} <= names
     assert any(name.startswith("check of ") for name in names)
     assert rows["ingest 150 leads"]["seconds"] > 0 and rows["ingest 150 leads"]["floor_seconds"] > 0
+    # full evaluation is also set beside reading the events and writing what it wrote
+    assert rows["  full evaluation 150 leads"]["floor_name"] == "scan + write its results"
+    assert rows["  full evaluation 150 leads"]["floor_seconds"] > 0
     # start-up is also set beside the floor of the stack it is built on, so our own share shows
     assert rows["  python -c 'import click'"]["floor_name"] == "python -c pass"
     assert rows["  sla-engine --help"]["floor_name"] == "click + plugin discovery"
