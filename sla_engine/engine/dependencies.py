@@ -11,7 +11,7 @@ stage entries) or ``becomes STAGE`` (the stages entered at this event) — is ju
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sla_engine.engine.conditions import Compiled, Context
@@ -31,19 +31,18 @@ def fields_read(expr: m.Node, policy_set: PolicySet) -> frozenset[str] | None:
     None when it reads anything else. Erring towards more fields is safe (the value is judged
     again more often); missing one is not, so every part of the tree is walked.
     """
-    found: set[str] = set()
-    try:
-        _walk(expr, policy_set, found, set())
-    except _ReadsMore:
-        return None
-    return frozenset(found)
+    return _collected(lambda found: _walk(expr, policy_set, found, set()))
 
 
 def fields_read_by_name(name: str, policy_set: PolicySet) -> frozenset[str] | None:
     """The lead fields a definition, score or stage reads; None when it reads anything else."""
+    return _collected(lambda found: _name(name, policy_set, found, set()))
+
+
+def _collected(walk: Callable[[set[str]], None]) -> frozenset[str] | None:
     found: set[str] = set()
     try:
-        _name(name, policy_set, found, set())
+        walk(found)
     except _ReadsMore:
         return None
     return frozenset(found)
