@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.conditions import Compiled, Compiler, Context
-from sla_engine.engine.dependencies import SHAPES_KEPT, FieldMemo, fields_read, stages_to_enter
+from sla_engine.engine.dependencies import SHAPES_KEPT, FieldMemo, fields_read_by_name, stages_to_enter
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.events import Disposition, EventType, LeadEvent
 from sla_engine.language import model as m
@@ -36,13 +36,6 @@ def utc(value: datetime) -> datetime:
 def elapsed_business(calendar: BusinessCalendar, start: datetime, end: datetime, paused_seconds: float) -> timedelta:
     """A clock's business time from start to end less the time it spent paused; never negative."""
     return max(calendar.diff(start, end) - timedelta(seconds=paused_seconds or 0), timedelta(0))
-
-
-def stage_fields(stage: m.Stage, policy_set: PolicySet) -> frozenset[str] | None:
-    """The lead fields a stage reads; None when it reads more than fields."""
-    if stage.expr is None:
-        return frozenset([stage.from_field or "status"])
-    return fields_read(stage.expr, policy_set)
 
 
 def build_calendar(decl: m.CalendarDecl) -> BusinessCalendar:
@@ -183,7 +176,7 @@ class Evaluator:
         self.compiler = Compiler(policy_set, remember_named=self.memo.wrap_named)
         self.calendars = {name: build_calendar(decl) for name, decl in policy_set.calendars.items()}
         self.stages = [(name, self._stage(stage)) for name, stage in policy_set.stages.items()]
-        self._stage_fields = [stage_fields(stage, policy_set) for stage in policy_set.stages.values()]
+        self._stage_fields = [fields_read_by_name(name, policy_set) for name in policy_set.stages]
         self._stages_reading: dict[tuple[str, ...], list[tuple[str, Compiled]]] = {}
         self.policies = [self._compile_policy(p) for p in policy_set.policies.values()]
         # One clock per window and lead, in this order.
