@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import sqlite_utils
 
-from sla_engine.events import EventRow, LeadEvent, event_row
+from sla_engine.events import EventRow, LeadEvent, event_row, payload_text, stored_instant
 
 MIGRATIONS: list[str] = [
     # 1: the initial schema
@@ -167,13 +167,11 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat()
+iso = stored_instant  # every instant the store writes, events or results, is written one way
 
-
-# json.dumps(state, sort_keys=True, default=str) and json.dumps(action, sort_keys=True) for
-# results, without an encoder built for every lead or action
-_state_text = json.JSONEncoder(sort_keys=True, default=str).encode
+# Lead state is written as payloads are (sorted keys, str() for the rest); actions are plain
+# JSON with sorted keys. Each encoder is built once, not once per lead or action.
+_state_text = payload_text
 _action_text = json.JSONEncoder(sort_keys=True).encode
 
 
