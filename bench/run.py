@@ -117,17 +117,16 @@ def evaluate(db: Path, as_of: datetime, events: list | None = None) -> float:
     return seconds
 
 
-def scan_floor(db: Path) -> float:
+def scan_events(db: Path) -> None:
     """One plain scan of the events table in lead order, payloads decoded."""
     connection = sqlite3.connect(db)
-
-    def work() -> None:
-        for row in connection.execute("SELECT * FROM events ORDER BY lead_id, occurred_at, event_id"):
-            json.loads(row[5])
-
-    seconds = timed(work)
+    for row in connection.execute("SELECT * FROM events ORDER BY lead_id, occurred_at, event_id"):
+        json.loads(row[5])
     connection.close()
-    return seconds
+
+
+def scan_floor(db: Path) -> float:
+    return timed(lambda: scan_events(db))
 
 
 RESULT_TABLES = ("leads", "window_instances", "stage_entries", "outbox")
@@ -156,10 +155,7 @@ def read_write_floor(db: Path, workdir: Path) -> float:
     target.commit()
 
     def work() -> None:
-        scan = sqlite3.connect(db)
-        for row in scan.execute("SELECT * FROM events ORDER BY lead_id, occurred_at, event_id"):
-            json.loads(row[5])
-        scan.close()
+        scan_events(db)
         with target:
             for table, table_rows in rows.items():
                 if table_rows:
