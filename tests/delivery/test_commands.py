@@ -8,7 +8,7 @@ import click
 from click.testing import CliRunner
 
 from sla_engine.cli import main
-from sla_engine.delivery.commands import deliver, outbox
+from sla_engine.cli.delivery import deliver, outbox
 from sla_engine.runner import evaluate_run
 from sla_engine.store.db import Store
 from tests.delivery.conftest import POLICY, lead_events, make_policy_set

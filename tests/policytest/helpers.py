@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from click.testing import CliRunner, Result
 
-from sla_engine.policytest.commands import policy_diff, policy_test
+from sla_engine.cli.policytest import policy_diff, policy_test
 from tests.engine.test_evaluate import POLICY
 
 TARGET = """

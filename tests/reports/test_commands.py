@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import pytest
 
-from sla_engine.reports.commands import plan, report
+from sla_engine.cli.reports import plan, report
 from tests.reports.dataset import POLICY, build_store
 from tests.test_cli import invoke_in
 

@@ -1,4 +1,4 @@
-"""`sla-engine test` and `sla-engine diff`, registered on the main group by cli.py.
+"""`sla-engine test` and `sla-engine diff`, registered on the main group by the cli package.
 
 Heavy modules are imported inside the commands so `sla-engine --help` stays fast.
 Exit codes: test 0 all pass, 1 a failure, an error or coverage below --threshold;
@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import click
+
+from sla_engine.cli.common import load_config, parse_as_of
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGED = 0, 1, 2
 
@@ -52,12 +54,7 @@ def policy_test(ctx: click.Context, paths: tuple[Path, ...], pattern: str | None
             re.compile(pattern)
         except re.error as error:
             raise click.BadParameter(f"not a regular expression: {error}", param_hint="--run") from None
-    if paths:
-        targets = list(paths)
-    else:
-        from sla_engine.cli import _config
-
-        targets = [_config(ctx).policies]
+    targets = list(paths) if paths else [load_config(ctx).policies]
     try:
         run = run_paths(targets, pattern, policies)
     except FileNotFoundError as error:
@@ -99,11 +96,10 @@ def policy_diff(ctx: click.Context, old: str, new: str, events: str | None, as_o
     """Re-judge the same history under OLD and NEW policies (directories or git revisions); report what changes."""
     import tempfile
 
-    from sla_engine.cli import _config, _parse_as_of
     from sla_engine.policytest.diff import DiffError, open_events, resolve_side, run_diff, to_json, to_markdown, to_text
 
-    config = _config(ctx)
-    moment = _parse_as_of(as_of)
+    config = load_config(ctx)
+    moment = parse_as_of(as_of)
     policy_path = policies or config.policies
     with tempfile.TemporaryDirectory(prefix="sla-engine-diff-") as tmp:
         workdir = Path(tmp)

@@ -1,7 +1,8 @@
-"""The command line: a thin shell over language, engine, store and reports.
+"""The command line: a thin shell over the application facade (sla_engine.app).
 
-Heavy modules are imported inside the commands, and the commands defined in other packages
-only when they are named or listed, so `sla-engine --help` and `--version` start fast.
+Every command lives in this package and only parses options and renders results. Heavy modules
+are imported inside the commands, and the commands in this package's other modules only when
+they are named or listed, so `sla-engine --help` and `--version` start fast.
 Exit codes follow `terraform plan -detailed-exitcode`: 0 ran, 1 error, 2 ran and
 `--fail-on` matched.
 """
@@ -12,60 +13,47 @@ import importlib
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import click
 
-from sla_engine import __version__
+from sla_engine import __version__, app
+from sla_engine.cli.common import (
+    EXIT_ERROR,
+    EXIT_MATCHED,
+    EXIT_OK,
+    connector,
+    load_config,
+    load_policies,
+    open_existing_store,
+    open_store,
+    parse_as_of,
+    sources,
+)
 
-if TYPE_CHECKING:
-    from sla_engine.config import Config
-
-EXIT_OK, EXIT_ERROR, EXIT_MATCHED = 0, 1, 2
 
 class LazyCommand(NamedTuple):
-    """A built-in command defined in another package, imported when named."""
+    """A built-in command defined in another module of this package, imported when named."""
 
     target: str  # "module:attribute"
     summary: str  # the first sentence of its help, so that `--help` lists it without importing it
 
 
 LAZY_COMMANDS = {
-    "report": LazyCommand("sla_engine.reports.commands:report",
+    "report": LazyCommand("sla_engine.cli.reports:report",
                           "The SLA dashboard: targets per period with status, and the metrics behind them."),
-    "plan": LazyCommand("sla_engine.reports.commands:plan",
+    "plan": LazyCommand("sla_engine.cli.reports:plan",
                         "The revenue goal worked backwards into clients, opportunities, SQLs and MQLs per period."),
-    "deliver": LazyCommand("sla_engine.delivery.commands:deliver",
+    "deliver": LazyCommand("sla_engine.cli.delivery:deliver",
                            "Send the due escalations in the outbox: once each, retrying failures with backoff."),
-    "outbox": LazyCommand("sla_engine.delivery.commands:outbox",
+    "outbox": LazyCommand("sla_engine.cli.delivery:outbox",
                           "List the outbox: what is due, sent, failing or dead, and why."),
-    "test": LazyCommand("sla_engine.policytest.commands:policy_test",
+    "test": LazyCommand("sla_engine.cli.policytest:policy_test",
                         "Run the policy tests (*.test.toml) under PATHS (default: the configured policy directory)."),
-    "diff": LazyCommand("sla_engine.policytest.commands:policy_diff",
+    "diff": LazyCommand("sla_engine.cli.policytest:policy_diff",
                         "Re-judge the same history under OLD and NEW policies (directories or git revisions); "
                         "report what changes."),
 }
-
-
-def _parse_as_of(value: str | None) -> datetime:
-    if not value:
-        return datetime.now(timezone.utc)
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not an ISO 8601 timestamp", param_hint="--as-of") from None
-    if parsed.tzinfo is None:
-        raise click.BadParameter("give a time zone, e.g. 2026-10-30T18:00:00Z", param_hint="--as-of")
-    return parsed
-
-
-def _config(ctx: click.Context) -> Config:
-    from sla_engine.config import ConfigError, load_config
-
-    try:
-        return load_config(explicit=ctx.obj.get("config_path"))
-    except ConfigError as error:
-        raise click.ClickException(str(error)) from None
 
 
 class PluginGroup(click.Group):
@@ -141,7 +129,7 @@ def check(ctx: click.Context, paths: tuple[Path, ...], output: str) -> None:
 
     from sla_engine.language.check import check_paths
 
-    targets = list(paths) or [_config(ctx).policies]
+    targets = list(paths) or [load_config(ctx).policies]
     try:
         diagnostics, sources = check_paths(targets)
     except FileNotFoundError as error:
@@ -172,7 +160,7 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check_only: bool, show_diff
     from sla_engine.language.fmt import format_source
     from sla_engine.language.policy_set import policy_files
 
-    targets = list(paths) or [_config(ctx).policies]
+    targets = list(paths) or [load_config(ctx).policies]
     try:
         files = policy_files(targets)
     except FileNotFoundError as error:
@@ -204,82 +192,6 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check_only: bool, show_diff
         sys.exit(EXIT_ERROR)
 
 
-def _load_policies(path: Path) -> Any:
-    from sla_engine.language.check import check_paths
-    from sla_engine.language.errors import render_all
-    from sla_engine.language.policy_set import load_policy_set
-
-    try:
-        diagnostics, sources = check_paths([path])
-    except FileNotFoundError as error:
-        raise click.ClickException(str(error)) from None
-    if diagnostics:
-        click.echo(render_all(diagnostics, sources), err=True)
-        raise click.ClickException(f"the policy set has {len(diagnostics)} error(s); run `sla-engine check`")
-    return load_policy_set([path])
-
-
-def _resolve_secret_files(options: dict[str, Any], base_dir: Path) -> dict[str, Any]:
-    """A secret ``{file = "..."}`` is relative to the configuration file, like every other path."""
-    resolved = dict(options)
-    for key, value in options.items():
-        if isinstance(value, dict) and isinstance(value.get("file"), str) and not Path(value["file"]).is_absolute():
-            resolved[key] = {**value, "file": str(base_dir / value["file"])}
-    return resolved
-
-
-def _connector(config: Config, spec: str) -> Any:
-    """A configured source by name, else ``TYPE:ARG`` (e.g. csv:events.csv)."""
-    from sla_engine.connector import ConnectorError
-    from sla_engine.plugins import PluginError, connectors
-
-    try:
-        registry = connectors()
-        for source in config.sources:
-            if source.name == spec:
-                if source.type not in registry:
-                    raise click.ClickException(
-                        f"source '{source.name}': unknown type '{source.type}' (known: {', '.join(sorted(registry))})"
-                    )
-                options = _resolve_secret_files(source.model_dump(exclude={"name", "type"}), config.base_dir)
-                return registry[source.type].configure(source.name, options)
-        kind, _, target = spec.partition(":")
-        if kind not in registry:
-            configured = ", ".join(s.name for s in config.sources) or "none"
-            raise click.ClickException(
-                f"'{spec}' is neither a configured source (configured: {configured}) nor TYPE:ARG "
-                f"with a known type (known: {', '.join(sorted(registry))})"
-            )
-        if not target:
-            raise click.ClickException(f"'{spec}': give TYPE:ARG, e.g. {kind}:PATH, or configure it in [[sources]]")
-        return registry[kind].from_target(spec, target)
-    except (PluginError, ConnectorError) as error:
-        raise click.ClickException(str(error)) from None
-
-
-def _sources(config: Config, specs: tuple[str, ...]) -> list[Any]:
-    """Connectors from --source NAME or TYPE:ARG, else every configured source."""
-    return [_connector(config, spec) for spec in (specs or tuple(s.name for s in config.sources))]
-
-
-def _open_store(db_path: Path) -> Any:
-    from sla_engine.plugins import PluginError, prepare_database
-    from sla_engine.store.db import Store
-
-    store = Store(db_path)
-    try:
-        prepare_database(store)
-    except PluginError as error:
-        store.close()
-        raise click.ClickException(str(error)) from None
-    return store
-
-
-def _close_all(connectors: list[Any]) -> None:
-    for connector in connectors:
-        connector.close()
-
-
 # ---------------------------------------------------------------- engine
 
 
@@ -306,23 +218,22 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
     """Sync the sources, evaluate every policy over the lead events and record what is due."""
     import json
 
+    from sla_engine.cli.delivery import render_delivery
     from sla_engine.connector import ConnectorError
-    from sla_engine.delivery.commands import render_delivery, run_delivery
     from sla_engine.reports.run_summary import render_run
     from sla_engine.runner import evaluate_run, git_commit_of
     from sla_engine.store.db import StoreLocked
     from sla_engine.sync import open_pulls, push_updates, status_updates
 
-    config = _config(ctx)
-    moment = _parse_as_of(as_of)
-    policy_dir = policies or config.policies
-    policy_set = _load_policies(policy_dir)
-    connectors = [] if no_sync else _sources(config, source_specs)
-    target = _connector(config, push_target) if push_target else None
+    config = load_config(ctx)
+    moment = parse_as_of(as_of)
+    policy_dir = app.policy_path(config, policies)
+    policy_set = load_policies(policy_dir)
+    connectors = [] if no_sync else sources(config, source_specs)
+    target = connector(config, push_target) if push_target else None
     if target is not None and not target.can_push():
         raise click.ClickException(f"'{push_target}' cannot be written to")
-    db_path = db or (config.db_path if policies is None else policy_dir.parent / "sla-engine.db")
-    store = _open_store(db_path)
+    store = open_store(app.store_path(config, policies, db))
     pushed = None
     delivered = None
     try:
@@ -330,12 +241,12 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
             pulls = open_pulls(store, connectors, datetime.now(timezone.utc))
             report = evaluate_run(policy_set, store, [(pull.name, pull) for pull in pulls], moment,
                                   dry_run=dry_run, keep_instances=output == "json" or target is not None,
-                                  git_commit=git_commit_of(policy_dir if policy_dir.is_dir() else policy_dir.parent))
+                                  git_commit=git_commit_of(app.project_dir(policy_dir)))
             if target is not None:
                 updates = status_updates(store, overlay=report.instances if dry_run else ())
                 pushed = push_updates(store, target, updates, dry_run=dry_run)
             if not no_deliver:
-                delivered = run_delivery(policy_set, store, policy_dir, moment, dry_run=dry_run,
+                delivered = app.run_delivery(policy_set, store, policy_dir, moment, dry_run=dry_run,
                                          connectors=connectors, settings=config.delivery,
                                          print_messages=output != "json")
     except StoreLocked as error:
@@ -344,7 +255,7 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
         raise click.ClickException(str(error)) from None
     finally:
         store.close()
-        _close_all([*connectors, *([target] if target is not None else [])])
+        app.close_all([*connectors, *([target] if target is not None else [])])
     stopped = [{"source": p.name, "stopped": p.stopped} for p in pulls if p.stopped]
     if output == "json":
         payload: dict[str, Any] = {"run": report.summary(), "instances": report.instances}
@@ -409,11 +320,11 @@ def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, out
     from sla_engine.store.db import StoreLocked
     from sla_engine.sync import sync_sources
 
-    config = _config(ctx)
-    connectors = _sources(config, source_specs)
+    config = load_config(ctx)
+    connectors = sources(config, source_specs)
     if not connectors:
         raise click.ClickException("no sources: configure [[sources]] or pass --source")
-    store = _open_store(db or config.db_path)
+    store = open_store(db or config.db_path)
     console = Console(stderr=True)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} events"),
                TimeElapsedColumn())
@@ -432,7 +343,7 @@ def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, out
         raise click.ClickException(str(error)) from None
     finally:
         store.close()
-        _close_all(connectors)
+        app.close_all(connectors)
     if output == "json":
         click.echo(json.dumps([vars(s) for s in summaries], indent=2, default=str))
         return
@@ -456,22 +367,18 @@ def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies:
             db: Path | None, as_of: str | None) -> None:
     """Show a lead's timeline: events, stages, tier and why, each clock and its deadline arithmetic."""
     from sla_engine.reports.explain import render_explanation
-    from sla_engine.store.db import Store
 
-    config = _config(ctx)
-    policy_dir = policies or config.policies
-    policy_set = _load_policies(policy_dir)
-    db_path = db or (config.db_path if policies is None else policy_dir.parent / "sla-engine.db")
-    if not Path(db_path).exists():
-        raise click.ClickException(f"{db_path}: no store yet; run `sla-engine evaluate` first")
-    store = Store(db_path)
+    config = load_config(ctx)
+    policy_set = load_policies(app.policy_path(config, policies))
+    db_path = app.store_path(config, policies, db)
+    store = open_existing_store(db_path)
     try:
         events = store.lead_events(lead_id)
     finally:
         store.close()
     if not events:
         raise click.ClickException(f"no events for lead {lead_id!r} in {db_path}")
-    click.echo(render_explanation(policy_set, lead_id, events, _parse_as_of(as_of), window_name))
+    click.echo(render_explanation(policy_set, lead_id, events, parse_as_of(as_of), window_name))
 
 
 @main.command()
@@ -493,7 +400,3 @@ def plugins(output: str) -> None:
     for plugin in listed:
         origin = f"{plugin.distribution} {plugin.version}" if plugin.distribution else "?"
         click.echo(f"{plugin.name}\t{origin}\t{plugin.module}\t{', '.join(plugin.hooks)}")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

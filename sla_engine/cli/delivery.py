@@ -1,6 +1,6 @@
-"""`sla-engine deliver` and `sla-engine outbox`, registered on the main group by cli.py.
+"""`sla-engine deliver` and `sla-engine outbox`, registered on the main group by the cli package.
 
-``run_delivery`` is also what `evaluate` calls at its end (unless ``--no-deliver``).
+``render_delivery`` also reports the delivery `evaluate` runs at its end (unless ``--no-deliver``).
 Heavy modules are imported inside the commands so `sla-engine --help` stays fast.
 """
 
@@ -8,45 +8,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-
-def _paths(ctx: click.Context, policies: Path | None, db: Path | None) -> tuple[Any, Path, Path]:
-    from sla_engine.cli import _config
-
-    config = _config(ctx)
-    policy_dir = policies or config.policies
-    db_path = db or (config.db_path if policies is None else policy_dir.parent / "sla-engine.db")
-    return config, Path(policy_dir), Path(db_path)
-
-
-def _people_file(policy_dir: Path, explicit: Path | None) -> Path | None:
-    if explicit is not None:
-        return explicit
-    base = policy_dir if policy_dir.is_dir() else policy_dir.parent
-    return next((p for p in (base / "people.csv", base / "people.json") if p.is_file()), None)
-
-
-def run_delivery(policy_set: Any, store: Any, policy_dir: Path, as_of: datetime, *, dry_run: bool,
-                 connectors: list[Any], settings: Any, people: Path | None = None,
-                 print_messages: bool = True) -> Any:
-    """Deliver with the policy set's templates and people file and the ``[delivery]`` settings.
-
-    The caller holds the store's lock.
-    """
-    from sla_engine.delivery.deliver import deliver
-    from sla_engine.delivery.recipients import load_people
-
-    base = policy_dir if policy_dir.is_dir() else policy_dir.parent
-    return deliver(policy_set, store, as_of, dry_run=dry_run, connectors=connectors,
-                   people=load_people(_people_file(policy_dir, people)), templates_dir=base / "templates",
-                   digest=settings.digest, max_attempts=settings.max_attempts, link_template=settings.link_template,
-                   max_age=settings.max_age_delta, print_messages=print_messages)
-
+from sla_engine import app
+from sla_engine.cli.common import load_config, load_policies, open_existing_store, open_store, parse_as_of, sources
 
 MAX_LISTED = 20
 
@@ -108,30 +76,30 @@ def deliver(ctx: click.Context, policies: Path | None, db: Path | None, as_of: s
 
     from pydantic import ValidationError
 
-    from sla_engine.cli import _close_all, _load_policies, _open_store, _parse_as_of, _sources
     from sla_engine.connector import describe_validation_error
     from sla_engine.store.db import StoreLocked
 
-    config, policy_dir, db_path = _paths(ctx, policies, db)
+    config = load_config(ctx)
+    policy_dir = app.policy_path(config, policies)
     given = {"digest": digest, "max_age": max_age, "max_attempts": max_attempts, "link_template": link_template}
     try:
         settings = config.delivery.model_validate(
             {**config.delivery.model_dump(), **{k: v for k, v in given.items() if v is not None}})
     except ValidationError as error:
         raise click.BadParameter(describe_validation_error(error)) from None
-    policy_set = _load_policies(policy_dir)
-    connectors = _sources(config, source_specs)
-    store = _open_store(db_path)
+    policy_set = load_policies(policy_dir)
+    connectors = sources(config, source_specs)
+    store = open_store(app.store_path(config, policies, db))
     try:
         with store.locked(lock_timeout if lock_timeout is not None else config.lock_timeout):
-            report = run_delivery(policy_set, store, policy_dir, _parse_as_of(as_of), dry_run=dry_run,
+            report = app.run_delivery(policy_set, store, policy_dir, parse_as_of(as_of), dry_run=dry_run,
                                   connectors=connectors, settings=settings, people=people,
                                   print_messages=output != "json")
     except StoreLocked as error:
         raise click.ClickException(str(error)) from None
     finally:
         store.close()
-        _close_all(connectors)
+        app.close_all(connectors)
     if output == "json":
         click.echo(json.dumps(report.summary(), indent=2, default=str))
     else:
@@ -149,12 +117,8 @@ def outbox(ctx: click.Context, db: Path | None, status: str | None, limit: int |
     """List the outbox: what is due, sent, failing or dead, and why."""
     from sla_engine.delivery.outbox import list_rows
     from sla_engine.reports.explain import describe_action
-    from sla_engine.store.db import Store
 
-    _, _, db_path = _paths(ctx, None, db)
-    if not db_path.exists():
-        raise click.ClickException(f"{db_path}: no store yet; run `sla-engine evaluate` first")
-    store = Store(db_path)
+    store = open_existing_store(app.store_path(load_config(ctx), None, db))
     try:
         rows = list_rows(store, status, limit)
     finally:

@@ -1,4 +1,4 @@
-"""`sla-engine report` and `sla-engine plan`, registered on the main group by cli.py.
+"""`sla-engine report` and `sla-engine plan`, registered on the main group by the cli package.
 
 Heavy modules are imported inside the commands so `sla-engine --help` stays fast.
 """
@@ -11,32 +11,22 @@ from typing import Any
 
 import click
 
+from sla_engine import app
+from sla_engine.cli.common import load_config, load_policies, open_existing_store, parse_as_of
+
 
 def _paths(ctx: click.Context, policies: Path | None, db: Path | None) -> tuple[Path, Path]:
     """The policies and the store, found as `evaluate` finds them."""
-    from sla_engine.cli import _config
-
-    config = _config(ctx)
-    policy_dir = policies or config.policies
-    db_path = db or (config.db_path if policies is None else policy_dir.parent / "sla-engine.db")
-    return policy_dir, Path(db_path)
-
-
-def _load(path: Path) -> Any:
-    """The policy set, checked as `evaluate` checks it."""
-    from sla_engine.cli import _load_policies
-
-    return _load_policies(path)
+    config = load_config(ctx)
+    return app.policy_path(config, policies), app.store_path(config, policies, db)
 
 
 def _as_of(value: str | None, store: Any) -> datetime:
     """--as-of, else the as-of of the last run (the store is as that run left it), else now."""
-    from sla_engine.cli import _parse_as_of
-
     if value:
-        return _parse_as_of(value)
+        return parse_as_of(value)
     last = store.last_run()
-    return last["as_of"] if last else _parse_as_of(None)
+    return last["as_of"] if last else parse_as_of(None)
 
 
 def _write(text: str, out: Path | None) -> None:
@@ -63,13 +53,10 @@ def report(ctx: click.Context, period: str | None, output: str, out: Path | None
     from sla_engine.reports.dashboard import build_report, render, render_text
     from sla_engine.reports.metrics import MetricError
     from sla_engine.reports.periods import PeriodError
-    from sla_engine.store.db import Store
 
     policy_dir, db_path = _paths(ctx, policies, db)
-    policy_set = _load(policy_dir)
-    if not db_path.exists():
-        raise click.ClickException(f"{db_path}: no store yet; run `sla-engine evaluate` first")
-    store = Store(db_path)
+    policy_set = load_policies(policy_dir)
+    store = open_existing_store(db_path)
     # A report reads much of the store several times: map it into memory and cache generously.
     store.conn.execute("PRAGMA mmap_size = 1073741824")
     store.conn.execute("PRAGMA cache_size = -262144")
@@ -130,7 +117,7 @@ def plan(ctx: click.Context, plan_name: str | None, revenue: float | None, deal_
             raise
         policy_dir, db_path = Path("-"), Path("-")
     if policy_dir.exists():
-        policy_set = _load(policy_dir)
+        policy_set = load_policies(policy_dir)
     plans: list[m.PlanDecl] = []
     if policy_set is not None:
         plans = [p for name, p in policy_set.plans.items() if plan_name in (None, name)]
