@@ -40,11 +40,14 @@ from sla_engine.events import (
     STANDARD_FIELDS,
     EventRow,
     EventType,
+    IdentifierError,
     LeadEvent,
     make_event_id,
+    normalize_identifier,
     payload_text,
     stored_instant,
 )
+from sla_engine.safe_text import escape_control
 
 __all__ = [
     "CsvSourceError",
@@ -234,32 +237,57 @@ def _timestamp(name: str, text: str | None, zone: ZoneInfo | None) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise _RowError(f"{name} '{text}' is not a timestamp") from None
+        raise _RowError(f"{name} {_quoted(text)} is not a timestamp") from None
     if "T" not in text and " " not in text and "t" not in text:
-        raise _RowError(f"{name} '{text}' is a date without a time of day")
+        raise _RowError(f"{name} {_quoted(text)} is a date without a time of day")
     if value.tzinfo is None:
         if zone is None:
             raise _RowError(
-                f"{name} '{text}' has no time zone; add an offset (Z, +02:00) or declare the source's timezone"
+                f"{name} {_quoted(text)} has no time zone; add an offset (Z, +02:00) or declare the source's timezone"
             )
         value = value.replace(tzinfo=zone)
+    try:
+        value.astimezone(dt_timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first instant Python can hold
+        raise _RowError(f"{name} {_quoted(text)} is outside the years 1 to 9999 in UTC") from None
     return value
 
 
+MAX_NUMBER_LENGTH = 100  # characters; far beyond any real score or revenue, far below int()'s 4,300-digit limit
+
+
 def _number(name: str, text: str) -> int | float:
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise _RowError(f"{name} {_quoted(text)} is too long for a number ({len(text)} characters)")
     if _INTEGER.fullmatch(text):
         return int(text)
     if _DECIMAL.fullmatch(text):
         value = float(text)
         if math.isfinite(value):
             return value
-    raise _RowError(f"{name} '{text}' is not a number")
+    raise _RowError(f"{name} {_quoted(text)} is not a number")
+
+
+def _quoted(text: str) -> str:
+    """A cell as a quarantine reason shows it: control characters escaped, a long one cut."""
+    shown = escape_control(text if len(text) <= 60 else text[:57] + "...")
+    return f"'{shown}'"
+
+
+def _lead_id(values: Mapping[str, str]) -> str:
+    text = values.get("lead_id")
+    if not text:
+        raise _RowError("lead_id is missing")
+    try:
+        return normalize_identifier(text)
+    except IdentifierError as error:
+        raise _RowError(str(error)) from None
 
 
 def _boolean(name: str, text: str) -> bool:
     value = _BOOLEANS.get(text.lower())
     if value is None:
-        raise _RowError(f"{name} '{text}' is not true or false (write true/false, yes/no or 1/0)")
+        raise _RowError(f"{name} {_quoted(text)} is not true or false (write true/false, yes/no or 1/0)")
     return value
 
 
@@ -443,7 +471,7 @@ def _one_problem(type_: EventType, problem: Any) -> str:
 
 def _shown(value: Any) -> str:
     text = f"'{value}'" if isinstance(value, str) else json.dumps(value, default=str)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return escape_control(text if len(text) <= 80 else text[:77] + "...")
 
 
 # ---------------------------------------------------------------- values to events
@@ -459,7 +487,7 @@ def _event_type(text: str | None) -> EventType:
     try:
         return EventType(text.lower())
     except ValueError:
-        raise _RowError(f"type '{text}' is not one of {KNOWN_TYPES}") from None
+        raise _RowError(f"type {_quoted(text)} is not one of {KNOWN_TYPES}") from None
 
 
 def _payload(type_: EventType, values: Mapping[str, str], zone: ZoneInfo | None) -> dict[str, Any]:
@@ -502,9 +530,7 @@ def _event(source: str, lead_id: str, type_: EventType, occurred_at: datetime, p
 
 
 def _log_event(values: Mapping[str, str], source: str, zone: ZoneInfo | None) -> LeadEvent:
-    lead_id = values.get("lead_id")
-    if not lead_id:
-        raise _RowError("lead_id is missing")
+    lead_id = _lead_id(values)
     occurred_at = _timestamp("occurred_at", values.get("occurred_at"), zone)
     type_ = _event_type(values.get("type"))
     payload = _payload(type_, values, zone)
@@ -541,7 +567,7 @@ def _read_log(layout: _Layout, source: str, zone: ZoneInfo | None, plan: _LogPla
         if fast_lane is not None:
             try:
                 event = fast_lane(cells, source)
-            except _RowError:
+            except (_RowError, ValueError, OverflowError):
                 event = None  # the full path says why
             if event is not None:
                 yield event
@@ -675,7 +701,8 @@ class _LogPlan:
         """(type, event_id, lead_id, occurred_at as written, occurred_at) of a row the lane may take."""
         type_ = _TYPE_CELLS.get(cells[self.type])
         lead_id = cells[self.lead_id].strip()
-        if type_ is None or not lead_id or (self.payload is not None and cells[self.payload].strip()):
+        if (type_ is None or not lead_id or not lead_id.isprintable()  # an odd id: the full path normalises it
+                or (self.payload is not None and cells[self.payload].strip())):
             return None
         when = cells[self.occurred_at].strip()
         occurred_at = _timestamp("occurred_at", when, self.zone)
@@ -760,9 +787,7 @@ def _lead_row_events(values: Mapping[str, str], source: str, zone: ZoneInfo | No
     time the row knows. Ids come from (source, lead, type, time), so re-reading an export gives
     the same ids and a later export replaces an event whose time has not moved.
     """
-    lead_id = values.get("lead_id")
-    if not lead_id:
-        raise _RowError("lead_id is missing")
+    lead_id = _lead_id(values)
     times = {"created_at": _timestamp("created_at", values.get("created_at"), zone)}
     for name in ("mql_at", "assigned_at", "disposition_at", "converted_at"):
         if name in values:
@@ -789,9 +814,7 @@ def _lead_row_events(values: Mapping[str, str], source: str, zone: ZoneInfo | No
 
 
 def _activity_event(values: Mapping[str, str], source: str, zone: ZoneInfo | None) -> LeadEvent:
-    lead_id = values.get("lead_id")
-    if not lead_id:
-        raise _RowError("lead_id is missing")
+    lead_id = _lead_id(values)
     occurred_at = _timestamp("occurred_at", values.get("occurred_at"), zone)
     payload = _payload(EventType.ACTIVITY, values, zone)
     key = values.get("activity_id") or _content_key(values)

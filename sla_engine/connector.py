@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from sla_engine.events import EventType, LeadEvent, make_event_id
+from sla_engine.events import EventType, LeadEvent, make_event_id, normalize_identifier
 
 UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -150,6 +150,7 @@ def stable_event(
     then replaces its event instead of adding a second one.
     """
     type_ = EventType(type)
+    lead_id = normalize_identifier(lead_id)  # before the id is made from it
     return LeadEvent.build(
         source=source, lead_id=lead_id, type=type_, occurred_at=occurred_at, payload=payload,
         event_id=make_event_id(source, lead_id, type_, _EPOCH, key),

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sla_engine.safe_text import escape_control
 
 
 class EventType(StrEnum):
@@ -136,6 +139,39 @@ PAYLOAD_MODELS: dict[EventType, type[_Payload]] = {
 }
 
 
+class IdentifierError(ValueError):
+    """An identifier with a control or invisible character inside it: reading it either way would guess."""
+
+
+def normalize_identifier(text: str, name: str = "lead_id") -> str:
+    """An identifier as every connector must give it: surrounding whitespace, BOMs and control
+    characters removed, anything else invisible inside it refused.
+
+    A corrupted export (a trailing NUL, a BOM before the first cell, a padded cell) must not turn one
+    lead into two; an id with such a character in its middle cannot be read safely, so its row is
+    quarantined. Every connector and the plugin kit call this one function (docs/security.md).
+    """
+    if text.isprintable() and text[:1] != " " and text[-1:] != " " and text:
+        return text  # the common case, one C-level scan
+    start, end = 0, len(text)
+    while start < end and _invisible(text[start]):
+        start += 1
+    while end > start and _invisible(text[end - 1]):
+        end -= 1
+    cleaned = text[start:end]
+    if not cleaned:
+        raise IdentifierError(f"{name} is empty")
+    bad = next((char for char in cleaned if char != " " and not char.isprintable()), None)
+    if bad is not None:
+        raise IdentifierError(f"{name} '{escape_control(cleaned)}' contains U+{ord(bad):04X} "
+                              f"({unicodedata.name(bad, 'a control character').lower()})")
+    return cleaned
+
+
+def _invisible(char: str) -> bool:
+    return char.isspace() or not char.isprintable()
+
+
 def make_event_id(source: str, lead_id: str, type_: str, occurred_at: datetime, key: str = "") -> str:
     """A stable id from the event's identity, so a re-sync upserts instead of duplicating."""
     instant = occurred_at.astimezone(timezone.utc).isoformat()  # one instant, one id, whatever the offset
@@ -154,6 +190,11 @@ class LeadEvent(BaseModel):
     source: str
     type: EventType
     payload: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("lead_id")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        return normalize_identifier(value)
 
     @field_validator("occurred_at")
     @classmethod
@@ -199,6 +240,7 @@ class LeadEvent(BaseModel):
     ) -> LeadEvent:
         """Build an event whose id derives from its identity unless the source has one."""
         type_ = EventType(type)
+        lead_id = normalize_identifier(lead_id)  # before the id is made from it
         return cls(
             event_id=event_id or make_event_id(source, lead_id, type_, occurred_at, key),
             lead_id=lead_id,

@@ -77,7 +77,7 @@ EXPECTED_REJECTIONS = [
     (3, "occurred_at '2026-13-01T09:05:00Z' is not a timestamp"),
     (5, "lead_id is missing"),  # line 4 is blank: not a row, but it still counts as a line
     (6, f"type 'call_logged' is not one of {TYPES}"),
-    (7, f"activity channel 'fax\nmachine' is not one of {CHANNELS}"),  # a quoted cell over two lines
+    (7, f"activity channel 'fax\\nmachine' is not one of {CHANNELS}"),  # a quoted cell over two lines
     (9, f"activity channel 'fax' is not one of {CHANNELS}"),
     (10, "occurred_at '2026-08-03 09:05' has no time zone; add an offset (Z, +02:00) or declare the source's timezone"),
     (11, "lead_score 'high' is not a number"),
@@ -648,3 +648,44 @@ def test_the_crm_export_needs_its_key_columns(tmp_path):
     activities = csv_file(tmp_path, ACTIVITIES, "activities.csv")
     with pytest.raises(CsvSourceError, match=r"leads.csv: missing required column\(s\) created_at"):
         read_crm_export(leads, activities)
+
+
+# ---------------------------------------------------------------- hostile cells
+
+
+HOSTILE_LOG = (
+    "lead_id,occurred_at,type,lead_score\n"
+    "L1,2026-08-03T09:00:00Z,created,80\n"
+    f"L2,2026-08-03T09:00:00Z,created,{'9' * 5000}\n"
+    "L3,0001-01-01T00:00:00+01:00,created,80\n"
+    "L4,9999-12-31T23:00:00-05:00,created,80\n"
+    "L1\x00,2026-08-03T10:00:00Z,updated,81\n"
+    "\ufeffL1,2026-08-03T11:00:00Z,updated,82\n"
+    " L1 ,2026-08-03T12:00:00Z,updated,83\n"
+    "L\x001,2026-08-03T13:00:00Z,updated,84\n"
+    "L\x1b[2J5,2026-08-03T13:00:00Z,updated,84\n"
+)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_hostile_cells_are_quarantined_with_a_printable_reason_and_padded_ids_join_their_lead(tmp_path, fast):
+    events, rejected = read(csv_file(tmp_path, HOSTILE_LOG), fast=fast)
+    assert [e.lead_id for e in events] == ["L1", "L1", "L1", "L1"]
+    reasons = {r.line: r.reason for r in rejected}
+    assert reasons[3].startswith("lead_score '9999") and "too long for a number (5000 characters)" in reasons[3]
+    assert "outside the years 1 to 9999" in reasons[4] and "outside the years 1 to 9999" in reasons[5]
+    assert "contains U+0000" in reasons[9]
+    assert reasons[10] == "lead_id 'L\\x1b[2J5' contains U+001B (a control character)"
+    assert all(reason.isprintable() and len(reason) < 200 for reason in reasons.values())
+    assert sorted(reasons) == [3, 4, 5, 9, 10]
+
+
+def test_hostile_cells_in_a_crm_export_are_quarantined_not_raised(tmp_path):
+    leads = csv_file(tmp_path, "lead_id,created_at,lead_score\n"
+                               f"L1,2026-08-03T09:00:00Z,{'1' * 4400}\n"
+                               "L2,0001-01-01T00:00:00+01:00,5\n"
+                               "\ufeffL3\x00,2026-08-03T09:00:00Z,5\n", "leads.csv")
+    activities = csv_file(tmp_path, "lead_id,occurred_at,channel\nL3 ,2026-08-03T10:00:00Z,call\n", "acts.csv")
+    events, rejected = split(list(read_crm_export(leads, activities)))
+    assert {e.lead_id for e in events} == {"L3"}
+    assert [r.line for r in rejected] == [2, 3]
