@@ -81,6 +81,7 @@ from sla_engine.language.vocabulary import (
     TARGET_FIELDS,
     TARGET_OWNERS,
     TEAM_KEYS,
+    WINDOW_ROLES,
 )
 
 __all__ = ["check_paths", "check_policy_set"]
@@ -499,9 +500,11 @@ _SINGLE_ITEMS: dict[str, tuple[str, dict[str, str]]] = {
         "policy_calendar": "calendar", "policy_applies": "applies when"}),
     "window_decl": ("window", {
         "window_starts": "starts", "window_stops": "stops", "window_pauses": "pauses while",
-        "window_calendar": "calendar", "window_restarts": "restarts on recycle", "window_quiet_hours": "quiet hours"}),
+        "window_calendar": "calendar", "window_restarts": "restarts on recycle", "window_quiet_hours": "quiet hours",
+        "window_role": "role"}),
     "target_decl": ("target", {
-        "target_owner": "owner", "target_metric": "metric", "target_where": "where", "target_period": "period",
+        "target_owner": "owner", "target_accountable": "accountable", "target_metric": "metric",
+        "target_where": "where", "target_period": "period",
         "target_group": "group by", "target_goal": "goal", "target_tolerance": "tolerance"}),
     "calendar_decl": ("calendar", {"cal_timezone": "timezone", "cal_holidays": "holidays"}),
     "plan_decl": ("plan", {"plan_revenue": "revenue", "plan_deal_size": "deal size", "plan_win_rate": "win rate"}),
@@ -920,6 +923,7 @@ class _Checker:
         self.check_tiers(policy)
         for window in policy.windows:
             self.check_window(policy, window)
+        self.check_window_roles(policy)
         for target in policy.targets:
             self.check_target(policy, target)
 
@@ -1195,6 +1199,7 @@ class _Checker:
             self.condition(target.where, Scope(extra=self.target_names(policy)))
         self.check_target_period(target)
         self.check_target_owner(target)
+        self.check_accountable(target)
         self.check_group_by(target)
         self.check_target_goal(target)
         if target.tolerance is not None and target.tolerance_is_percent and target.tolerance > 100:
@@ -1263,6 +1268,30 @@ class _Checker:
         self.report("E216", f"target owner '{target.owner}' is not {', '.join(TARGET_OWNERS)} or a contact",
                     self.in_block(target.pos, "owner", target.owner),
                     suggest(target.owner, [*TARGET_OWNERS, *self.ps.contacts]))
+
+    def check_accountable(self, target: m.Target) -> None:
+        """The dashboard names the person who answers for a target: a declared contact."""
+        if target.accountable is None or target.accountable in self.ps.contacts:
+            return
+        self.report("E201", f"unknown contact '{target.accountable}'",
+                    self.in_block(target.pos, "accountable", target.accountable),
+                    suggest(target.accountable, list(self.ps.contacts)))
+
+    def check_window_roles(self, policy: m.Policy) -> None:
+        """A role names what the built-in metrics read a window as: one of each per policy."""
+        taken: dict[str, str] = {}
+        for window in policy.windows:
+            if window.role is None:
+                continue
+            pos = self.in_block(window.pos, "role", window.role)
+            if window.role not in WINDOW_ROLES:
+                self.report("E201", f"unknown window role '{window.role}'", pos,
+                            suggest(window.role, WINDOW_ROLES) or f"use one of: {', '.join(WINDOW_ROLES)}")
+            elif window.role in taken:
+                self.report("E203", f"window '{taken[window.role]}' already has role '{window.role}'", pos,
+                            "give the role to one window of the policy")
+            else:
+                taken[window.role] = window.name
 
     def check_group_by(self, target: m.Target) -> None:
         """Grouping by a field no lead has puts every lead in one empty group."""

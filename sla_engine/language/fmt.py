@@ -326,6 +326,7 @@ class _Layout:
             "window_calendar": lambda: f"calendar {window.calendar}",
             "window_restarts": lambda: "restarts on recycle",
             "window_quiet_hours": lambda: f"quiet hours {window.quiet_hours}",
+            "window_role": lambda: f"role {window.role}",
         }
 
         def warning(part: Tree) -> Item:
@@ -344,6 +345,7 @@ class _Layout:
         escalations = iter(target.escalations)
         lines = {
             "target_owner": lambda: f"owner {target.owner}",
+            "target_accountable": lambda: f"accountable {target.accountable}",
             "target_metric": lambda: f"metric {_metric(target.metric)}",
             "target_where": lambda: f"where {_expr(target.where)}",
             "target_period": lambda: f"period {target.period}",

@@ -374,6 +374,7 @@ class Window(Node):
     warnings: list[Warning] = Field(default_factory=list)
     restarts_on_recycle: bool = False
     quiet_hours: str | None = None
+    role: str | None = None  # what the dashboard's built-in metrics read it as: speed_to_lead, feedback
     escalations: list[Escalation] = Field(default_factory=list)
 
     def goal_for(self, tier: str | None) -> Goal | None:
@@ -403,6 +404,7 @@ class Target(Node):
     name: str
     label: str | None = None
     owner: str | None = None
+    accountable: str | None = None  # the contact who answers for it
     metric: Metric | None = None
     where: Expr | None = None
     period: str | None = None

@@ -33,10 +33,10 @@ BLOCK_ITEMS: dict[str, tuple[str, frozenset[str]]] = {
         "tier", "otherwise", "window", "target",
     })),
     "window": ("window_item", frozenset({
-        "starts", "stops", "pauses", "calendar", "goal", "warn", "restarts", "quiet", "escalate",
+        "starts", "stops", "pauses", "calendar", "goal", "warn", "restarts", "quiet", "role", "escalate",
     })),
     "target": ("target_item", frozenset({
-        "owner", "metric", "where", "period", "group", "goal", "tolerance", "escalate",
+        "owner", "accountable", "metric", "where", "period", "group", "goal", "tolerance", "escalate",
     })),
     "calendar": ("calendar_item", frozenset({"timezone", "hours", "holidays", "closed", "open"})),
     "score": ("score_item", frozenset()),

@@ -339,6 +339,9 @@ class ToModel(Transformer):
     def window_quiet_hours(self, meta: Meta, items: list[Any]) -> tuple[str, Any]:
         return ("quiet_hours", str(items[0]))
 
+    def window_role(self, meta: Meta, items: list[Any]) -> tuple[str, Any]:
+        return ("role", str(items[0]))
+
     def window_item(self, meta: Meta, items: list[Any]) -> tuple[str, Any]:
         return ("escalations", items[0])
 
@@ -416,6 +419,9 @@ class ToModel(Transformer):
 
     def target_owner(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"owner": str(items[0])}
+
+    def target_accountable(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
+        return {"accountable": str(items[0])}
 
     def target_metric(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"metric": items[0]}

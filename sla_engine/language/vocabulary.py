@@ -41,5 +41,7 @@ TARGET_FIELDS: dict[str, str] = {"tier": "text", "policy": "text", "window": "te
 CHANNELS = ("email", "slack", "webhook")
 PERIODS = ("week", "month", "quarter")
 TARGET_OWNERS = ("marketing", "sales", "joint")
+# What a window can be to the dashboard's built-in metrics (`role speed_to_lead`).
+WINDOW_ROLES = ("speed_to_lead", "feedback")
 CONTACT_KEYS = ("name", "email", "slack", "webhook", "phone", "role", "manager", "calendar", "timezone")
 TEAM_KEYS = ("name", "members", "manager", "email", "slack", "webhook", "calendar", "away")

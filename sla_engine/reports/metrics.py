@@ -324,14 +324,13 @@ class Metrics:
     def windows_named(self, name: str) -> list[tuple[str, str]]:
         return [(p.name, w.name) for p in self.policy_set.policies.values() for w in p.windows if w.name == name]
 
+    def role_windows(self, role: str) -> list[tuple[str, str]]:
+        """The window each policy declares with this role (`role speed_to_lead`), never a guess."""
+        return [(p.name, w.name) for p in self.policy_set.policies.values() for w in p.windows if w.role == role]
+
     def speed_windows(self) -> list[tuple[str, str]]:
-        """The speed-to-lead clock of each policy: `first_response` if declared, else its first window."""
-        found = []
-        for policy in self.policy_set.policies.values():
-            names = [w.name for w in policy.windows]
-            if names:
-                found.append((policy.name, "first_response" if "first_response" in names else names[0]))
-        return found
+        """The speed-to-lead clocks: the windows declared `role speed_to_lead`."""
+        return self.role_windows("speed_to_lead")
 
     def business_seconds(self, started: str, stopped: str, calendar: str | None, paused: float | None) -> float:
         """Business time from start to stop less time paused, as runner.timing computes it (memoized)."""
@@ -656,8 +655,15 @@ def acceptance_rate(q: Metrics, period: Period, by: str | None = None) -> dict[G
 
 
 def feedback_completion(q: Metrics, period: Period, by: str | None = None) -> dict[Group, Value]:
-    """Of the period's MQLs, the share with a disposition (accepted, rejected, nurture, ...)."""
-    return {g: _share(c.judged, c.mqls) for g, c in q.cohort(period, by).items()}
+    """Feedback in time: met rate of the `role feedback` windows due in the period, by tier or owner.
+
+    Without such a window, the share of the period's MQLs with a disposition (at any time).
+    """
+    windows = q.role_windows("feedback")
+    if not windows:
+        return {g: _share(c.judged, c.mqls) for g, c in q.cohort(period, by).items()}
+    met = q.memo(("feedback", period.label), lambda: q.met_rate(windows, [period], Scope(group_by=SPEED_GROUPS)))
+    return _one(project(met, _speed_index(by), "percent"), period)
 
 
 def attempts_per_lead(q: Metrics, period: Period, by: str | None = None) -> dict[Group, Value]:

@@ -1002,3 +1002,24 @@ def test_check_paths_never_raises_and_positions_every_diagnostic(source: str) ->
     for diagnostic in diagnostics:
         assert 1 <= diagnostic.pos.line <= len(lines), diagnostic
         assert 1 <= diagnostic.pos.column <= len(lines[diagnostic.pos.line - 1]) + 1, diagnostic
+
+
+def test_window_roles_are_known_and_given_once_per_policy() -> None:
+    window = "    role speed_to_lead\n  }\n  window w2 {\n    starts when becomes mql\n    stops on activity\n" \
+             "    goal 2h\n    role speed_to_lead\n  }\n  window w3 {\n    starts when becomes mql\n" \
+             "    stops on activity\n    goal 2h\n    role feedbak"
+    text = policy("", window)
+    diagnostics = check(text)
+    assert [(d.code, d.pos.line) for d in diagnostics] == [("E203", 15), ("E201", 21)]
+    assert diagnostics[0].message == "window 'w' already has role 'speed_to_lead'"
+    assert diagnostics[1].hint == "did you mean 'feedback'?"
+    assert (diagnostics[1].pos.line, diagnostics[1].pos.column) == at(text, 21, "feedbak")
+
+
+def test_a_targets_accountable_person_is_a_contact() -> None:
+    text = policy("  target t {\n    owner sales\n    accountable cr0\n    metric count of mql\n    goal >= 1\n  }")
+    diagnostic = one(text)
+    assert (diagnostic.code, diagnostic.message, diagnostic.hint) == (
+        "E201", "unknown contact 'cr0'", "did you mean 'cro'?")
+    assert (diagnostic.pos.line, diagnostic.pos.column) == at(text, body_line() + 2, "cr0")
+    assert check(text.replace("cr0", "cro")) == []

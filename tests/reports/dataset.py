@@ -61,6 +61,7 @@ policy inbound {
   window first_response {
     starts when becomes mql
     stops on activity by owner where direction == "outbound"
+    role speed_to_lead
     goal tier1 2 business hours
     goal tier2 24h
   }

@@ -150,3 +150,37 @@ def test_aggregates_and_rollups():
     assert project(results, None, "percent") == {("w", ()): mx.Value(75.0, 4, 3.0)}
     durations = {("w", ("a",)): mx.Value(1, 1, values=[1]), ("w", ("b",)): mx.Value(3, 2, values=[3, 5])}
     assert project(durations, None, "seconds", "median")[("w", ())].value == 3
+
+
+def test_built_in_lines_read_the_windows_the_policy_names_not_its_first_one(tmp_path):
+    from tests.reports.dataset import POLICY
+
+    # A routing clock declared first, and the first-response clock doubling as the feedback window:
+    # speed to lead still reads first_response, and feedback completion becomes its met rate.
+    routing = "  window routing {\n    starts when becomes mql\n    stops on assigned\n    goal 5m\n  }\n\n"
+    text = POLICY.replace("  window first_response {", routing + "  window first_response {", 1)
+    copy = ("  window feedback_copy {\n    starts when becomes mql\n"
+            "    stops on activity by owner where direction == \"outbound\"\n    role feedback\n"
+            "    goal tier1 2 business hours\n    goal tier2 24h\n  }\n\n")
+    text = text.replace("  target mqls ", copy + "  target mqls ", 1)
+    policies, store = build_store(tmp_path / "roles.db", text)
+    try:
+        q = Metrics(store, policies)
+        assert q.speed_windows() == [("inbound", "first_response")]
+        assert mx.speed_to_lead(q, W47)[()].value == 3600  # as with no routing window
+        assert mx.feedback_completion(q, W47)[()].value == 50.0  # met rate, not the 60 % with a disposition
+    finally:
+        store.close()
+
+
+def test_no_window_with_the_role_means_no_speed_to_lead_rather_than_a_guess(tmp_path):
+    from tests.reports.dataset import POLICY
+
+    policies, store = build_store(tmp_path / "none.db", POLICY.replace("    role speed_to_lead\n", "", 1))
+    try:
+        q = Metrics(store, policies)
+        assert q.speed_windows() == []
+        assert mx.speed_to_lead(q, W47) == {}
+        assert mx.contacted_within_window(q, W47) == {}
+    finally:
+        store.close()
