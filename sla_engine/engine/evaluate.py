@@ -88,7 +88,9 @@ class Instance:
 
     @property
     def finished(self) -> bool:
-        return self.stopped_at is not None or self.status in (CANCELLED, NOT_APPLICABLE)
+        """Stopped, cancelled, not applicable, or a breached clock ended by a delete, disqualification or recycle."""
+        return (self.stopped_at is not None or self.status in (CANCELLED, NOT_APPLICABLE)
+                or self.cancelled_reason is not None)
 
     def as_row(self) -> dict[str, Any]:
         row = vars(self).copy()  # the fields, in order; flat: no deep copy needed
@@ -324,10 +326,20 @@ class Evaluator:
             if trace is not None:
                 trace.append(f"{_when(t)}  {_describe_event(event)}")
             if recycled:
-                # A recycle ends the lead's stages: it becomes MQL again only by a later event.
+                # A recycle ends the lead's stages: one it was in (mql) is entered again only by a later
+                # event; one that holds only now (recycled) is entered at the recycle.
+                was = stage_now
                 stage_now = dict.fromkeys(stage_now, False)
                 ctx.stage_entered.clear()
                 stages_judged = False
+                for name, condition in self.stages:
+                    if not was[name] and condition(ctx):
+                        stage_now[name] = True
+                        ctx.entered_now.add(name)
+                        ctx.stage_entered[name] = t
+                        result.stage_entries.append((name, t))
+                        if trace is not None:
+                            trace.append(f"{_when(t)}  became {name}")
             else:
                 # Once judged, a stage that reads only fields is judged again when one of them is written.
                 stages = self.stages_reading(written) if stages_judged else self.stages
@@ -377,8 +389,8 @@ class Evaluator:
 class _Clock:
     """The instances of one window for one lead, advanced event by event."""
 
-    __slots__ = ("cal", "current", "ev", "goal", "instances", "lead_id", "policy", "policy_hash",
-                 "recycled_since_start", "start_was_true", "trace", "window")
+    __slots__ = ("cal", "current", "ended_at", "ev", "goal", "instances", "lead_id", "pauses", "policy",
+                 "policy_hash", "recycled_since_start", "start_was_true", "trace", "window")
 
     def __init__(self, evaluator: Evaluator, policy: CompiledPolicy, window: CompiledWindow,
                  lead_id: str, policy_hash: str, trace: list[str] | None) -> None:
@@ -394,6 +406,8 @@ class _Clock:
         self.recycled_since_start = False
         self.goal: m.Goal | None = None
         self.cal: BusinessCalendar = CALENDAR_TIME
+        self.pauses: dict[int, list[tuple[datetime, datetime]]] = {}  # each cycle's ended pauses, [paused, resumed)
+        self.ended_at: dict[int, datetime] = {}  # when a breached cycle was ended (deleted, disqualified, recycled)
 
     @property
     def running(self) -> bool:
@@ -472,6 +486,7 @@ class _Clock:
         )
         self.instances.append(inst)
         self.current = inst
+        self.pauses[cycle] = []
         self.recycled_since_start = False
         if goal is None:
             inst.status = NOT_APPLICABLE
@@ -494,38 +509,60 @@ class _Clock:
         return None
 
     def _retarget(self, inst: Instance, goal: m.Goal) -> None:
-        """(Re)compute the deadline; elapsed business time is kept across a tier change."""
+        """(Re)compute the deadline from the start on the goal's calendar, the ended pauses measured on it.
+
+        A tier change keeps the elapsed business time; its paused spans are re-measured on the new calendar.
+        """
         self.goal = goal
         self.cal = self.ev.calendar_for(self.policy.decl, self.window.decl, goal)
         inst.goal = m.format_duration(goal.duration)
         inst.calendar = self.cal.name
+        self._measure_pauses(inst)
         duration = goal.duration
         if duration.business_days:
             base = self.cal.add_business_days(inst.started_at, duration.days)
         else:
             base = self.cal.add(inst.started_at, timedelta(seconds=duration.seconds))
+        budget = self.cal.diff(inst.started_at, base)  # the goal's business time
         if inst.paused_seconds:
             base = self.cal.add(base, timedelta(seconds=inst.paused_seconds))
         inst.due_at = utc(base)
-        inst.warning_at = self._warning_at(inst)
+        inst.warning_at = self._warning_at(inst, budget)
 
-    def _warning_at(self, inst: Instance) -> datetime | None:
+    def _measure_pauses(self, inst: Instance) -> None:
+        inst.paused_seconds = sum(
+            (self.cal.diff(paused, resumed) for paused, resumed in self.pauses.get(inst.cycle, ())), timedelta(0),
+        ).total_seconds()
+
+    def _warning_at(self, inst: Instance, budget: timedelta) -> datetime | None:
+        """The earliest warning: when the clock's running business time reaches a share of the goal's."""
         assert inst.due_at is not None
         warnings = self.window.decl.warnings
         if not warnings:
             return None
-        total = self.cal.diff(inst.started_at, inst.due_at)
         candidates: list[datetime] = []
         for warning in warnings:
             if warning.percent is not None:
-                candidates.append(self.cal.add(inst.started_at, total * (warning.percent / 100)))
+                candidates.append(self._running_reaches(inst, budget * (warning.percent / 100)))
             elif warning.before is not None:
                 before = timedelta(seconds=warning.before.seconds)
-                if warning.before.business and total > before:
-                    candidates.append(self.cal.add(inst.started_at, total - before))
-                elif not warning.before.business:
+                if (warning.before.business or self.cal is CALENDAR_TIME) and budget > before:
+                    candidates.append(self._running_reaches(inst, budget - before))
+                elif not warning.before.business and self.cal is not CALENDAR_TIME:
                     candidates.append(inst.due_at - before)
         return utc(min(candidates)) if candidates else None
+
+    def _running_reaches(self, inst: Instance, amount: timedelta) -> datetime:
+        """The instant the clock has run `amount` of business time since its start, skipping the ended
+        pauses: a count that runs out just as a pause begins lands where it ends, as the deadline does."""
+        cursor, left = inst.started_at, amount
+        for paused, resumed in self.pauses.get(inst.cycle, ()):
+            reached = self.cal.add(cursor, left)
+            if reached < paused:
+                return reached
+            left -= self.cal.diff(cursor, paused)
+            cursor = max(cursor, resumed)
+        return self.cal.add(cursor, left)
 
     def _running_event(self, inst: Instance, event: LeadEvent | None, t: datetime, ctx: Context) -> None:
         """At each event: re-target on a tier change, then stop, else cancel, else pause.
@@ -564,24 +601,40 @@ class _Clock:
         return self._fires(stop, event, ctx, edge_state="stop")
 
     def _pause(self, inst: Instance, t: datetime, ctx: Context) -> None:
-        if self.window.pause is None or inst.status == BREACHED:
+        """Pause or resume. After a breach the deadline stays, but paused time still leaves elapsed time."""
+        if self.window.pause is None:
             return
         paused = bool(self.window.pause(ctx))
         if paused and inst.paused_since is None:
             inst.paused_since = t
-            inst.status = PAUSED
+            if inst.status != BREACHED:
+                inst.status = PAUSED
             self._say(t, "clock paused")
         elif not paused and inst.paused_since is not None:
-            spent = self.cal.diff(inst.paused_since, t).total_seconds()
-            inst.paused_seconds += max(spent, 0.0)
-            inst.paused_since = None
-            inst.status = RUNNING
-            if self.goal is not None:
-                self._retarget(inst, self.goal)
+            self._end_pause(inst, t)
             if self.trace is not None:
-                self._say(t, f"clock resumes; deadline moves to {self.cal.describe(inst.due_at)}")
+                if inst.status == BREACHED:
+                    self._say(t, "clock resumes (already breached: the deadline stays)")
+                else:
+                    self._say(t, f"clock resumes; deadline moves to {self.cal.describe(inst.due_at)}")
+
+    def _end_pause(self, inst: Instance, t: datetime) -> None:
+        """The pause in progress ends at t: it is measured, and moves the deadline unless the clock breached."""
+        if inst.paused_since is None:
+            return
+        self.pauses.setdefault(inst.cycle, []).append((inst.paused_since, t))
+        inst.paused_since = None
+        if inst.status == BREACHED:
+            self._measure_pauses(inst)
+            return
+        inst.status = RUNNING
+        if self.goal is not None:
+            self._retarget(inst, self.goal)
+        else:
+            self._measure_pauses(inst)
 
     def _stop(self, inst: Instance, t: datetime) -> None:
+        self._end_pause(inst, t)  # a stop while paused: the pause so far counts
         inst.stopped_at = t
         if inst.status == BREACHED or (inst.due_at is not None and t > inst.due_at):
             inst.status = BREACHED
@@ -593,17 +646,18 @@ class _Clock:
             if self.trace is not None:
                 left = self.cal.diff(t, inst.due_at) if inst.due_at else timedelta(0)
                 self._say(t, f"stopped: met with {_human(left)} to spare")
-        inst.paused_since = None
 
     def _close(self, inst: Instance, t: datetime, reason: str) -> None:
-        """Deleted, disqualified or recycled before the deadline: no longer owed. A breach stays."""
+        """Deleted, disqualified or recycled: no longer owed. A breach stays, ended for good: no later event
+        stops it and no level falls after t."""
+        self._end_pause(inst, t)
+        inst.cancelled_reason = reason
         if inst.status == BREACHED:
-            inst.stopped_at = None
+            self.ended_at[inst.cycle] = t
+            self._say(t, f"breached clock ends ({reason}): no later contact stops it")
             return
         inst.status = CANCELLED
-        inst.cancelled_reason = reason
         inst.stopped_at = t
-        inst.paused_since = None
         self._say(t, f"cancelled ({reason})")
 
     # ------------------------------------------------------------ escalations
@@ -611,7 +665,8 @@ class _Clock:
         """Due actions up to as_of, and the next instant one becomes due."""
         if inst.due_at is None or inst.status == NOT_APPLICABLE:
             return [], None
-        end = inst.stopped_at
+        end = inst.stopped_at or self.ended_at.get(inst.cycle)
+        pauses = self.pauses.get(inst.cycle, ())
         due: list[DueAction] = []
         upcoming: list[datetime] = []
         window = self.window.decl
@@ -623,6 +678,8 @@ class _Clock:
                     break
                 if inst.paused_since is not None and instant >= inst.paused_since:
                     break
+                if any(paused <= instant < resumed for paused, resumed in pauses):
+                    continue  # no level is due while the clock is paused
                 fire_at = utc(quiet_cal.next_open(instant)) if quiet_cal else instant
                 if fire_at > as_of:
                     upcoming.append(fire_at)
