@@ -5,16 +5,25 @@ through the ``sla_engine`` entry point ``hubspot`` (connectors/hubspot_plugin.py
 this module only when connectors are asked for). hubspot-api-client is imported only when an
 instance talks to HubSpot.
 
-Streams: ``contacts`` (search by lastmodifieddate, then a batch read with the history of
-lifecyclestage, hs_lead_status and hubspot_owner_id for real transition times) and
-``calls``, ``emails``, ``meetings``, ``tasks`` (search by hs_lastmodifieddate, batch read,
-contacts through v4 associations). A search window that would pass HubSpot's 10,000-result
-cap is split in two until each half fits.
+Streams: ``contacts`` (deleted contacts from the archived list; then a search by
+lastmodifieddate and a batch read with the history of lifecyclestage, hs_lead_status,
+hubspot_owner_id and hs_merged_object_ids, for real transition times and merges) and
+``calls``, ``emails``, ``meetings``, ``tasks`` (search by hs_lastmodifieddate, meetings also by
+hs_meeting_start_time; batch read; contacts through v4 associations).
+
+Searches page by keyset, never by offset: each page asks again for records at or after the
+last modification time read, so a record edited while paging moves behind the reader and
+cannot shift another out of sight, and no query meets the 10,000-result cap. Search calls
+are paced to the search API's per-second limit; a daily-limit 429 stops the pull cleanly
+with what was read kept.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +37,7 @@ from sla_engine.connector import (
     ConnectorError,
     Cursor,
     FieldChange,
+    Owner,
     OwnerChange,
     PullResult,
     PushResult,
@@ -37,11 +47,12 @@ from sla_engine.connector import (
     Update,
     stable_event,
 )
-from sla_engine.events import STANDARD_FIELDS, Disposition, EventType, LeadEvent
+from sla_engine.events import STANDARD_FIELDS, Disposition, EventType, LeadEvent, make_event_id
 
 log = logging.getLogger(__name__)
 UTC = timezone.utc
 T = TypeVar("T")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 DEFAULT_PROPERTIES: dict[str, str] = {
     "email": "email",
@@ -52,16 +63,30 @@ DEFAULT_PROPERTIES: dict[str, str] = {
     "source": "hs_analytics_source",
     "lead_score": "hubspotscore",
 }
-HISTORY_PROPERTIES = ("hs_lead_status", "lifecyclestage", "hubspot_owner_id")
+HISTORY_PROPERTIES = ("hs_lead_status", "lifecyclestage", "hubspot_owner_id", "hs_merged_object_ids")
 ENGAGEMENTS: dict[str, tuple[str, ...]] = {
     "calls": ("hs_timestamp", "hs_call_direction", "hs_call_disposition", "hubspot_owner_id"),
     "emails": ("hs_timestamp", "hs_email_direction", "hubspot_owner_id"),
-    "meetings": ("hs_timestamp", "hs_meeting_outcome", "hubspot_owner_id"),
+    "meetings": ("hs_timestamp", "hs_meeting_start_time", "hs_meeting_outcome", "hubspot_owner_id"),
     "tasks": ("hs_timestamp", "hs_task_status", "hs_task_type", "hs_task_completion_date", "hubspot_owner_id"),
 }
 TASK_CHANNEL = {"CALL": "call", "EMAIL": "email", "LINKED_IN": "social"}
 TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type id
-SEARCH_CAP = 10_000
+SEARCH_PAGE_MAX = 200  # results per search page
+BATCH_READ_MAX = 100  # inputs per batch read
+HISTORY_BATCH_MAX = 50  # inputs per batch read with propertiesWithHistory
+ARCHIVED_PAGE = 100  # contacts per page of the archived list
+# HubSpot's default call outcomes (the calls API guide lists these ids), used when the
+# unsupported dispositions endpoint does not answer.
+DEFAULT_CALL_OUTCOMES = {
+    "f240bbac-87c9-4f6e-bf70-924b57d47db7": "Connected",
+    "73a0d17f-1163-4015-bdd5-ec830791da20": "No answer",
+    "b2cf5968-551e-4856-9783-52b3da59a7d0": "Left voicemail",
+    "a4c4c377-d246-4b32-a13b-75a56a4cd0ff": "Left live message",
+    "9d9162e7-6cf3-4944-bf63-4dff82258764": "Busy",
+    "17b47fee-58de-441e-a44c-c6300d46f273": "Wrong number",
+}
+REQUIRED_SCOPES = ("crm.objects.contacts.read", "crm.objects.contacts.write", "crm.objects.owners.read")
 
 
 class StatusProperties(BaseModel):
@@ -90,11 +115,16 @@ class HubSpotConfig(ConnectorConfig):
     """hs_lead_status value -> disposition recorded when the status changes to it."""
     disposition_reason_property: str | None = None
     converted_stages: list[str] = Field(default_factory=lambda: ["opportunity", "customer"])
+    meeting_touch_outcomes: list[str] = Field(default_factory=lambda: ["COMPLETED", "SCHEDULED", ""])
+    """hs_meeting_outcome values whose meeting, once its start time has passed, is a touch ("" is unset)."""
+    call_outcomes: dict[str, str] = Field(default_factory=dict)
+    """Call disposition id -> label, for custom outcomes when the dispositions endpoint does not answer."""
 
     push_status: list[StatusProperties] = Field(default_factory=list)
-    page_size: int = Field(100, ge=1, le=200)
-    history_batch_size: int = Field(50, ge=1, le=50)
-    search_cap: int = Field(SEARCH_CAP, ge=1)
+    page_size: int = Field(100, ge=1, le=SEARCH_PAGE_MAX)
+    history_batch_size: int = Field(50, ge=1, le=HISTORY_BATCH_MAX)
+    search_per_second: float = Field(4.0, gt=0)
+    """Search requests per second at most: HubSpot's search limit is counted apart from the others."""
     max_retries: int = Field(5, ge=0)
     backoff_seconds: float = Field(1.0, ge=0)
 
@@ -103,8 +133,20 @@ class HubSpotConfig(ConnectorConfig):
         return {ours: theirs for ours, theirs in merged.items() if theirs}
 
 
+_SEARCHES: dict[tuple[str, str], deque[float]] = {}
+"""When recent searches were sent, per account (host and token): the limit is the account's, not an instance's."""
+
+
+class DailyLimit(ConnectorError):
+    """HubSpot's daily request limit is spent: nothing more can be read before it resets."""
+
+
 def epoch_ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
+
+
+def from_ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, UTC)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -134,6 +176,11 @@ def coerce(field: str, value: Any) -> Any:
     return value
 
 
+def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
 class HubSpotConnector(Connector):
     Config = HubSpotConfig
     streams = ("contacts", *ENGAGEMENTS)
@@ -143,6 +190,7 @@ class HubSpotConnector(Connector):
         super().__init__(name, config)
         self._apis: dict[str, Any] = {}
         self._dispositions: dict[str, str] | None = None
+        self._searched = _SEARCHES.setdefault((config.host, str(config.token)), deque())
 
     # ------------------------------------------------------------ client and calls
     def api(self, which: str) -> Any:
@@ -156,7 +204,7 @@ class HubSpotConnector(Connector):
         retries = c.max_retries
         retry = Retry(
             total=retries, connect=retries, read=retries, status=retries,
-            status_forcelist=(429, 500, 502, 503, 504),
+            status_forcelist=(500, 502, 503, 504),  # a 429 is read by _call: a daily limit is not retried
             allowed_methods=None,  # by default urllib3 never retries POST or PATCH: every batch call is a POST
             respect_retry_after_header=True, backoff_factor=c.backoff_seconds, backoff_max=60,
             raise_on_status=False,
@@ -169,84 +217,149 @@ class HubSpotConnector(Connector):
         made = {
             "contacts_search": lambda: crm.contacts.search_api,
             "contacts_batch": lambda: crm.contacts.batch_api,
+            "contacts_basic": lambda: crm.contacts.basic_api,
             "objects_search": lambda: crm.objects.search_api,
             "objects_batch": lambda: crm.objects.batch_api,
             "tasks_batch": lambda: crm.objects.tasks.batch_api,
             "associations": lambda: crm.associations.v4.batch_api,
+            "owners": lambda: crm.owners.owners_api,
         }[which]()
         self._apis[which] = made
         return made
 
     def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """One SDK call; HTTP failures become messages a person can act on, never holding the token."""
+        """One SDK call; HTTP failures become messages a person can act on, never holding the token.
+
+        A secondly 429 waits (Retry-After, else the backoff) and tries again up to max_retries;
+        a daily 429 raises DailyLimit at once: retrying cannot succeed before the limit resets.
+        """
         import urllib3
 
         kwargs.setdefault("_request_timeout", self.config.timeout_seconds)
-        try:
-            return fn(*args, **kwargs)
-        except urllib3.exceptions.HTTPError as error:
-            raise ConnectorError(f"{self.name}: cannot reach HubSpot for {what}: {type(error).__name__}") from None
-        except Exception as error:
-            status = getattr(error, "status", None)
-            if status is None or not hasattr(error, "body"):
-                raise
-            if status == 401:
-                raise ConnectorError(
-                    f"{self.name}: HubSpot rejected the private app token (401) for {what}; check the token "
-                    f"{self.config.token} names and the app's scopes"
-                ) from None
-            message = _hubspot_message(getattr(error, "body", None))
-            if status == 429:
-                raise ConnectorError(f"{self.name}: HubSpot rate limit for {what} persisted after "
-                                     f"{self.config.max_retries} retries: {message}") from None
-            raise ConnectorError(f"{self.name}: HubSpot answered {status} for {what}: {message}") from None
+        attempt = 0
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except urllib3.exceptions.HTTPError as error:
+                raise ConnectorError(f"{self.name}: cannot reach HubSpot for {what}: {type(error).__name__}") from None
+            except Exception as error:
+                status = getattr(error, "status", None)
+                if status is None or not hasattr(error, "body"):
+                    raise
+                body = _json(getattr(error, "body", None))
+                if status == 429:
+                    policy = str(body.get("policyName") or "")
+                    if policy == "DAILY":
+                        raise DailyLimit(f"{self.name}: HubSpot's daily API limit is reached ({what}); the rest is "
+                                         "read after it resets at midnight in the account's time zone") from None
+                    if attempt < self.config.max_retries:
+                        attempt += 1
+                        backoff = self.config.backoff_seconds * 2 ** (attempt - 1)
+                        window = 1.0 if "SECONDLY" in policy else 0.0  # a per-second window needs a second
+                        time.sleep(_retry_after(error) or max(backoff, window))
+                        continue
+                    raise ConnectorError(
+                        f"{self.name}: HubSpot rate limit for {what} persisted after {self.config.max_retries} "
+                        f"retries: {policy or 'no policy named'} {_hubspot_message(body)}".rstrip()) from None
+                if status == 401:
+                    raise ConnectorError(
+                        f"{self.name}: HubSpot rejected the private app token (401) for {what}; check the token "
+                        f"{self.config.token} names and the app's scopes"
+                    ) from None
+                if status == 403:
+                    raise ConnectorError(
+                        f"{self.name}: HubSpot refused {what} (403): {_hubspot_message(body)}; the private app needs "
+                        f"the scopes {', '.join(REQUIRED_SCOPES)}") from None
+                raise ConnectorError(f"{self.name}: HubSpot answered {status} for {what}: {_hubspot_message(body)}") \
+                    from None
+
+    def _pace_search(self) -> None:
+        """Wait until one more search stays within ``search_per_second`` over the last second."""
+        limit = max(1, int(self.config.search_per_second))
+        while True:
+            now = time.monotonic()
+            while self._searched and now - self._searched[0] >= 1.0:
+                self._searched.popleft()
+            if len(self._searched) < limit:
+                self._searched.append(now)
+                return
+            time.sleep(1.0 - (now - self._searched[0]) + 0.01)
 
     # ------------------------------------------------------------ search
-    def search_request(self, time_property: str, lo: int, hi: int, after: str | None,
-                       limit: int | None = None) -> Any:
-        """The search body for one window of modification times (ms), ascending."""
+    def search_request(self, time_property: str, filter_groups: list[list[tuple[str, str, int | str]]],
+                       sort: str, limit: int | None = None) -> Any:
+        """One search body: OR of AND-ed (property, operator, value) filters, one ascending sort."""
         from hubspot.crm.contacts import Filter, FilterGroup, PublicObjectSearchRequest
 
         return PublicObjectSearchRequest(
-            filter_groups=[FilterGroup(filters=[
-                Filter(property_name=time_property, operator="GTE", value=str(lo)),
-                Filter(property_name=time_property, operator="LTE", value=str(hi)),
-            ])],
-            sorts=[{"propertyName": time_property, "direction": "ASCENDING"}],  # type: ignore[list-item]
+            filter_groups=[FilterGroup(filters=[Filter(property_name=p, operator=o, value=str(v)) for p, o, v in group])
+                           for group in filter_groups],
+            sorts=[{"propertyName": sort, "direction": "ASCENDING"}],  # type: ignore[list-item]
             properties=[time_property],
             limit=limit or self.config.page_size,
-            after=after,
         )
 
-    def _search_page(self, object_type: str, time_property: str, lo: int, hi: int, after: str | None) -> Any:
-        request = self.search_request(time_property, lo, hi, after)
+    def _search(self, object_type: str, request: Any) -> list[Any]:
+        self._pace_search()
         if object_type == "contacts":
-            return self._call("contact search", self.api("contacts_search").do_search,
+            page = self._call("contact search", self.api("contacts_search").do_search,
                               public_object_search_request=request)
-        return self._call(f"{object_type} search", self.api("objects_search").do_search, object_type,
-                          public_object_search_request=request)
+        else:
+            page = self._call(f"{object_type} search", self.api("objects_search").do_search, object_type,
+                              public_object_search_request=request)
+        return list(page.results)
 
-    def search_ids(self, object_type: str, time_property: str, lo: int, hi: int) -> Iterator[list[str]]:
-        """Pages of ids modified in [lo, hi], halving any window whose total passes the cap."""
-        page = self._search_page(object_type, time_property, lo, hi, None)
-        if page.total > self.config.search_cap:
-            if hi > lo:
-                middle = (lo + hi) // 2
-                yield from self.search_ids(object_type, time_property, lo, middle)
-                yield from self.search_ids(object_type, time_property, middle + 1, hi)
-                return
-            log.warning("%s: %d %s modified in the same millisecond; reading the first %d",
-                        self.name, page.total, object_type, self.config.search_cap)
-        read = 0
+    def search_ids(self, object_type: str, time_property: str, lo: int, hi: int) -> Iterator[tuple[list[str], int]]:
+        """Pages of ids modified in [lo, hi] (ms), each with the time read up to, by keyset.
+
+        Each query asks for records at or after the last time read, so a record edited meanwhile
+        (its time moves past the reader) hides no other. Records seen at that last time are
+        skipped when asked again; a page all in one millisecond is read by id within it.
+        """
+        size = self.config.page_size
+        position, edge, seen = lo, -1, set[str]()
         while True:
-            ids = [result.id for result in page.results]
-            read += len(ids)
-            if ids:
-                yield ids
-            after = page.paging.next.after if page.paging and page.paging.next else None
-            if not after or read >= self.config.search_cap:
+            request = self.search_request(time_property, [[(time_property, "GTE", position),
+                                                           (time_property, "LTE", hi)]], time_property)
+            results = self._search(object_type, request)
+            stamps = [self._stamp(r, time_property) for r in results]
+            fresh = [str(r.id) for r, at in zip(results, stamps, strict=True) if not (at == edge and str(r.id) in seen)]
+            if len(results) < size:
+                if fresh:
+                    yield fresh, hi
                 return
-            page = self._search_page(object_type, time_property, lo, hi, after)
+            last = stamps[-1]
+            if stamps[0] == last:  # a whole page in one millisecond: read that millisecond by id
+                within = [i for i in self._same_instant(object_type, time_property, last)
+                          if not (last == edge and i in seen)]
+                if within:
+                    yield within, last
+                position, edge, seen = last + 1, -1, set()
+                continue
+            if fresh:
+                yield fresh, last - 1
+            if last != edge:
+                edge, seen = last, set()
+            seen |= {str(r.id) for r, at in zip(results, stamps, strict=True) if at == last}
+            position = last
+
+    def _same_instant(self, object_type: str, time_property: str, at: int) -> list[str]:
+        """Every id modified in one millisecond, paged by id."""
+        ids: list[str] = []
+        after = 0
+        while True:
+            filters = [(time_property, "EQ", at), ("hs_object_id", "GT", after)]
+            results = self._search(object_type, self.search_request(time_property, [filters], "hs_object_id"))
+            ids.extend(str(r.id) for r in results)
+            if len(results) < self.config.page_size:
+                return ids
+            after = int(results[-1].id)
+
+    @staticmethod
+    def _stamp(record: Any, time_property: str) -> int:
+        at = parse_time((record.properties or {}).get(time_property)) or parse_time(record.updated_at)
+        assert at is not None
+        return epoch_ms(at)
 
     # ------------------------------------------------------------ pull
     def pull(self, cursors: Mapping[str, Cursor | None], until: datetime) -> PullResult:
@@ -255,16 +368,46 @@ class HubSpotConnector(Connector):
         return result
 
     def _pull(self, cursors: Mapping[str, Cursor | None], until: datetime, result: PullResult) -> Iterator[Any]:
-        for stream in self.streams:
-            since = cursors.get(stream)
-            lo, hi = epoch_ms(since.at) if since else 0, epoch_ms(until)
-            if stream == "contacts":
-                for ids in self.search_ids("contacts", "lastmodifieddate", lo, hi):
-                    yield from self._contacts(ids, since)
-            else:
-                for ids in self.search_ids(stream, "hs_lastmodifieddate", lo, hi):
-                    yield from self._engagements(stream, ids)
-            result.cursors[stream] = Cursor(until)
+        try:
+            for stream in self.streams:
+                since = cursors.get(stream)
+                lo, hi = epoch_ms(since.at) if since else 0, epoch_ms(until)
+                if stream == "contacts":
+                    yield from self._archived(since, until)
+                    for ids, read_to in self.search_ids("contacts", "lastmodifieddate", lo, hi):
+                        yield from self._contacts(ids, since)
+                        result.cursors[stream] = Cursor(from_ms(read_to))
+                elif stream == "meetings":
+                    # A meeting is a touch once its start time passes, which changes no modification time.
+                    done: set[str] = set()
+                    for prop in ("hs_lastmodifieddate", "hs_meeting_start_time"):
+                        for ids, _ in self.search_ids(stream, prop, lo, hi):
+                            fresh = [i for i in ids if i not in done]
+                            done.update(fresh)
+                            yield from self._engagements(stream, fresh, until)
+                else:
+                    for ids, read_to in self.search_ids(stream, "hs_lastmodifieddate", lo, hi):
+                        yield from self._engagements(stream, ids, until)
+                        result.cursors[stream] = Cursor(from_ms(read_to))
+                result.cursors[stream] = Cursor(until)
+        except DailyLimit as stop:
+            result.stopped = str(stop)
+
+    def _archived(self, since: Cursor | None, until: datetime) -> Iterator[LeadEvent]:
+        """Deleted contacts: search never returns them; the list endpoint with archived=true does."""
+        after = None
+        while True:
+            page = self._call("archived contacts", self.api("contacts_basic").get_page, limit=ARCHIVED_PAGE,
+                              after=after, archived=True, properties=["lastmodifieddate"])
+            for contact in page.results:
+                at = parse_time(contact.archived_at) or parse_time(contact.updated_at)
+                if at is None or at > until or (since is not None and at < since.at):
+                    continue
+                yield stable_event(source=self.name, lead_id=str(contact.id), type=EventType.DELETED,
+                                   occurred_at=at, key="deleted", payload={})
+            after = page.paging.next.after if page.paging and page.paging.next else None
+            if not after:
+                return
 
     def _contacts(self, ids: list[str], since: Cursor | None) -> Iterator[LeadEvent]:
         from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
@@ -273,11 +416,10 @@ class HubSpotConnector(Connector):
         mapping = c.contact_properties()
         wanted = sorted({*mapping.values(), "createdate", "lastmodifieddate", "firstname", "lastname",
                          *([c.disposition_reason_property] if c.disposition_reason_property else [])})
-        size = c.history_batch_size
-        for start in range(0, len(ids), size):
+        for batch_ids in chunks(ids, c.history_batch_size):
             body = BatchReadInputSimplePublicObjectId(
                 properties=wanted, properties_with_history=list(HISTORY_PROPERTIES),
-                inputs=[SimplePublicObjectId(id=i) for i in ids[start:start + size]],
+                inputs=[SimplePublicObjectId(id=i) for i in batch_ids],
             )
             batch = self._call("contact batch read", self.api("contacts_batch").read,
                                batch_read_input_simple_public_object_id=body, archived=False)
@@ -296,8 +438,9 @@ class HubSpotConnector(Connector):
         if name and "name" not in mapping:
             values["name"] = name
 
-        def event(type_: EventType, at: datetime, key: str, payload: dict[str, Any]) -> LeadEvent:
-            return stable_event(source=self.name, lead_id=lead, type=type_, occurred_at=at, key=key, payload=payload)
+        def event(type_: EventType, at: datetime, key: str, payload: dict[str, Any], lead_id: str = lead) -> LeadEvent:
+            return stable_event(source=self.name, lead_id=lead_id, type=type_, occurred_at=at, key=key,
+                                payload=payload)
 
         events = []
         if since is None or created >= since.at:
@@ -309,6 +452,7 @@ class HubSpotConnector(Connector):
         converted = False
         for prop in HISTORY_PROPERTIES:
             previous = None
+            merged: set[str] = set()
             for entry in sorted(history.get(prop) or [], key=lambda e: parse_time(e.timestamp)):
                 at = parse_time(entry.timestamp)
                 assert at is not None
@@ -328,26 +472,49 @@ class HubSpotConnector(Connector):
                     if value in c.converted_stages and not converted:
                         converted = True
                         events.append(event(EventType.CONVERTED, at, "converted", {}))
+                elif prop == "hs_merged_object_ids" and value:
+                    # Each id first listed here was merged into this contact then: that lead ends here.
+                    for gone in (i for i in str(value).split(";") if i and i not in merged):
+                        merged.add(gone)
+                        events.append(event(EventType.DELETED, at, "deleted", {"merged_into": lead}, lead_id=gone))
                 previous = value or None
         return events
 
     def dispositions(self) -> dict[str, str]:
-        """Call disposition ids -> labels (GET /calling/v1/dispositions), read once per instance."""
+        """Call disposition ids -> labels, read once per instance.
+
+        GET /calling/v1/dispositions is marked unsupported by HubSpot; when it does not answer,
+        HubSpot's default outcomes and the configured ``call_outcomes`` are used instead.
+        """
         if self._dispositions is None:
+            labels = {**DEFAULT_CALL_OUTCOMES, **self.config.call_outcomes}
             api_client = self.api("objects_batch").api_client
-            rows = self._call("call dispositions", api_client.call_api, "/calling/v1/dispositions", "GET",
-                              response_types_map={200: "object"}, auth_settings=["oauth2"],
-                              _return_http_data_only=True)
-            self._dispositions = {str(r["id"]): str(r["label"]) for r in rows or []}
+            try:
+                rows = self._call("call dispositions", api_client.call_api, "/calling/v1/dispositions", "GET",
+                                  response_types_map={200: "object"}, auth_settings=["oauth2"],
+                                  _return_http_data_only=True)
+                labels.update({str(r["id"]): str(r["label"]) for r in rows or []})
+            except DailyLimit:
+                raise
+            except ConnectorError as error:
+                log.warning("%s: the call dispositions endpoint did not answer (%s); using HubSpot's default "
+                            "outcomes and call_outcomes", self.name, error)
+            self._dispositions = labels
         return self._dispositions
 
-    def _engagements(self, object_type: str, ids: list[str]) -> Iterator[LeadEvent]:
+    def _engagements(self, object_type: str, ids: list[str], until: datetime) -> Iterator[LeadEvent]:
+        for batch_ids in chunks(ids, BATCH_READ_MAX):
+            yield from self._engagement_batch(object_type, batch_ids, until)
+
+    def _engagement_batch(self, object_type: str, ids: list[str], until: datetime) -> Iterator[LeadEvent]:
         from hubspot.crm.associations.v4 import (
             BatchInputPublicFetchAssociationsBatchRequest,
             PublicFetchAssociationsBatchRequest,
         )
         from hubspot.crm.objects import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
 
+        if not ids:
+            return
         body = BatchReadInputSimplePublicObjectId(
             properties=list(ENGAGEMENTS[object_type]), properties_with_history=[],
             inputs=[SimplePublicObjectId(id=i) for i in ids],
@@ -361,14 +528,29 @@ class HubSpotConnector(Connector):
         for row in links.results:
             contacts.setdefault(str(row._from.id), []).extend(str(to.to_object_id) for to in row.to)
         for engagement in read.results:
-            payload, at = self._activity(object_type, engagement.properties or {})
-            if payload is None or at is None:
-                continue
+            key = f"{object_type}/{engagement.id}"
+            payload, at = self._activity(object_type, engagement.properties or {}, until)
             for lead in contacts.get(str(engagement.id), []):
-                yield stable_event(source=self.name, lead_id=lead, type=EventType.ACTIVITY, occurred_at=at,
-                                   key=f"{object_type}/{engagement.id}", payload=payload)
+                if payload is not None and at is not None:
+                    yield stable_event(source=self.name, lead_id=lead, type=EventType.ACTIVITY, occurred_at=at,
+                                       key=key, payload=payload)
+                elif object_type == "meetings":
+                    yield self._withdrawn(lead, key, engagement)
 
-    def _activity(self, object_type: str, props: dict[str, Any]) -> tuple[dict[str, Any] | None, datetime | None]:
+    def _withdrawn(self, lead: str, key: str, engagement: Any) -> LeadEvent:
+        """A meeting read before as a touch that is none now (canceled, no-show, moved to the future).
+
+        Its event keeps the meeting's identity (the id an activity with this key has) and becomes an
+        update that changes nothing, so a touch recorded earlier stops counting.
+        """
+        at = parse_time((engagement.properties or {}).get("hs_lastmodifieddate")) or parse_time(engagement.updated_at)
+        assert at is not None
+        event_id = make_event_id(self.name, lead, EventType.ACTIVITY, _EPOCH, key)
+        return LeadEvent.build(source=self.name, lead_id=lead, type=EventType.UPDATED, occurred_at=at,
+                               payload={"changes": {}}, event_id=event_id)
+
+    def _activity(self, object_type: str, props: dict[str, Any],
+                  until: datetime) -> tuple[dict[str, Any] | None, datetime | None]:
         at = parse_time(props.get("hs_timestamp"))
         owner = props.get("hubspot_owner_id") or None
         if object_type == "calls":
@@ -380,13 +562,34 @@ class HubSpotConnector(Connector):
             inbound = props.get("hs_email_direction") == "INCOMING_EMAIL"
             return {"channel": "email", "direction": "inbound" if inbound else "outbound", "by": owner}, at
         if object_type == "meetings":
-            return {"channel": "meeting", "direction": "outbound", "outcome": props.get("hs_meeting_outcome"),
-                    "by": owner}, at
+            outcome = str(props.get("hs_meeting_outcome") or "")
+            start = parse_time(props.get("hs_meeting_start_time")) or at
+            if outcome not in self.config.meeting_touch_outcomes or start is None or start > until:
+                return None, None  # canceled, no-show, rescheduled or not yet held: not a touch
+            return {"channel": "meeting", "direction": "outbound", "outcome": outcome.lower() or None,
+                    "by": owner}, start
         if props.get("hs_task_status") != "COMPLETED":
             return None, None  # an open task is a to-do (ours included), not a touch
         done = parse_time(props.get("hs_task_completion_date")) or at
         channel = TASK_CHANNEL.get(str(props.get("hs_task_type") or ""), "other")
         return {"channel": channel, "direction": "outbound", "by": owner}, done
+
+    # ------------------------------------------------------------ owners
+    def pull_owners(self) -> list[Owner]:
+        """Every owner, active and archived (GET /crm/v3/owners): ids in hubspot_owner_id, emails in policies."""
+        owners: list[Owner] = []
+        for archived in (False, True):
+            after = None
+            while True:
+                page = self._call("owners", self.api("owners").get_page, limit=500, after=after, archived=archived)
+                for row in page.results:
+                    name = " ".join(p for p in (row.first_name, row.last_name) if p)
+                    owners.append(Owner(id=str(row.id), email=row.email or None, name=name, kind="user",
+                                        active=not archived))
+                after = page.paging.next.after if page.paging and page.paging.next else None
+                if not after:
+                    break
+        return owners
 
     # ------------------------------------------------------------ push
     def push(self, updates: Sequence[Update]) -> list[PushResult]:
@@ -494,16 +697,25 @@ class HubSpotConnector(Connector):
                 yield PushResult(task.key, task.lead_id, ok=error is None, error=error)
 
 
-def _hubspot_message(body: Any) -> str:
-    import json
-
+def _json(body: Any) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except (TypeError, ValueError):
-        return "no details"
-    if isinstance(data, dict):
-        return f"{data.get('category', '')} {data.get('message', '')}".strip()
-    return "no details"
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _hubspot_message(data: Mapping[str, Any]) -> str:
+    text = f"{data.get('category') or data.get('errorType') or ''} {data.get('message', '')}".strip()
+    return text or "no details"
+
+
+def _retry_after(error: Any) -> float | None:
+    headers = getattr(error, "headers", None) or {}
+    try:
+        return float(headers.get("Retry-After"))
+    except (TypeError, ValueError):
+        return None
 
 
 def _hs_time(value: datetime | None) -> str | None:

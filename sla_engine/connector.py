@@ -157,6 +157,25 @@ def stable_event(
     )
 
 
+# ---------------------------------------------------------------- people
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A person or queue a CRM can own a lead by: its id there, and the email policies name it by.
+
+    ``kind`` is ``user`` or ``queue`` (a Salesforce queue, a HubSpot team's inbox); a queue has no
+    email. ``active`` is False for a deactivated user: their id still explains old assignments
+    but is never written.
+    """
+
+    id: str
+    email: str | None
+    name: str = ""
+    kind: str = "user"
+    active: bool = True
+
+
 # ---------------------------------------------------------------- pushing
 
 
@@ -283,6 +302,14 @@ class Connector:
         for records checked as LeadEvent's validators would check them; by default it is ``pull``.
         """
         return self.pull(cursors, until)
+
+    def pull_owners(self) -> list[Owner] | None:
+        """The CRM's users and queues, read whole each sync; None when the source has no owners.
+
+        Sync keeps them in the store, so reports and ``explain`` show people, and a reassignment
+        to a team member (an email) is written as the member's id in this CRM.
+        """
+        return None
 
     def push(self, updates: Sequence[Update]) -> Iterable[PushResult]:
         """Write updates back; one PushResult per update, in any order."""

@@ -20,9 +20,9 @@ from sla_engine.connector import (
 )
 from sla_engine.events import LeadEvent
 from sla_engine.store.db import Store
-from sla_engine.sync import push_updates
+from sla_engine.sync import push_updates, sync_sources
 from tests.connectors.conftest import HS_TOKEN
-from tests.fakes.hubspot import ms
+from tests.fakes.hubspot import hs_time, ms, rate_limit_body
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 2, 14, 0, tzinfo=UTC)
@@ -46,7 +46,7 @@ def searches(fake, object_type: str = "contacts"):
     return [r.body for r in fake.calls("POST", f"/objects/{object_type}/search")]
 
 
-def test_contacts_are_searched_with_after_paging_and_the_documented_body(hubspot, make_hs):
+def test_contacts_are_searched_by_keyset_with_the_documented_body(hubspot, make_hs):
     fake, _ = hubspot
     ids = [fake.add("contacts", at(n), email=f"p{n}@example.com", hubspotscore="85", firstname="Pat",
                     lastname=f"N{n}") for n in range(5)]
@@ -59,27 +59,176 @@ def test_contacts_are_searched_with_after_paging_and_the_documented_body(hubspot
         "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
         "properties": ["lastmodifieddate"], "limit": 2,
     }
-    assert [b.get("after") for b in bodies] == [None, "2", "4"]
+    assert all("after" not in b for b in bodies)  # never an offset: nothing shifts, no 10,000 cap
+    starts = [b["filterGroups"][0]["filters"][0]["value"] for b in bodies]
+    # each page starts at the last time the one before read (those already read there are skipped)
+    assert starts == [str(ms(at(n))) for n in (-1, 1, 2, 3, 4)]
     created = of(items, ids[0], "created")[0]
     assert created.occurred_at == at(0)
     assert created.payload["attributes"]["lead_score"] == 85  # text in HubSpot, a number for policies
     assert created.payload["attributes"]["name"] == "Pat N0"
-    assert {e.lead_id for e in items} == set(ids)
+    assert sorted(e.lead_id for e in items if str(e.type) == "created") == sorted(ids)  # each once
     assert result.cursors["contacts"] == Cursor(UNTIL)
     read = fake.calls("POST", "/contacts/batch/read")[0].body
-    assert read["propertiesWithHistory"] == ["hs_lead_status", "lifecyclestage", "hubspot_owner_id"]
+    assert read["propertiesWithHistory"] == ["hs_lead_status", "lifecyclestage", "hubspot_owner_id",
+                                             "hs_merged_object_ids"]
 
 
-def test_a_window_past_the_result_cap_is_split_until_each_half_fits(hubspot, make_hs, monkeypatch):
+def test_contacts_edited_while_paging_hide_no_one(hubspot, make_hs):
+    """With offset paging each edit moved a later contact out of sight: 30 edits, 30 contacts lost."""
     fake, _ = hubspot
-    monkeypatch.setattr("tests.fakes.hubspot.CAP", 4)  # HubSpot's cap is 10,000; 4 keeps the test small
-    ids = {fake.add("contacts", at(n)) for n in range(11)}
-    items, _ = pull_all(make_hs(page_size=2, search_cap=4))
-    assert {e.lead_id for e in items} == ids
-    windows = {(b["filterGroups"][0]["filters"][0]["value"], b["filterGroups"][0]["filters"][1]["value"])
-               for b in searches(fake)}
-    assert len(windows) > 3  # the whole range, then halves, then quarters …
-    assert all(int(b.get("after") or 0) + b["limit"] <= 4 for b in searches(fake))  # never asked past the cap
+    ids = [fake.add("contacts", at(n)) for n in range(120)]
+    edited = iter(ids)
+
+    def edit_three(search: int) -> None:  # before every search after the first, three early contacts are edited
+        if search > 1:
+            for _ in range(3):
+                contact = next(edited, None)
+                if contact:
+                    fake.set("contacts", contact, UNTIL + timedelta(minutes=search), hs_lead_status="OPEN")
+
+    fake.before_search = edit_three
+    items, _ = pull_all(make_hs(page_size=10))
+    first = {e.lead_id for e in items}
+    fake.before_search = None
+    later, _ = pull_all(make_hs(page_size=10), {s: Cursor(UNTIL) for s in ("contacts", "calls", "emails",
+                                                                            "meetings", "tasks")},
+                        until=UNTIL + timedelta(days=1))
+    moved = {i for i in ids if fake.objects["contacts"][i]["updated"] > UNTIL}
+    assert len(moved) >= 30
+    assert set(ids) - moved <= first  # everyone not edited after the run started is read by the first sync
+    assert first | {e.lead_id for e in later} == set(ids)  # and the edited ones by the next
+
+
+def test_more_contacts_in_one_millisecond_than_a_page_are_all_read(hubspot, make_hs):
+    fake, _ = hubspot
+    same = [fake.add("contacts", at(1)) for _ in range(7)]
+    others = [fake.add("contacts", at(0)), fake.add("contacts", at(2))]
+    items, _ = pull_all(make_hs(page_size=3))
+    assert sorted(e.lead_id for e in items if str(e.type) == "created") == sorted(same + others)
+    by_id = [b for b in searches(fake) if b["sorts"][0]["propertyName"] == "hs_object_id"]
+    assert by_id and all(len(b["sorts"]) == 1 for b in searches(fake))  # HubSpot takes one sort rule
+
+
+def test_a_page_of_200_is_batch_read_within_the_documented_limits(hubspot, make_hs):
+    fake, _ = hubspot
+    ids = [fake.add("contacts", at(n / 100)) for n in range(230)]
+    calls = []
+    for n, contact in enumerate(ids[:210]):
+        call = fake.add("calls", at(n / 100), hs_timestamp="2026-11-02T14:06:00.000Z", hs_call_direction="OUTBOUND")
+        fake.link("calls", call, contact)
+        calls.append(call)
+    items, _ = pull_all(make_hs(page_size=200))
+    assert {e.lead_id for e in items if str(e.type) == "created"} == set(ids)
+    assert {e.lead_id for e in items if str(e.type) == "activity"} == set(ids[:210])
+    assert max(len(r.body["inputs"]) for r in fake.calls("POST", "/crm/v3/objects/contacts/batch/read")) <= 50
+    assert max(len(r.body["inputs"]) for r in fake.calls("POST", "/crm/v3/objects/calls/batch/read")) <= 100
+
+
+def test_page_size_past_the_search_limit_is_refused_in_the_config(hs_options):
+    with pytest.raises(ConnectorConfigError, match="page_size: Input should be less than or equal to 200"):
+        HubSpotConnector.configure("hs", {**hs_options, "page_size": 500})
+
+
+def test_deleted_and_merged_contacts_end_their_leads(hubspot, make_hs):
+    fake, _ = hubspot
+    kept, gone, duplicate, old = (fake.add("contacts", at(n)) for n in range(4))
+    fake.archive("contacts", old, at(-60 * 24 * 30))  # deleted long before the cursor: already known
+    items, _ = pull_all(make_hs(), {"contacts": Cursor(at(-60))})
+    assert not of(items, gone, "deleted")
+    fake.archive("contacts", gone, at(30))
+    fake.merge(kept, duplicate, at(40))
+    items, _ = pull_all(make_hs(), {"contacts": Cursor(at(20))})
+    (deleted,) = of(items, gone, "deleted")
+    assert deleted.occurred_at == at(30) and deleted.payload.get("merged_into") is None
+    (merged,) = of(items, duplicate, "deleted")
+    assert merged.occurred_at == at(40) and merged.payload["merged_into"] == kept
+    assert not of(items, old, "deleted")
+    assert fake.calls("GET", "/crm/v3/objects/contacts")[0].query["archived"].lower() == "true"
+
+
+def test_meetings_count_once_held_and_only_when_held(hubspot, make_hs):
+    fake, _ = hubspot
+    lead = fake.add("contacts", at(0))
+    meetings = {}
+    for outcome, start in (("COMPLETED", 60), ("SCHEDULED", 90), ("NO_SHOW", 100), ("CANCELED", 110),
+                           ("RESCHEDULED", 120), ("SCHEDULED", 60 * 24 * 30)):
+        meeting = fake.add("meetings", at(5), hs_timestamp=hs_time(at(start)), hs_meeting_start_time=hs_time(at(start)),
+                           hs_meeting_outcome=outcome, hubspot_owner_id="11")
+        fake.link("meetings", meeting, lead)
+        meetings[(outcome, start)] = meeting
+    items, _ = pull_all(make_hs())
+    touches = [(e.occurred_at, e.payload["outcome"]) for e in of(items, lead, "activity")]
+    assert sorted(touches) == [(at(60), "completed"), (at(90), "scheduled")]  # booked at minute 5, held later
+    # The future meeting's start passes; nothing about it is modified, yet the next sync counts it.
+    later = at(60 * 24 * 30 + 5)
+    items, _ = pull_all(make_hs(), {s: Cursor(UNTIL) for s in ("contacts", "calls", "emails", "meetings", "tasks")},
+                        until=later)
+    assert [(e.occurred_at, e.payload["outcome"]) for e in of(items, lead, "activity")] == [
+        (at(60 * 24 * 30), "scheduled")]
+
+
+def test_a_meeting_canceled_after_it_counted_stops_counting(hubspot, make_hs, tmp_path):
+    fake, _ = hubspot
+    lead = fake.add("contacts", at(0))
+    meeting = fake.add("meetings", at(5), hs_timestamp=hs_time(at(60)), hs_meeting_start_time=hs_time(at(60)),
+                       hs_meeting_outcome="SCHEDULED")
+    fake.link("meetings", meeting, lead)
+    store = Store(tmp_path / "s.db")
+    connector = make_hs()
+    sync_sources(store, [connector], at(61))
+    assert [str(e.type) for e in store.lead_events(lead)] == ["created", "activity"]
+    fake.set("meetings", meeting, at(62), hs_meeting_outcome="NO_SHOW")
+    sync_sources(store, [connector], at(63))
+    assert [str(e.type) for e in store.lead_events(lead)] == ["created", "updated"]  # the touch is withdrawn
+
+
+def test_search_is_paced_to_its_per_second_limit(hubspot, make_hs):
+    fake, _ = hubspot
+    for n in range(30):
+        fake.add("contacts", at(n))
+    started = time.monotonic()
+    items, result = pull_all(make_hs(page_size=3, search_per_second=4))
+    assert {e.lead_id for e in items} and not result.stopped
+    assert fake.searches > 8 and time.monotonic() - started >= (fake.searches - 4) / 4 - 0.3
+    assert not [r for r in fake.requests if r.path.endswith("/search")] or fake.search_times  # no 429 lived on
+
+
+def test_a_daily_limit_is_not_retried_and_stops_with_what_was_read_kept(hubspot, make_hs, tmp_path):
+    fake, _ = hubspot
+    ids = [fake.add("contacts", at(n)) for n in range(9)]
+    fake.daily_limit = 5  # archived list, search, batch read, search, batch read; then the day is spent
+    store = Store(tmp_path / "s.db")
+    (summary,) = sync_sources(store, [make_hs(page_size=3)], UNTIL)
+    assert summary.stopped and "daily API limit" in summary.stopped
+    assert len(fake.requests) == 6  # the refused request was not retried
+    stored = {lead for lead in ids if store.lead_events(lead)}
+    assert len(stored) >= 3 and stored < set(ids)
+    assert summary.cursors["contacts"] < Cursor(UNTIL).dump()  # resumes where it stopped
+    fake.daily_limit = None
+    sync_sources(store, [make_hs(page_size=3)], UNTIL)
+    assert all(store.lead_events(lead) for lead in ids)
+
+
+def test_a_secondly_429_names_its_policy_when_it_persists(hubspot, make_hs):
+    fake, _ = hubspot
+    fake.add("contacts", at(0))
+    fake.fail_next(429, rate_limit_body("TEN_SECONDLY_ROLLING"), times=20, path_contains="/search")
+    with pytest.raises(ConnectorError, match="persisted after 2 retries: TEN_SECONDLY_ROLLING"):
+        pull_all(make_hs(max_retries=2))
+
+
+def test_call_outcomes_fall_back_when_the_unsupported_dispositions_endpoint_is_gone(hubspot, make_hs, caplog):
+    fake, _ = hubspot
+    fake.dispositions = None  # GET /calling/v1/dispositions answers 404
+    lead = fake.add("contacts", at(0))
+    for n, disposition in enumerate(("b2cf5968-551e-4856-9783-52b3da59a7d0", "custom-1", "unknown-2")):
+        call = fake.add("calls", at(n + 1), hs_timestamp=hs_time(at(n + 1)), hs_call_disposition=disposition)
+        fake.link("calls", call, lead)
+    items, _ = pull_all(make_hs(call_outcomes={"custom-1": "Booked demo"}))
+    assert sorted(e.payload["outcome"] for e in of(items, lead, "activity")) == [
+        "Booked demo", "Left voicemail", "unknown-2"]
+    assert "dispositions endpoint did not answer" in caplog.text
 
 
 def test_history_gives_status_owner_and_stage_changes_at_their_real_times(hubspot, make_hs):
@@ -136,8 +285,7 @@ def test_a_rejected_token_is_a_clear_error_that_never_shows_the_token(hubspot, m
 def test_429_on_a_post_is_retried_after_retry_after(hubspot, make_hs):
     fake, _ = hubspot
     fake.add("contacts", at(0))
-    fake.fail_next(429, {"status": "error", "message": "You have reached your secondly limit.",
-                         "category": "RATE_LIMITS"}, headers={"Retry-After": "1"}, method="POST",
+    fake.fail_next(429, rate_limit_body("SECONDLY"), headers={"Retry-After": "1"}, method="POST",
                    path_contains="/contacts/search")
     started = time.monotonic()
     items, _ = pull_all(make_hs())
@@ -152,8 +300,8 @@ def test_a_burst_of_5xx_is_retried_and_a_lasting_429_is_reported(hubspot, make_h
                    method="POST", path_contains="/batch/read")
     items, _ = pull_all(make_hs())
     assert items and len(fake.calls("POST", "/contacts/batch/read")) == 4
-    fake.fail_next(429, {"status": "error", "message": "Daily limit", "category": "RATE_LIMITS"}, times=20)
-    with pytest.raises(ConnectorError, match="rate limit for contact search persisted after 2 retries"):
+    fake.fail_next(429, rate_limit_body("SECONDLY"), times=20)
+    with pytest.raises(ConnectorError, match="rate limit for archived contacts persisted after 2 retries"):
         pull_all(make_hs(max_retries=2))
 
 
