@@ -22,7 +22,7 @@ from sla_engine.events import LeadEvent
 from sla_engine.runner import evaluate_run
 from sla_engine.store import sync_state
 from sla_engine.store.db import Store
-from sla_engine.sync import open_pulls, push_updates
+from sla_engine.sync import open_pulls, push_updates, sync_sources
 from tests.connectors.conftest import SF_SESSION
 from tests.engine.test_evaluate import policy_set
 
@@ -64,14 +64,20 @@ def test_a_first_pull_pages_through_relative_next_records_urls_and_reads_every_s
              CallDisposition="Left voicemail", IsClosed=True, CompletedDateTime=at(41))
     fake.add("Task", at(42), WhoId=leads[0], OwnerId=REP, TaskSubtype="Task", Type="Call", IsClosed=False)
     fake.add("Task", at(43), WhoId="003000000000009AAA", OwnerId=REP, TaskSubtype="Email", IsClosed=True)
-    fake.add("Event", at(50), WhoId=leads[2], OwnerId=REP, Type="Meeting")
+    fake.book_meeting(leads[2], at(50), start=at(60), owner=REP)
 
     items, result = pull_all(make_sf(fields={"lead_score": "Lead_Score__c"}))
 
     first = by_type(items, leads[0])
     assert first["created"][0].occurred_at == at(0)
-    assert first["created"][0].payload["attributes"]["lead_score"] == 70
-    assert first["created"][0].payload["attributes"]["company"] == "Acme 0"
+    assert first["created"][0].payload["attributes"]["status"] == "Open - Not Contacted"  # history's OldValue
+    # Lead_Score__c and Company keep no history here: their values are known from the last change on.
+    assert "lead_score" not in first["created"][0].payload["attributes"]
+    (seen,) = first["updated"]
+    assert (seen.occurred_at, seen.payload["changes"]["lead_score"], seen.payload["changes"]["company"]) == (
+        at(30), 70, "Acme 0")
+    assert "first seen" in seen.payload["note"]
+    assert by_type(items, leads[3])["created"][0].payload["attributes"]["lead_score"] == 73  # never changed
     assert first["assigned"][0].payload["owner"] == REP
     assert [(e.occurred_at, e.payload["old"], e.payload["new"]) for e in first["status_changed"]] == [
         (at(30), "Open - Not Contacted", "Working")]
@@ -79,9 +85,10 @@ def test_a_first_pull_pages_through_relative_next_records_urls_and_reads_every_s
     assert (call.occurred_at, call.payload["channel"], call.payload["direction"], call.payload["outcome"],
             call.payload["by"]) == (at(41), "call", "inbound", "Left voicemail", REP)
     owners = [e.payload["owner"] for e in by_type(items, leads[1])["assigned"]]
-    assert owners == [REP2, REP2]  # at creation (current owner) and at the change; the Text row is skipped
-    assert by_type(items, leads[2])["activity"][0].payload["channel"] == "meeting"
-    assert set(result.cursors) == {"Lead", "LeadHistory", "Task", "Event"}
+    assert owners == [REP, REP2]  # at creation (the change's OldValue) and at the change; the Text row is skipped
+    (meeting,) = by_type(items, leads[2])["activity"]
+    assert (meeting.occurred_at, meeting.payload["channel"]) == (at(60), "meeting")
+    assert set(result.cursors) == {"Lead", "LeadHistory", "Task", "Event", "EventStart"}
     assert all(c.at == UNTIL for c in result.cursors.values())
     # Paging followed the relative nextRecordsUrl the fake handed out.
     pages = [r.path for r in fake.requests if "/query/01g" in r.path]
@@ -103,9 +110,9 @@ def test_the_soql_sent_reads_after_the_cursor_with_an_id_tiebreak_and_never_past
         "FROM Lead WHERE SystemModstamp <= 2026-11-02T14:10:00Z AND (SystemModstamp > 2026-11-02T14:00:00Z OR "
         "(SystemModstamp = 2026-11-02T14:00:00Z AND Id > '00Q000000000001AAA')) ORDER BY SystemModstamp, Id")
     assert {e.lead_id for e in items} == {b, c}
-    assert "FROM LeadHistory WHERE Field IN ('Status', 'Owner') AND CreatedDate <= 2026-11-02T14:10:00Z" in \
-        queries(fake)[1]
-    assert "FROM Task WHERE Who.Type = 'Lead' AND IsClosed = true AND SystemModstamp <= " in queries(fake)[2]
+    sent = " ".join(queries(fake))
+    assert "FROM LeadHistory WHERE Field IN ('Status', 'Owner') AND CreatedDate <= 2026-11-02T14:10:00Z" in sent
+    assert "FROM Task WHERE Who.Type = 'Lead' AND IsClosed = true AND SystemModstamp <= " in sent
     assert result.cursors["Lead"] == Cursor(at(10))
 
 
@@ -140,7 +147,7 @@ def test_history_rows_give_status_changes_and_dispositions_at_their_real_times(s
     # A status "Recycled" already counts as a recycle in the engine, so no second (disposition) event.
     assert [(e.occurred_at, e.payload["disposition"], e.payload["reason"]) for e in events["disposition"]] == [
         (at(20), "disqualified", "No budget")]
-    assert "Lead.Unqualified_Reason__c" in queries(fake)[1]
+    assert any("Lead.Unqualified_Reason__c" in q for q in queries(fake))
 
 
 def test_a_rejected_session_is_a_clear_error_that_never_shows_the_session(salesforce, make_sf, monkeypatch, caplog):
@@ -153,17 +160,37 @@ def test_a_rejected_session_is_a_clear_error_that_never_shows_the_session(salesf
     assert SF_SESSION not in message and SF_SESSION not in caplog.text
 
 
-def test_request_limit_exceeded_is_retried_with_backoff_then_reported(salesforce, make_sf):
+def lead_queries(fake) -> list[str]:
+    return [q for q in queries(fake) if "FROM Lead WHERE" in q]
+
+
+def test_request_limit_exceeded_is_retried_with_backoff(salesforce, make_sf):
     fake, _ = salesforce
     fake.add_lead(at(0))
     limit = [{"message": "ConcurrentPerOrgLongTxn Limit exceeded", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
     fake.fail_next(403, limit, times=2)
-    items, _ = pull_all(make_sf())
-    assert [str(e.type) for e in items] == ["created"]
-    assert len(fake.calls("GET", "queryAll")) == 3
-    fake.fail_next(403, limit, times=50)
-    with pytest.raises(ConnectorError, match="REQUEST_LIMIT_EXCEEDED"):
-        pull_all(make_sf(max_retries=2))
+    items, result = pull_all(make_sf())
+    assert [str(e.type) for e in items] == ["created"] and not result.stopped
+    assert len(lead_queries(fake)) == 3
+
+
+def test_a_limit_error_mid_stream_keeps_what_was_read_and_the_next_run_goes_on(salesforce, make_sf, tmp_path):
+    """403 REQUEST_LIMIT_EXCEEDED past the retries on the third page: the pages read are kept with their
+    cursor, the pull stops as the quota stop does, and the next run reads the rest."""
+    fake, _ = salesforce
+    fake.page_size = 2
+    leads = [fake.add_lead(at(n), OwnerId=REP) for n in range(6)]
+    store = Store(tmp_path / "s.db")
+    limit = [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    fake.fail_next(403, limit, times=1, path_contains="/query/01g000000000000000-4")
+    (summary,) = sync_sources(store, [make_sf(max_retries=2)], UNTIL)
+    assert summary.stopped and "REQUEST_LIMIT_EXCEEDED" in summary.stopped
+    kept = {e["lead_id"] for e in store.db.query("SELECT DISTINCT lead_id FROM events")}
+    assert kept == set(leads[:4])  # two whole pages, committed
+    assert sync_state.load_cursors(store, "sf")["Lead"] == Cursor(at(3), leads[3])
+    sync_sources(store, [make_sf()], UNTIL)
+    assert {e["lead_id"] for e in store.db.query("SELECT DISTINCT lead_id FROM events")} == set(leads)
+    assert store.count("events", "type = 'created'") == 6
 
 
 def test_a_burst_of_server_errors_is_retried(salesforce, make_sf):
@@ -172,7 +199,7 @@ def test_a_burst_of_server_errors_is_retried(salesforce, make_sf):
     fake.fail_next(503, [{"errorCode": "SERVER_UNAVAILABLE", "message": "busy"}], times=3)
     items, _ = pull_all(make_sf())
     assert items
-    assert len(fake.calls("GET", "queryAll")) == 4
+    assert len(lead_queries(fake)) == 4
 
 
 def test_connection_errors_are_retried_then_reported(make_sf):
@@ -194,7 +221,7 @@ def test_a_pull_stops_at_the_configured_share_of_the_daily_quota_and_resumes(sal
     assert result.stopped and "8 of 10 daily API requests" in result.stopped
     assert len(fake.requests) == 2  # 7/10 then 8/10: stop before a ninth
     assert result.cursors["Lead"].after_id  # the last lead read, with its id tiebreak
-    assert len({e.lead_id for e in items}) == 4
+    assert len({e.lead_id for e in items}) == 2  # one page: the second request read its leads' history
     fake.api_used = 0  # the next run, a day later: a new instance, as each run makes
     rest, again = pull_all(make_sf(max_api_share=0.8), dict(result.cursors))
     assert {e.lead_id for e in rest} | {e.lead_id for e in items} == set(fake.records["Lead"])

@@ -66,8 +66,11 @@ class FakeServer:
 
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
-        raw = request.get_data()
-        body = json.loads(raw) if raw else None
+        raw = request.get_data()  # cached: a handler may read it again (a form body, say)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None  # not JSON: an OAuth token request's form, for one
         with self.lock:
             self.requests.append(Recorded(request.method, request.path, dict(request.args), body,
                                           dict(request.headers)))
