@@ -69,7 +69,7 @@ def test_sync_pulls_into_the_store_with_a_summary_and_then_reads_nothing_new(pro
     assert "crm: 7 read, 7 new, 0 quarantined" in first.output  # 3 created, 3 assigned, 1 call
     assert "Lead: up to 20" in first.output
     store = Store(project / "sla-engine.db")
-    assert set(sync_state.load_cursors(store, "crm")) == {"Lead", "LeadHistory", "Task", "Event"}
+    assert set(sync_state.load_cursors(store, "crm")) == {"Lead", "LeadHistory", "Task", "Event", "EventStart"}
     assert store.count("runs") == 0  # a sync is not an evaluate run
     store.close()
     second = invoke("sync", "--source", "crm", "--format", "json")
