@@ -98,12 +98,15 @@ def load_policies(path: Path) -> PolicySet:
     return load_policy_set([path])
 
 
-def open_store(path: Path) -> Store:
-    """The store at ``path``, created or migrated, with what the plugins prepare in it."""
+def open_store(path: Path, timeout: float = 30.0) -> Store:
+    """The store at ``path``, created or migrated, with what the plugins prepare in it.
+
+    ``timeout``: how long to wait for another program's lock on the file (a StoreLocked after).
+    """
     from sla_engine.plugins import PluginError, prepare_database
     from sla_engine.store.db import Store
 
-    store = Store(path)
+    store = Store(path, timeout)
     try:
         prepare_database(store)
     except PluginError as error:

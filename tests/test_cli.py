@@ -123,13 +123,13 @@ def test_check_and_fmt_pass_on_the_shipped_policies(project):
     assert invoke(project, "fmt", "--check", str(target)).exit_code == 0
 
 
-def test_an_overlapping_run_exits_1_with_a_clear_message(project):
+def test_an_overlapping_run_exits_75_with_a_clear_message(project):
     from sla_engine.store.db import Store
 
     store = Store(project / "sla-engine.db")
     with store.locked():
         result = invoke(project, "evaluate", "--lock-timeout", "0.2", "--as-of", "2026-11-23T17:00:00Z")
-    assert result.exit_code == 1
+    assert result.exit_code == 75  # EX_TEMPFAIL: try again later
     assert "another sla-engine run holds" in result.output
 
 

@@ -10,6 +10,7 @@ Exit codes follow `terraform plan -detailed-exitcode`: 0 ran, 1 error, 2 ran and
 from __future__ import annotations
 
 import importlib
+import sqlite3
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,7 @@ from sla_engine.cli.common import (
     EXIT_ERROR,
     EXIT_MATCHED,
     EXIT_OK,
+    EXIT_STORE_DAMAGED,
     connector,
     load_config,
     load_policies,
@@ -29,6 +31,7 @@ from sla_engine.cli.common import (
     open_store,
     parse_as_of,
     sources,
+    store_problem,
 )
 
 
@@ -88,6 +91,19 @@ class PluginGroup(click.Group):
         elif cmd_name not in self.commands:
             self._load_plugins()
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a problem with the store file, wherever it surfaces, is one message
+        saying what to do and its own exit code (75 locked, 74 disk full, 65 damaged)."""
+        from sla_engine.store.errors import StoreError
+
+        try:
+            result = super().invoke(ctx)
+        except (sqlite3.Error, StoreError) as error:
+            raise store_problem(error) from None
+        if (ctx.obj or {}).get("store_damaged"):
+            ctx.exit(EXIT_STORE_DAMAGED)
+        return result
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Click's listing, with a lazy command shown by its summary instead of being imported for it."""
@@ -222,7 +238,6 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
     from sla_engine.connector import ConnectorError
     from sla_engine.reports.run_summary import render_run
     from sla_engine.runner import evaluate_run, git_commit_of
-    from sla_engine.store.db import StoreLocked
     from sla_engine.sync import open_pulls, push_updates, status_updates
 
     config = load_config(ctx)
@@ -233,11 +248,12 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
     target = connector(config, push_target) if push_target else None
     if target is not None and not target.can_push():
         raise click.ClickException(f"'{push_target}' cannot be written to")
-    store = open_store(app.store_path(config, policies, db))
+    wait = lock_timeout if lock_timeout is not None else config.lock_timeout
+    store = open_store(app.store_path(config, policies, db), wait)
     pushed = None
     delivered = None
     try:
-        with store.locked(lock_timeout if lock_timeout is not None else config.lock_timeout):
+        with store.locked(wait):
             pulls = open_pulls(store, connectors, datetime.now(timezone.utc))
             report = evaluate_run(policy_set, store, [(pull.name, pull) for pull in pulls], moment,
                                   dry_run=dry_run, keep_instances=output == "json" or target is not None,
@@ -249,8 +265,6 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
                 delivered = app.run_delivery(policy_set, store, policy_dir, moment, dry_run=dry_run,
                                          connectors=connectors, settings=config.delivery,
                                          print_messages=output != "json")
-    except StoreLocked as error:
-        raise click.ClickException(str(error)) from None
     except ConnectorError as error:
         raise click.ClickException(str(error)) from None
     finally:
@@ -317,20 +331,19 @@ def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, out
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from sla_engine.connector import ConnectorError
-    from sla_engine.store.db import StoreLocked
     from sla_engine.sync import sync_sources
 
     config = load_config(ctx)
     connectors = sources(config, source_specs)
     if not connectors:
         raise click.ClickException("no sources: configure [[sources]] or pass --source")
-    store = open_store(db or config.db_path)
+    wait = lock_timeout if lock_timeout is not None else config.lock_timeout
+    store = open_store(db or config.db_path, wait)
     console = Console(stderr=True)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} events"),
                TimeElapsedColumn())
     try:
-        with store.locked(lock_timeout if lock_timeout is not None else config.lock_timeout), \
-                Progress(*columns, console=console, disable=output == "json") as bar:
+        with store.locked(wait), Progress(*columns, console=console, disable=output == "json") as bar:
 
             def progress(pull: Any) -> Any:
                 task = bar.add_task(pull.name, total=None)
@@ -339,7 +352,7 @@ def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, out
                     yield item
 
             summaries = sync_sources(store, connectors, datetime.now(timezone.utc), progress=progress)
-    except (StoreLocked, ConnectorError) as error:
+    except ConnectorError as error:
         raise click.ClickException(str(error)) from None
     finally:
         store.close()

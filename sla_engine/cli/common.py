@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from sla_engine import app
+from sla_engine.store.errors import StoreCorrupt, StoreError, store_error
 
 if TYPE_CHECKING:
     from sla_engine.config import Config
@@ -24,6 +25,32 @@ if TYPE_CHECKING:
     from sla_engine.store.db import Store
 
 EXIT_OK, EXIT_ERROR, EXIT_MATCHED = 0, 1, 2
+EXIT_STORE_DAMAGED = StoreCorrupt.exit_code
+
+
+class StoreProblem(click.ClickException):
+    """A StoreError as click shows it, exiting with that kind's own code (see store/errors.py)."""
+
+    def __init__(self, error: StoreError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+def store_problem(error: BaseException) -> StoreProblem:
+    """An SQLite error or a StoreError raised anywhere in a command, said for the store it opened."""
+    if isinstance(error, StoreError):
+        return StoreProblem(error)
+    context = click.get_current_context(silent=True)
+    path = ((context.find_root().obj or {}) if context else {}).get("store_path", "the store")
+    return StoreProblem(store_error(error, path))  # type: ignore[arg-type]
+
+
+def _remember_store(path: Path) -> None:
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        root = context.find_root()
+        root.ensure_object(dict)
+        root.obj["store_path"] = path
 
 
 @contextmanager
@@ -56,14 +83,26 @@ def load_policies(path: Path) -> PolicySet:
         return app.load_policies(path)
 
 
-def open_store(path: Path) -> Store:
+def open_store(path: Path, timeout: float = 30.0) -> Store:
+    _remember_store(path)
     with user_errors():
-        return app.open_store(path)
+        return app.open_store(path, timeout)
 
 
 def open_existing_store(path: Path) -> Store:
+    """The store, checked first (PRAGMA quick_check): a damaged one is read as far as it can be,
+    with a warning first and exit code 65 at the end, never silently."""
+    _remember_store(path)
     with user_errors():
-        return app.open_existing_store(path)
+        store = app.open_existing_store(path)
+    problems = store.integrity_problems(quick=True)
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        click.echo(f"warning: {path} is damaged (PRAGMA quick_check: {shown}). What follows may be "
+                   "incomplete: restore the store from a backup, or move it aside and run `sla-engine "
+                   "evaluate` to rebuild it from the sources", err=True)
+        click.get_current_context().find_root().obj["store_damaged"] = True
+    return store
 
 
 def connector(config: Config, spec: str) -> Connector:

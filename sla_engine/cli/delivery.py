@@ -77,7 +77,6 @@ def deliver(ctx: click.Context, policies: Path | None, db: Path | None, as_of: s
     from pydantic import ValidationError
 
     from sla_engine.connector import describe_validation_error
-    from sla_engine.store.db import StoreLocked
 
     config = load_config(ctx)
     policy_dir = app.policy_path(config, policies)
@@ -89,14 +88,13 @@ def deliver(ctx: click.Context, policies: Path | None, db: Path | None, as_of: s
         raise click.BadParameter(describe_validation_error(error)) from None
     policy_set = load_policies(policy_dir)
     connectors = sources(config, source_specs)
-    store = open_store(app.store_path(config, policies, db))
+    wait = lock_timeout if lock_timeout is not None else config.lock_timeout
+    store = open_store(app.store_path(config, policies, db), wait)
     try:
-        with store.locked(lock_timeout if lock_timeout is not None else config.lock_timeout):
+        with store.locked(wait):
             report = app.run_delivery(policy_set, store, policy_dir, parse_as_of(as_of), dry_run=dry_run,
                                   connectors=connectors, settings=settings, people=people,
                                   print_messages=output != "json")
-    except StoreLocked as error:
-        raise click.ClickException(str(error)) from None
     finally:
         store.close()
         app.close_all(connectors)

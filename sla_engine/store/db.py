@@ -23,6 +23,7 @@ from typing import Any, NamedTuple, TypeVar
 import sqlite_utils
 
 from sla_engine.events import EventRow, LeadEvent, event_row, payload_text, stored_instant
+from sla_engine.store.errors import StoreLocked, store_error
 
 MIGRATIONS: list[str] = [
     # 1: the initial schema
@@ -159,10 +160,6 @@ FINAL_STATUSES = ("met", "cancelled", "not_applicable")
 EVENT_BATCH = 500  # events stored per statement; a source's events reach the store in batches of this size
 
 
-class StoreLocked(RuntimeError):
-    """Another run holds the store; raised after waiting the allowed time."""
-
-
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -176,10 +173,27 @@ _action_text = json.JSONEncoder(sort_keys=True).encode
 
 
 class Store:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
+        """Open (creating or migrating) the store; an SQLite problem is a StoreError saying what to do.
+
+        ``timeout`` bounds every wait for SQLite's own lock, here and in later statements
+        (``locked`` sets it again to the run's --lock-timeout).
+        """
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        self.conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+        try:
+            self._configure()
+            self.migrate()
+        except sqlite3.Error as error:
+            self.conn.close()
+            raise store_error(error, self.path, timeout) from None
+        self.db = sqlite_utils.Database(self.conn)
+        self._lock_handle: Any = None
+        self.earliest_new_event: str | None = None  # of this run's new or changed events
+
+    def _configure(self) -> None:
+        connection = self.conn
         # A new store gets 8 KiB pages (an existing one keeps its own): events of about 250 bytes
         # go in with fewer page splits, and the event id index is one level shallower.
         connection.execute("PRAGMA page_size=8192")
@@ -189,11 +203,6 @@ class Store:
         # 32 MiB of page cache rather than 2: the event id index of half a million events then
         # stays in memory while they are stored, instead of being read back and spilled page by page.
         connection.execute("PRAGMA cache_size=-32768")
-        self.conn = connection
-        self.db = sqlite_utils.Database(connection)
-        self._lock_handle: Any = None
-        self.earliest_new_event: str | None = None  # of this run's new or changed events
-        self.migrate()
 
     # ------------------------------------------------------------ schema
     @property
@@ -201,20 +210,39 @@ class Store:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
     def migrate(self) -> None:
-        """Apply the migrations this file has not seen, each in its own transaction."""
-        for number, script in enumerate(MIGRATIONS, start=1):
-            if self.version >= number:
-                continue
-            with self.transaction():
+        """Apply the migrations this file has not seen, all in one transaction.
+
+        The version is read again once the write lock is held: of several runs opening a new or
+        an older store at once, the first migrates and the others wait, then find nothing to do.
+        """
+        if self.version >= len(MIGRATIONS):
+            return
+        with self.transaction():
+            current = self.version
+            for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
                 for statement in _statements(script):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {number}")
+
+    def integrity_problems(self, quick: bool = True) -> list[str]:
+        """What SQLite's integrity check finds wrong with the file; empty when it is sound.
+
+        ``quick`` runs ``PRAGMA quick_check`` (every page read, indexes not compared), fast enough to
+        run before a command reads; ``quick=False`` is the full ``PRAGMA integrity_check``.
+        """
+        pragma = "quick_check" if quick else "integrity_check"
+        try:
+            rows = [row[0] for row in self.conn.execute(f"PRAGMA {pragma}(20)")]
+        except sqlite3.DatabaseError as error:
+            return [str(error)]
+        return [] if rows == ["ok"] else rows
 
     # ------------------------------------------------------------ locking and transactions
     @contextmanager
     def locked(self, wait_seconds: float = 30.0) -> Iterator[None]:
         """Hold the run lock; a second run waits up to wait_seconds, then gives up."""
         handle = open(f"{self.path}.lock", "a+")  # noqa: SIM115 - held for the whole run
+        self.set_busy_timeout(wait_seconds)  # a foreign program's SQLite lock is waited for as long
         deadline = time.monotonic() + wait_seconds
         while True:
             try:
@@ -238,13 +266,18 @@ class Store:
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
 
+    def set_busy_timeout(self, seconds: float) -> None:
+        """How long a statement waits for SQLite's lock held by another connection before failing."""
+        self.conn.execute(f"PRAGMA busy_timeout = {int(max(seconds, 0) * 1000)}")
+
     @contextmanager
     def transaction(self, rollback: bool = False) -> Iterator[None]:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite has already rolled back after a full disk or an I/O error
+                self.conn.execute("ROLLBACK")
             raise
         if rollback:
             self.conn.execute("ROLLBACK")
