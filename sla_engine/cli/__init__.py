@@ -10,7 +10,6 @@ Exit codes follow `terraform plan -detailed-exitcode`: 0 ran, 1 error, 2 ran and
 from __future__ import annotations
 
 import importlib
-import sqlite3
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -99,8 +98,11 @@ class PluginGroup(click.Group):
 
         try:
             result = super().invoke(ctx)
-        except (sqlite3.Error, StoreError) as error:
-            raise store_problem(error) from None
+        except Exception as error:
+            sqlite3 = sys.modules.get("sqlite3")  # not imported for `--help`: no SQLite error without it
+            if isinstance(error, StoreError) or (sqlite3 is not None and isinstance(error, sqlite3.Error)):
+                raise store_problem(error) from None
+            raise
         if (ctx.obj or {}).get("store_damaged"):
             ctx.exit(EXIT_STORE_DAMAGED)
         return result

@@ -6,8 +6,11 @@ one of these without loading the store.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
 
 
 class StoreError(RuntimeError):
