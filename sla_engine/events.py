@@ -11,11 +11,16 @@ import json
 import unicodedata
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sla_engine.safe_text import escape_control
+
+
+def utc(value: datetime) -> datetime:
+    """The same instant in UTC, the zone every stored and compared instant is in."""
+    return value.astimezone(timezone.utc)
 
 
 class EventType(StrEnum):
@@ -249,6 +254,23 @@ class LeadEvent(BaseModel):
             type=type_,
             payload=payload or {},
         )
+
+
+class Event(Protocol):
+    """What judging reads of an event: a validated ``LeadEvent``, or a stored one read back as it is."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def lead_id(self) -> str: ...
+    @property
+    def occurred_at(self) -> datetime: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
 
 
 class EventRow(NamedTuple):

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME
-from sla_engine.engine.evaluate import BREACHED, PAUSED, RUNNING, Evaluator, LeadResult, elapsed_business, utc
-from sla_engine.events import EventRow, LeadEvent, event_row
+from sla_engine.engine.evaluate import Evaluator, LeadResult, elapsed_business
+from sla_engine.engine.status import OPEN_STATUSES, ClockStatus
+from sla_engine.events import EventRow, LeadEvent, event_row, utc
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.reports.targets import record_target_escalations, targets_may_have_changed
 from sla_engine.store.db import EVENT_BATCH, Store, iso
@@ -192,11 +193,11 @@ def _save_results(store: Store, results: list[LeadResult], run_id: int, as_of: d
     rows = {result.lead_id: [instance.as_row() for instance in result.instances] for result in results}
     now = iso(as_of)
     for row in store.save_instances_of(rows, run_id):
-        if row["status"] == BREACHED and row["previous_status"] != BREACHED:
+        if row["status"] == ClockStatus.BREACHED and row["previous_status"] != ClockStatus.BREACHED:
             report.new_breach_count += 1
             if len(report.new_breaches) < MAX_KEPT:
                 report.new_breaches.append(row)
-        if (row["warning_at"] and row["warning_at"] <= now and row["status"] == RUNNING
+        if (row["warning_at"] and row["warning_at"] <= now and row["status"] == ClockStatus.RUNNING
                 and not (row["previous_warning_at"] and row["previous_warning_at"] <= now)):
             report.new_warning_count += 1
             if len(report.new_warnings) < MAX_KEPT:
@@ -223,6 +224,6 @@ def timing(evaluator: Evaluator, row: dict[str, Any], as_of: datetime) -> dict[s
         end = min(end, datetime.fromisoformat(row["paused_since"]))
     elapsed = elapsed_business(calendar, started, end, row.get("paused_seconds") or 0)
     remaining = None
-    if row["status"] in (RUNNING, PAUSED) and row.get("due_at"):
+    if row["status"] in OPEN_STATUSES and row.get("due_at"):
         remaining = max(calendar.diff(end, datetime.fromisoformat(row["due_at"])), timedelta(0)).total_seconds()
     return {"elapsed_business_seconds": elapsed.total_seconds(), "remaining_business_seconds": remaining}

@@ -23,10 +23,12 @@ from sla_engine.delivery.message import Item, Message, Templates
 from sla_engine.delivery.reassign import eligible, members_of, pick, remember_pick
 from sla_engine.delivery.recipients import Directory, Person, Unresolved
 from sla_engine.delivery.secrets import MissingSecret, scrub
-from sla_engine.engine.evaluate import _human, build_calendar, utc
-from sla_engine.events import EventType
+from sla_engine.delivery.stdout import StdoutNotifier
+from sla_engine.engine.evaluate import build_calendar
+from sla_engine.events import EventType, utc
+from sla_engine.language.actions import describe_action
+from sla_engine.language.model import format_span
 from sla_engine.language.policy_set import PolicySet
-from sla_engine.reports.explain import describe_action
 from sla_engine.store.db import Store, iso
 
 SOURCE = "sla-engine"
@@ -287,8 +289,6 @@ class Delivery:
         if channel not in self.made:
             factory = self.factories.get(channel)
             if factory is None and fallback:
-                from connectors.notify_stdout import StdoutNotifier
-
                 factory = StdoutNotifier
             if factory is None:
                 raise DeliveryFailed(f"no notifier for channel {channel!r}")
@@ -410,8 +410,8 @@ class Delivery:
         if found["stopped_at"]:
             return f"{found['status']} (stopped {found['stopped_at'][:16]})"
         if due <= self.now:
-            return f"overdue by {_human(self.now - due)}"
-        return f"{_human(due - self.now)} left"
+            return f"overdue by {format_span(self.now - due)}"
+        return f"{format_span(due - self.now)} left"
 
     def failed(self, rows: list[dict[str, Any]], error: str, count_attempt: bool = False) -> None:
         message = scrub(error)

@@ -55,7 +55,7 @@ def _norm(value: Any) -> Any:
     return value
 
 
-def _as_number(value: str) -> float | str:
+def as_number(value: str) -> float | str:
     try:
         return float(value)
     except ValueError:
@@ -70,9 +70,9 @@ def _comparable(left: Any, right: Any) -> tuple[Any, Any]:
     """Line both sides up: CSV sources deliver numbers and instants as text."""
     left, right = _norm(left), _norm(right)
     if isinstance(left, str) and _is_number(right):
-        left = _as_number(left)
+        left = as_number(left)
     elif isinstance(right, str) and _is_number(left):
-        right = _as_number(right)
+        right = as_number(right)
     elif isinstance(left, datetime) and isinstance(right, str):
         right = _parse_instant(right)
     elif isinstance(right, datetime) and isinstance(left, str):

@@ -9,28 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.conditions import Compiled, Compiler, Context
 from sla_engine.engine.dependencies import SHAPES_KEPT, FieldMemo, fields_read_by_name, stages_to_enter
 from sla_engine.engine.state import LeadState, sorted_events
-from sla_engine.events import Disposition, EventType, LeadEvent
+from sla_engine.engine.status import ClockStatus
+from sla_engine.events import Disposition, Event, EventType, LeadEvent, utc
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
 
-if TYPE_CHECKING:
-    from sla_engine.store.db import StoredEvent
-
 RUNNING, PAUSED, MET, BREACHED, CANCELLED, NOT_APPLICABLE = (
-    "running", "paused", "met", "breached", "cancelled", "not_applicable",
+    ClockStatus.RUNNING, ClockStatus.PAUSED, ClockStatus.MET, ClockStatus.BREACHED, ClockStatus.CANCELLED,
+    ClockStatus.NOT_APPLICABLE,
 )
 MAX_REPEATS = 500  # an `every N after breach` reminder stops after this many, whatever N is
-
-
-def utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc)
 
 
 def elapsed_business(calendar: BusinessCalendar, start: datetime, end: datetime, paused_seconds: float) -> timedelta:
@@ -292,7 +287,7 @@ class Evaluator:
         return CALENDAR_TIME
 
     # ------------------------------------------------------------ one lead
-    def evaluate(self, lead_id: str, events: Iterable[LeadEvent | StoredEvent], as_of: datetime,
+    def evaluate(self, lead_id: str, events: Iterable[Event], as_of: datetime,
                  policy_hash: str = "", explain: bool = False) -> LeadResult:
         as_of = utc(as_of)
         result = LeadResult(lead_id)
@@ -645,7 +640,7 @@ class _Clock:
             inst.status = MET
             if self.trace is not None:
                 left = self.cal.diff(t, inst.due_at) if inst.due_at else timedelta(0)
-                self._say(t, f"stopped: met with {_human(left)} to spare")
+                self._say(t, f"stopped: met with {m.format_span(left)} to spare")
 
     def _close(self, inst: Instance, t: datetime, reason: str) -> None:
         """Deleted, disqualified or recycled: no longer owed. A breach stays, ended for good: no later event
@@ -750,15 +745,6 @@ _NO_EVENT: Any = LeadEvent.model_construct(event_id="", lead_id="", source="", t
 
 def _when(t: datetime) -> str:
     return utc(t).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def _human(delta: timedelta) -> str:
-    seconds = int(abs(delta.total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    minutes = rest // 60
-    if hours >= 48:
-        return f"{hours // 24}d {hours % 24}h"
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
 
 
 def _describe_event(event: LeadEvent) -> str:

@@ -8,7 +8,7 @@ reformatting changed nothing but layout.
 from __future__ import annotations
 
 import math
-from datetime import date, time
+from datetime import date, time, timedelta
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -464,6 +464,16 @@ def format_duration(duration: Duration | None) -> str:
             noun = noun[:-1]
         return f"{amount} business {noun}"
     return f"{amount}{duration.unit}"
+
+
+def format_span(delta: timedelta) -> str:
+    """A time left or overdue as a rep reads it: 12m, 2h 05m, 3d 4h (the sign is the caller's words)."""
+    seconds = int(abs(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    if hours >= 48:
+        return f"{hours // 24}d {hours % 24}h"
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m"
 
 
 for _model in (

@@ -26,14 +26,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sla_engine.engine.evaluate import Evaluator, LeadResult
+from sla_engine.engine.status import ClockStatus, TargetStatus
 from sla_engine.events import LeadEvent
+from sla_engine.language.actions import describe_action
 from sla_engine.language.policy_set import PolicySet, build_policy_set, load_policy_set, policy_files
-from sla_engine.reports.explain import describe_action
 from sla_engine.store.db import histories_by_lead
 
 NEW_CLOCK, CLOCK_GONE = "new clock", "clock gone"
 CHANGE_KINDS = ("tier", "deadline", "outcome", "escalations", NEW_CLOCK, CLOCK_GONE)
-STATUS_ORDER = ("met", "breached", "running", "paused", "cancelled", "not_applicable")
+STATUS_ORDER = (ClockStatus.MET, ClockStatus.BREACHED, ClockStatus.RUNNING, ClockStatus.PAUSED,
+                ClockStatus.CANCELLED, ClockStatus.NOT_APPLICABLE)
 
 
 class DiffError(Exception):
@@ -385,7 +387,6 @@ def _target_rows(policy_set: PolicySet, store: Any, since: datetime, as_of: date
 def compare_targets(old: PolicySet, new: PolicySet, stores: list[Any], since: datetime,
                     as_of: datetime) -> list[TargetChange]:
     """Targets whose status in some period and group differs between the two sets."""
-    from sla_engine.reports.targets import NO_DATA
 
     before = _target_rows(old, stores[0], since, as_of)
     after = _target_rows(new, stores[1], since, as_of)
@@ -393,7 +394,7 @@ def compare_targets(old: PolicySet, new: PolicySet, stores: list[Any], since: da
     for key in sorted(set(before) | set(after)):
         a, b = before.get(key), after.get(key)
         # A group with no row on one side has nothing to judge there: "no data".
-        old_status, new_status = (a.status if a else NO_DATA), (b.status if b else NO_DATA)
+        old_status, new_status = (a.status if a else TargetStatus.NO_DATA), (b.status if b else TargetStatus.NO_DATA)
         if old_status == new_status:
             continue
         unit = (b or a).unit

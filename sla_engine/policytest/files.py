@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sla_engine.engine.status import ClockStatus, TargetStatus
 from sla_engine.events import PAYLOAD_MODELS, EventType
 from sla_engine.language.policy_set import find_files
 
@@ -30,9 +31,9 @@ WINDOW_KEYS = ("cycle", "lead_id", "tier", "status", "due", "started", "stopped"
 TIME_KEYS = ("due", "started", "stopped", "breached", "warning")
 TARGET_KEYS = ("period", "group", "value", "status", "sample", "escalations")
 # `met_late` is a breach that was met later; `not_started` means the window has no clock at all.
-WINDOW_STATUSES = ("met", "breached", "met_late", "running", "paused", "cancelled", "not_applicable",
-                   "not_started")
-TARGET_STATUSES = ("on target", "at risk", "missed", "no data")
+WINDOW_STATUSES = (ClockStatus.MET, ClockStatus.BREACHED, "met_late", ClockStatus.RUNNING, ClockStatus.PAUSED,
+                   ClockStatus.CANCELLED, ClockStatus.NOT_APPLICABLE, "not_started")
+TARGET_STATUSES = tuple(TargetStatus)
 EVENT_KEYS = ("at", "type", "lead_id", "payload")
 DEFAULT_LEAD = "lead"
 

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from sla_engine.engine.evaluate import Evaluator, Instance, LeadResult
 from sla_engine.events import LeadEvent
 from sla_engine.language import model as m
+from sla_engine.language.actions import describe_action
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.policytest.coverage import Coverage, Recorder, items
 from sla_engine.policytest.files import (
@@ -35,7 +36,6 @@ from sla_engine.policytest.files import (
     find_test_files,
     load_test_file,
 )
-from sla_engine.reports.explain import describe_action
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
 NONE = "none"

@@ -39,7 +39,7 @@ from functools import lru_cache
 from typing import Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
-from sla_engine.engine.conditions import Compiler, Context, _as_number
+from sla_engine.engine.conditions import Compiler, Context, as_number
 from sla_engine.engine.evaluate import build_calendar, elapsed_business
 from sla_engine.engine.state import LeadState
 from sla_engine.language import model as m
@@ -467,7 +467,7 @@ def _num(value: Any) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        number = _as_number(value)
+        number = as_number(value)
         return number if isinstance(number, float) else None
     return None
 
@@ -614,7 +614,7 @@ def _definition(policy_set: PolicySet, expr: m.Node) -> m.Definition | None:
 
 def _looks_typed(text: str) -> bool:
     """Text the engine would compare as a number or an instant: left to the engine."""
-    if isinstance(_as_number(text), float):
+    if isinstance(as_number(text), float):
         return True
     try:
         datetime.fromisoformat(text)

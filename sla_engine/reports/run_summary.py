@@ -8,9 +8,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sla_engine.engine.status import ClockStatus
 from sla_engine.runner import RunReport
 
-STATUS_COLUMNS = ("met", "breached", "running", "paused", "cancelled", "not_applicable")
+STATUS_COLUMNS = (ClockStatus.MET, ClockStatus.BREACHED, ClockStatus.RUNNING, ClockStatus.PAUSED,
+                  ClockStatus.CANCELLED, ClockStatus.NOT_APPLICABLE)
 MAX_LISTED = 25
 
 

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sla_engine.engine.evaluate import source_text, utc
+from sla_engine.engine.evaluate import source_text
+from sla_engine.engine.status import TargetStatus
+from sla_engine.events import utc
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet, plan_numbers
 from sla_engine.reports.metrics import Metrics, Results, Scope, Value, project
@@ -41,7 +43,8 @@ from sla_engine.reports.periods import (
 )
 from sla_engine.store.db import Store
 
-ON_TARGET, AT_RISK, MISSED, NO_DATA = "on target", "at risk", "missed", "no data"
+ON_TARGET, AT_RISK, MISSED, NO_DATA = (TargetStatus.ON_TARGET, TargetStatus.AT_RISK, TargetStatus.MISSED,
+                                      TargetStatus.NO_DATA)
 STATUSES = (ON_TARGET, AT_RISK, MISSED, NO_DATA)
 DEFAULT_PERIOD = "month"
 UNITS = {"count": "count", "met_rate": "percent", "rate": "percent", "completeness": "percent",

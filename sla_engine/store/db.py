@@ -22,6 +22,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import sqlite_utils
 
+from sla_engine.engine.status import FINAL_STATUSES
 from sla_engine.events import EventRow, LeadEvent, event_row, payload_text, stored_instant
 from sla_engine.store.errors import StoreLocked, store_error
 
@@ -156,7 +157,6 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-FINAL_STATUSES = ("met", "cancelled", "not_applicable")
 EVENT_BATCH = 500  # events stored per statement; a source's events reach the store in batches of this size
 
 
