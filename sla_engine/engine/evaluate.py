@@ -519,9 +519,8 @@ class _Clock:
         else:
             base = self.cal.add(inst.started_at, timedelta(seconds=duration.seconds))
         budget = self.cal.diff(inst.started_at, base)  # the goal's business time
-        if inst.paused_seconds:
-            base = self.cal.add(base, timedelta(seconds=inst.paused_seconds))
-        inst.due_at = utc(base)
+        # Always add, even nothing: business days may end at a closing, and the count lands at the next opening.
+        inst.due_at = utc(self.cal.add(base, timedelta(seconds=inst.paused_seconds)))
         inst.warning_at = self._warning_at(inst, budget)
 
     def _measure_pauses(self, inst: Instance) -> None:

@@ -292,3 +292,31 @@ def test_a_disqualification_without_a_reason_still_cancels_the_feedback_window()
     events = [*tier1_lead(at(23, 9)), disposition("L1", at(23, 15), "disqualified")]
     (instance,), _ = judge(events, as_of=at(24, 9), window="feedback", text=FEEDBACK)
     assert (instance.status, instance.cancelled_reason) == ("cancelled", "disqualified")
+
+
+SHORT_FRIDAY = """
+stage mql when lead_score >= 65
+calendar office {
+  timezone "America/New_York"
+  hours mon-thu 09:00-17:00
+  hours fri 09:00-13:00
+}
+policy inbound {
+  calendar office
+  window reply {
+    starts when becomes mql
+    stops on activity
+    goal 1 business day
+  }
+}
+"""
+
+
+def test_business_days_ending_at_a_closing_land_at_the_next_opening_like_any_count():
+    """Thu 13:00 + 1 business day is Friday 13:00, Friday's closing: the clock reads the whole day
+    there and nothing is open before Monday, so the deadline is Monday 09:00 and a Saturday reply
+    is in time (docs/semantics.md, Deadline: due = add(base, P), also when P is zero)."""
+    events = [created("L1", at(19, 13), lead_score=70), activity("L1", at(21, 10))]
+    (instance,), _ = judge(events, as_of=at(23, 12), window="reply", text=SHORT_FRIDAY)
+    assert instance.due_at == at(23, 9)
+    assert (instance.status, instance.stopped_at) == ("met", at(21, 10))
