@@ -297,6 +297,7 @@ class Evaluator:
         memo, forget = ctx.memo, self.memo.forget
         stage_now = {name: False for name, _ in self.stages}
         stages_judged = False
+        held_at_recycle: dict[str, bool] | None = None  # each stage's condition at the last event, if a recycle
         clocks: dict[int, _Clock] = {}  # by window index, each made when an event first reaches it
         running: list[int] = []  # the clocks (by index) whose current instance is unfinished
         next_checks: list[datetime] = []
@@ -321,14 +322,17 @@ class Evaluator:
             if trace is not None:
                 trace.append(f"{_when(t)}  {_describe_event(event)}")
             if recycled:
-                # A recycle ends the lead's stages: one it was in (mql) is entered again only by a later
-                # event; one that holds only now (recycled) is entered at the recycle.
-                was = stage_now
+                # A recycle ends the lead's stages: one whose condition held before it (mql) is entered
+                # again only by a later event that is not a recycle; one that holds only now (recycled)
+                # is entered at the recycle. Right after a recycle, stage_now no longer says what held.
+                was = stage_now if held_at_recycle is None else held_at_recycle
                 stage_now = dict.fromkeys(stage_now, False)
+                held_at_recycle = {}
                 ctx.stage_entered.clear()
                 stages_judged = False
                 for name, condition in self.stages:
-                    if not was[name] and condition(ctx):
+                    held_at_recycle[name] = now = bool(condition(ctx))
+                    if not was[name] and now:
                         stage_now[name] = True
                         ctx.entered_now.add(name)
                         ctx.stage_entered[name] = t
@@ -336,6 +340,7 @@ class Evaluator:
                         if trace is not None:
                             trace.append(f"{_when(t)}  became {name}")
             else:
+                held_at_recycle = None
                 # Once judged, a stage that reads only fields is judged again when one of them is written.
                 stages = self.stages_reading(written) if stages_judged else self.stages
                 stages_judged = True

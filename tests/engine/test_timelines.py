@@ -167,3 +167,17 @@ def test_the_warning_falls_when_75_percent_of_the_goals_business_time_has_run():
     before = evaluator.evaluate("L1", events, at(17, 15, 29))
     assert before.actions == []
     assert at(16, 9).tzinfo is NY
+
+
+def test_a_second_recycle_in_a_row_does_not_open_a_cycle_the_comeback_does():
+    """A `recycled` disposition, then the CRM's status "Recycled": two recycles. The lead was an MQL before
+    both; the second must not count as entering MQL again (never at the recycle itself), the comeback does."""
+    events = [
+        created(z(9, 1, 14)), assigned("L1", z(9, 1, 14, 5)), activity("L1", z(9, 1, 15)),
+        disposition("L1", z(9, 5, 15), "recycled", "no_response"), status("L1", z(9, 5, 15, 1), "Recycled"),
+    ]
+    (first,), _ = judge(events, as_of=z(9, 30, 18))
+    assert (first.cycle, first.status) == (1, "met")
+    comeback = [*events, status("L1", z(10, 1, 14), "New")]
+    (_, second), _ = judge(comeback, as_of=z(10, 1, 14, 30))
+    assert (second.cycle, second.started_at, second.status) == (2, z(10, 1, 14), "running")

@@ -27,13 +27,6 @@ from sla_engine.language.parser import parse_text
 from sla_engine.language.policy_set import PolicySet, build_policy_set, load_policy_set
 from sla_engine.runner import timing
 from tests.reference.evaluator import (
-    LEVEL_IN_PAUSE,
-    PAUSE_AFTER_BREACH,
-    RECYCLE_ENDS_BREACH,
-    RETARGET_AFTER_PAUSE,
-    STAGE_AT_RECYCLE,
-    STOP_WHILE_PAUSED,
-    WARNING_IN_BUSINESS_TIME,
     Clockface,
     ReferenceEvaluator,
     clockface_of,
@@ -49,10 +42,7 @@ EXAMPLES = int(os.environ.get("SLA_REFERENCE_EXAMPLES", "2000"))
 # Known wrong-verdict classes (issue 13) the engine on main does not fix yet. A disagreement on a
 # window whose reference instances went through one of these rules is counted, not failed; every
 # other disagreement fails. Remove a class here when its fix lands.
-KNOWN_UNFIXED: frozenset[str] = frozenset({
-    RECYCLE_ENDS_BREACH, STOP_WHILE_PAUSED, RETARGET_AFTER_PAUSE, PAUSE_AFTER_BREACH,
-    WARNING_IN_BUSINESS_TIME, LEVEL_IN_PAUSE, STAGE_AT_RECYCLE,
-})
+KNOWN_UNFIXED: frozenset[str] = frozenset()
 
 # ---------------------------------------------------------------- policies
 
