@@ -757,7 +757,8 @@ def _describe_event(event: LeadEvent) -> str:
     if kind == EventType.CREATED:
         return "created"
     if kind == EventType.UPDATED:
-        return "updated " + ", ".join(f"{k}={v!r}" for k, v in payload.get("changes", {}).items())
+        note = f" ({payload['note']})" if payload.get("note") else ""  # e.g. values first seen, not back-dated
+        return "updated " + ", ".join(f"{k}={v!r}" for k, v in payload.get("changes", {}).items()) + note
     if kind == EventType.STATUS_CHANGED:
         return f"{payload.get('field', 'status')} {payload.get('old')!r} → {payload.get('new')!r}"
     if kind == EventType.ASSIGNED:

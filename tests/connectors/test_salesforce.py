@@ -19,6 +19,7 @@ from sla_engine.connector import (
     TaskRequest,
 )
 from sla_engine.events import LeadEvent
+from sla_engine.reports.explain import render_explanation
 from sla_engine.runner import evaluate_run
 from sla_engine.store import sync_state
 from sla_engine.store.db import Store
@@ -363,3 +364,226 @@ def test_events_per_second_through_the_fake(salesforce, make_sf, record_property
     record_property("salesforce_events_per_second", round(rate))
     print(f"salesforce fake: {len(items)} events in {elapsed:.2f}s = {rate:.0f} events/s")
     assert len(items) == 9000 and rate > 1000
+
+
+# ---------------------------------------------------------------- the org as Salesforce documents it
+
+QUEUE = "00G000000000009AAA"
+TRACKED = {"fields": {"lead_score": "Lead_Score__c"}, "tracked_fields": ["Status", "Owner", "Lead_Score__c"]}
+
+
+def test_values_at_creation_are_the_first_history_rows_old_values_and_a_queue_owner_is_kept(salesforce, make_sf):
+    """Today's Status, owner and score are not back-dated to creation: a lead that sat in a queue, Open,
+    with a score of 40, shows that at creation and the changes at their times."""
+    fake, _ = salesforce
+    fake.tracked = {"Status", "Owner", "Lead_Score__c"}
+    lead = fake.add_lead(at(0), OwnerId=QUEUE, Lead_Score__c=40)
+    fake.change(lead, at(10), "Lead_Score__c", 85)
+    fake.change_owner(lead, at(20), REP)
+    fake.change_status(lead, at(30), "Working")
+    items, _ = pull_all(make_sf(**TRACKED))
+    events = by_type(items, lead)
+    (created,) = events["created"]
+    assert (created.occurred_at, created.payload["attributes"]["status"],
+            created.payload["attributes"]["lead_score"]) == (at(0), "Open - Not Contacted", 40)
+    assert [(e.occurred_at, e.payload["owner"]) for e in events["assigned"]] == [(at(0), QUEUE), (at(20), REP)]
+    assert [(e.occurred_at, e.payload["changes"]) for e in events["updated"] if "lead_score" in e.payload["changes"]
+            and e.occurred_at == at(10)] == [(at(10), {"lead_score": 85})]
+    assert [(e.occurred_at, e.payload["new"]) for e in events["status_changed"]] == [(at(30), "Working")]
+
+
+def test_a_value_without_field_history_is_recorded_when_first_seen_and_explain_says_so(salesforce, make_sf):
+    fake, _ = salesforce
+    lead = fake.add_lead(at(0), OwnerId=REP, Title="VP Sales")
+    fake.touch("Lead", lead, at(45), Title="VP Sales")
+    items, _ = pull_all(make_sf())
+    events = by_type(items, lead)
+    assert "title" not in events["created"][0].payload["attributes"]
+    (seen,) = events["updated"]
+    assert (seen.occurred_at, seen.payload["changes"]["title"]) == (at(45), "VP Sales")
+    text = render_explanation(policy_set(), lead, items, UNTIL)
+    (line,) = [line for line in text.splitlines() if "title='VP Sales'" in line]
+    assert line.startswith("2026-11-02 14:45:00Z  updated ")
+    assert line.endswith("(first seen now: Salesforce keeps no field history for these fields, so their values "
+                         "before this are unknown)")
+
+
+def test_a_call_logged_and_the_lead_converted_between_two_syncs_is_kept(salesforce, make_sf):
+    """Conversion moves the lead's activities to the contact (WhoId = ConvertedContactId) untouched."""
+    fake, _ = salesforce
+    lead = fake.add_lead(at(0), OwnerId=REP)
+    connector = make_sf()
+    _, first = pull_all(connector, until=at(60))
+    fake.log_call(lead, at(90), owner=REP)
+    fake.book_meeting(lead, at(91), start=at(100), owner=REP)
+    fake.convert(lead, at(120))
+    items, _ = pull_all(connector, dict(first.cursors), until=at(180))
+    events = by_type(items, lead)
+    assert sorted((e.occurred_at, e.payload["channel"]) for e in events["activity"]) == [
+        (at(90), "call"), (at(100), "meeting")]
+    assert events["converted"][0].occurred_at == at(120)
+
+
+def test_a_meeting_is_a_touch_when_it_happens_not_when_it_is_booked(salesforce, make_sf):
+    fake, _ = salesforce
+    lead = fake.add_lead(at(0), OwnerId=REP)
+    fake.book_meeting(lead, at(10), start=at(60 * 24), owner=REP)  # tomorrow
+    connector = make_sf()
+    items, first = pull_all(connector, until=at(30))
+    assert "activity" not in by_type(items, lead)
+    items, _ = pull_all(connector, dict(first.cursors), until=at(60 * 25))  # no change to the Event since
+    assert [(e.occurred_at, e.payload["channel"]) for e in by_type(items, lead)["activity"]] == [
+        (at(60 * 24), "meeting")]
+
+
+def test_a_lead_deleted_then_restored_comes_back_with_the_history_made_before_it_was_deleted(salesforce, make_sf,
+                                                                                           tmp_path):
+    fake, _ = salesforce
+    lead = fake.add_lead(at(0), OwnerId=REP)
+    store = Store(tmp_path / "s.db")
+    sync_sources(store, [make_sf()], at(5))
+    fake.change_status(lead, at(10), "Working")
+    fake.log_call(lead, at(11), owner=REP)
+    fake.delete("Lead", lead, at(20))  # history and the call go to the Recycle Bin with it
+    sync_sources(store, [make_sf()], at(30))
+    fake.undelete(lead, at(40))  # SystemModstamp moves, LastModifiedDate does not
+    sync_sources(store, [make_sf()], at(50))
+    events = store.lead_events(lead)
+    assert [(e.occurred_at, e.payload["new"]) for e in events if e.type == "status_changed"] == [(at(10), "Working")]
+    assert [e.occurred_at for e in events if e.type == "activity"] == [at(11)]
+    deletion = [(e.occurred_at, True) for e in events if e.type == "deleted"]
+    restores = [(e.occurred_at, False) for e in events if e.type == "updated" and
+                e.payload["changes"].get("deleted") is False]
+    assert deletion == [(at(20), True)] and restores == [(at(40), False)]
+
+
+def test_a_merged_lead_is_deleted_into_its_master(salesforce, make_sf):
+    fake, _ = salesforce
+    master, duplicate = fake.add_lead(at(0), OwnerId=REP), fake.add_lead(at(1), OwnerId=REP)
+    connector = make_sf()
+    _, first = pull_all(connector, until=at(5))
+    fake.merge(master, duplicate, at(10))
+    items, _ = pull_all(connector, dict(first.cursors), until=at(20))
+    (deleted,) = by_type(items, duplicate)["deleted"]
+    assert (deleted.occurred_at, deleted.payload["merged_into"]) == (at(10), master)
+
+
+def test_a_gap_longer_than_the_recycle_bin_is_reported(salesforce, make_sf, caplog):
+    fake, _ = salesforce
+    fake.add_lead(at(0))
+    connector = make_sf()
+    _, first = pull_all(connector, until=at(5))
+    caplog.set_level(logging.WARNING)
+    pull_all(connector, dict(first.cursors), until=at(5) + timedelta(days=16))
+    assert "16 days ago" in caplog.text and "Recycle Bin for 15 days" in caplog.text
+    caplog.clear()
+    pull_all(connector, {"Lead": Cursor(at(5))}, until=at(5) + timedelta(days=14))
+    assert "Recycle Bin" not in caplog.text
+
+
+# ---------------------------------------------------------------- writes that land
+
+
+def test_a_task_is_due_on_the_date_in_its_owners_own_day(salesforce, make_sf):
+    fake, _ = salesforce
+    rep = fake.add_user("rep@example.com", time_zone="America/Los_Angeles")
+    lead = fake.add_lead(at(0), OwnerId=rep)
+    due = datetime(2026, 11, 3, 3, 0, tzinfo=UTC)  # 19:00 on 2 November in Los Angeles
+    (result,) = make_sf().push([TaskRequest(key="t1", lead_id=lead, subject="Call back", due_at=due, owner=rep)])
+    assert result.ok and fake.records["Task"][result.remote_id]["ActivityDate"] == "2026-11-02"
+    (other,) = make_sf(time_zone="Asia/Tokyo").push([TaskRequest(key="t2", lead_id=lead, subject="Queue task",
+                                                                 due_at=due)])
+    assert fake.records["Task"][other.remote_id]["ActivityDate"] == "2026-11-03"
+
+
+def test_setting_the_name_is_refused_before_salesforce_is_asked(salesforce, make_sf):
+    fake, _ = salesforce
+    lead = fake.add_lead(at(0), OwnerId=REP)
+    (result,) = make_sf().push([FieldChange(key="n1", lead_id=lead, field="name", value="Ada Lovelace")])
+    assert not result.ok and "Lead.Name" in result.error and "compound" in result.error
+    assert not fake.calls("PATCH")
+
+
+def test_status_for_a_converted_lead_is_skipped_once_with_a_note_not_failed_every_run(salesforce, make_sf, tmp_path):
+    fake, _ = salesforce
+    lead, converted = fake.add_lead(at(0)), fake.add_lead(at(1))
+    fake.convert(converted, at(2))
+    store = Store(tmp_path / "s.db")
+    connector = make_sf(push_status=PUSH)
+    report = push_updates(store, connector, [status(lead, "running"), status(converted, "running")])
+    assert report.ok == 1 and not report.failed and report.skipped == 1
+    (skipped,) = [r for r in report.results if r.skipped]
+    assert skipped.lead_id == converted and "converted" in skipped.error
+    before = len(fake.calls("PATCH"))
+    again = push_updates(store, connector, [status(lead, "running"), status(converted, "running")])
+    assert again.planned == [] and len(fake.calls("PATCH")) == before
+
+
+def test_a_create_that_commits_but_answers_too_late_is_not_made_twice(salesforce, make_sf):
+    fake, _ = salesforce
+    lead = fake.add_lead(at(0), OwnerId=REP)
+    fake.slow_creates, fake.slow_seconds = 1, 1.5
+    connector = make_sf(timeout_seconds=0.5, task_key_field="SLA_Key__c")
+    (result,) = connector.push([TaskRequest(key="esc|1", lead_id=lead, subject="SLA breached: call back")])
+    assert result.ok and len(fake.records["Task"]) == 1
+    assert result.remote_id == next(iter(fake.records["Task"]))
+    assert fake.records["Task"][result.remote_id]["SLA_Key__c"] == "esc|1"
+    # A later run sending it again (a crash before the outbox noted it) finds it too.
+    (again,) = make_sf(task_key_field="SLA_Key__c").push([TaskRequest(key="esc|1", lead_id=lead,
+                                                                      subject="SLA breached: call back")])
+    assert again.ok and again.remote_id == result.remote_id and len(fake.records["Task"]) == 1
+    # Without a key field, the open task with the same subject on the lead is the one.
+    (third,) = make_sf().push([TaskRequest(key="esc|1", lead_id=lead, subject="SLA breached: call back")])
+    assert third.remote_id == result.remote_id and len(fake.records["Task"]) == 1
+
+
+# ---------------------------------------------------------------- authentication
+
+
+def _rsa_pair() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+def test_client_credentials_get_a_token_from_the_token_endpoint(salesforce, sf_options, monkeypatch):
+    fake, served = salesforce
+    fake.oauth = {"consumer_key": "3MVG9-key", "consumer_secret": "s3cr3t-client"}
+    lead = fake.add_lead(at(0))
+    monkeypatch.setenv("SF_CLIENT_SECRET", "s3cr3t-client")
+    options = {k: v for k, v in sf_options.items() if k not in ("session_id", "instance_url")}
+    connector = SalesforceConnector.configure("sf", {**options, "login_url": served.url, "consumer_key": "3MVG9-key",
+                                                     "consumer_secret": {"env": "SF_CLIENT_SECRET"}})
+    assert connector.config.auth_mode() == "client_credentials"
+    items, _ = pull_all(connector)
+    assert {e.lead_id for e in items} == {lead}
+    (token,) = fake.calls("POST", "/services/oauth2/token")
+    assert token.headers.get("Authorization") is None
+    monkeypatch.setenv("SF_CLIENT_SECRET", "wrong-secret")
+    with pytest.raises(ConnectorError) as raised:
+        pull_all(SalesforceConnector.configure("sf", {**options, "login_url": served.url,
+                                                      "consumer_key": "3MVG9-key",
+                                                      "consumer_secret": {"env": "SF_CLIENT_SECRET"}}))
+    assert "invalid_client" in str(raised.value) and "wrong-secret" not in str(raised.value)
+
+
+def test_jwt_bearer_signs_an_assertion_the_token_endpoint_verifies(salesforce, sf_options, tmp_path):
+    fake, served = salesforce
+    private, public = _rsa_pair()
+    key_file = tmp_path / "sf.key"
+    key_file.write_text(private)
+    fake.oauth = {"consumer_key": "3MVG9-key", "username": "integration@example.com", "public_key": public,
+                  "audience": served.url}
+    lead = fake.add_lead(at(0))
+    options = {k: v for k, v in sf_options.items() if k not in ("session_id", "instance_url")}
+    base = {**options, "login_url": served.url, "consumer_key": "3MVG9-key", "private_key": {"file": str(key_file)}}
+    items, _ = pull_all(SalesforceConnector.configure("sf", {**base, "username": "integration@example.com"}))
+    assert {e.lead_id for e in items} == {lead}
+    with pytest.raises(ConnectorError, match="invalid_grant"):
+        pull_all(SalesforceConnector.configure("sf", {**base, "username": "someone@example.com"}))
