@@ -529,7 +529,9 @@ class SalesforceConnector(Connector):
             events.append(event(EventType.CONVERTED, modified, "converted",
                                 {"opportunity_id": record.get("ConvertedOpportunityId")}))
         if record.get("IsDeleted"):
-            events.append(event(EventType.DELETED, stamp, "deleted", {"merged_into": record.get("MasterRecordId")}))
+            # Keyed by its time: a lead deleted, restored and deleted again has two deletions.
+            events.append(event(EventType.DELETED, stamp, f"deleted@{stamp.isoformat()}",
+                                {"merged_into": record.get("MasterRecordId")}))
         return events
 
     def _event_maker(self, lead: str) -> Callable[[EventType, datetime, str, dict[str, Any]], LeadEvent]:
