@@ -19,6 +19,7 @@ from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.engine.status import ClockStatus
 from sla_engine.events import Disposition, Event, EventType, LeadEvent, utc
 from sla_engine.language import model as m
+from sla_engine.language.errors import source_lines
 from sla_engine.language.policy_set import PolicySet
 
 RUNNING, PAUSED, MET, BREACHED, CANCELLED, NOT_APPLICABLE = (
@@ -733,7 +734,7 @@ def _names(node: object) -> list[str]:
 def source_text(policy_set: PolicySet, node: m.Node) -> str:
     """The policy text a node was parsed from, on one line."""
     pos = node.pos
-    lines = policy_set.sources.get(pos.file, "").splitlines()
+    lines = source_lines(policy_set.sources.get(pos.file, ""))
     if not lines or pos.line > len(lines):
         return type(node).__name__
     if pos.line == pos.end_line:

@@ -14,6 +14,9 @@ E002    Syntax: unexpected character (parser)
 E003    Syntax: the file ends in the middle of a statement (parser)
 E004    The file is not UTF-8 text
 E005    The file nests conditions too deeply to read
+E006    Too many errors in one file: the first MAX_ERRORS_PER_FILE are shown, then how many more
+E007    The file is larger than a policy file can be (MAX_POLICY_BYTES)
+E008    The file is a link to something outside the policy directory (not read)
 E101    A literal the grammar accepts but that means nothing (2026-02-30, 25:00, "fry")
 E201    Unknown name: field, score, definition, stage, calendar, contact, window, tier,
         plan or plan value, event kind, event field, stage in ``since``
@@ -67,9 +70,16 @@ from lark import Tree
 from lark.exceptions import UnexpectedInput, VisitError
 
 from sla_engine.language import model as m
-from sla_engine.language.errors import Diagnostic, PolicyError, suggest
-from sla_engine.language.parser import get_parser, mask, parse_text, statement_spans
-from sla_engine.language.policy_set import PolicySet, build_policy_set, plan_numbers, policy_files
+from sla_engine.language.errors import Diagnostic, PolicyError, source_lines, suggest
+from sla_engine.language.parser import LineIndex, get_parser, parse_span, parse_text, statement_spans
+from sla_engine.language.policy_set import (
+    POLICY_SUFFIX,
+    PolicySet,
+    build_policy_set,
+    linked_outside,
+    plan_numbers,
+    policy_files,
+)
 from sla_engine.language.transform import ToModel, TransformError
 from sla_engine.language.vocabulary import (
     CHANNELS,
@@ -105,6 +115,12 @@ def check_paths(paths: Iterable[str | Path]) -> tuple[list[Diagnostic], dict[str
     sources: dict[str, str] = {}
     diagnostics: list[Diagnostic] = []
     broken: set[str] = set()
+    paths = list(paths)
+    for path in linked_outside(paths, POLICY_SUFFIX):
+        sources[str(path)] = ""  # never read: no line of it can be shown
+        diagnostics.append(Diagnostic(
+            "E008", "the file is a link to something outside the policy directory; it is not read "
+            "(copy the policy into the directory instead)", m.Pos(file=str(path))))
     for path in policy_files(paths):
         name = str(path)
         text, unreadable = _read(path)
@@ -123,15 +139,51 @@ def check_paths(paths: Iterable[str | Path]) -> tuple[list[Diagnostic], dict[str
             diagnostics.extend(salvaged.diagnostics)
     policy_set = build_policy_set(files, sources)
     diagnostics.extend(_Checker(policy_set, frozenset(broken)).run())
-    return _sorted(diagnostics), sources
+    return _capped(_sorted(diagnostics)), sources
+
+
+MAX_ERRORS_PER_FILE = 100  # as compilers do: a file with more has a deeper problem, and printing stays bounded
+MAX_POLICY_BYTES = 256 * 1024  # 40 times the largest shipped policy file; parsing stays well under seconds
+
+
+def _capped(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """The first MAX_ERRORS_PER_FILE diagnostics of each file, then one saying how many more there are."""
+    kept: list[Diagnostic] = []
+    per_file: dict[str, int] = {}
+    more: dict[str, tuple[int, Diagnostic]] = {}
+    for diagnostic in diagnostics:
+        if diagnostic.code == "E006":  # recovery already stopped and said so
+            kept.append(diagnostic)
+            continue
+        name = diagnostic.pos.file
+        per_file[name] = per_file.get(name, 0) + 1
+        if per_file[name] <= MAX_ERRORS_PER_FILE:
+            kept.append(diagnostic)
+        else:
+            count, first = more.get(name, (0, diagnostic))
+            more[name] = (count + 1, first)
+    for count, first in more.values():
+        kept.append(Diagnostic("E006", f"{count} more error(s) in this file not shown; fix the ones above first",
+                               first.pos))
+    return sorted(kept, key=lambda d: (d.pos.file, d.pos.line, d.pos.column, d.code != "E006"))
 
 
 # ---------------------------------------------------------------- loading
 
 
 def _read(path: Path) -> tuple[str, Diagnostic | None]:
-    """The file's text; a file that is not UTF-8 is an error, not a crash."""
+    """The file's text; a file that is not UTF-8, or too large to be a policy, is an error, not a crash.
+
+    A refused file's text is not kept, so no line of it is shown under an error.
+    """
+    size = path.stat().st_size
+    if size > MAX_POLICY_BYTES:
+        message = f"the file is {size:,} bytes; a policy file is at most {MAX_POLICY_BYTES:,} (split it up)"
+        return "", Diagnostic("E007", message, m.Pos(file=str(path)))
     data = path.read_bytes()
+    if b"\x00" in data:
+        return "", Diagnostic("E004", "the file is not text (it holds NUL bytes); no line of it is shown",
+                              m.Pos(file=str(path)))
     try:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as error:
@@ -180,10 +232,11 @@ def _salvage(text: str, path: str) -> _Salvaged:
     declarations: list[Any] = []
     broken: set[str] = set()
     diagnostics: list[Diagnostic] = []
+    lines = LineIndex(text)
     for start, end in statement_spans(text):
-        declared = re.match(r"\w+\s+(\w+)", text[start:end])
+        declared = re.compile(r"\w+\s+(\w+)").match(text, start, end)
         try:
-            tree = get_parser().parse(mask(text, start, end), start="start")
+            tree = parse_span(text, start, end, "start", lines)
             declarations.extend(ToModel(path).transform(tree).declarations)
         except (UnexpectedInput, VisitError, RecursionError) as error:
             if declared:
@@ -596,7 +649,7 @@ class _Checker:
         pos = node.pos
         if source_text is None or pos.line != pos.end_line:
             return node.dotted if isinstance(node, m.Ref) else type(node).__name__.lower()
-        lines = source_text.splitlines()
+        lines = source_lines(source_text)
         return lines[pos.line - 1][pos.column - 1:pos.end_column - 1] if pos.line <= len(lines) else ""
 
     def order(self, node: m.Node) -> tuple[int, int, int]:

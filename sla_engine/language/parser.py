@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token
+from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.lexer import PatternStr
 
@@ -186,11 +187,61 @@ def statement_spans(text: str) -> list[tuple[int, int]]:
     return [(start, end) for start, end, _ in _spans(words, 0, TOP_KEYWORDS, 0, len(text))]
 
 
-def mask(text: str, start: int, end: int) -> str:
-    """Blank everything outside [start, end) but keep newlines, so positions stay exact."""
-    def blank(part: str) -> str:
-        return re.sub(r"[^\n]", " ", part)
-    return blank(text[:start]) + text[start:end] + blank(text[end:])
+class LineIndex:
+    """Where each line of a text starts, so the line of an offset is a binary search, not a count."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0, *(match.end() for match in re.finditer("\n", text))]
+
+    def line_and_column(self, offset: int) -> tuple[int, int]:
+        """1-based line and 0-based column of an offset."""
+        line = bisect_right(self.starts, offset)
+        return line, offset - self.starts[line - 1]
+
+
+def parse_span(text: str, start: int, end: int, symbol: str, lines: LineIndex) -> Tree:
+    """Parse text[start:end] alone as ``symbol``, with the lines and columns it has in the whole text.
+
+    Only the span is read (plus blanks for its first line's indent), and the tree's positions are
+    moved down afterwards: recovering from thousands of broken statements stays linear. A syntax
+    error is raised with its position moved the same way.
+    """
+    line, column = lines.line_and_column(start)
+    try:
+        tree = get_parser().parse(" " * column + text[start:end], start=symbol)
+    except UnexpectedInput as error:
+        _shift_error(error, line - 1)
+        raise
+    if line > 1:
+        _shift_tree(tree, line - 1)
+    return tree
+
+
+def _shift_error(error: UnexpectedInput, lines: int) -> None:
+    if getattr(error, "line", None) is not None and error.line > 0:
+        error.line += lines
+    token = getattr(error, "token", None)
+    if isinstance(token, Token):
+        _shift_token(token, lines)
+
+
+def _shift_token(token: Token, lines: int) -> None:
+    if token.line is not None:
+        token.line += lines
+    if token.end_line is not None:
+        token.end_line += lines
+
+
+def _shift_tree(tree: Tree, lines: int) -> None:
+    for subtree in tree.iter_subtrees():
+        meta = subtree.meta
+        if not meta.empty:
+            for name in ("line", "end_line", "container_line", "container_end_line"):
+                if getattr(meta, name, None) is not None:
+                    setattr(meta, name, getattr(meta, name) + lines)
+        for child in subtree.children:
+            if isinstance(child, Token):
+                _shift_token(child, lines)
 
 
 def _spans(words: list[_Word], depth: int, keywords: frozenset[str], start: int, end: int
@@ -202,8 +253,12 @@ def _spans(words: list[_Word], depth: int, keywords: frozenset[str], start: int,
         yield word.offset, stop, word.word
 
 
+MAX_SYNTAX_ERRORS = 100  # per file: past this, recovery stops (as compilers do) and says so
+
+
 def _recover(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:
     words, closers = _scan(text)
+    lines = LineIndex(text)
     found: dict[tuple[int, int], Diagnostic] = {}
 
     def note(error: UnexpectedInput, chunk_end: int | None = None) -> None:
@@ -217,7 +272,7 @@ def _recover(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:
 
     def try_parse(start: int, end: int, symbol: str) -> bool:
         try:
-            get_parser().parse(mask(text, start, end), start=symbol)
+            parse_span(text, start, end, symbol, lines)
             return True
         except UnexpectedInput as error:
             note(error, end)
@@ -235,6 +290,12 @@ def _recover(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:
 
     note(first)
     for start, end, word in _spans(words, 0, TOP_KEYWORDS, 0, len(text)):
+        if len(found) >= MAX_SYNTAX_ERRORS:
+            line = lines.line_and_column(start)[0]
+            found[(line, 0)] = Diagnostic(
+                "E006", f"too many syntax errors: stopped after {len(found)}; the rest of the file (from here) "
+                "was not checked", m.Pos(file=path, line=line, column=1, end_line=line, end_column=1))
+            break
         if not try_parse(start, end, "start"):
             recurse(start, end, word, 0)
     return sorted(found.values(), key=lambda d: (d.pos.line, d.pos.column))

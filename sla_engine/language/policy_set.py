@@ -20,21 +20,49 @@ POLICY_SUFFIX = ".sla"
 
 
 def find_files(paths: Iterable[str | Path], suffix: str) -> list[Path]:
-    """The files named, or found recursively (sorted) under the directories named, each once."""
-    found: list[Path] = []
+    """The files named, or found recursively (sorted) under the directories named, each once.
+
+    A file that is a link to something outside its directory is left out (see ``linked_outside``).
+    """
+    return [path for path, root in _candidates(paths, suffix) if is_inside(path, root)]
+
+
+def linked_outside(paths: Iterable[str | Path], suffix: str) -> list[Path]:
+    """The files ``find_files`` leaves out: links that lead out of the directory they were found in.
+
+    A policy set is reviewed as the files in its directory; a link to /proc/self/environ or to a
+    file elsewhere would be read (and its lines shown in errors, in CI logs) without anyone
+    reviewing what it points at.
+    """
+    return [path for path, root in _candidates(paths, suffix) if not is_inside(path, root)]
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    """Whether ``path``, links followed, is within ``root`` (links followed too)."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a link loop
+        return False
+
+
+def _candidates(paths: Iterable[str | Path], suffix: str) -> list[tuple[Path, Path]]:
+    """(file, the directory it must stay inside) for each file named or found, each once."""
+    found: dict[Path, Path] = {}
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob(f"*{suffix}") if p.is_file()))
-        elif path.is_file():
-            found.append(path)
+            for candidate in sorted(path.rglob(f"*{suffix}")):
+                if candidate.is_file() or candidate.is_symlink():
+                    found.setdefault(candidate, path)
+        elif path.is_file() or path.is_symlink():
+            found.setdefault(path, path.parent)
         else:
             raise FileNotFoundError(f"{path}: no such file or directory")
-    return list(dict.fromkeys(found))
+    return list(found.items())
 
 
 def policy_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The .sla files named or found under the given paths."""
+    """The .sla files named or found under the given paths (never a link out of their directory)."""
     return find_files(paths, POLICY_SUFFIX)
 
 
