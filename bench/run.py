@@ -67,8 +67,8 @@ def generate(leads: int, out: Path, seed: int = 11) -> Path:
 
 def ingest(data: Path, db: Path) -> tuple[float, int]:
     from connectors.csv_source import read_event_log
-    from sla_engine.runner import ingest as ingest_source
     from sla_engine.store.db import Store
+    from sla_engine.sync import ingest as ingest_source
 
     store = Store(db)
     counts = None

@@ -21,24 +21,12 @@ from typing import Any
 from sla_engine.engine.calendar import CALENDAR_TIME
 from sla_engine.engine.evaluate import Evaluator, LeadResult, elapsed_business
 from sla_engine.engine.status import OPEN_STATUSES, ClockStatus
-from sla_engine.events import EventRow, LeadEvent, event_row, utc
+from sla_engine.engine.targets import due_target_escalations, targets_may_have_changed
+from sla_engine.events import utc
 from sla_engine.language.policy_set import PolicySet
-from sla_engine.reports.targets import record_target_escalations, targets_may_have_changed
-from sla_engine.store.db import EVENT_BATCH, Store, iso
-from sla_engine.sync import Pull
-
-
-@dataclass
-class SourceCounts:
-    name: str
-    read: int = 0
-    accepted: int = 0
-    quarantined: int = 0
-    new_events: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"source": self.name, "read": self.read, "accepted": self.accepted,
-                "quarantined": self.quarantined, "new_events": self.new_events}
+from sla_engine.store.db import Store, iso
+from sla_engine.store.metrics import Metrics
+from sla_engine.sync import Item, Pull, SourceCounts, ingest
 
 
 @dataclass
@@ -79,7 +67,6 @@ class RunReport:
         }
 
 
-Item = Any  # LeadEvent, EventRow or a source's Rejected row
 MAX_KEPT = 1000  # new breaches and warnings kept for display; the counts are exact
 BATCH_LEADS = 500  # leads judged, then written together: one query and a few executemany calls a batch
 
@@ -105,35 +92,6 @@ def git_commit_of(path: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def ingest(store: Store, name: str, items: Iterable[Item], run_id: int | None) -> SourceCounts:
-    """Store a source's events; quarantine what cannot be read. read == accepted + quarantined.
-
-    An item is a LeadEvent, an EventRow (an event its source has already put in the store's shape)
-    or a row that could not be read. ``run_id`` is None for ``sla-engine sync``, which stores events
-    outside an evaluate run.
-    """
-    counts = SourceCounts(name)
-    accepted: list[EventRow] = []
-    for item in items:
-        if isinstance(item, EventRow):
-            accepted.append(item)
-        elif isinstance(item, LeadEvent):
-            accepted.append(event_row(item))
-        else:
-            counts.quarantined += 1
-            store.quarantine(name, str(getattr(item, "file", "")), getattr(item, "line", None),
-                             item.reason, dict(getattr(item, "raw", {})), run_id)
-            continue
-        if len(accepted) == EVENT_BATCH:
-            counts.accepted += len(accepted)
-            counts.new_events += store.upsert_rows(accepted, run_id)[0]
-            accepted = []
-    counts.accepted += len(accepted)
-    counts.new_events += store.upsert_rows(accepted, run_id)[0]
-    counts.read = counts.accepted + counts.quarantined  # every item is one or the other
-    return counts
 
 
 def evaluate_run(
@@ -227,3 +185,14 @@ def timing(evaluator: Evaluator, row: dict[str, Any], as_of: datetime) -> dict[s
     if row["status"] in OPEN_STATUSES and row.get("due_at"):
         remaining = max(calendar.diff(end, datetime.fromisoformat(row["due_at"])), timedelta(0)).total_seconds()
     return {"elapsed_business_seconds": elapsed.total_seconds(), "remaining_business_seconds": remaining}
+
+
+def record_target_escalations(policy_set: PolicySet, store: Store, as_of: datetime, run_id: int) -> int:
+    """Record the due target escalations in the outbox (once each); returns how many are new.
+
+    Called at the end of every evaluate run, inside its transaction.
+    """
+    if not any(level.when == "missed" for policy in policy_set.policies.values()
+               for target in policy.targets for level in target.escalations):
+        return 0
+    return store.record_actions(due_target_escalations(Metrics(store, policy_set), as_of), run_id)

@@ -14,10 +14,54 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sla_engine.connector import Connector, Cursor, PullResult, PushResult, StatusUpdate, Update, fingerprint
+from sla_engine.events import EventRow, LeadEvent, event_row
 from sla_engine.store import sync_state
-from sla_engine.store.db import Store
+from sla_engine.store.db import EVENT_BATCH, Store
 
 UTC = timezone.utc
+Item = Any  # LeadEvent, EventRow or a source's Rejected row
+
+
+@dataclass
+class SourceCounts:
+    name: str
+    read: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    new_events: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.name, "read": self.read, "accepted": self.accepted,
+                "quarantined": self.quarantined, "new_events": self.new_events}
+
+
+def ingest(store: Store, name: str, items: Iterable[Item], run_id: int | None) -> SourceCounts:
+    """Store a source's events; quarantine what cannot be read. read == accepted + quarantined.
+
+    An item is a LeadEvent, an EventRow (an event its source has already put in the store's shape)
+    or a row that could not be read. ``run_id`` is None for ``sla-engine sync``, which stores events
+    outside an evaluate run.
+    """
+    counts = SourceCounts(name)
+    accepted: list[EventRow] = []
+    for item in items:
+        if isinstance(item, EventRow):
+            accepted.append(item)
+        elif isinstance(item, LeadEvent):
+            accepted.append(event_row(item))
+        else:
+            counts.quarantined += 1
+            store.quarantine(name, str(getattr(item, "file", "")), getattr(item, "line", None),
+                             item.reason, dict(getattr(item, "raw", {})), run_id)
+            continue
+        if len(accepted) == EVENT_BATCH:
+            counts.accepted += len(accepted)
+            counts.new_events += store.upsert_rows(accepted, run_id)[0]
+            accepted = []
+    counts.accepted += len(accepted)
+    counts.new_events += store.upsert_rows(accepted, run_id)[0]
+    counts.read = counts.accepted + counts.quarantined  # every item is one or the other
+    return counts
 
 
 def start_cursors(stored: Mapping[str, Cursor | None], streams: Iterable[str],
@@ -87,8 +131,6 @@ class SyncSummary:
 def sync_sources(store: Store, connectors: Sequence[Connector], until: datetime,
                  progress: Any = None) -> list[SyncSummary]:
     """Pull every source into the store, one transaction for all (``sla-engine sync``)."""
-    from sla_engine.runner import ingest
-
     summaries = []
     with store.transaction():
         for pull in open_pulls(store, connectors, until):

@@ -50,9 +50,9 @@ def _write(text: str, out: Path | None) -> None:
 def report(ctx: click.Context, period: str | None, output: str, out: Path | None, policies: Path | None,
            db: Path | None, as_of: str | None) -> None:
     """The SLA dashboard: targets per period with status, and the metrics behind them."""
+    from sla_engine.engine.measures import MetricError
+    from sla_engine.engine.periods import PeriodError
     from sla_engine.reports.dashboard import build_report, render, render_text
-    from sla_engine.reports.metrics import MetricError
-    from sla_engine.reports.periods import PeriodError
 
     policy_dir, db_path = _paths(ctx, policies, db)
     policy_set = load_policies(policy_dir)

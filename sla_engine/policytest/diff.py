@@ -30,10 +30,11 @@ from sla_engine.engine.status import ClockStatus, TargetStatus
 from sla_engine.events import LeadEvent
 from sla_engine.language.actions import describe_action
 from sla_engine.language.policy_set import PolicySet, build_policy_set, load_policy_set, policy_files
-from sla_engine.store.db import histories_by_lead
+from sla_engine.store.db import histories_until, open_read_only
 
 NEW_CLOCK, CLOCK_GONE = "new clock", "clock gone"
 CHANGE_KINDS = ("tier", "deadline", "outcome", "escalations", NEW_CLOCK, CLOCK_GONE)
+END_OF_TIME = datetime(9999, 1, 1, tzinfo=timezone.utc)  # a scratch store keeps every event of the log
 STATUS_ORDER = (ClockStatus.MET, ClockStatus.BREACHED, ClockStatus.RUNNING, ClockStatus.PAUSED,
                 ClockStatus.CANCELLED, ClockStatus.NOT_APPLICABLE)
 
@@ -123,69 +124,52 @@ def same_policies(old: Side, new: Side) -> bool:
 
 @dataclass
 class EventSource:
-    """Lead histories, one lead at a time in lead order, from an SQLite events table."""
+    """Lead histories, one lead at a time in lead order, from a store's events."""
 
     label: str
     conn: sqlite3.Connection
     rejected: int = 0
 
     def histories(self, as_of: datetime) -> Iterator[tuple[str, list[LeadEvent]]]:
-        rows = self.conn.execute(
-            "SELECT event_id, lead_id, occurred_at, source, type, payload FROM events "
-            "WHERE occurred_at <= ? ORDER BY lead_id, occurred_at, event_id",
-            (as_of.astimezone(timezone.utc).isoformat(),),
-        )
-        yield from histories_by_lead(rows)
+        return histories_until(self.conn, as_of)
 
     def close(self) -> None:
         self.conn.close()
 
 
 def open_events(spec: str, workdir: Path) -> EventSource:
-    """``PATH`` of a store (read only) or ``csv:PATH`` of an event log (copied to a scratch table)."""
+    """``PATH`` of a store (read only) or ``csv:PATH`` of an event log (read into a scratch store)."""
     if spec.startswith("csv:"):
-        return _csv_events(Path(spec[4:]), workdir)
+        return _csv_events(spec, workdir)
     path = Path(spec)
     if not path.is_file():
         raise DiffError(f"{path}: no such store; run `sla-engine evaluate` first or pass --events csv:PATH")
-    conn = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
     try:
-        conn.execute("SELECT 1 FROM events LIMIT 1")
+        return EventSource(str(path), open_read_only(path))
     except sqlite3.DatabaseError as error:
-        conn.close()
         raise DiffError(f"{path}: not an sla-engine store ({error})") from None
-    return EventSource(str(path), conn)
 
 
-def _csv_events(path: Path, workdir: Path) -> EventSource:
-    from connectors.csv_source import CsvSourceError, read_event_log
+def _csv_events(spec: str, workdir: Path) -> EventSource:
+    """The event log read by the csv connector plugin, as a sync would read it, into a scratch store."""
+    from sla_engine.connector import ConnectorError
+    from sla_engine.plugins import PluginError, connectors
+    from sla_engine.store.db import Store
+    from sla_engine.sync import Pull, ingest
 
+    store = Store(workdir / "events.db")
     try:
-        items = read_event_log(path)
-    except CsvSourceError as error:
-        raise DiffError(str(error)) from None
-    conn = sqlite3.connect(str(workdir / "events.db"))
-    conn.execute("CREATE TABLE events (event_id TEXT PRIMARY KEY, lead_id TEXT, occurred_at TEXT, source TEXT, "
-                 "type TEXT, payload TEXT)")
-    source = EventSource(f"csv:{path}", conn)
-    batch: list[tuple[str, ...]] = []
-
-    def flush() -> None:
-        conn.executemany("INSERT OR REPLACE INTO events VALUES (?, ?, ?, ?, ?, ?)", batch)
-        batch.clear()
-
-    for item in items:
-        if not isinstance(item, LeadEvent):
-            source.rejected += 1
-            continue
-        batch.append((item.event_id, item.lead_id, item.occurred_at.astimezone(timezone.utc).isoformat(),
-                      item.source, str(item.type), json.dumps(item.payload, sort_keys=True, default=str)))
-        if len(batch) >= 10_000:
-            flush()
-    flush()
-    conn.execute("CREATE INDEX events_lead ON events (lead_id, occurred_at)")
-    conn.commit()
-    return source
+        connector = connectors()["csv"].from_target(spec, spec[4:])
+        try:
+            with store.transaction():
+                counts = ingest(store, spec, Pull(store, connector, END_OF_TIME), None)
+        finally:
+            connector.close()
+    except (ConnectorError, PluginError, KeyError) as error:
+        store.close()
+        raise DiffError(str(error).strip("'")) from None
+    conn = store.conn
+    return EventSource(spec, conn, rejected=counts.quarantined)
 
 
 # ---------------------------------------------------------------- comparing one lead
@@ -365,9 +349,9 @@ def run_diff(old: Side, new: Side, source: EventSource, as_of: datetime, workdir
 
 def _target_rows(policy_set: PolicySet, store: Any, since: datetime, as_of: datetime) -> dict[tuple[str, ...], Any]:
     """Every target's row for each of its periods from the first event to as-of, per group."""
-    from sla_engine.reports.metrics import Metrics
-    from sla_engine.reports.periods import period_of, zone_of
-    from sla_engine.reports.targets import DEFAULT_PERIOD, evaluate_target
+    from sla_engine.engine.periods import period_of, zone_of
+    from sla_engine.engine.targets import DEFAULT_PERIOD, evaluate_target
+    from sla_engine.store.metrics import Metrics
 
     metrics = Metrics(store, policy_set)
     rows: dict[tuple[str, ...], Any] = {}

@@ -417,11 +417,11 @@ def amount_text(value: float | None, unit: str) -> str:
 
 def compare_targets(case: Case, subject: Subject, events: list[LeadEvent]) -> list[Mismatch]:
     """Judge the case's leads in a throwaway store, then read each target as `report` does."""
-    from sla_engine.reports.metrics import Metrics
-    from sla_engine.reports.periods import PeriodError, parse_period, zone_of
-    from sla_engine.reports.targets import current_period, due_target_escalations, evaluate_target
+    from sla_engine.engine.periods import PeriodError, parse_period, zone_of
+    from sla_engine.engine.targets import current_period, due_target_escalations, evaluate_target
     from sla_engine.runner import evaluate_run
     from sla_engine.store.db import Store
+    from sla_engine.store.metrics import Metrics
 
     policy_set = subject.policy_set
     assert policy_set is not None

@@ -21,11 +21,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sla_engine.engine.evaluate import utc
-from sla_engine.language.policy_set import PolicySet
-from sla_engine.reports import metrics as mx
-from sla_engine.reports.metrics import Metrics, Value
-from sla_engine.reports.periods import Period, parse_period, period_of, zone_of
-from sla_engine.reports.targets import (
+from sla_engine.engine.periods import Period, parse_period, period_of, zone_of
+from sla_engine.engine.targets import (
     AT_RISK,
     MISSED,
     NO_DATA,
@@ -34,6 +31,9 @@ from sla_engine.reports.targets import (
     current_period,
     with_weekly_trend,
 )
+from sla_engine.language.policy_set import PolicySet
+from sla_engine.reports import metrics as mx
+from sla_engine.reports.metrics import Metrics, Value
 from sla_engine.store.db import Store
 
 FORMATS = ("text", "markdown", "json", "csv", "html")

@@ -585,6 +585,27 @@ def _stored_event(row: tuple[Any, ...]) -> StoredEvent:
 E = TypeVar("E", LeadEvent, StoredEvent)
 
 
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """Another store's connection for reading its events only (a backtest over it writes nothing)."""
+    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+    try:
+        conn.execute("SELECT 1 FROM events LIMIT 1")
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn
+
+
+def histories_until(conn: sqlite3.Connection, as_of: datetime) -> Iterator[tuple[str, list[LeadEvent]]]:
+    """Every lead's events up to ``as_of``, one lead at a time in lead order."""
+    rows = conn.execute(
+        "SELECT event_id, lead_id, occurred_at, source, type, payload FROM events "
+        "WHERE occurred_at <= ? ORDER BY lead_id, occurred_at, event_id",
+        (stored_instant(as_of),),
+    )
+    yield from histories_by_lead(rows)
+
+
 def histories_by_lead(rows: Iterable[tuple[Any, ...]],
                       read: Callable[[tuple[Any, ...]], E] = _event) -> Iterator[tuple[str, list[E]]]:
     """Events table rows in lead order → one (lead, events) pair per lead, streamed."""

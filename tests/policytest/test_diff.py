@@ -186,3 +186,16 @@ def test_target_statuses_that_change_are_listed(project, events_csv, new_policie
     text = invoke("diff", "policies", "proposed", "--events", f"csv:{events_csv}", "--as-of", AS_OF).output
     assert "1 target period(s) change status." in text
     assert "inbound/contact_rate  2026-W48  all    missed (75%)  on target (100%)" in text
+
+
+def test_a_csv_history_is_read_by_the_csv_plugin_with_its_unreadable_rows_counted(project, events_csv,
+                                                                                   new_policies):
+    with events_csv.open("a", encoding="utf-8") as log:
+        log.write(events_csv.read_text(encoding="utf-8").splitlines()[1].replace("created", "teleported") + "\n")
+    result = invoke("diff", "policies", "proposed", "--events", f"csv:{events_csv}", "--as-of", AS_OF,
+                    "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["summary"]["leads"] == 4 and report["summary"]["rejected_rows"] == 1
+    missing = invoke("diff", "policies", "proposed", "--events", f"csv:{project / 'nowhere.csv'}", "--as-of", AS_OF)
+    assert missing.exit_code == 1 and "nowhere.csv" in missing.output

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from sla_engine.engine.measures import MetricError, Scope, aggregator, percentile, project
+from sla_engine.engine.periods import parse_period, zone_of
 from sla_engine.language.parser import parse_text
 from sla_engine.reports import metrics as mx
-from sla_engine.reports.metrics import MetricError, Metrics, Scope, aggregator, percentile, project
-from sla_engine.reports.periods import parse_period, zone_of
+from sla_engine.store.metrics import Metrics
 from tests.reports.dataset import ANA, BEN, build_store
 
 NY = zone_of("America/New_York")

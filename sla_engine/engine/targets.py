@@ -24,15 +24,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sla_engine.engine.evaluate import source_text
-from sla_engine.engine.status import TargetStatus
-from sla_engine.events import utc
-from sla_engine.language import model as m
-from sla_engine.language.policy_set import PolicySet, plan_numbers
-from sla_engine.reports.metrics import Metrics, Results, Scope, Value, project
-from sla_engine.reports.periods import (
+from sla_engine.engine.measures import Results, Scope, Value, project
+from sla_engine.engine.periods import (
     KIND_DAYS,
     Period,
     completed_before,
@@ -41,12 +37,27 @@ from sla_engine.reports.periods import (
     scale,
     zone_of,
 )
-from sla_engine.store.db import Store
+from sla_engine.engine.status import TargetStatus
+from sla_engine.events import utc
+from sla_engine.language import model as m
+from sla_engine.language.policy_set import PolicySet, plan_numbers
 
 ON_TARGET, AT_RISK, MISSED, NO_DATA = (TargetStatus.ON_TARGET, TargetStatus.AT_RISK, TargetStatus.MISSED,
                                       TargetStatus.NO_DATA)
 STATUSES = (ON_TARGET, AT_RISK, MISSED, NO_DATA)
 DEFAULT_PERIOD = "month"
+
+
+class Metrics(Protocol):
+    """What a target rule reads: the policy set, and a metric's values per period and group.
+
+    The store's metric queries (store/metrics.py) answer it; the rule only judges the values.
+    """
+
+    @property
+    def policy_set(self) -> PolicySet: ...
+
+    def of(self, metric: m.Metric, periods: Sequence[Period], scope: Scope) -> Results: ...
 UNITS = {"count": "count", "met_rate": "percent", "rate": "percent", "completeness": "percent",
          "elapsed": "seconds"}
 
@@ -315,14 +326,3 @@ def targets_may_have_changed(policy_set: PolicySet, last_as_of: datetime | None,
             if earliest_new_event is not None and earliest_new_event < current.start:
                 return True
     return False
-
-
-def record_target_escalations(policy_set: PolicySet, store: Store, as_of: datetime, run_id: int) -> int:
-    """Record the due target escalations in the outbox (once each); returns how many are new.
-
-    Called at the end of every evaluate run, inside its transaction.
-    """
-    if not any(level.when == "missed" for policy in policy_set.policies.values()
-               for target in policy.targets for level in target.escalations):
-        return 0
-    return store.record_actions(due_target_escalations(Metrics(store, policy_set), as_of), run_id)

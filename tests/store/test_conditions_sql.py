@@ -11,8 +11,8 @@ from sla_engine.engine.conditions import Compiler, Context
 from sla_engine.engine.state import LeadState
 from sla_engine.language.parser import parse_text
 from sla_engine.language.policy_set import build_policy_set
-from sla_engine.reports.metrics import Metrics, Names, Params
 from sla_engine.store.db import Store
+from sla_engine.store.metrics import Metrics, Names, Params
 
 CONDITIONS = [
     'region == "NA"', 'region != "NA"', 'region == "ä"', 'region in ["NA", "emea"]', 'region not in ["NA"]',

@@ -6,10 +6,8 @@ import json
 
 import pytest
 
-from sla_engine.language import model as m
-from sla_engine.reports.metrics import Metrics
-from sla_engine.reports.periods import parse_period, zone_of
-from sla_engine.reports.targets import (
+from sla_engine.engine.periods import parse_period, zone_of
+from sla_engine.engine.targets import (
     AT_RISK,
     MISSED,
     NO_DATA,
@@ -19,10 +17,12 @@ from sla_engine.reports.targets import (
     due_target_escalations,
     evaluate_target,
     judge,
-    record_target_escalations,
     resolve_goal,
     tolerance_band,
 )
+from sla_engine.language import model as m
+from sla_engine.runner import record_target_escalations
+from sla_engine.store.metrics import Metrics
 from tests.engine.test_evaluate import at
 from tests.reports.dataset import ANA, AS_OF, BEN, POLICY, build_store, policy_set
 
@@ -184,9 +184,9 @@ def test_no_escalation_without_missed_levels(tmp_path):
 def test_target_streaks_are_judged_again_only_when_a_completed_period_can_have_changed():
     from datetime import datetime, timezone
 
+    from sla_engine.engine.targets import targets_may_have_changed
     from sla_engine.language.parser import parse_text
     from sla_engine.language.policy_set import build_policy_set
-    from sla_engine.reports.targets import targets_may_have_changed
 
     text = """
 stage mql when lead_score >= 65

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from sla_engine.reports.periods import PeriodError, completed_before, parse_period, period_of, scale, zone_of
+from sla_engine.engine.periods import PeriodError, completed_before, parse_period, period_of, scale, zone_of
 
 NY = zone_of("America/New_York")
 

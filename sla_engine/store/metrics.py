@@ -1,0 +1,557 @@
+"""SLA metrics computed in SQL over the store, per period and per group.
+
+What each metric means (docs/reports.md says the same for policy authors):
+
+- ``count of STAGE``: distinct leads entering STAGE in the period (``stage_entries.entered_at``).
+- ``met rate of WINDOW``: met / (met + breached) over the window's clocks whose deadline
+  (``due_at``) falls in the period. Running and paused clocks are not judged yet; cancelled and
+  not-applicable ones owe nothing. This is the SLA adherence number.
+- ``rate of X among Y``: of the leads entering stage Y in the period, the share that entered
+  stage X at or after that entry; when X is not a stage, the share for which X (a definition or
+  a boolean field) holds over the lead's current fields.
+- ``AGG elapsed of WINDOW`` (average, median, pNN): business time from start to stop, less
+  paused time, of the window's met or breached clocks that have stopped, started in the period,
+  on each clock's own calendar (as ``runner.timing`` computes it). Median is the middle value
+  (the mean of the two middles); pNN is the nearest rank.
+- ``completeness of [fields]``: the share of leads created in the period (their ``created``
+  event) with every field set (not missing, not "" and not an empty list).
+
+A target's ``where`` and ``group by`` read the lead's current fields, plus ``tier``, ``policy``
+and ``window``. For lead metrics ``tier`` is the tier the policy's most recent clock gave the
+lead, ``policy`` is the target's policy and ``window`` is unset; lead metrics count only leads
+the policy's ``applies when`` holds for, and never deleted (merged) leads. For clock metrics
+they are the clock's own. Conditions follow docs/semantics.md (text ignores case, a missing
+value makes a comparison false); the common forms are translated to SQL and anything else
+(definitions, scores, patterns) is judged by the engine's own compiler, called from SQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
+from sla_engine.engine.conditions import Compiler, Context, as_number
+from sla_engine.engine.evaluate import build_calendar, elapsed_business
+from sla_engine.engine.measures import (
+    Group,
+    MetricError,
+    Results,
+    Scope,
+    Value,
+    aggregator,
+    count_value,
+    share_value,
+)
+from sla_engine.engine.periods import Period
+from sla_engine.engine.state import LeadState
+from sla_engine.language import model as m
+from sla_engine.language.policy_set import PolicySet
+from sla_engine.store.db import Store
+
+TARGET_NAMES = ("tier", "policy", "window")
+DEFAULT_ENRICHMENT = ("company_size", "industry", "annual_revenue")
+REJECTED = ("rejected", "disqualified")
+SPEED_BUCKETS: tuple[tuple[str, float], ...] = (
+    ("≤ 15m", 15 * 60), ("≤ 1h", 3600), ("≤ 2h", 2 * 3600), ("≤ 4h", 4 * 3600),
+    ("≤ 8h", 8 * 3600), ("≤ 24h", 24 * 3600), ("≤ 48h", 48 * 3600), ("> 48h", math.inf),
+)
+
+
+
+@dataclass
+class Cohort:
+    """A period's MQLs (for one group) and what sales did about them."""
+
+    mqls: int = 0
+    judged: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    attempts: int = 0
+    channels: int = 0
+    contacted: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+COHORT_KEYS = ("tier", "owner", "source", "campaign")
+_FUNCTION_NUMBERS = itertools.count(1)
+
+
+class Params(dict[str, Any]):
+    """Named SQL parameters collected while a query is built, so fragments compose freely."""
+
+    def __call__(self, value: Any) -> str:
+        name = f"p{len(self)}"
+        self[name] = value
+        return f":{name}"
+
+
+@dataclass
+class Names:
+    """How `tier`, `policy`, `window` and lead fields read in one query."""
+
+    lead: str
+    tier: str
+    policy: str
+    window: str
+    state: str = "l.state"
+
+
+@dataclass
+class Metrics:
+    """The store and the policy set, with the SQL functions the queries call registered once."""
+
+    store: Store
+    policy_set: PolicySet
+    compiler: Compiler = field(init=False)
+    calendars: dict[str, BusinessCalendar] = field(init=False)
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False)
+    _seconds: dict[tuple[str, str, str | None, float | None], float] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.compiler = Compiler(self.policy_set)
+        self.calendars = {name: build_calendar(decl) for name, decl in self.policy_set.calendars.items()}
+        conn = self.store.conn
+        conn.create_function("sla_fold", 1, _fold, deterministic=True)
+        conn.create_function("sla_num", 1, _num, deterministic=True)
+
+    # ------------------------------------------------------------ running queries
+    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return self.store.conn.execute(sql, params).fetchall()
+
+    # ------------------------------------------------------------ names and conditions
+    def lead_names(self, ps: Params, policy: str | None, lead: str) -> Names:
+        policy_test = f" AND w.policy = {ps(policy)}" if policy else ""
+        tier = (f"(SELECT w.tier FROM window_instances w WHERE w.lead_id = {lead}{policy_test} "
+                "ORDER BY w.started_at DESC LIMIT 1)")
+        return Names(lead=lead, tier=tier, policy=ps(policy) if policy else "NULL", window="NULL")
+
+    @staticmethod
+    def instance_names() -> Names:
+        return Names(lead="wi.lead_id", tier="wi.tier", policy="wi.policy", window="wi.window")
+
+    def lead_filter(self, ps: Params, scope: Scope, names: Names) -> str:
+        """Not deleted, covered by the policy's `applies when`, and the target's `where`."""
+        parts = [f"coalesce(json_extract({names.state}, '$.deleted'), 0) = 0"]
+        policy = self.policy_set.policies.get(scope.policy or "")
+        if policy is not None and policy.applies is not None:
+            parts.append(self.condition(ps, policy.applies, names))
+        if scope.where is not None:
+            parts.append(self.condition(ps, scope.where, names))
+        return " AND ".join(parts)
+
+    def condition(self, ps: Params, expr: m.Node, names: Names, expanding: frozenset[str] = frozenset()) -> str:
+        """A policy condition as a SQL expression that is always 0 or 1; definitions are expanded."""
+        if isinstance(expr, m.And | m.Or):
+            joiner = " AND " if isinstance(expr, m.And) else " OR "
+            return "(" + joiner.join(self.condition(ps, item, names, expanding) for item in expr.items) + ")"
+        if isinstance(expr, m.Not):
+            return f"(NOT {self.condition(ps, expr.operand, names, expanding)})"
+        definition = _definition(self.policy_set, expr)
+        if definition is not None and definition.name not in expanding:
+            return self.condition(ps, definition.expr, names, expanding | {definition.name})
+        translated = _translate(ps, expr, names, self._plain_name)
+        if translated is not None:
+            return f"coalesce({translated}, 0)"
+        return f"coalesce({self._python_call(ps, self.compiler.condition(expr), names, boolean=True)}, 0)"
+
+    def value(self, ps: Params, name: str, names: Names) -> str:
+        """A `group by` name as a SQL expression."""
+        if name in TARGET_NAMES:
+            return getattr(names, name)
+        if self._plain_name(name):
+            return f"json_extract({names.state}, {ps('$.' + name)})"
+        return self._python_call(ps, self.compiler.operand(m.Ref(path=[name])), names, boolean=False)
+
+    def _plain_name(self, name: str) -> bool:
+        ps = self.policy_set
+        return name not in ps.definitions and name not in ps.scores and name not in ps.stages
+
+    def _python_call(self, ps: Params, compiled: Callable[[Context], Any], names: Names, boolean: bool) -> str:
+        """Register a compiled condition or value as a SQL function over the lead's fields."""
+        function = f"sla_py_{next(_FUNCTION_NUMBERS)}"  # unique per connection, whoever built the query
+
+        def call(state: str | None, tier: Any, policy: Any, window: Any) -> Any:
+            lead = LeadState("", fields=dict(_fields(state or "{}")))
+            ctx = Context(state=lead, extra={"tier": tier, "policy": policy, "window": window})
+            try:
+                result = compiled(ctx)
+            except (TypeError, ValueError, KeyError):
+                result = None
+            if boolean:
+                return int(bool(result))
+            return result if isinstance(result, str | int | float) or result is None else str(result)
+
+        self.store.conn.create_function(function, 4, call, deterministic=True)
+        return f"{function}({names.state}, {names.tier}, {names.policy}, {names.window})"
+
+    def groups(self, ps: Params, group_by: Sequence[str], names: Names) -> tuple[str, str]:
+        """(`, expr AS g0, …` for SELECT, `, g0, …` for GROUP BY)."""
+        select = "".join(f", {self.value(ps, name, names)} AS g{i}" for i, name in enumerate(group_by))
+        by = "".join(f", g{i}" for i in range(len(group_by)))
+        return select, by
+
+    # ------------------------------------------------------------ the five target metrics
+    # Each query selects its rows once (lead or clock, time, groups, measure) in a materialized
+    # CTE, then joins them to the periods: a row in a quarter and in one of its weeks is read once.
+
+    def count(self, stage: str, periods: Sequence[Period], scope: Scope = Scope()) -> Results:
+        ps = Params()
+        names = self.lead_names(ps, scope.policy, "s.lead_id")
+        select, _ = self.groups(ps, scope.group_by, names)
+        inner = (f"SELECT s.entered_at AS t, s.lead_id AS lead{select} FROM stage_entries s "
+                 "JOIN leads l ON l.lead_id = s.lead_id "
+                 f"WHERE s.stage = {ps(stage)} AND {_range(ps, 's.entered_at', periods)} "
+                 f"AND {self.lead_filter(ps, scope, names)}")
+        sql = _by_period(ps, periods, inner, len(scope.group_by), "count(DISTINCT r.lead)")
+        results = {(row[0], tuple(row[1:-1])): count_value(row[-1]) for row in self.query(sql, ps)}
+        if not scope.group_by:
+            for period in periods:
+                results.setdefault((period.label, ()), count_value(0))
+        return results
+
+    def met_rate(self, windows: Iterable[tuple[str, str]], periods: Sequence[Period],
+                 scope: Scope = Scope()) -> Results:
+        ps = Params()
+        names = self.instance_names()
+        select, _ = self.groups(ps, scope.group_by, names)
+        where = self.condition(ps, scope.where, names) if scope.where is not None else "1"
+        inner = (f"SELECT wi.due_at AS t, wi.status = 'met' AS hit{select} FROM window_instances wi "
+                 "JOIN leads l ON l.lead_id = wi.lead_id "
+                 f"WHERE {_windows(ps, windows)} AND wi.status IN ('met', 'breached') "
+                 f"AND {_range(ps, 'wi.due_at', periods)} AND {where}")
+        sql = _by_period(ps, periods, inner, len(scope.group_by), "sum(r.hit), count(*)")
+        return {(row[0], tuple(row[1:-2])): share_value(row[-2], row[-1]) for row in self.query(sql, ps)}
+
+    def rate(self, outcome: str, among: str, periods: Sequence[Period], scope: Scope = Scope()) -> Results:
+        if among not in self.policy_set.stages:
+            raise MetricError(f"`rate of {outcome} among {among}`: {among} is not a stage")
+        ps = Params()
+        names = self.lead_names(ps, scope.policy, "y.lead_id")
+        select, _ = self.groups(ps, scope.group_by, names)
+        if outcome in self.policy_set.stages:
+            reached = (f"EXISTS (SELECT 1 FROM stage_entries x WHERE x.lead_id = y.lead_id "
+                       f"AND x.stage = {ps(outcome)} AND x.entered_at >= y.entered_at)")
+        else:
+            reached = self.condition(ps, m.Truth(operand=m.Ref(path=[outcome])), names)
+        inner = (f"SELECT y.entered_at AS t, y.lead_id AS lead, {reached} AS hit{select} FROM stage_entries y "
+                 "JOIN leads l ON l.lead_id = y.lead_id "
+                 f"WHERE y.stage = {ps(among)} AND {_range(ps, 'y.entered_at', periods)} "
+                 f"AND {self.lead_filter(ps, scope, names)}")
+        sql = _by_period(ps, periods, inner, len(scope.group_by),
+                         "count(DISTINCT CASE WHEN r.hit THEN r.lead END), count(DISTINCT r.lead)")
+        return {(row[0], tuple(row[1:-2])): share_value(row[-2], row[-1]) for row in self.query(sql, ps)}
+
+    def elapsed_seconds(self, windows: Iterable[tuple[str, str]], periods: Sequence[Period],
+                        scope: Scope = Scope()) -> dict[tuple[str, Group], list[float]]:
+        """Each stopped met/breached clock's business time, by period and group."""
+        ps = Params()
+        names = self.instance_names()
+        select, _ = self.groups(ps, scope.group_by, names)
+        where = self.condition(ps, scope.where, names) if scope.where is not None else "1"
+        inner = (f"SELECT wi.started_at AS t{select}, wi.stopped_at AS stopped, wi.calendar AS calendar, "
+                 "wi.paused_seconds AS paused FROM window_instances wi JOIN leads l ON l.lead_id = wi.lead_id "
+                 f"WHERE {_windows(ps, windows)} AND wi.status IN ('met', 'breached') AND wi.stopped_at IS NOT NULL "
+                 f"AND {_range(ps, 'wi.started_at', periods)} AND {where}")
+        sql = _by_period(ps, periods, inner, len(scope.group_by), "r.t, r.stopped, r.calendar, r.paused",
+                         aggregate=False)
+        found: dict[tuple[str, Group], list[float]] = defaultdict(list)
+        for row in self.query(sql, ps):
+            started, stopped, calendar, paused = row[-4:]
+            found[(row[0], tuple(row[1:-4]))].append(self.business_seconds(started, stopped, calendar, paused))
+        return found
+
+    def elapsed(self, aggregate: str, windows: Iterable[tuple[str, str]], periods: Sequence[Period],
+                scope: Scope = Scope()) -> Results:
+        reduce = aggregator(aggregate)
+        return {key: Value(reduce(values), len(values), values=values)
+                for key, values in self.elapsed_seconds(windows, periods, scope).items()}
+
+    def completeness(self, fields: Sequence[str], periods: Sequence[Period], scope: Scope = Scope()) -> Results:
+        ps = Params()
+        names = self.lead_names(ps, scope.policy, "c.lead_id")
+        select, _ = self.groups(ps, scope.group_by, names)
+        complete = " AND ".join(
+            self.condition(ps, m.IsSet(operand=m.Ref(path=[name])), names) for name in fields
+        ) or "1"
+        inner = (f"SELECT c.occurred_at AS t, c.lead_id AS lead, {complete} AS hit{select} FROM events c "
+                 "JOIN leads l ON l.lead_id = c.lead_id "
+                 f"WHERE c.type = 'created' AND {_range(ps, 'c.occurred_at', periods)} "
+                 f"AND {self.lead_filter(ps, scope, names)}")
+        sql = _by_period(ps, periods, inner, len(scope.group_by),
+                         "count(DISTINCT CASE WHEN r.hit THEN r.lead END), count(DISTINCT r.lead)")
+        return {(row[0], tuple(row[1:-2])): share_value(row[-2], row[-1]) for row in self.query(sql, ps)}
+
+    def of(self, metric: m.Metric, periods: Sequence[Period], scope: Scope) -> Results:
+        """A target's metric, dispatched on its kind."""
+        windows = [(scope.policy, metric.subject)] if scope.policy else self.windows_named(metric.subject or "")
+        if metric.kind == "count":
+            return self.count(metric.subject or "", periods, scope)
+        if metric.kind == "met_rate":
+            return self.met_rate(windows, periods, scope)
+        if metric.kind == "rate":
+            return self.rate(metric.subject or "", metric.among or "", periods, scope)
+        if metric.kind == "elapsed":
+            return self.elapsed(metric.aggregate or "median", windows, periods, scope)
+        return self.completeness(metric.fields, periods, scope)
+
+    # ------------------------------------------------------------ helpers
+    def windows_named(self, name: str) -> list[tuple[str, str]]:
+        return [(p.name, w.name) for p in self.policy_set.policies.values() for w in p.windows if w.name == name]
+
+    def role_windows(self, role: str) -> list[tuple[str, str]]:
+        """The window each policy declares with this role (`role speed_to_lead`), never a guess."""
+        return [(p.name, w.name) for p in self.policy_set.policies.values() for w in p.windows if w.role == role]
+
+    def speed_windows(self) -> list[tuple[str, str]]:
+        """The speed-to-lead clocks: the windows declared `role speed_to_lead`."""
+        return self.role_windows("speed_to_lead")
+
+    def business_seconds(self, started: str, stopped: str, calendar: str | None, paused: float | None) -> float:
+        """Business time from start to stop less time paused, as runner.timing computes it (memoized)."""
+        key = (started, stopped, calendar, paused)
+        if key not in self._seconds:
+            start, stop = datetime.fromisoformat(started), datetime.fromisoformat(stopped)
+            cal = self.calendars.get(calendar or "", CALENDAR_TIME)
+            self._seconds[key] = elapsed_business(cal, start, stop, paused or 0).total_seconds()
+        return self._seconds[key]
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """One query answers several dashboard lines (total, by tier, by owner): run it once."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    def stage(self, *candidates: str) -> str | None:
+        """The first of these stage names the policy set declares."""
+        return next((name for name in candidates if name in self.policy_set.stages), None)
+
+    def cohort_leads(self, period: Period) -> list[tuple[Any, ...]]:
+        """The period's MQLs, one row each: tier, owner, source, campaign, disposition, reason,
+        outbound attempts and distinct channels since the lead became an MQL."""
+        stage = self.stage("mql")
+        if stage is None:
+            return []
+        ps = Params()
+        names = self.lead_names(ps, None, "c.lead_id")
+        keys = ", ".join(self.value(ps, key, names) for key in COHORT_KEYS)
+        sql = (
+            "WITH cohort AS (SELECT lead_id, min(entered_at) AS entered_at FROM stage_entries "
+            f"WHERE stage = {ps(stage)} AND entered_at >= {ps(period.start_utc)} "
+            f"AND entered_at < {ps(period.end_utc)} GROUP BY lead_id) "
+            f"SELECT {keys}, json_extract(l.state, '$.disposition'), json_extract(l.state, '$.disposition_reason'), "
+            "count(e.event_id), count(DISTINCT json_extract(e.payload, '$.channel')) "
+            "FROM cohort c JOIN leads l ON l.lead_id = c.lead_id "
+            "LEFT JOIN events e ON e.lead_id = c.lead_id AND +e.type = 'activity' AND e.occurred_at >= c.entered_at "
+            "AND coalesce(json_extract(e.payload, '$.direction'), 'outbound') = 'outbound' "
+            f"WHERE {self.lead_filter(ps, Scope(), names)} GROUP BY c.lead_id"
+        )
+        return self.memo(("cohort leads", period.label), lambda: self.query(sql, ps))
+
+    def cohort(self, period: Period, by: str | None = None) -> dict[Group, Cohort]:
+        """The period's MQLs and what sales did about them, in total or per tier, owner, source, campaign."""
+        if by is not None and by not in COHORT_KEYS:
+            raise MetricError(f"the MQL cohort groups by {', '.join(COHORT_KEYS)}, not {by!r}")
+        return self.memo(("cohort", period.label, by), lambda: self._tally(period, by))
+
+    def _tally(self, period: Period, by: str | None) -> dict[Group, Cohort]:
+        index = COHORT_KEYS.index(by) if by else None
+        found: dict[Group, Cohort] = {}
+        width = len(COHORT_KEYS)
+        for row in self.cohort_leads(period):
+            disposition, reason, attempts, channels = row[width:]
+            c = found.setdefault((row[index],) if index is not None else (), Cohort())
+            c.mqls += 1
+            c.judged += disposition is not None
+            c.accepted += disposition == "accepted"
+            if disposition in REJECTED:
+                c.rejected += 1
+                label = str(reason).strip() if reason is not None and str(reason).strip() else "(no reason)"
+                c.reasons[label] = c.reasons.get(label, 0) + 1
+            c.attempts += attempts
+            c.channels += channels
+            c.contacted += attempts > 0
+        return found
+
+
+# ---------------------------------------------------------------- SQL building blocks
+
+
+def _periods_cte(ps: Params, periods: Sequence[Period]) -> str:
+    rows = ", ".join(f"({ps(p.label)}, {ps(p.start_utc)}, {ps(p.end_utc)})" for p in periods)
+    return f"WITH periods(label, start_at, end_at) AS (VALUES {rows})"
+
+
+def _range(ps: Params, column: str, periods: Sequence[Period]) -> str:
+    """The span of all the periods, so SQLite reads only that slice of the time index."""
+    low = min(p.start_utc for p in periods)
+    high = max(p.end_utc for p in periods)
+    return f"{column} >= {ps(low)} AND {column} < {ps(high)}"
+
+
+def _by_period(ps: Params, periods: Sequence[Period], inner: str, width: int, columns: str,
+               aggregate: bool = True) -> str:
+    """Rows selected once (`t` is their instant), then matched to every period that holds them."""
+    groups = "".join(f", r.g{i}" for i in range(width))
+    sql = (f"{_periods_cte(ps, periods)}, r AS MATERIALIZED ({inner}) "
+           f"SELECT p.label{groups}, {columns} FROM r JOIN periods p ON r.t >= p.start_at AND r.t < p.end_at")
+    return sql + (f" GROUP BY p.label{groups}" if aggregate else "")
+
+
+def _windows(ps: Params, windows: Iterable[tuple[str, str]]) -> str:
+    pairs = [f"(wi.policy = {ps(policy)} AND wi.window = {ps(window)})" for policy, window in windows]
+    return "(" + " OR ".join(pairs) + ")" if pairs else "0"
+
+
+def _fold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        number = as_number(value)
+        return number if isinstance(number, float) else None
+    return None
+
+
+@lru_cache(maxsize=8)
+def _fields(state: str) -> tuple[tuple[str, Any], ...]:
+    return tuple(json.loads(state).items())
+
+
+# ---------------------------------------------------------------- conditions in SQL
+
+
+def _translate(ps: Params, expr: m.Node, names: Names, plain: Callable[[str], bool]) -> str | None:
+    """The common condition forms as exact SQL (else None: the engine judges the rest).
+
+    Exact means: the same answer as engine/conditions.py for every value a lead field can
+    hold in the store's JSON (text, number, boolean, list, null or absent).
+    """
+    if isinstance(expr, m.IsSet):
+        target = _target(ps, expr.operand, names, plain)
+        if target is None:
+            return None
+        kind, sql = target
+        if kind == "column":
+            missing = f"({sql} IS NULL OR {sql} = '')"
+        else:
+            path = sql
+            missing = (f"(coalesce(json_type({names.state}, {path}), 'null') = 'null' "
+                       f"OR (json_type({names.state}, {path}) = 'text' AND json_extract({names.state}, {path}) = '') "
+                       f"OR (json_type({names.state}, {path}) = 'array' "
+                       f"AND json_array_length({names.state}, {path}) = 0))")
+        return missing if expr.missing else f"(NOT {missing})"
+    if isinstance(expr, m.Truth):
+        target = _target(ps, expr.operand, names, plain)
+        if target is None or target[0] == "column":
+            return None
+        state, path = names.state, target[1]
+        value = f"json_extract({state}, {path})"
+        return (f"(CASE json_type({state}, {path}) WHEN 'true' THEN 1 WHEN 'integer' THEN {value} != 0 "
+                f"WHEN 'real' THEN {value} != 0 WHEN 'text' THEN sla_fold({value}) IN ('true', 'yes', '1') "
+                f"WHEN 'array' THEN json_array_length({state}, {path}) > 0 "
+                f"WHEN 'object' THEN {value} != '{{}}' ELSE 0 END)")
+    if isinstance(expr, m.Member):
+        texts = [item.value for item in expr.values.items
+                 if isinstance(item, m.Literal_) and item.type == "text"]
+        target = _target(ps, expr.operand, names, plain)
+        if target is None or len(texts) != len(expr.values.items):
+            return None
+        options = ", ".join(ps(str(text).casefold()) for text in texts) or "NULL"
+        kind, sql = target
+        if kind == "column":
+            hit = f"(sla_fold({sql}) IN ({options}))"
+            present = f"({sql} IS NOT NULL)"
+        else:
+            state, path = names.state, sql
+            hit = (f"(CASE json_type({state}, {path}) "
+                   f"WHEN 'text' THEN sla_fold(json_extract({state}, {path})) IN ({options}) "
+                   f"WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each({state}, {path}) je "
+                   f"WHERE je.type = 'text' AND sla_fold(je.value) IN ({options})) ELSE 0 END)")
+            present = f"(coalesce(json_type({state}, {path}), 'null') != 'null')"
+        return f"({present} AND NOT {hit})" if expr.negated else hit
+    if isinstance(expr, m.Compare):
+        return _compare(ps, expr, names, plain)
+    return None
+
+
+_FLIP = {"==": "==", "!=": "!=", ">=": "<=", "<=": ">=", ">": "<", "<": ">"}
+
+
+def _compare(ps: Params, expr: m.Compare, names: Names, plain: Callable[[str], bool]) -> str | None:
+    left, right, op = expr.left, expr.right, expr.op
+    if isinstance(left, m.Literal_) and not isinstance(right, m.Literal_):
+        left, right, op = right, left, _FLIP[op]
+    target = _target(ps, left, names, plain)
+    if target is None or not isinstance(right, m.Literal_):
+        return None
+    kind, sql = target
+    sql_op = "=" if op == "==" else op
+    if right.type in ("number", "percent") and kind == "field":
+        state, path = names.state, sql
+        value = f"json_extract({state}, {path})"
+        literal = ps(float(right.value))
+        unequal = int(op == "!=")  # text that is no number, a list or an object: unequal, not ordered
+        return (f"(CASE json_type({state}, {path}) WHEN 'integer' THEN {value} {sql_op} {literal} "
+                f"WHEN 'real' THEN {value} {sql_op} {literal} WHEN 'true' THEN 1 {sql_op} {literal} "
+                f"WHEN 'false' THEN 0 {sql_op} {literal} "
+                f"WHEN 'text' THEN coalesce(sla_num({value}) {sql_op} {literal}, {unequal}) "
+                f"WHEN 'array' THEN {unequal} WHEN 'object' THEN {unequal} ELSE 0 END)")
+    if right.type != "text" or op not in ("==", "!=") or _looks_typed(str(right.value)):
+        return None
+    literal = ps(str(right.value).casefold())
+    if kind == "column":
+        equal = f"(sla_fold({sql}) = {literal})"
+        return equal if op == "==" else f"({sql} IS NOT NULL AND NOT {equal})"
+    state, path = names.state, sql
+    equal = f"(json_type({state}, {path}) = 'text' AND sla_fold(json_extract({state}, {path})) = {literal})"
+    if op == "==":
+        return equal
+    return f"(coalesce(json_type({state}, {path}), 'null') != 'null' AND NOT {equal})"
+
+
+def _target(ps: Params, operand: m.Node, names: Names, plain: Callable[[str], bool]) -> tuple[str, str] | None:
+    """("column", sql) for tier/policy/window, ("field", json path) for a plain lead field."""
+    if not isinstance(operand, m.Ref) or len(operand.path) != 1:
+        return None
+    name = operand.path[0]
+    if name in TARGET_NAMES:
+        return "column", getattr(names, name)
+    if not plain(name):
+        return None
+    return "field", ps("$." + name)
+
+
+def _definition(policy_set: PolicySet, expr: m.Node) -> m.Definition | None:
+    """The definition a bare name refers to (`where director_plus`), to translate it in place."""
+    if isinstance(expr, m.Truth) and isinstance(expr.operand, m.Ref) and len(expr.operand.path) == 1:
+        return policy_set.definitions.get(expr.operand.path[0])
+    return None
+
+
+def _looks_typed(text: str) -> bool:
+    """Text the engine would compare as a number or an instant: left to the engine."""
+    if isinstance(as_number(text), float):
+        return True
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def speed_bucket(seconds: float) -> str:
+    for label, limit in SPEED_BUCKETS:
+        if seconds <= limit:
+            return label
+    return SPEED_BUCKETS[-1][0]
