@@ -29,10 +29,12 @@ class SourceCounts:
     accepted: int = 0
     quarantined: int = 0
     new_events: int = 0
+    conflicts: int = 0
+    """Quarantined events whose id an earlier event of the same read already had (also in ``quarantined``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.name, "read": self.read, "accepted": self.accepted,
-                "quarantined": self.quarantined, "new_events": self.new_events}
+                "quarantined": self.quarantined, "new_events": self.new_events, "conflicts": self.conflicts}
 
 
 def ingest(store: Store, name: str, items: Iterable[Item], run_id: int | None) -> SourceCounts:
@@ -40,10 +42,23 @@ def ingest(store: Store, name: str, items: Iterable[Item], run_id: int | None) -
 
     An item is a LeadEvent, an EventRow (an event its source has already put in the store's shape)
     or a row that could not be read. ``run_id`` is None for ``sla-engine sync``, which stores events
-    outside an evaluate run.
+    outside an evaluate run. Two events under one id with different content (a source building ids
+    from the wrong fields) keep the first; the other is quarantined and counted as a conflict.
     """
     counts = SourceCounts(name)
+    session = store.begin_ingest()
     accepted: list[EventRow] = []
+
+    def store_accepted() -> None:
+        done = store.upsert_rows(accepted, run_id, session)
+        counts.accepted += len(accepted) - len(done.conflicts)
+        counts.new_events += done.written
+        for kept, refused in done.conflicts:
+            counts.quarantined += 1
+            counts.conflicts += 1
+            store.quarantine(name, None, None, conflict_reason(kept, refused), refused._asdict(), run_id)
+        accepted.clear()
+
     for item in items:
         if isinstance(item, EventRow):
             accepted.append(item)
@@ -55,13 +70,18 @@ def ingest(store: Store, name: str, items: Iterable[Item], run_id: int | None) -
                              item.reason, dict(getattr(item, "raw", {})), run_id)
             continue
         if len(accepted) == EVENT_BATCH:
-            counts.accepted += len(accepted)
-            counts.new_events += store.upsert_rows(accepted, run_id)[0]
-            accepted = []
-    counts.accepted += len(accepted)
-    counts.new_events += store.upsert_rows(accepted, run_id)[0]
+            store_accepted()
+    store_accepted()
     counts.read = counts.accepted + counts.quarantined  # every item is one or the other
     return counts
+
+
+def conflict_reason(kept: EventRow, refused: EventRow) -> str:
+    """Why an event was refused: its id was already given to another fact in the same read."""
+    differs = [f for f in EventRow._fields[1:] if getattr(kept, f) != getattr(refused, f)]
+    return (f"event id {refused.event_id} was already read with a different {', '.join(differs)} "
+            f"(lead {kept.lead_id}, {kept.type} at {kept.occurred_at}); the first was kept. Two facts share one "
+            "id: build the id from the record's own identity (an activity's id, not the person's)")
 
 
 def start_cursors(stored: Mapping[str, Cursor | None], streams: Iterable[str],

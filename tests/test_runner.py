@@ -175,7 +175,26 @@ def test_events_handed_over_as_rows_are_ingested_and_judged_as_the_events_are(tm
         outcomes.append((counts, stored, snapshot(store), list(store.conn.execute("SELECT * FROM quarantine"))))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][0] == {"source": "test", "read": len(events) + 1, "accepted": len(events), "quarantined": 1,
-                              "new_events": len(events)}
+                              "new_events": len(events), "conflicts": 0}
+
+
+def test_two_activities_under_one_id_keep_the_first_and_quarantine_the_other_with_its_reason(tmp_path):
+    """A connector keying activities by person: 54 read, 48 stored and 6 rep touches lost, in silence, before."""
+    store = Store(tmp_path / "s.db")
+    events = history(3)
+    call = activity("L0", at(16, 11))
+    second_call = LeadEvent.build(source=call.source, lead_id="L0", type="activity", occurred_at=at(16, 15),
+                                  payload={"channel": "email", "by": "rep@example.com"}, event_id=call.event_id)
+    report = run(store, [*events, call, second_call], at(25, 12))
+    counts = report.sources[0]
+    assert (counts.read, counts.accepted, counts.quarantined, counts.conflicts) == (len(events) + 2,
+                                                                                     len(events) + 1, 1, 1)
+    (reason, raw), = store.conn.execute("SELECT reason, raw FROM quarantine")
+    assert f"event id {call.event_id} was already read with a different occurred_at, payload" in reason
+    assert "the first was kept" in reason and json.loads(raw)["occurred_at"].startswith("2026")
+    again = run(store, [*events, call, second_call], at(25, 13)).sources[0]
+    assert (again.conflicts, store.count("quarantine")) == (1, 1)  # counted each read, kept once
+    assert call in store.lead_events("L0") and second_call not in store.lead_events("L0")
 
 
 def test_a_changed_policy_keeps_finished_judgements_and_rejudges_running_ones(tmp_path):

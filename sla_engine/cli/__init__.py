@@ -365,6 +365,9 @@ def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, out
     for summary in summaries:
         c = summary.counts
         click.echo(f"{summary.name}: {c['read']} read, {c['new_events']} new, {c['quarantined']} quarantined")
+        if c.get("conflicts"):
+            click.echo(f"  {c['conflicts']} events reused an id already read with other content: the first was "
+                       "kept, the others quarantined", err=True)
         for stream, cursor in sorted(summary.cursors.items()):
             click.echo(f"  {stream}: up to {cursor.split('|')[0]}")
         if summary.stopped:

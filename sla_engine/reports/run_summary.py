@@ -34,6 +34,11 @@ def render_run(report: RunReport, console: Console | None = None) -> None:
             f"source {source.name}: {source.read:,} rows read, {source.accepted:,} accepted, "
             f"{source.quarantined:,} quarantined, {source.new_events:,} new or changed events"
         ))
+        if source.conflicts:
+            console.print(Text(
+                f"  {source.conflicts:,} events of {source.name} reused an id already read with other content: "
+                "the first was kept, the others quarantined with the reason"
+            ))
     scope = "all leads (full run)" if report.full else "leads with new events or due deadlines"
     console.print(Text(f"{report.leads_evaluated:,} leads evaluated: {scope}"))
 

@@ -15,6 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
@@ -158,6 +159,28 @@ MIGRATIONS: list[str] = [
 ]
 
 EVENT_BATCH = 500  # events stored per statement; a source's events reach the store in batches of this size
+
+
+class Upserted(NamedTuple):
+    """What storing a stream of events did: rows written (new or changed), unchanged, and refused.
+
+    Each conflict is (the event kept, the event refused): two facts a source gave under one id.
+    """
+
+    written: int
+    unchanged: int
+    conflicts: list[tuple[EventRow, EventRow]]
+
+
+@dataclass
+class Ingest:
+    """One source's ingest over its batches: events written after ``mark`` (a rowid) and ids read unchanged.
+
+    Only ids that were already stored are held in memory, so a first sync of a million events holds none.
+    """
+
+    mark: int
+    unchanged: set[str] = field(default_factory=set)
 
 
 def now_utc() -> datetime:
@@ -313,28 +336,41 @@ class Store:
         return {"id": row[0], "as_of": datetime.fromisoformat(row[1]), "policy_hash": row[2]}
 
     # ------------------------------------------------------------ events
-    def upsert_events(self, events: Iterable[LeadEvent], run_id: int | None) -> tuple[int, int]:
-        """Store events by id; an unchanged event is a no-op. Returns (new or changed, unchanged)."""
+    def upsert_events(self, events: Iterable[LeadEvent], run_id: int | None) -> Upserted:
+        """Store events by id; an unchanged event is a no-op (see ``upsert_rows``)."""
         return self.upsert_rows(map(event_row, events), run_id)
 
-    def upsert_rows(self, rows: Iterable[EventRow], run_id: int | None) -> tuple[int, int]:
-        """``upsert_events`` for events already in the store's shape (``event_row``)."""
-        changed = unchanged = 0
+    def begin_ingest(self) -> Ingest:
+        """What ``upsert_rows`` needs to tell a source's collision from a correction, over one ingest's batches."""
+        mark = int(self.conn.execute("SELECT coalesce(max(rowid), 0) FROM events").fetchone()[0])
+        return Ingest(mark)
+
+    def upsert_rows(self, rows: Iterable[EventRow], run_id: int | None, ingest: Ingest | None = None) -> Upserted:
+        """Store events (in the store's shape, ``event_row``) by id.
+
+        An id stored before this ingest with other content is replaced: the source corrected the fact
+        (a task completed later). An id this ingest has already read (``ingest``, by default this
+        call) with other content is a collision in the source, two facts under one id: the first is
+        kept and the other returned in ``conflicts``, never written over it.
+        """
+        ingest = self.begin_ingest() if ingest is None else ingest
+        done = Upserted(0, 0, [])
         rows = iter(rows)
         while batch := [(*row, run_id) for row in islice(rows, EVENT_BATCH)]:
-            done = self._upsert_batch(batch)
-            changed, unchanged = changed + done[0], unchanged + done[1]
-        return changed, unchanged
+            batch_done = self._upsert_batch(batch, ingest)
+            done = Upserted(done.written + batch_done.written, done.unchanged + batch_done.unchanged,
+                            done.conflicts + batch_done.conflicts)
+        return done
 
-    def _upsert_batch(self, rows: list[tuple[Any, ...]]) -> tuple[int, int]:
-        """Rows (event_id, lead_id, occurred_at, source, type, payload, run) → (new or changed, unchanged).
+    def _upsert_batch(self, rows: list[tuple[Any, ...]], ingest: Ingest) -> Upserted:
+        """Rows (event_id, lead_id, occurred_at, source, type, payload, run) → what was written.
 
         A batch of events none of which is stored yet (a first sync, a new day's events) goes in
         with one INSERT OR IGNORE and no look-up; only a batch that meets a stored id, or repeats
         one, is undone and compared row by row.
         """
         if not rows:
-            return 0, 0
+            return Upserted(0, 0, [])
         self.conn.execute("SAVEPOINT upsert_events")
         before = self.conn.total_changes
         self.conn.executemany(
@@ -345,26 +381,37 @@ class Store:
         if self.conn.total_changes - before == len(rows):
             self.conn.execute("RELEASE upsert_events")
             self._note_changed(rows, {row[1] for row in rows})
-            return len(rows), 0
+            return Upserted(len(rows), 0, [])
         self.conn.execute("ROLLBACK TO upsert_events")
         self.conn.execute("RELEASE upsert_events")
-        return self._compare_batch(rows)
+        return self._compare_batch(rows, ingest)
 
-    def _compare_batch(self, rows: list[tuple[Any, ...]]) -> tuple[int, int]:
+    def _compare_batch(self, rows: list[tuple[Any, ...]], ingest: Ingest) -> Upserted:
         """One look-up and one write for a batch that meets stored events: write the new and the changed."""
         marks = ", ".join("?" for _ in rows)
-        existing = {
-            row[0]: tuple(row[1:])
-            for row in self.conn.execute(
-                f"SELECT event_id, lead_id, occurred_at, source, type, payload FROM events WHERE event_id IN ({marks})",
-                [row[0] for row in rows],
-            )
-        }
+        existing: dict[str, tuple[Any, ...]] = {}
+        this_ingest: set[str] = set()
+        for row in self.conn.execute(
+            f"SELECT event_id, lead_id, occurred_at, source, type, payload, rowid FROM events "
+            f"WHERE event_id IN ({marks})",
+            [row[0] for row in rows],
+        ):
+            existing[row[0]] = tuple(row[1:6])
+            if row[6] > ingest.mark:  # written by this ingest (a replaced row gets a new rowid too)
+                this_ingest.add(row[0])
         fresh: dict[str, tuple[Any, ...]] = {}
+        conflicts: list[tuple[EventRow, EventRow]] = []
         dirty: set[str] = set()
+        unchanged = 0
         for row in rows:
-            old = existing.get(row[0])
+            first = fresh.get(row[0])
+            old = existing.get(row[0]) if first is None else tuple(first[1:6])
             if old is not None and old == row[1:6]:
+                unchanged += 1
+                ingest.unchanged.add(row[0])
+                continue
+            if old is not None and (first is not None or row[0] in this_ingest or row[0] in ingest.unchanged):
+                conflicts.append((EventRow(row[0], *old), EventRow(*row[:6])))
                 continue
             if old is not None and old[0] != row[1]:
                 dirty.add(old[0])  # an event moved to another lead: the old one is judged again too
@@ -376,7 +423,7 @@ class Store:
             fresh.values(),
         )
         self._note_changed(fresh.values(), dirty)
-        return len(fresh), len(rows) - len(fresh)
+        return Upserted(len(fresh), unchanged, conflicts)
 
     def _note_changed(self, rows: Iterable[tuple[Any, ...]], leads: set[str]) -> None:
         """Mark the leads of new or changed events dirty, and remember the earliest such event."""

@@ -33,8 +33,8 @@ def test_events_upsert_by_id_and_only_changes_mark_a_lead_for_judging(tmp_path):
     store = Store(tmp_path / "s.db")
     events = [created("L1", at(23, 9), lead_score=95), assigned("L1", at(23, 9, 1))]
     with store.transaction():
-        assert store.upsert_events(events, run_id=1) == (2, 0)
-        assert store.upsert_events(events, run_id=2) == (0, 2)
+        assert store.upsert_events(events, run_id=1) == (2, 0, [])
+        assert store.upsert_events(events, run_id=2) == (0, 2, [])
     assert store.count("events") == 2
     assert store.select_leads_to_evaluate(at(23, 10)) == 1
     assert [lead for lead, _ in store.iter_selected_histories()] == ["L1"]
@@ -53,7 +53,7 @@ def test_new_events_are_stored_and_their_leads_marked_with_the_earliest_instant_
     store = Store(tmp_path / "s.db")
     events = [activity("L2", at(23, 11)), created("L1", at(23, 9), lead_score=95), assigned("L1", at(23, 10))]
     with store.transaction():
-        assert store.upsert_events(events, run_id=1) == (3, 0)
+        assert store.upsert_events(events, run_id=1) == (3, 0, [])
     assert {event_id: row[0] for event_id, row in stored(store).items()} == {e.event_id: e.lead_id for e in events}
     assert dirty_leads(store) == ["L1", "L2"]
     assert store.earliest_new_event == iso(at(23, 9))
@@ -69,7 +69,7 @@ def test_a_batch_meeting_stored_events_writes_only_the_new_and_the_changed(tmp_p
         new = activity("L4", at(24, 9))
         batch = [kept, changed.model_copy(update={"payload": {"owner": "other@example.com"}}),
                  moved.model_copy(update={"lead_id": "L3"}), new, new]
-        assert store.upsert_events(batch, run_id=2) == (3, 2)  # the repeated new event counts once
+        assert store.upsert_events(batch, run_id=2) == (3, 2, [])  # the repeated new event counts once
     rows = stored(store)
     assert rows[kept.event_id][2] == 1  # unchanged: not written again
     assert json.loads(rows[changed.event_id][1]) == {"owner": "other@example.com"} and rows[changed.event_id][2] == 2
@@ -78,13 +78,40 @@ def test_a_batch_meeting_stored_events_writes_only_the_new_and_the_changed(tmp_p
     assert store.earliest_new_event == iso(at(23, 10))
 
 
-def test_of_two_versions_of_an_event_in_one_batch_the_last_is_kept(tmp_path):
+def test_of_two_versions_of_an_event_in_one_batch_the_first_is_kept_and_the_other_refused(tmp_path):
     store = Store(tmp_path / "s.db")
     first = assigned("L1", at(23, 10))
     second = first.model_copy(update={"payload": {"owner": "other@example.com"}})
     with store.transaction():
-        assert store.upsert_events([first, second], run_id=1) == (1, 1)
-    assert json.loads(stored(store)[first.event_id][1]) == {"owner": "other@example.com"}
+        assert store.upsert_events([first, second], run_id=1) == (1, 0, [(event_row(first), event_row(second))])
+    assert json.loads(stored(store)[first.event_id][1])["owner"] == first.payload["owner"]
+
+
+def test_an_id_this_ingest_already_wrote_or_read_is_a_conflict_in_any_later_batch(tmp_path):
+    store = Store(tmp_path / "s.db")
+    old = assigned("L1", at(23, 9))
+    with store.transaction():
+        store.upsert_events([old], run_id=1)
+    fresh = [activity("L2", at(23, 11)), created("L3", at(23, 12))]
+    with store.transaction():
+        session = store.begin_ingest()
+        assert store.upsert_rows(map(event_row, [*fresh, old]), 2, session)[:2] == (2, 1)
+        clash = [e.model_copy(update={"payload": {**e.payload, "by": "someone-else"}}) for e in [fresh[0], old]]
+        done = store.upsert_rows(map(event_row, clash), 2, session)
+    assert done.written == 0 and [refused.payload for _, refused in done.conflicts] == [
+        event_row(e).payload for e in clash]
+    assert [kept for kept, _ in done.conflicts] == [event_row(fresh[0]), event_row(old)]
+
+
+def test_an_id_read_again_in_a_later_ingest_with_other_content_is_a_correction_and_replaces(tmp_path):
+    store = Store(tmp_path / "s.db")
+    task = activity("L1", at(23, 9))
+    with store.transaction():
+        store.upsert_events([task], run_id=1)
+    corrected = task.model_copy(update={"occurred_at": at(23, 15)})
+    with store.transaction():
+        assert store.upsert_events([corrected], run_id=2) == (1, 0, [])
+    assert store.lead_events("L1")[0].occurred_at == at(23, 15)
 
 
 def test_events_given_as_rows_are_stored_judged_and_deduplicated_as_the_events_are(tmp_path):
@@ -102,7 +129,7 @@ def test_events_given_as_rows_are_stored_judged_and_deduplicated_as_the_events_a
         everything = list(store.conn.execute("SELECT * FROM events ORDER BY event_id"))
         outcomes.append((first, second, everything, dirty_leads(store), store.earliest_new_event))
     assert outcomes[0] == outcomes[1]
-    assert outcomes[0][:2] == ((3, 0), (2, 1)) and outcomes[0][3] == ["L1", "L2", "L3"]
+    assert outcomes[0][:2] == ((3, 0, []), (2, 1, [])) and outcomes[0][3] == ["L1", "L2", "L3"]
 
 
 def test_a_new_store_has_8_kib_pages_and_an_older_store_keeps_its_own(tmp_path):
@@ -120,7 +147,7 @@ def test_a_new_store_has_8_kib_pages_and_an_older_store_keeps_its_own(tmp_path):
     store = Store(path)
     assert store.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
     with store.transaction():
-        assert store.upsert_events([created("L1", at(23, 9))], run_id=1) == (1, 0)
+        assert store.upsert_events([created("L1", at(23, 9))], run_id=1) == (1, 0, [])
     assert store.version == len(MIGRATIONS) and store.count("events") == 1
 
 
