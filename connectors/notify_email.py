@@ -24,6 +24,8 @@ IDEMPOTENCY_HEADER = "X-SLA-Engine-Idempotency-Key"
 
 
 class EmailNotifier:
+    address = "an email address"  # contacts give one for this channel: `email "..."`
+
     def __init__(self) -> None:
         self.host = os.environ.get("SLA_ENGINE_SMTP_HOST", "")
         self.port = int(os.environ.get("SLA_ENGINE_SMTP_PORT", "587"))

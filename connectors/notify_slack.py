@@ -35,6 +35,9 @@ def blocks(message: Message) -> dict[str, Any]:
 
 
 class SlackNotifier:
+    # contacts give one for this channel: `slack "..."`
+    address = "an incoming-webhook URL, or a #channel posted through SLA_ENGINE_SLACK_WEBHOOK_URL"
+
     def send(self, message: Message) -> None:
         from sla_engine.delivery.http import post_json
 

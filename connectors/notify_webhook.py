@@ -34,6 +34,8 @@ def payload(message: Message) -> dict[str, Any]:
 
 
 class WebhookNotifier:
+    address = "a URL the signed JSON is posted to"  # contacts give one for this channel: `webhook "..."`
+
     def send(self, message: Message) -> None:
         import json
 

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from sla_engine.events import EventType, LeadEvent, make_event_id, normalize_identifier
 
@@ -51,6 +51,7 @@ class Secret(BaseModel):
 
     env: str | None = None
     file: Path | None = None
+    _where: str = PrivateAttr("")  # "source 'crm', option api_token": set by Connector.configure
 
     @model_validator(mode="before")
     @classmethod
@@ -71,13 +72,23 @@ class Secret(BaseModel):
         if self.env is not None:
             value = os.environ.get(self.env)
             if not value:
-                raise ConnectorConfigError(f"environment variable {self.env} is not set")
+                raise ConnectorConfigError(f"environment variable {self.env} is not set{self._context()}")
             return value.strip()
         assert self.file is not None
         try:
             return self.file.read_text(encoding="utf-8").strip()
         except OSError as error:
-            raise ConnectorConfigError(f"cannot read secret file {self.file}: {error.strerror}") from None
+            raise ConnectorConfigError(
+                f"cannot read secret file {self.file}: {error.strerror}{self._context()}") from None
+
+    def _context(self) -> str:
+        return f" ({self._where})" if self._where else ""
+
+    def __eq__(self, other: object) -> bool:  # where it is needed is context, not part of the reference
+        return isinstance(other, Secret) and (self.env, self.file) == (other.env, other.file)
+
+    def __hash__(self) -> int:
+        return hash((self.env, self.file))
 
     def __str__(self) -> str:
         return f"env:{self.env}" if self.env else f"file:{self.file}"
@@ -282,6 +293,10 @@ class Connector:
             config = cls.Config.model_validate(dict(options))
         except ValidationError as error:
             raise ConnectorConfigError(f"{name}: {describe_validation_error(error)}") from None
+        for field_name in type(config).model_fields:
+            value = getattr(config, field_name)
+            if isinstance(value, Secret):
+                value._where = f"needed by source {name!r}, option {field_name}"
         return cls(name, config)
 
     @classmethod

@@ -33,6 +33,8 @@ class LoadedPlugin:
     version: str | None
     module: str
     hooks: tuple[str, ...]
+    registered: tuple[str, ...] = ()
+    """The connector types and notifier channels it registered (``connector:csv``, ``notifier:teams``)."""
 
 
 def _wanted(entry_point: EntryPoint) -> bool:
@@ -81,16 +83,20 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 def reset() -> None:
     """Forget loaded plugins (tests, and after installing a plugin in the same process)."""
-    for cached in (get_plugin_manager, _entry_points, connectors, notifiers):
+    for cached in (get_plugin_manager, _entry_points, registrations, connectors, notifiers):
         clear = getattr(cached, "cache_clear", None)  # a test may have replaced one
         if clear is not None:
             clear()
 
 
-def loaded_plugins() -> list[LoadedPlugin]:
-    """What is loaded, from which distribution, implementing which hooks."""
+def loaded_plugins(with_registrations: bool = False) -> list[LoadedPlugin]:
+    """What is loaded, from which distribution, implementing which hooks (and registering what)."""
     manager = get_plugin_manager()
     points = _entry_points()
+    names: dict[str, list[str]] = {}
+    for hook_name, what in (("register_connectors", "connector"), ("register_notifiers", "notifier")):
+        for registration in registrations(hook_name).values() if with_registrations else ():
+            names.setdefault(registration.plugin, []).append(f"{what}:{registration.name}")
     listed = []
     for name, plugin in sorted(manager.list_name_plugin(), key=lambda item: str(item[0])):
         entry_point = points.get(name)
@@ -101,20 +107,56 @@ def loaded_plugins() -> list[LoadedPlugin]:
             version=dist.version if dist is not None else None,
             module=getattr(plugin, "__name__", repr(plugin)),
             hooks=tuple(sorted(h.name for h in manager.get_hookcallers(plugin) or [])),
+            registered=tuple(names.get(str(name), ())),
         ))
     return listed
 
 
-def _collect(hook_name: str, what: str) -> dict[str, Any]:
-    found: dict[str, Any] = {}
+@dataclass(frozen=True)
+class Registration:
+    """One name a plugin registered: a connector type or a notifier channel, and what makes it."""
 
-    def register(name: str, factory: Any) -> None:
-        if name in found:
-            raise PluginError(f"two plugins register a {what} named {name!r}")
-        found[name] = factory
+    name: str
+    plugin: str
+    factory: Any
 
-    getattr(get_plugin_manager().hook, hook_name)(register=register)
+
+@functools.cache
+def registrations(hook_name: str) -> dict[str, Registration]:
+    """What the plugins register through ``register_connectors`` or ``register_notifiers``, by name.
+
+    Each plugin's hook is called with its own ``register``, so every problem names its plugin: a
+    hook that raises (a module it imports lazily is broken), and a name two plugins register.
+    """
+    what = {"register_connectors": "connector", "register_notifiers": "notifier"}[hook_name]
+    manager = get_plugin_manager()
+    found: dict[str, Registration] = {}
+    for impl in getattr(manager.hook, hook_name).get_hookimpls():
+        plugin = impl.plugin_name
+
+        def register(name: str, factory: Any, plugin: str = plugin) -> None:
+            if name in found:
+                raise PluginError(f"two plugins register a {what} named {name!r}: "
+                                  f"{_describe(found[name].plugin)} and {_describe(plugin)}; "
+                                  "uninstall one, or limit what loads with SLA_ENGINE_LOAD_PLUGINS")
+            found[name] = Registration(name, plugin, factory)
+
+        try:
+            impl.function(register=register)
+        except PluginError:
+            raise
+        except Exception as error:  # the plugin's own code: say which plugin, not a traceback
+            raise PluginError(
+                f"plugin {_describe(plugin)}: {hook_name} failed: {type(error).__name__}: {error}"
+            ) from error
     return found
+
+
+def _describe(plugin: str) -> str:
+    """A plugin's name and the distribution it comes from, for messages."""
+    entry_point = _entry_points().get(plugin)
+    dist = entry_point.dist if entry_point is not None else None
+    return f"{plugin!r} ({dist.name} {dist.version})" if dist is not None else repr(plugin)
 
 
 @functools.cache
@@ -122,17 +164,47 @@ def connectors() -> dict[str, type]:
     """Connector classes by type name."""
     from sla_engine.connector import Connector
 
-    found = _collect("register_connectors", "connector")
+    found = {name: r.factory for name, r in registrations("register_connectors").items()}
     for name, factory in found.items():
         if not (isinstance(factory, type) and issubclass(factory, Connector)):
-            raise PluginError(f"connector {name!r} is not a subclass of sla_engine.connector.Connector")
+            plugin = registrations("register_connectors")[name].plugin
+            raise PluginError(f"plugin {_describe(plugin)}: connector {name!r} is not a subclass of "
+                              "sla_engine.connector.Connector")
     return found
 
 
 @functools.cache
 def notifiers() -> dict[str, Callable[..., Any]]:
     """Notifier factories by channel name."""
-    return _collect("register_notifiers", "notifier")
+    return {name: r.factory for name, r in registrations("register_notifiers").items()}
+
+
+def problems() -> list[str]:
+    """What is wrong with the installed plugins, one line each, for ``sla-engine plugins``.
+
+    Loading problems stop every command; a plugin that implements a registering hook but
+    registered nothing is only reported here (it is probably misconfigured or empty).
+    """
+    try:
+        manager = get_plugin_manager()
+    except PluginError as error:
+        return [str(error)]
+    found = [f"plugin {_describe(p.name)} loaded but implements no hook: decorate its hook functions with "
+             "@hookimpl (from sla_engine.hookspecs)" for p in loaded_plugins() if not p.hooks]
+    registered: dict[str, set[str]] = {}
+    for hook_name in ("register_connectors", "register_notifiers"):
+        try:
+            for registration in registrations(hook_name).values():
+                registered.setdefault(registration.plugin, set()).add(hook_name)
+        except PluginError as error:
+            found.append(str(error))
+            continue
+        for impl in getattr(manager.hook, hook_name).get_hookimpls():
+            if hook_name not in registered.get(impl.plugin_name, set()):
+                what = "connector" if hook_name == "register_connectors" else "notifier"
+                found.append(f"plugin {_describe(impl.plugin_name)} implements {hook_name} but registered no "
+                             f"{what}: its hook must call register(name, ...)")
+    return found
 
 
 def register_commands(cli: Any) -> None:

@@ -60,7 +60,7 @@ def test_evaluate_json_lists_each_instance_with_its_timing(project):
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert payload["run"]["sources"][0] == {
-        "source": "crm", "read": 7, "accepted": 7, "quarantined": 0, "new_events": 7,
+        "source": "crm", "read": 7, "accepted": 7, "quarantined": 0, "new_events": 7, "conflicts": 0,
     }
     instances = {(i["lead_id"], i["window"]): i for i in payload["instances"]}
     assert set(instances[("fast", "first_response")]) >= REQUIRED_INSTANCE_KEYS

@@ -235,3 +235,4 @@ def test_the_third_party_connector_passes_the_conformance_kit(installed_example)
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert re.search(r"\b9 passed\b", run.stdout), run.stdout
+

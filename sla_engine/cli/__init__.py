@@ -145,15 +145,23 @@ def check(ctx: click.Context, paths: tuple[Path, ...], output: str) -> None:
     """Check a policy set and report every error at once (exit 0 clean, 1 errors)."""
     import json
 
-    from sla_engine.language.check import check_paths
+    from sla_engine.language.check import channels_used, check_paths
+    from sla_engine.language.policy_set import load_policy_set
+    from sla_engine.language.vocabulary import installed_channels
+    from sla_engine.plugins import PluginError
 
     targets = list(paths) or [load_config(ctx).policies]
     try:
-        diagnostics, sources = check_paths(targets)
+        channels = installed_channels()
+        diagnostics, sources = check_paths(targets, channels)
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from None
+    except PluginError as error:
+        raise click.ClickException(str(error)) from None
+    # Who would deliver each channel the escalations name: a plugin, so say which one.
+    delivered_by = {} if diagnostics else {c: channels.plugins[c] for c in channels_used(load_policy_set(targets))}
     if output == "json":
-        click.echo(json.dumps({"errors": [d.as_dict() for d in diagnostics]}, indent=2))
+        click.echo(json.dumps({"errors": [d.as_dict() for d in diagnostics], "channels": delivered_by}, indent=2))
     else:
         for diagnostic in diagnostics:
             click.echo(diagnostic.render(sources.get(diagnostic.pos.file)))
@@ -162,6 +170,8 @@ def check(ctx: click.Context, paths: tuple[Path, ...], output: str) -> None:
             click.echo(f"{len(diagnostics)} error(s) in {files} file(s)", err=True)
         else:
             click.echo(f"ok: {files} file(s), no errors", err=True)
+            for channel, plugin in delivered_by.items():
+                click.echo(f"  via {channel}: delivered by plugin {plugin}", err=True)
     sys.exit(EXIT_ERROR if diagnostics else EXIT_OK)
 
 
@@ -406,15 +416,22 @@ def plugins(output: str) -> None:
     import json
     from dataclasses import asdict
 
-    from sla_engine.plugins import PluginError, loaded_plugins
+    from sla_engine.plugins import PluginError, loaded_plugins, problems
 
+    found = problems()
     try:
-        listed = loaded_plugins()
-    except PluginError as error:
-        raise click.ClickException(str(error)) from None
+        listed = loaded_plugins(with_registrations=not found)
+    except PluginError:
+        listed = []
     if output == "json":
-        click.echo(json.dumps([asdict(p) for p in listed], indent=2))
-        return
-    for plugin in listed:
-        origin = f"{plugin.distribution} {plugin.version}" if plugin.distribution else "?"
-        click.echo(f"{plugin.name}\t{origin}\t{plugin.module}\t{', '.join(plugin.hooks)}")
+        click.echo(json.dumps({"plugins": [asdict(p) for p in listed], "problems": found}, indent=2))
+    else:
+        for plugin in listed:
+            origin = f"{plugin.distribution} {plugin.version}" if plugin.distribution else "?"
+            registered = f"\t{', '.join(plugin.registered)}" if plugin.registered else ""
+            click.echo(f"{plugin.name}\t{origin}\t{plugin.module}\t{', '.join(plugin.hooks)}{registered}")
+        for problem in found:
+            click.echo(f"error: {problem}", err=True)
+    if found:
+        raise SystemExit(1)
+

@@ -29,6 +29,7 @@ from sla_engine.events import EventType, utc
 from sla_engine.language.actions import describe_action
 from sla_engine.language.model import format_span
 from sla_engine.language.policy_set import PolicySet
+from sla_engine.language.vocabulary import SHIPPED_CHANNELS, Channels
 from sla_engine.store.db import Store, iso
 
 SOURCE = "sla-engine"
@@ -94,6 +95,9 @@ class Delivery:
         self.connectors = {c.event_source(): c for c in connectors}
         self.directory = Directory(policy_set, people)
         self.factories = dict(notifiers) if notifiers is not None else _plugin_notifiers()
+        # The channels whose notifier sends to an address (the shipped ones always do), in the order tried.
+        self.addressed = Channels.of({}, [c for c, f in self.factories.items()
+                                          if c in SHIPPED_CHANNELS or getattr(f, "address", None)]).addressed
         self.made: dict[str, Any] = {}
         self.templates = Templates(templates_dir)
         if digest not in DIGESTS:
@@ -186,7 +190,7 @@ class Delivery:
         action = row["action"]
         lead = self.lead(row["lead_id"])
         person = self.directory.resolve(action.get("recipient") or {}, lead)
-        channel, address = person.channel(action.get("channel"))
+        channel, address = person.channel(action.get("channel"), self.addressed)
         if channel not in self.factories:
             raise Unresolved(f"no notifier for channel {channel!r} (install the plugin that provides it)")
         if row["status"] != outbox.SENDING and self.quiet(row, person):
@@ -255,13 +259,14 @@ class Delivery:
         inflight = first.row["status"] == outbox.SENDING and first.row["idempotency_key"]
         idem = first.row["idempotency_key"] if inflight else outbox.idempotency_key(keys)
         try:
-            message = Message(channel=first.channel, address=first.person.channel(first.channel)[1].reveal(),
+            address = first.person.channel(first.channel, self.addressed)[1]
+            message = Message(channel=first.channel, address=address.reveal(),
                               recipient=first.person.name, items=tuple(n.item for n in notices),
                               idempotency_key=idem, templates=self.templates)
         except (MissingSecret, Unresolved) as error:
             self.failed([n.row for n in notices], str(error), count_attempt=not inflight)
             return
-        recipient = f"{first.channel}:{first.person.channel(first.channel)[1].ident}"
+        recipient = f"{first.channel}:{first.person.channel(first.channel, self.addressed)[1].ident}"
         if not inflight and self.digest_waits(notices, recipient):
             return
         if self.dry_run:

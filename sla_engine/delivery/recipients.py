@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +18,11 @@ from typing import Any
 from sla_engine.delivery.secrets import MissingSecret, remember
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
-from sla_engine.language.vocabulary import CHANNELS
+from sla_engine.language.vocabulary import CONTACT_ATTRIBUTES, SHIPPED_CHANNELS, TEAM_ATTRIBUTES
 
 PEOPLE_COLUMNS = ("id", "name", "email", "slack", "webhook", "manager", "calendar")
+"""The usual columns; any other column is an address on the channel of that name (``teams``)."""
+PEOPLE_ATTRIBUTES = ("id", "name", "manager", "calendar")
 
 
 class Unresolved(RuntimeError):
@@ -59,15 +61,19 @@ class Person:
     manager: str | None = None
     calendar: str | None = None
 
-    def channel(self, wanted: str | None) -> tuple[str, Address]:
-        """The channel to use (the policy's, else the first this person has) and its address."""
+    def channel(self, wanted: str | None, addressed: Sequence[str] = SHIPPED_CHANNELS) -> tuple[str, Address]:
+        """The channel to use (the policy's, else the first this person has) and its address.
+
+        ``addressed`` are the channels whose notifier sends to an address, in the order they are
+        tried; any other (stdout, a pager plugin keyed by person) is given the person's key.
+        """
         if wanted is not None:
             if wanted in self.addresses:
                 return wanted, self.addresses[wanted]
-            if wanted not in CHANNELS:  # a plugin channel (stdout, pager…) takes the person's key
+            if wanted not in addressed:
                 return wanted, Address(literal=self.key)
             raise Unresolved(f"{self.name} has no {wanted} address")
-        for name in CHANNELS:
+        for name in addressed:
             if name in self.addresses:
                 return name, self.addresses[name]
         raise Unresolved(f"{self.name} has no address on any channel")
@@ -92,13 +98,18 @@ def _text(value: Any) -> str | None:
 
 
 def from_contact(contact: m.ContactDecl) -> Person:
-    addresses = {c: a for c in CHANNELS if (a := _address(contact.get(c))) is not None}
+    attributes = TEAM_ATTRIBUTES if contact.is_team else CONTACT_ATTRIBUTES
+    addresses = {a.key: address for a in contact.attributes
+                 if a.key not in attributes and (address := _address(a.value)) is not None}
     return Person(key=contact.name, name=_text(contact.get("name")) or contact.name, addresses=addresses,
                   manager=_text(contact.get("manager")), calendar=_text(contact.get("calendar")))
 
 
 def load_people(path: Path | None) -> dict[str, Person]:
-    """A people file (CSV with columns id,name,email,slack,webhook,manager,calendar, or a JSON list of such)."""
+    """A people file (CSV with columns id,name,email,slack,webhook,manager,calendar, or a JSON list of such).
+
+    Any other column is an address on the channel it names (``teams``, for a Teams notifier plugin).
+    """
     if path is None or not path.exists():
         return {}
     if path.suffix == ".json":
@@ -111,7 +122,8 @@ def load_people(path: Path | None) -> dict[str, Person]:
         ident = str(row.get("id") or row.get("email") or "").strip()
         if not ident:
             continue
-        addresses = {c: Address(literal=str(row[c]).strip()) for c in CHANNELS if str(row.get(c) or "").strip()}
+        addresses = {str(c): Address(literal=str(v).strip()) for c, v in row.items()
+                     if c not in PEOPLE_ATTRIBUTES and c is not None and str(v or "").strip()}
         people[ident] = Person(key=ident, name=str(row.get("name") or ident), addresses=addresses,
                                manager=(str(row.get("manager") or "").strip() or None),
                                calendar=(str(row.get("calendar") or "").strip() or None))

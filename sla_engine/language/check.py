@@ -82,16 +82,15 @@ from sla_engine.language.policy_set import (
 )
 from sla_engine.language.transform import ToModel, TransformError
 from sla_engine.language.vocabulary import (
-    CHANNELS,
-    CONTACT_KEYS,
     EVENT_FIELDS,
     EVENT_KINDS,
     LEAD_FIELDS,
     PERIODS,
     TARGET_FIELDS,
     TARGET_OWNERS,
-    TEAM_KEYS,
     WINDOW_ROLES,
+    Channels,
+    installed_channels,
 )
 
 __all__ = ["check_paths", "check_policy_set"]
@@ -100,16 +99,21 @@ __all__ = ["check_paths", "check_policy_set"]
 # ---------------------------------------------------------------- public API
 
 
-def check_policy_set(policy_set: PolicySet) -> list[Diagnostic]:
-    """Every semantic error of a parsed policy set, sorted by file, line and column."""
-    return _Checker(policy_set).run()
+def check_policy_set(policy_set: PolicySet, channels: Channels | None = None) -> list[Diagnostic]:
+    """Every semantic error of a parsed policy set, sorted by file, line and column.
+
+    ``channels`` are the notifier channels a policy may name (default: those the installed plugins register).
+    """
+    return _Checker(policy_set, channels=channels).run()
 
 
-def check_paths(paths: Iterable[str | Path]) -> tuple[list[Diagnostic], dict[str, str]]:
+def check_paths(paths: Iterable[str | Path],
+                channels: Channels | None = None) -> tuple[list[Diagnostic], dict[str, str]]:
     """Syntax and semantic errors of every .sla file under ``paths``, and the sources to render them.
 
     A file with syntax errors still has its well-formed statements checked, so one run shows
-    everything. Raises only FileNotFoundError, for a path that does not exist.
+    everything. Raises FileNotFoundError for a path that does not exist, and PluginError when
+    the installed notifier plugins cannot be loaded (``channels`` not given).
     """
     files: list[m.PolicyFile] = []
     sources: dict[str, str] = {}
@@ -138,7 +142,7 @@ def check_paths(paths: Iterable[str | Path]) -> tuple[list[Diagnostic], dict[str
             broken |= salvaged.broken
             diagnostics.extend(salvaged.diagnostics)
     policy_set = build_policy_set(files, sources)
-    diagnostics.extend(_Checker(policy_set, frozenset(broken)).run())
+    diagnostics.extend(_Checker(policy_set, frozenset(broken), channels).run())
     return _capped(_sorted(diagnostics)), sources
 
 
@@ -166,6 +170,26 @@ def _capped(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
         kept.append(Diagnostic("E006", f"{count} more error(s) in this file not shown; fix the ones above first",
                                first.pos))
     return sorted(kept, key=lambda d: (d.pos.file, d.pos.line, d.pos.column, d.code != "E006"))
+
+
+def channels_used(policy_set: PolicySet) -> list[str]:
+    """The channels a policy set's escalations name (``via CHANNEL``), for saying who delivers each."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, m.Notify):
+            if node.channel is not None:
+                found.add(node.channel)
+        elif isinstance(node, m.Node):
+            for name in type(node).model_fields:
+                walk(getattr(node, name))
+        elif isinstance(node, list | tuple):
+            for item in node:
+                walk(item)
+
+    for declaration in policy_set.declarations():
+        walk(declaration)
+    return sorted(found)
 
 
 # ---------------------------------------------------------------- loading
@@ -575,9 +599,11 @@ _GOAL_EXAMPLES = {"number": "a number such as 120 or a plan value such as inboun
 
 
 class _Checker:
-    def __init__(self, policy_set: PolicySet, broken: frozenset[str] = frozenset()) -> None:
+    def __init__(self, policy_set: PolicySet, broken: frozenset[str] = frozenset(),
+                 channels: Channels | None = None) -> None:
         self.ps = policy_set
         self.broken = broken
+        self.channels = installed_channels() if channels is None else channels
         self.found: list[Diagnostic] = []
         self.sources = {path: _Source(path, text) for path, text in policy_set.sources.items()}
         self.fields: dict[str, Type] = {name: Type(type_) for name, type_ in LEAD_FIELDS.items()}
@@ -855,7 +881,7 @@ class _Checker:
     def check_contact(self, contact: m.ContactDecl) -> None:
         """A misspelt attribute (`emial`) would leave a person unreachable when a lead breaches."""
         kind = "team" if contact.is_team else "contact"
-        keys = TEAM_KEYS if contact.is_team else CONTACT_KEYS
+        keys = self.channels.team_keys() if contact.is_team else self.channels.contact_keys()
         seen: dict[str, m.Attribute] = {}
         for attribute in contact.attributes:
             pos = self.within(attribute.pos, None, pick=0)
@@ -1201,21 +1227,24 @@ class _Checker:
                         or "declare it with `contact NAME { ... }` or `team NAME { ... }`")
 
     def check_channel(self, notify: m.Notify) -> None:
-        """A message via slack to a contact with no slack address goes nowhere."""
-        if notify.channel is not None and notify.channel not in CHANNELS:
+        """A channel no installed plugin delivers, or a contact with no address on it, reaches nobody."""
+        if notify.channel is not None and notify.channel not in self.channels.plugins:
+            installed = ", ".join(f"{c} (plugin {p})" for c, p in self.channels.plugins.items()) or "none"
+            hint = suggest(notify.channel, list(self.channels.plugins))
             self.report("E214", f"unknown channel '{notify.channel}'", self.within(notify.pos, "via", notify.channel),
-                        suggest(notify.channel, CHANNELS) or f"use one of: {', '.join(CHANNELS)}")
+                        (f"{hint}; " if hint else "") + f"installed channels: {installed}; a notifier plugin that "
+                        f"registers '{notify.channel}' adds it (see `sla-engine plugins` and docs/plugins.md)")
             return
         contact = self.ps.contacts.get(notify.recipient.name or "") if notify.recipient.kind == "named" else None
         if contact is None or contact.is_team:
             return
-        if notify.channel is not None and contact.get(notify.channel) is None:
+        if notify.channel in self.channels.addressed and contact.get(notify.channel) is None:
             self.report("E214", f"contact '{contact.name}' has no {notify.channel} address",
                         self.within(notify.pos, "via", notify.channel),
                         f"add `{notify.channel} \"...\"` to contact '{contact.name}'")
-        elif notify.channel is None and all(contact.get(c) is None for c in CHANNELS):
-            self.report("E214", f"contact '{contact.name}' has no {', '.join(CHANNELS)} address to notify",
-                        notify.recipient.pos)
+        elif notify.channel is None and all(contact.get(c) is None for c in self.channels.addressed):
+            self.report("E214", f"contact '{contact.name}' has no {', '.join(self.channels.addressed)} address "
+                        "to notify", notify.recipient.pos)
 
     def check_reassign(self, action: m.Reassign) -> None:
         """Round-robin reassignment needs a team's members to choose from."""
