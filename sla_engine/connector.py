@@ -50,7 +50,9 @@ class Secret(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     env: str | None = None
+    """The environment variable that holds the secret."""
     file: Path | None = None
+    """A file that holds it (relative to the configuration file)."""
     _where: str = PrivateAttr("")  # "source 'crm', option api_token": set by Connector.configure
 
     @model_validator(mode="before")
@@ -118,7 +120,9 @@ class Cursor:
     """How far a stream has been read: a time, and the last record id at that time (a tiebreak)."""
 
     at: datetime
+    """The time read up to: records changed at or before it have been read."""
     after_id: str = ""
+    """The id of the last record read at ``at``, for a stream paged in (time, id) order; empty when stepped back."""
 
     def dump(self) -> str:
         return f"{self.at.astimezone(UTC).isoformat()}|{self.after_id}"
@@ -142,8 +146,29 @@ class PullResult:
     """
 
     items: Iterator[Any]
+    """LeadEvents, Rejections for records that cannot be read, and (from ``pull_rows``) EventRows."""
     cursors: dict[str, Cursor] = field(default_factory=dict)
+    """The new cursor of each stream read; complete only once ``items`` is exhausted."""
     stopped: str | None = None
+    """Why the pull ended early (an API quota), or None; the cursors then mark what was read."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record a pull cannot read: yield it among the events, and the engine quarantines it with its reason.
+
+    Never drop a record silently, and never stop the pull for one: the rest of the stream is
+    still read. Use it for the source's bad data, not for the connector's own mistakes.
+    """
+
+    reason: str
+    """What is wrong and what to fix, without secrets (``occurred_at '2026-08-03 09:05' has no time zone``)."""
+    raw: dict[str, Any] = field(default_factory=dict)
+    """The record as read, kept in the quarantine (leave out anything secret)."""
+    file: str = ""
+    """Where it came from: a file, or the API object or stream it was read from (``persons``)."""
+    line: int | None = None
+    """Its line in the file or position in the stream, or None."""
 
 
 def stable_event(
@@ -195,16 +220,25 @@ class StatusUpdate:
     """The current SLA status of one lead in one window (its latest cycle)."""
 
     lead_id: str
+    """The lead, by the id its events carry."""
     policy: str
+    """The policy's name (``inbound``)."""
     window: str
+    """The window's name (``first_response``): map it to a field of yours, or skip it."""
     cycle: int
+    """Which clock of the window: 1, then 2 after a recycle, and so on."""
     tier: str | None
+    """The tier's name, or None when the policy has no tiers or the lead is in none."""
     status: str
+    """The window's state."""
     due_at: datetime | None
+    """The deadline, or None when there is none (not applicable, or no goal for the tier)."""
     breached_at: datetime | None
+    """When the deadline passed, or None."""
 
     @property
     def key(self) -> str:
+        """``status|LEAD|POLICY|WINDOW``: one status per lead and window, whatever its cycle."""
         return f"status|{self.lead_id}|{self.policy}|{self.window}"
 
 
@@ -213,11 +247,17 @@ class TaskRequest:
     """A task for a person in the CRM, e.g. for an escalation; ``key`` is the outbox key."""
 
     key: str
+    """The outbox key: the same task always has the same key, so write it idempotently by key."""
     lead_id: str
+    """The lead the task is about."""
     subject: str
+    """One line, for the task's subject."""
     description: str = ""
+    """More text; may be empty."""
     due_at: datetime | None = None
+    """When the task is due, or None."""
     owner: str | None = None
+    """Who the task is for (a CRM user id or an email), or None for the lead's owner."""
 
 
 @dataclass(frozen=True)
@@ -225,8 +265,11 @@ class OwnerChange:
     """Reassign a lead; ``key`` identifies the decision (the outbox key) so it happens once."""
 
     key: str
+    """The outbox key, the same every time this decision is sent."""
     lead_id: str
+    """The lead to reassign."""
     owner: str
+    """The new owner as the policy's team lists them (an email or a CRM user id): map it to your user id."""
 
 
 @dataclass(frozen=True)
@@ -234,9 +277,13 @@ class FieldChange:
     """Set one lead field (ours, by its vocabulary name) from an escalation's ``set``; ``key`` is the outbox key."""
 
     key: str
+    """The outbox key, the same every time this change is sent."""
     lead_id: str
+    """The lead to change."""
     field: str
+    """The vocabulary's name of the field (``status``, ``sla_status``): map it to yours, or fail naming it."""
     value: Any
+    """The value to write: text, a number, a boolean or None."""
 
 
 Update = StatusUpdate | TaskRequest | OwnerChange | FieldChange
@@ -257,11 +304,17 @@ class PushResult:
     """
 
     key: str
+    """The key of the update this answers."""
     lead_id: str
+    """The lead of that update."""
     ok: bool
+    """True when written (or skipped)."""
     error: str | None = None
+    """What went wrong, for a person to act on, never holding a secret; None when ok."""
     remote_id: str | None = None
+    """The id of what was written (a task's id), kept with the push state."""
     skipped: bool = False
+    """Ok with nothing written: the target has no place for this update."""
 
 
 # ---------------------------------------------------------------- the base class
@@ -276,7 +329,9 @@ class Connector:
     """
 
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    """The pydantic model a ``[[sources]]`` table (less ``name`` and ``type``) is validated against."""
     streams: ClassVar[tuple[str, ...]] = ("events",)
+    """The streams a pull reads, each with its own cursor (``persons``, ``activities``)."""
     target_option: ClassVar[str | None] = None
     """The option that ``--source TYPE:ARG`` / ``--push TYPE:ARG`` fills with ARG (e.g. ``path``)."""
     snapshot_push: ClassVar[bool] = False

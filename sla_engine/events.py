@@ -24,6 +24,8 @@ def utc(value: datetime) -> datetime:
 
 
 class EventType(StrEnum):
+    """What an event records; each type has its payload model (docs/events.md)."""
+
     CREATED = "created"
     UPDATED = "updated"
     STATUS_CHANGED = "status_changed"
@@ -190,11 +192,17 @@ class LeadEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     event_id: str
+    """The same each time the same fact is read: build it with ``stable_event`` or ``LeadEvent.build``."""
     lead_id: str = Field(min_length=1)
+    """The lead, cleaned by ``normalize_identifier``."""
     occurred_at: datetime
+    """When it happened; a time zone is required."""
     source: str
+    """The connector instance's name (``self.name``)."""
     type: EventType
+    """What happened."""
     payload: dict[str, Any] = Field(default_factory=dict)
+    """The fields of the event's type (docs/events.md), checked against its payload model."""
 
     @field_validator("lead_id")
     @classmethod
@@ -281,11 +289,17 @@ class EventRow(NamedTuple):
     """
 
     event_id: str
+    """As ``LeadEvent.event_id``."""
     lead_id: str
+    """As ``LeadEvent.lead_id``, already normalised."""
     occurred_at: str
+    """UTC ISO 8601 text (``stored_instant``)."""
     source: str
+    """As ``LeadEvent.source``."""
     type: str
+    """An ``EventType`` value."""
     payload: str
+    """JSON text (``payload_text``), checked against the type's payload model."""
 
 
 def stored_instant(value: datetime) -> str:

@@ -28,11 +28,18 @@ class PluginError(RuntimeError):
 
 @dataclass(frozen=True)
 class LoadedPlugin:
+    """One loaded plugin, as ``sla-engine plugins`` lists it."""
+
     name: str
+    """The entry point's name."""
     distribution: str | None
+    """The installed distribution it comes from, or None."""
     version: str | None
+    """That distribution's version."""
     module: str
+    """The module the entry point names."""
     hooks: tuple[str, ...]
+    """The hooks it implements."""
     registered: tuple[str, ...] = ()
     """The connector types and notifier channels it registered (``connector:csv``, ``notifier:teams``)."""
 

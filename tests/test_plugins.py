@@ -234,5 +234,59 @@ def test_the_third_party_connector_passes_the_conformance_kit(installed_example)
         capture_output=True, text=True, env=_env(installed_example), cwd=EXAMPLE, timeout=120,
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert re.search(r"\b9 passed\b", run.stdout), run.stdout
+    assert re.search(r"\b16 passed, 3 skipped\b", run.stdout), run.stdout  # no secret, messy ids or actions
 
+
+
+# ---------------------------------------------------------------- problems named, once, by plugin
+
+
+def test_a_registering_hook_whose_lazy_import_fails_is_named_by_plugins_not_a_traceback(with_plugin):
+    def register_connectors(register):
+        import sla_no_such_module_for_a_lazy_import  # noqa: F401  (the plugin's own connector module, broken)
+
+    with_plugin("pipedrive", register_connectors=hookimpl(register_connectors))
+    with pytest.raises(plugins.PluginError, match="plugin 'pipedrive': register_connectors failed: "
+                                                  "ModuleNotFoundError: No module named"):
+        plugins.connectors()
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert ("error: plugin 'pipedrive': register_connectors failed: ModuleNotFoundError: No module named "
+            "'sla_no_such_module_for_a_lazy_import'") in result.output
+
+
+def test_a_plugin_that_registered_nothing_or_implements_no_hook_is_named(with_plugin):
+    with_plugin("quiet", register_notifiers=hookimpl(lambda register: None))
+    with_plugin("undecorated", register_connectors=lambda register: register("x", object))  # no @hookimpl
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == 1
+    assert ("error: plugin 'quiet' implements register_notifiers but registered no notifier: its hook must call "
+            "register(name, ...)") in result.output
+    assert "error: plugin 'undecorated' loaded but implements no hook: decorate its hook functions with @hookimpl" \
+        in result.output
+
+
+def test_two_plugins_registering_one_name_are_both_named_in_one_line(with_plugin):
+    with_plugin("teams_a", register_notifiers=hookimpl(lambda register: register("teams", object)))
+    with_plugin("teams_b", register_notifiers=hookimpl(lambda register: register("teams", object)))
+    with pytest.raises(plugins.PluginError) as raised:
+        plugins.notifiers()
+    assert str(raised.value).startswith("two plugins register a notifier named 'teams': 'teams_a' and 'teams_b';")
+    assert "\n" not in str(raised.value)
+
+
+def test_plugins_lists_what_each_plugin_registered():
+    result = CliRunner().invoke(main, ["plugins"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split("\t")[0]: line for line in result.output.splitlines()}
+    assert lines["hubspot"].endswith("\tconnector:hubspot") and lines["notify-slack"].endswith("\tnotifier:slack")
+
+
+def test_a_missing_environment_variable_names_the_source_and_the_option(monkeypatch):
+    from sla_engine.connector import ConnectorConfigError
+
+    monkeypatch.delenv("HUBSPOT_TOKEN_FOR_THIS_TEST", raising=False)
+    connector = plugins.connectors()["hubspot"].configure("crm", {"token": {"env": "HUBSPOT_TOKEN_FOR_THIS_TEST"}})
+    with pytest.raises(ConnectorConfigError, match=r"^environment variable HUBSPOT_TOKEN_FOR_THIS_TEST is not set "
+                                                   r"\(needed by source 'crm', option token\)$"):
+        connector.config.token.reveal()

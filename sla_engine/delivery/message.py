@@ -30,16 +30,27 @@ class Item:
     """One lead's line in a message. Every field is plain text from data: escape before use."""
 
     key: str
+    """The outbox key of the action."""
     lead_id: str
+    """The lead's id."""
     lead_name: str
+    """The lead's name (data: escape it)."""
     company: str
+    """The lead's company (data: escape it)."""
     policy: str
+    """The policy's name."""
     window: str
+    """The window's label."""
     level: str
+    """The escalation level, as the policy says it (``on breach``, ``2h after breach``, ``at warning``)."""
     timing: str
+    """Where the clock stands, in words (``30m left``, ``overdue by 2h``, ``met (stopped …)``)."""
     owner: str
+    """The lead's owner."""
     link: str
+    """A link to the lead in the CRM, or empty."""
     action: str
+    """What the escalation asks, in words."""
 
     def fields(self) -> dict[str, str]:
         return {k: v for k, v in asdict(self).items() if k in ITEM_FIELDS}
@@ -67,31 +78,44 @@ class Message:
     """One message: where it goes, what it lists, and the key a receiver dedupes on."""
 
     channel: str
+    """The channel it goes by (``teams``)."""
     address: str
+    """The person's address on the channel (read now from its environment variable, if it names one).
+
+    On a channel whose notifier declares no address, the person's key.
+    """
     recipient: str
+    """The person's display name."""
     items: tuple[Item, ...]
+    """One Item per lead: one for a notice, several for a digest."""
     idempotency_key: str
+    """The same on every resend of this message: send it so the receiver can drop repeats."""
     templates: Templates = field(default_factory=Templates, compare=False)
+    """The policy set's templates; ``subject()``, ``lines()``, ``text()`` and ``html()`` render with them."""
 
     @property
     def is_digest(self) -> bool:
         return len(self.items) > 1
 
     def subject(self) -> str:
+        """One line: the lead and its level, or how many leads a digest lists."""
         if self.is_digest:
             return self.templates.render("digest_subject", {"count": str(len(self.items))})
         return self.templates.render("subject", self.items[0].fields())
 
     def lines(self, template: str = "item", escape: Callable[[str], str] = str) -> list[str]:
+        """One line per lead from ``template``; ``escape`` makes lead data safe for the medium (Markdown, HTML)."""
         return [self.templates.render(template, item.fields(), escape) for item in self.items]
 
     def text(self) -> str:
+        """The plain-text body: a greeting and one line per lead."""
         return self.templates.render("body", {
             "recipient": self.recipient, "count": str(len(self.items)),
             "items": "\n".join(f"- {line}" for line in self.lines()),
         })
 
     def html(self) -> str:
+        """The body as HTML, lead data escaped."""
         items = "".join(f"<li>{line}</li>" for line in self.lines(escape=html.escape))
         return self.templates.render("body", {"recipient": html.escape(self.recipient), "count": str(len(self.items)),
                                               "items": f"<ul>{items}</ul>"}).replace("\n", "<br>\n")

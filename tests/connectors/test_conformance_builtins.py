@@ -11,6 +11,11 @@ from sla_engine.conformance import ConnectorConformance
 from tests.engine.test_evaluate import activity, assigned, created
 
 T0 = datetime(2026, 11, 2, 14, 0, tzinfo=timezone.utc)
+# The kit pushes status for window first_response (its status_window fixture): map it, as a user would.
+SF_PUSH = [{"window": "first_response", "tier": "SLA_Tier__c", "status": "SLA_Status__c", "due_at": "SLA_Due__c",
+            "breached_at": "SLA_Breached_At__c"}]
+HS_PUSH = [{"window": "first_response", "tier": "sla_tier", "status": "sla_status", "due_at": "sla_due_at",
+            "breached_at": "sla_breached_at"}]
 
 
 class TestCsvConformance(ConnectorConformance):
@@ -32,7 +37,7 @@ class TestSalesforceConformance(ConnectorConformance):
         for n in range(3):
             lead = fake.add_lead(T0 + timedelta(minutes=n), OwnerId="005000000000001AAA")
             fake.add("Task", T0 + timedelta(minutes=n + 5), WhoId=lead, TaskSubtype="Call", IsClosed=True)
-        return sf_options
+        return {**sf_options, "push_status": SF_PUSH}
 
 
 class TestHubSpotConformance(ConnectorConformance):
@@ -43,4 +48,4 @@ class TestHubSpotConformance(ConnectorConformance):
         fake, _ = hubspot
         for n in range(3):
             fake.add("contacts", T0 + timedelta(minutes=n), hs_lead_status="NEW", hubspot_owner_id="11")
-        return hs_options
+        return {**hs_options, "push_status": HS_PUSH}

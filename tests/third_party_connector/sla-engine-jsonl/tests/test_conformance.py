@@ -19,8 +19,8 @@ class TestJsonlConnector(ConnectorConformance):
              "updated_at": "2026-11-02T09:00:00+00:00", "payload": {"attributes": {"lead_score": 90}}},
             {"id": 2, "lead_id": "L1", "type": "assigned", "occurred_at": "2026-11-02T09:01:00+00:00",
              "updated_at": "2026-11-02T09:01:00+00:00", "payload": {"owner": "rep@example.com"}},
-            {"id": 3, "lead_id": "L2", "type": "no_such_type", "occurred_at": "2026-11-02T09:02:00+00:00",
-             "updated_at": "2026-11-02T09:02:00+00:00"},
+            {"id": 3, "lead_id": "L2", "type": "activity", "occurred_at": "2026-11-02T09:02:00+00:00",
+             "updated_at": "2026-11-02T09:02:00+00:00", "payload": {"channel": "call", "by": "rep@example.com"}},
         ]
         path = tmp_path / "events.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
