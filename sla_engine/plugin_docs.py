@@ -35,6 +35,7 @@ SECTIONS = (
     Section("docs/connectors.md", (
         "sla_engine.connector.Connector", "sla_engine.connector.ConnectorConfig", "sla_engine.connector.Secret",
         "sla_engine.connector.Cursor", "sla_engine.connector.PullResult", "sla_engine.connector.Rejection",
+        "sla_engine.connector.Owner",
         "sla_engine.events.LeadEvent", "sla_engine.events.EventType", "sla_engine.events.EventRow",
         "sla_engine.connector.StatusUpdate", "sla_engine.connector.TaskRequest", "sla_engine.connector.OwnerChange",
         "sla_engine.connector.FieldChange", "sla_engine.connector.PushResult",
