@@ -43,15 +43,16 @@ from sla_engine.connector import (
     TaskRequest,
     Update,
 )
-from sla_engine.engine.evaluate import BREACHED, CANCELLED, MET, NOT_APPLICABLE, PAUSED, RUNNING
+from sla_engine.engine.status import ClockStatus
 from sla_engine.events import EventRow, IdentifierError, LeadEvent, event_row, normalize_identifier
 from sla_engine.plugins import connectors, loaded_plugins, reset
 from sla_engine.store.db import Store
 from sla_engine.sync import push_updates, sync_sources
 
 SECRET_PROBE = "conformance-s3cr3t-do-not-echo"
-STATUSES = (RUNNING, PAUSED, MET, BREACHED, CANCELLED, NOT_APPLICABLE)
+STATUSES = tuple(ClockStatus)
 """Every status a StatusUpdate may carry."""
+RUNNING, BREACHED, NOT_APPLICABLE = ClockStatus.RUNNING, ClockStatus.BREACHED, ClockStatus.NOT_APPLICABLE
 # Option names that hold a credential: declared as str they would sit in sla-engine.toml in clear.
 CREDENTIAL_NAME = re.compile(r"(^|_)(token|secret|password|passwd|api_?key|private_?key|credentials?)($|_)", re.I)
 

@@ -49,7 +49,7 @@ SECTIONS = (
 )
 
 # Fields whose values are a fixed set defined elsewhere in the code.
-VALUES = {("StatusUpdate", "status"): "sla_engine.conformance:STATUSES"}
+VALUES = {("StatusUpdate", "status"): "sla_engine.engine.status:ClockStatus"}
 
 
 def _object(dotted: str) -> type:
