@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("run", ("sla_engine.sync", "sla_engine.runner")),
     ("delivery", ("sla_engine.delivery",)),
     ("reports", ("sla_engine.reports",)),
-    ("tools", ("sla_engine.policytest", "sla_engine.conformance")),
+    ("tools", ("sla_engine.policytest", "sla_engine.conformance", "sla_engine.plugin_docs")),
     ("app", ("sla_engine.app", "sla_engine.config")),
     ("cli", ("sla_engine.cli",)),
 ]
