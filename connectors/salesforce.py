@@ -151,6 +151,11 @@ class SalesforceConfig(ConnectorConfig):
     @model_validator(mode="after")
     def _one_auth(self) -> SalesforceConfig:
         self.auth_mode()
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"time_zone {self.time_zone!r} is not a time zone name such as "
+                             "'America/New_York'") from None
         return self
 
     def auth_mode(self) -> str:
@@ -338,12 +343,19 @@ class SalesforceConnector(Connector):
         )
 
         attempt = 0
+        renewed = False
         while True:
             self._check_quota()
             try:
                 self.requests_made += 1
                 return fn(*args, **kwargs)
             except SalesforceExpiredSession:
+                if not renewed and self.config.auth_mode() in ("client_credentials", "jwt") and \
+                        getattr(fn, "__self__", None) is self._sf:
+                    # An OAuth access token expired during a long run: ask for a new one, once.
+                    renewed, self._sf = True, None
+                    fn = getattr(self.client(), fn.__name__)
+                    continue
                 raise ConnectorError(
                     f"{self.name}: Salesforce rejected the session (401 INVALID_SESSION_ID); "
                     "renew the credentials the configuration names"
@@ -385,13 +397,12 @@ class SalesforceConnector(Connector):
 
     def _pages(self, soql: str, include_deleted: bool = False) -> Iterator[list[dict[str, Any]]]:
         """A query's records a page at a time, through nextRecordsUrl."""
-        sf = self.client()
-        page = self._call(sf.query, soql, include_deleted=include_deleted)
+        page = self._call(self.client().query, soql, include_deleted=include_deleted)
         while True:
             yield page["records"]
             if page.get("done", True) or not page.get("nextRecordsUrl"):
                 return
-            page = self._call(sf.query_more, page["nextRecordsUrl"], identifier_is_url=True)
+            page = self._call(self.client().query_more, page["nextRecordsUrl"], identifier_is_url=True)
 
     def _query(self, soql: str, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Every record of a query."""
@@ -797,12 +808,11 @@ class SalesforceConnector(Connector):
     def _collection(self, method: str,
                     records: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], tuple[bool, str | None]]]:
         """sObject collections, batch_size records a request; per-record (ok, error), in order."""
-        sf = self.client() if records else None
         size = self.config.batch_size
         for start in range(0, len(records), size):
             batch = records[start:start + size]
             try:
-                answers = self._call(sf.restful, "composite/sobjects", method=method,
+                answers = self._call(self.client().restful, "composite/sobjects", method=method,
                                      json={"allOrNone": False, "records": batch})
             except ConnectorError as error:
                 for record in batch:

@@ -342,6 +342,8 @@ def test_the_configuration_takes_secrets_only_by_reference_and_never_echoes_them
         SalesforceConnector.configure("sf", {"session_id": {"env": "X"}})
     with pytest.raises(ConnectorConfigError, match="give credentials"):
         SalesforceConnector.configure("sf", {"username": "a@b.c"})
+    with pytest.raises(ConnectorConfigError, match="time_zone 'Mars/Olympus' is not a time zone"):
+        SalesforceConnector.configure("sf", {**sf_options, "time_zone": "Mars/Olympus"})
     jwt = SalesforceConnector.configure("sf", {"username": "a@b.c", "consumer_key": "3MVG9", "private_key": {
         "file": "/run/secrets/sf.key"}})
     assert jwt.config.auth_mode() == "jwt"
@@ -571,6 +573,28 @@ def test_client_credentials_get_a_token_from_the_token_endpoint(salesforce, sf_o
                                                       "consumer_key": "3MVG9-key",
                                                       "consumer_secret": {"env": "SF_CLIENT_SECRET"}}))
     assert "invalid_client" in str(raised.value) and "wrong-secret" not in str(raised.value)
+
+
+def test_an_access_token_that_expires_during_a_run_is_renewed_once(salesforce, sf_options, monkeypatch):
+    fake, served = salesforce
+    fake.oauth = {"consumer_key": "3MVG9-key", "consumer_secret": "s3cr3t-client"}
+    fake.page_size = 1
+    leads = [fake.add_lead(at(n)) for n in range(3)]
+    monkeypatch.setenv("SF_CLIENT_SECRET", "s3cr3t-client")
+    options = {k: v for k, v in sf_options.items() if k not in ("session_id", "instance_url")}
+    connector = SalesforceConnector.configure("sf", {**options, "login_url": served.url, "consumer_key": "3MVG9-key",
+                                                     "consumer_secret": {"env": "SF_CLIENT_SECRET"}})
+    rotated = []
+
+    def expire_once(fake):
+        if not rotated:
+            rotated.append(fake.session_id)
+            fake.session_id = "00Dfake!renewed-session"  # the old token answers 401 INVALID_SESSION_ID now
+
+    fake.on_page = expire_once
+    items, _ = pull_all(connector)
+    assert {e.lead_id for e in items} == set(leads)
+    assert len(fake.calls("POST", "/services/oauth2/token")) == 2
 
 
 def test_jwt_bearer_signs_an_assertion_the_token_endpoint_verifies(salesforce, sf_options, tmp_path):
