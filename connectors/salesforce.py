@@ -520,7 +520,8 @@ class SalesforceConnector(Connector):
                 if theirs in tracked:
                     attributes[ours] = at_creation(theirs, record.get(theirs))
                 elif modified > created:
-                    first_seen[ours] = record.get(theirs)  # untracked: its value at creation is unknown
+                    if record.get(theirs) is not None:  # untracked: its value at creation is unknown
+                        first_seen[ours] = record.get(theirs)
                 else:
                     attributes[ours] = record.get(theirs)
             events.append(event(EventType.CREATED, created, "created", {"attributes": attributes}))

@@ -86,7 +86,8 @@ def _describe_token(token: Token) -> str:
     if literal is not None:
         return f"'{literal}'"
     kind = terminal_name(token.type).removeprefix("a ").removeprefix("an ")
-    return f"{kind} '{token}'"
+    text = str(token) if len(token) <= 40 else f"{str(token)[:40]}…"  # a 4,000-digit number is not repeated
+    return f"{kind} '{text}'"
 
 
 def _expected(names: set[str]) -> str:
