@@ -602,6 +602,7 @@ class ReferenceEvaluator:
             was, lead.condition_was[name] = lead.condition_was.get(name, False), now
             if recycled and (lead.stage_now[name] or was):
                 lead.stage_now[name] = False
+                lead.stage_entered.pop(name, None)  # `since` it counts from its next entry (zero until then)
                 continue
             if now and not lead.stage_now[name]:
                 lead.entered_now.add(name)
