@@ -597,12 +597,13 @@ class ReferenceEvaluator:
         """Stages after an event (docs/semantics.md, Stages). A recycle leaves every stage the lead
         was in; there it enters only a stage whose condition did not hold before and holds after."""
         lead.entered_now = set()
+        if recycled:
+            lead.stage_entered.clear()  # `since STAGE` counts from the entries after the recycle (zero until then)
         for name, stage in self.ps.stages.items():
             now = self.interp.stage_holds(stage, Scope(lead))
             was, lead.condition_was[name] = lead.condition_was.get(name, False), now
             if recycled and (lead.stage_now[name] or was):
                 lead.stage_now[name] = False
-                lead.stage_entered.pop(name, None)  # `since` it counts from its next entry (zero until then)
                 continue
             if now and not lead.stage_now[name]:
                 lead.entered_now.add(name)
