@@ -272,6 +272,25 @@ def histories(draw: st.DrawFn, max_steps: int = 10, lead_id: str = LEAD) -> list
     return draw(st.permutations(events))
 
 
+@st.composite
+def with_an_event_on_an_edge(draw: st.DrawFn, reference: ReferenceEvaluator,
+                             events: list[LeadEvent]) -> list[LeadEvent]:
+    """The history, or the history with one event (not the first) moved to a deadline or warning
+    instant: a stop, pause or recycle at exactly the deadline."""
+    ordered = sorted(events, key=lambda e: (e.occurred_at, e.event_id))
+    if len(ordered) < 2 or not draw(st.booleans()):
+        return events
+    verdict = reference.evaluate(ordered, ordered[-1].occurred_at + timedelta(days=20), elapsed=False)
+    instants = sorted({row[key] for row in verdict["instances"].values() for key in ("due_at", "warning_at")
+                       if row[key] is not None and row[key].second == 0 and row[key].microsecond == 0})
+    if not instants:
+        return events
+    moved = draw(st.integers(1, len(ordered) - 1))
+    at = draw(st.sampled_from(instants))
+    ordered[moved] = ordered[moved].model_copy(update={"occurred_at": at})
+    return draw(st.permutations(ordered))
+
+
 def edges(reference: ReferenceEvaluator, events: list[LeadEvent]) -> list[datetime]:
     """As-of instants on the rules' edges: each deadline, warning and escalation instant exactly
     and a second either side, each event, and the calendars' next opening and closing after them."""

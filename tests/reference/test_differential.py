@@ -20,6 +20,7 @@ from tests.reference.histories import (
     histories,
     policy_set_of,
     reference_for,
+    with_an_event_on_an_edge,
 )
 
 SHIPPED_SHARE = 0.6
@@ -31,6 +32,7 @@ SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, He
 @given(data=st.data())
 def test_the_engine_judges_like_the_reference_under_the_shipped_policies(data):
     events = data.draw(histories(), label="events")
+    events = data.draw(with_an_event_on_an_edge(reference_for(SHIPPED), events), label="events, one on an edge")
     as_of = data.draw(st.sampled_from(edges(reference_for(SHIPPED), events)), label="as_of")
     assert_agreement(SHIPPED, events, as_of)
 
@@ -40,5 +42,6 @@ def test_the_engine_judges_like_the_reference_under_the_shipped_policies(data):
 def test_the_engine_judges_like_the_reference_under_generated_policies(data):
     policy_set = policy_set_of(data.draw(generated_policies(), label="policies"))
     events = data.draw(histories(), label="events")
+    events = data.draw(with_an_event_on_an_edge(reference_for(policy_set), events), label="events, one on an edge")
     as_of = data.draw(st.sampled_from(edges(reference_for(policy_set), events)), label="as_of")
     assert_agreement(policy_set, events, as_of)
