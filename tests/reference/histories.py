@@ -276,16 +276,20 @@ def histories(draw: st.DrawFn, max_steps: int = 10, lead_id: str = LEAD) -> list
 def with_an_event_on_an_edge(draw: st.DrawFn, reference: ReferenceEvaluator,
                              events: list[LeadEvent]) -> list[LeadEvent]:
     """The history, or the history with one event (not the first) moved to a deadline or warning
-    instant: a stop, pause or recycle at exactly the deadline."""
+    or escalation instant: a stop, pause or recycle at exactly the deadline."""
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.event_id))
     if len(ordered) < 2 or not draw(st.booleans()):
         return events
     verdict = reference.evaluate(ordered, ordered[-1].occurred_at + timedelta(days=20), elapsed=False)
-    instants = sorted({row[key] for row in verdict["instances"].values() for key in ("due_at", "warning_at")
-                       if row[key] is not None and row[key].second == 0 and row[key].microsecond == 0})
+    found = [row[key] for row in verdict["instances"].values() for key in ("due_at", "warning_at")]
+    found += verdict["actions"].values()  # escalation instants too: a pause that begins at one
+    instants = sorted({t for t in found if t is not None and t.second == 0 and t.microsecond == 0})
     if not instants:
         return events
-    moved = draw(st.integers(1, len(ordered) - 1))
+    # Pauses, stops and ends come from status changes and dispositions more than from anything else.
+    weighted = [n for n in range(1, len(ordered)) for _ in range(
+        3 if ordered[n].type in ("status_changed", "disposition") else 1)]
+    moved = draw(st.sampled_from(weighted))
     at = draw(st.sampled_from(instants))
     ordered[moved] = ordered[moved].model_copy(update={"occurred_at": at})
     return draw(st.permutations(ordered))
