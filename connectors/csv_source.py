@@ -11,6 +11,9 @@ An ordinary event log row is read straight from its cells (`_LogPlan`); any othe
 full path, which gives the same event or the reason it is rejected. For the store, the lane can
 give the row the store keeps instead (`rows=True`, an EventRow), with the JSON of the payloads a
 log repeats remembered.
+
+Size: both readers share the fast lane and the pydantic path it must agree with; they stay in one
+file so that the fast path is held to its plain version in one place.
 """
 
 from __future__ import annotations

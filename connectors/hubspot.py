@@ -16,6 +16,9 @@ last modification time read, so a record edited while paging moves behind the re
 cannot shift another out of sight, and no query meets the 10,000-result cap. Search calls
 are paced to the search API's per-second limit; a daily-limit 429 stops the pull cleanly
 with what was read kept.
+
+Size: one vendor's API end to end (paging, history, merges, pushing back) is one job, kept in one
+file so that it reads beside the HubSpot documentation its fake cites.
 """
 
 from __future__ import annotations

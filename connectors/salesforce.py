@@ -21,6 +21,9 @@ Streams, each read by SOQL ordered by its timestamp with an Id tiebreak:
 
 A REQUEST_LIMIT_EXCEEDED that outlasts the retries stops the pull cleanly, as the quota share does:
 what was read is kept with its cursors and the next run goes on from there.
+
+Size: one vendor's API end to end (SOQL streams, history, conversion, pushing back) is one job, kept
+in one file so that it reads beside the Salesforce documentation its fake cites.
 """
 
 from __future__ import annotations

@@ -12,11 +12,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from sla_engine import hookspecs
+
+if TYPE_CHECKING:
+    from sla_engine.connector import Connector
 
 ENTRY_POINT_GROUP = "sla_engine"
 LOAD_PLUGINS_ENV = "SLA_ENGINE_LOAD_PLUGINS"
@@ -80,7 +83,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
     try:
         manager.check_pending()  # a hookimpl whose name matches no hookspec fails loudly
     except pluggy.PluginValidationError as error:
-        name = manager.get_name(error.plugin) if manager.is_registered(error.plugin) else "?"
+        name = (manager.get_name(error.plugin) if manager.is_registered(error.plugin) else None) or "?"
         raise PluginError(
             f"plugin {name!r} implements a hook that does not exist: {error} "
             "(see docs/plugins.md for the hook names)"
@@ -167,7 +170,7 @@ def _describe(plugin: str) -> str:
 
 
 @functools.cache
-def connectors() -> dict[str, type]:
+def connectors() -> dict[str, type[Connector]]:
     """Connector classes by type name."""
     from sla_engine.connector import Connector
 

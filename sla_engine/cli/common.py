@@ -33,7 +33,7 @@ class StoreProblem(click.ClickException):
 
     def __init__(self, error: StoreError) -> None:
         super().__init__(str(error))
-        self.exit_code = error.exit_code
+        self.exit_code = error.exit_code  # type: ignore[misc]  # click reads it from the instance
 
 
 def store_problem(error: BaseException) -> StoreProblem:

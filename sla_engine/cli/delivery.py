@@ -113,8 +113,8 @@ def deliver(ctx: click.Context, policies: Path | None, db: Path | None, as_of: s
 @click.pass_context
 def outbox(ctx: click.Context, db: Path | None, status: str | None, limit: int | None, output: str) -> None:
     """List the outbox: what is due, sent, failing or dead, and why."""
-    from sla_engine.delivery.outbox import list_rows
     from sla_engine.language.actions import describe_action
+    from sla_engine.store.outbox import list_rows
 
     store = open_existing_store(app.store_path(load_config(ctx), None, db))
     try:

@@ -57,9 +57,7 @@ def report(ctx: click.Context, period: str | None, output: str, out: Path | None
     policy_dir, db_path = _paths(ctx, policies, db)
     policy_set = load_policies(policy_dir)
     store = open_existing_store(db_path)
-    # A report reads much of the store several times: map it into memory and cache generously.
-    store.conn.execute("PRAGMA mmap_size = 1073741824")
-    store.conn.execute("PRAGMA cache_size = -262144")
+    store.prepare_for_reports()
     try:
         moment = _as_of(as_of, store)
         try:

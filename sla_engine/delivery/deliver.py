@@ -1,6 +1,6 @@
 """``deliver``: send what the outbox holds, once, across cron runs that overlap or die.
 
-Each row goes through claim → send → mark, each step committed on its own (outbox.py).
+Each row goes through claim → send → mark, each step committed on its own (store/outbox.py).
 Notifications go through notifier plugins; reassignments, tasks and field changes go
 through the lead's source connector when it can push, and are recorded as events so the
 next evaluate sees them. Before anything is sent, rows nobody needs any more are retired:
@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from sla_engine.connector import Connector, FieldChange, OwnerChange, TaskRequest, Update, stable_event
-from sla_engine.delivery import outbox
 from sla_engine.delivery.message import Item, Message, Templates
 from sla_engine.delivery.reassign import eligible, members_of, pick, remember_pick
 from sla_engine.delivery.recipients import Directory, Person, Unresolved
@@ -30,6 +29,7 @@ from sla_engine.language.actions import describe_action
 from sla_engine.language.model import format_span
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.language.vocabulary import SHIPPED_CHANNELS, Channels
+from sla_engine.store import outbox
 from sla_engine.store.db import Store, iso
 
 SOURCE = "sla-engine"
@@ -140,6 +140,7 @@ class Delivery:
         if row["status"] == outbox.SENDING:
             if row["sends"] < outbox.MAX_SENDS:
                 return False  # finish what a dead run started, with the same idempotency key
+            reason: str | None
             status, reason = outbox.DEAD, (f"interrupted {row['sends']} times while being sent; not sent again "
                                            "(it may have arrived: check with the recipient)")
             self.report.dead.append(row)
@@ -167,11 +168,7 @@ class Delivery:
 
     def instance(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """The row's window instance as stored now (due, status, stopped), or None when withdrawn."""
-        found = self.store.conn.execute(
-            "SELECT due_at, status, stopped_at FROM window_instances WHERE key = ?",
-            (f"{row['lead_id']}|{row['policy']}|{row['window']}|{row['cycle']}",),
-        ).fetchone()
-        return {"due_at": found[0], "status": found[1], "stopped_at": found[2]} if found else None
+        return self.store.instance_timing(f"{row['lead_id']}|{row['policy']}|{row['window']}|{row['cycle']}")
 
     def level_when(self, row: dict[str, Any]) -> str | None:
         level = self.level(row)
@@ -375,11 +372,7 @@ class Delivery:
 
     def push_target(self, lead_id: str) -> Connector | None:
         """The lead's source connector, when it can write owner changes, tasks and fields back."""
-        rows = self.store.conn.execute(
-            "SELECT DISTINCT source FROM events WHERE lead_id = ? AND source != ? ORDER BY occurred_at",
-            (lead_id, SOURCE),
-        ).fetchall()
-        for (source,) in rows:
+        for source in self.store.lead_sources(lead_id, besides=SOURCE):
             connector = self.connectors.get(source)
             if connector is not None and connector.takes_actions():
                 return connector
@@ -388,8 +381,7 @@ class Delivery:
     # ------------------------------------------------------------ helpers
     def lead(self, lead_id: str) -> dict[str, Any]:
         if lead_id not in self.leads:
-            row = self.store.conn.execute("SELECT state FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
-            self.leads[lead_id] = json.loads(row[0]) if row and row[0] else {}
+            self.leads[lead_id] = self.store.lead_state(lead_id)
         return self.leads[lead_id]
 
     def item(self, row: dict[str, Any], lead: Mapping[str, Any]) -> Item:

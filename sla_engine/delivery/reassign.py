@@ -17,7 +17,7 @@ from sla_engine.engine.calendar import BusinessCalendar
 from sla_engine.engine.evaluate import build_calendar
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
-from sla_engine.store.db import Store, iso
+from sla_engine.store.db import Store
 
 
 def _texts(value: Any) -> list[str]:
@@ -57,19 +57,15 @@ def pick(store: Store, team: str, members: Sequence[str], candidates: Sequence[s
     if not candidates:
         raise Unresolved(f"no member of team {team!r} can take the lead now "
                          "(all previous owners, away, or outside the team's hours)")
-    row = store.conn.execute("SELECT last_member FROM round_robin WHERE team = ?", (team,)).fetchone()
-    start = members.index(row[0]) + 1 if row and row[0] in members else 0
+    last = store.last_pick(team)
+    start = members.index(last) + 1 if last in members else 0
     order = list(members[start:]) + list(members[:start])
     return next(member for member in order if member in candidates)
 
 
 def remember_pick(store: Store, team: str, member: str, now: datetime) -> None:
     """Advance the turn; call in the transaction that claims the outbox row."""
-    store.conn.execute(
-        "INSERT INTO round_robin (team, last_member, updated_at) VALUES (?, ?, ?) "
-        "ON CONFLICT (team) DO UPDATE SET last_member = excluded.last_member, updated_at = excluded.updated_at",
-        (team, member, iso(now)),
-    )
+    store.remember_pick(team, member, now)
 
 
 def members_of(policy_set: PolicySet, team: str) -> list[str]:

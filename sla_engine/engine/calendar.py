@@ -250,8 +250,10 @@ class BusinessCalendar:
             return ends_before[-1]
         return self.next_open(target)
 
-    def describe(self, t: datetime) -> str:
+    def describe(self, t: datetime | None) -> str:
         """Local wall-clock text for explanations, e.g. ``"Fri 16:30 America/New_York"``."""
+        if t is None:
+            return "never"
         local = _as_utc(t).astimezone(self._zone)
         return f"{DAY_NAMES[local.weekday()]} {local:%H:%M} {self.timezone}"
 

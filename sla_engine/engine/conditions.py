@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from typing import Any
 
-from sla_engine.events import LeadEvent
+from sla_engine.events import Event
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet, plan_numbers
 from sla_engine.language.vocabulary import EVENT_FIELDS
@@ -28,9 +28,9 @@ Compiled = Callable[["Context"], Any]
 @dataclass
 class Context:
     state: LeadState
-    history: list[tuple[LeadEvent, str | None]] = field(default_factory=list)
+    history: list[tuple[Event, str | None]] = field(default_factory=list)
     stage_entered: dict[str, datetime] = field(default_factory=dict)
-    event: LeadEvent | None = None
+    event: Event | None = None
     window_start: datetime | None = None
     entered_now: set[str] = field(default_factory=set)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -136,10 +136,10 @@ class Compiler:
             points = rule.points
             if rule.when is not None:
                 cond = self.condition(rule.when)
-                parts.append(lambda ctx, c=cond, p=points: p if c(ctx) else 0.0)
+                parts.append(lambda ctx, c=cond, p=points: p if c(ctx) else 0.0)  # type: ignore[misc]
             elif rule.per is not None:
                 per = self._field(rule.per)
-                parts.append(lambda ctx, f=per, p=points: p * _number(f(ctx)))
+                parts.append(lambda ctx, f=per, p=points: p * _number(f(ctx)))  # type: ignore[misc]
         cap = score.cap
 
         def total(ctx: Context) -> float:

@@ -3,6 +3,9 @@
 Evaluation is a pure function of (policy set, the lead's events, as-of): the store and the
 run loop decide which leads to judge; this module decides what is true of one lead.
 The rules are written out in docs/semantics.md.
+
+Size: the fold over one lead's events and the clock's state machine are read together with
+docs/semantics.md; compiling a policy and tracing for explain are the parts to move out next.
 """
 
 from __future__ import annotations
@@ -433,7 +436,7 @@ class _Clock:
                 self._say(inst.due_at, f"breached (due {self.cal.describe(inst.due_at)})")
 
     # ------------------------------------------------------------ events
-    def on_event(self, event: LeadEvent, t: datetime, ctx: Context, recycled: bool) -> None:
+    def on_event(self, event: Event, t: datetime, ctx: Context, recycled: bool) -> None:
         inst = self.current
         if inst is not None and not inst.finished:
             ctx.window_start = inst.started_at
@@ -458,7 +461,7 @@ class _Clock:
     def _may_restart(self) -> bool:
         return self.window.decl.restarts_on_recycle and self.recycled_since_start
 
-    def _fires(self, trigger: CompiledTrigger, event: LeadEvent, ctx: Context, edge_state: str) -> bool:
+    def _fires(self, trigger: CompiledTrigger, event: Event, ctx: Context, edge_state: str) -> bool:
         if trigger.event is not None:
             if event.type != trigger.event:
                 return False
@@ -564,7 +567,7 @@ class _Clock:
             cursor = max(cursor, resumed)
         return self.cal.add(cursor, left)
 
-    def _running_event(self, inst: Instance, event: LeadEvent | None, t: datetime, ctx: Context) -> None:
+    def _running_event(self, inst: Instance, event: Event | None, t: datetime, ctx: Context) -> None:
         """At each event: re-target on a tier change, then stop, else cancel, else pause.
 
         A stop wins over a cancellation at the same event: a disqualification or recycle
@@ -591,7 +594,7 @@ class _Clock:
                 return
         self._pause(inst, t, ctx)
 
-    def _stops(self, event: LeadEvent | None, ctx: Context) -> bool:
+    def _stops(self, event: Event | None, ctx: Context) -> bool:
         stop = self.window.stop
         if stop is None:
             return False
@@ -745,14 +748,16 @@ def source_text(policy_set: PolicySet, node: m.Node) -> str:
     return " ".join(part.strip() for part in parts)
 
 
-_NO_EVENT: Any = LeadEvent.model_construct(event_id="", lead_id="", source="", type=None, payload={})
+# A placeholder, never validated nor stored.
+_NO_EVENT: Any = LeadEvent.model_construct(  # type: ignore[call-arg]
+    event_id="", lead_id="", source="", type=None, payload={})  # type: ignore[arg-type]
 
 
 def _when(t: datetime) -> str:
     return utc(t).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _describe_event(event: LeadEvent) -> str:
+def _describe_event(event: Event) -> str:
     payload = event.payload
     kind = event.type
     if kind == EventType.CREATED:

@@ -10,15 +10,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar
 
-from sla_engine.events import EventType, LeadEvent
+from sla_engine.events import Event, EventType
 
 # An event's place in its lead's history: (occurred_at, event_id), read without a Python call.
-event_order: Callable[[LeadEvent], tuple[datetime, str]] = attrgetter("occurred_at", "event_id")
+event_order: Callable[[Event], tuple[datetime, str]] = attrgetter("occurred_at", "event_id")
+E = TypeVar("E", bound=Event)
 
 
-def sorted_events(events: Iterable[LeadEvent]) -> list[LeadEvent]:
+def sorted_events(events: Iterable[E]) -> list[E]:
     return sorted(events, key=event_order)
 
 
@@ -29,7 +30,7 @@ class LeadState:
     previous_owners: list[str] = field(default_factory=list)
     recycles: int = 0
 
-    def apply(self, event: LeadEvent) -> tuple[str, ...]:
+    def apply(self, event: Event) -> tuple[str, ...]:
         """Fold one event into the state; returns the fields it wrote (changed or not)."""
         payload = event.payload
         kind = event.type

@@ -89,7 +89,7 @@ class TargetRow:
     goal: Goal | None
     goal_value: float | None  # the goal for this period (count goals scaled to its length)
     expected: float | None  # what the value is judged against: goal_value, pro-rated while in progress
-    status: str
+    status: TargetStatus
     in_progress: bool
 
     @property
@@ -163,7 +163,7 @@ def holds(value: float, op: str, goal: float) -> bool:
             "==": value == goal, "!=": value != goal}[op]
 
 
-def judge(value: float | None, op: str, goal: float, band: float) -> str:
+def judge(value: float | None, op: str, goal: float, band: float) -> TargetStatus:
     if value is None:
         return NO_DATA
     if holds(value, op, goal):

@@ -50,6 +50,9 @@ E216    Target misuse: no metric, unknown period or owner, an aggregate that is 
         average, median or pNN, a metric subject of the wrong kind
 E217    ``since start`` outside a window's ``stops`` or ``pauses`` (there is no clock start)
 ======  ===================================================================================
+
+Size: one checker per declaration kind over one shared symbol table; splitting it into a package
+by declaration kind is the next step (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ import bisect
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
@@ -1319,8 +1322,8 @@ class _Checker:
 
     def check_metric_subject(self, name: str, pos: m.Pos, kinds: tuple[str, ...], where: str) -> None:
         """Counting a definition as a stage would measure nothing: say what the name really is."""
-        known = {"stage": self.ps.stages, "definition": self.ps.definitions, "score": self.ps.scores,
-                 "field": self.fields}
+        known: dict[str, Mapping[str, object]] = {
+            "stage": self.ps.stages, "definition": self.ps.definitions, "score": self.ps.scores, "field": self.fields}
         if any(name in known[kind] for kind in kinds) or name in self.broken:
             return
         wanted = " or ".join(kinds)

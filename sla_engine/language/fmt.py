@@ -19,6 +19,9 @@ Layout rules:
   item that spans several lines moves to its own line before that item;
 - a setting given twice in one block (``title``, ``starts``, ``timezone``…) is printed once,
   where the last one was: the last one is the one that counts.
+
+Size: one printer per declaration kind, kept together so that the layout rules above live in one
+place.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import bisect
 import functools
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from decimal import Decimal
@@ -214,7 +217,7 @@ class _Layout:
         return Item(kind, head, tree.meta.start_pos, tree.meta.end_pos, children=children)
 
     def settings(self, parts: list[Tree], lines: dict[str, Callable[[], str]],
-                 lists: dict[str, Callable[[Tree], Item]]) -> list[Item]:
+                 lists: Mapping[str, Callable[[Tree], Item]]) -> list[Item]:
         """A block's items: each list item from its own model node, each setting once."""
         last = _last(parts)
         items = []

@@ -35,8 +35,11 @@ class Node(BaseModel):
 
 # ---------------------------------------------------------------- values
 
+Unit = Literal["ms", "s", "m", "h", "d", "w"]
+CompareOp = Literal["==", "!=", ">=", "<=", ">", "<"]
+TypeName = Literal["text", "number", "boolean", "timestamp", "duration", "text_list", "enum"]
 UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-WORD_UNITS = {
+WORD_UNITS: dict[str, Unit] = {
     "minute": "m", "minutes": "m", "hour": "h", "hours": "h",
     "day": "d", "days": "d", "week": "w", "weeks": "w",
 }
@@ -47,7 +50,7 @@ class Duration(Node):
 
     kind: Literal["duration"] = "duration"
     amount: float
-    unit: Literal["ms", "s", "m", "h", "d", "w"]
+    unit: Unit
     business: bool = False
 
     @property
@@ -115,7 +118,7 @@ Operand = Annotated[Union[Literal_, Duration, ListValue, Ref, Count], Field(disc
 
 class Compare(Node):
     kind: Literal["compare"] = "compare"
-    op: Literal["==", "!=", ">=", "<=", ">", "<"]
+    op: CompareOp
     left: Operand
     right: Operand
 
@@ -181,7 +184,7 @@ Expr = Annotated[
 
 
 class FieldType(Node):
-    name: Literal["text", "number", "boolean", "timestamp", "duration", "text_list", "enum"]
+    name: TypeName
     values: list[str] = Field(default_factory=list)
 
 
@@ -396,7 +399,7 @@ class Metric(Node):
 
 
 class TargetGoal(Node):
-    op: Literal["==", "!=", ">=", "<=", ">", "<"]
+    op: CompareOp
     value: Value
 
 

@@ -63,6 +63,7 @@ def get_parser() -> Lark:
         propagate_positions=True,
         maybe_placeholders=True,
         start=START_SYMBOLS,
+        cache=True,  # the grammar's analysis, kept in a temporary file keyed by the grammar and lark version
     )
 
 

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sla_engine.language import model as m
 from sla_engine.language.errors import Diagnostic, PolicyError
@@ -79,13 +80,13 @@ class PolicySet:
     contacts: dict[str, m.ContactDecl] = field(default_factory=dict)
     plans: dict[str, m.PlanDecl] = field(default_factory=dict)
     policies: dict[str, m.Policy] = field(default_factory=dict)
-    duplicates: list[tuple[m.Node, m.Node]] = field(default_factory=list)
+    duplicates: list[tuple[m.Declaration, m.Declaration]] = field(default_factory=list)
 
     def declarations(self) -> Iterator[m.Declaration]:
         for policy_file in self.files:
             yield from policy_file.declarations
 
-    def namespaces(self) -> dict[type, dict[str, m.Node]]:
+    def namespaces(self) -> dict[type, dict[str, Any]]:
         return {
             m.FieldDecl: self.fields, m.ScoreDecl: self.scores, m.Definition: self.definitions,
             m.Stage: self.stages, m.CalendarDecl: self.calendars, m.ContactDecl: self.contacts,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, time
-from typing import Any
+from typing import Any, cast
 
 from lark import Token, Transformer, v_args
 from lark.tree import Meta
 
 from sla_engine.language import model as m
+
+Tokens = list[Token]  # named outside ToModel, whose `list` rule would shadow the builtin in annotations
 
 DAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 
@@ -74,7 +77,8 @@ class ToModel(Transformer):
         name, type_ = items
         return m.FieldDecl(name=str(name), type=type_, pos=self._token_pos(name))
 
-    def _type(name: str):
+    @staticmethod
+    def _type(name: m.TypeName) -> Callable[[ToModel, Meta, list[Any]], m.FieldType]:
         def rule(self: ToModel, meta: Meta, items: list[Any]) -> m.FieldType:
             return m.FieldType(name=name, pos=self._pos(meta))
         return rule
@@ -436,7 +440,7 @@ class ToModel(Transformer):
         return {"group_by": [str(t) for t in items]}
 
     def target_goal(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
-        return {"goal": m.TargetGoal(op=str(items[0]), value=items[1], pos=self._pos(meta))}
+        return {"goal": m.TargetGoal(op=cast(m.CompareOp, str(items[0])), value=items[1], pos=self._pos(meta))}
 
     def target_tolerance(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         token = items[0]
@@ -484,7 +488,7 @@ class ToModel(Transformer):
 
     def compare(self, meta: Meta, items: list[Any]) -> m.Compare:
         left, op, right = items
-        return m.Compare(op=str(op), left=left, right=right, pos=self._pos(meta))
+        return m.Compare(op=cast(m.CompareOp, str(op)), left=left, right=right, pos=self._pos(meta))
 
     def member(self, meta: Meta, items: list[Any]) -> m.Member:
         return m.Member(operand=items[0], values=items[1], pos=self._pos(meta))
@@ -554,16 +558,16 @@ class ToModel(Transformer):
     def list(self, meta: Meta, items: list[Any]) -> m.ListValue:
         return m.ListValue(items=[i for i in items if i is not None], pos=self._pos(meta))
 
-    def compact_duration(self, meta: Meta, items: list[Token]) -> m.Duration:
+    def compact_duration(self, meta: Meta, items: Tokens) -> m.Duration:
         text = str(items[0])
-        unit = "ms" if text.endswith("ms") else text[-1]
+        unit = cast(m.Unit, "ms" if text.endswith("ms") else text[-1])
         amount = float(text[: -len(unit)])
         return m.Duration(amount=amount, unit=unit, pos=self._pos(meta))
 
-    def worded_duration(self, meta: Meta, items: list[Token]) -> m.Duration:
+    def worded_duration(self, meta: Meta, items: Tokens) -> m.Duration:
         return m.Duration(amount=float(items[0]), unit=m.WORD_UNITS[str(items[1])], pos=self._pos(meta))
 
-    def business_duration(self, meta: Meta, items: list[Token]) -> m.Duration:
+    def business_duration(self, meta: Meta, items: Tokens) -> m.Duration:
         return m.Duration(
             amount=float(items[0]), unit=m.WORD_UNITS[str(items[1])], business=True, pos=self._pos(meta),
         )

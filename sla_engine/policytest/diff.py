@@ -347,14 +347,17 @@ def run_diff(old: Side, new: Side, source: EventSource, as_of: datetime, workdir
 # ---------------------------------------------------------------- targets
 
 
-def _target_rows(policy_set: PolicySet, store: Any, since: datetime, as_of: datetime) -> dict[tuple[str, ...], Any]:
+TargetKey = tuple[str, str, str, str]  # policy, target, period, group
+
+
+def _target_rows(policy_set: PolicySet, store: Any, since: datetime, as_of: datetime) -> dict[TargetKey, Any]:
     """Every target's row for each of its periods from the first event to as-of, per group."""
     from sla_engine.engine.periods import period_of, zone_of
     from sla_engine.engine.targets import DEFAULT_PERIOD, evaluate_target
     from sla_engine.store.metrics import Metrics
 
     metrics = Metrics(store, policy_set)
-    rows: dict[tuple[str, ...], Any] = {}
+    rows: dict[TargetKey, Any] = {}
     for policy in policy_set.policies.values():
         zone = zone_of(policy.timezone)
         for target in policy.targets:
@@ -381,9 +384,12 @@ def compare_targets(old: PolicySet, new: PolicySet, stores: list[Any], since: da
         old_status, new_status = (a.status if a else TargetStatus.NO_DATA), (b.status if b else TargetStatus.NO_DATA)
         if old_status == new_status:
             continue
-        unit = (b or a).unit
-        changes.append(TargetChange(*key, old_status=old_status, new_status=new_status,
-                                    old_value=a.value if a else None, new_value=b.value if b else None, unit=unit))
+        either = b or a
+        assert either is not None  # the key came from one side or the other
+        policy, target, period, group = key
+        changes.append(TargetChange(policy, target, period, group, old_status=old_status, new_status=new_status,
+                                    old_value=a.value if a else None, new_value=b.value if b else None,
+                                    unit=either.unit))
     return changes
 
 

@@ -522,7 +522,8 @@ def _expectation(case: Case, zone: ZoneInfo | None, key: str, value: Any, key_li
                 for one in several:
                     case.targets.append(parse_target(target, _table(one, f"targets.{target}"), target_line))
             except _Bad as error:
-                error.line = lines.key((target_line, span[1]), error.key) if error.key != target else target_line
+                error.line = (lines.key((target_line, span[1]), error.key) if error.key not in (None, target)
+                              else target_line)
                 raise
     elif isinstance(value, dict):
         case.windows.append(parse_window(key, value, zone, case.lead_id, 1, key_line))

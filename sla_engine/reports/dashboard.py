@@ -37,9 +37,9 @@ from sla_engine.reports.metrics import Metrics, Value
 from sla_engine.store.db import Store
 
 FORMATS = ("text", "markdown", "json", "csv", "html")
-MARKS = {ON_TARGET: "✅", AT_RISK: "⚠️", MISSED: "❌", NO_DATA: "·"}
-COLORS = {ON_TARGET: "#2e7d32", AT_RISK: "#e6a100", MISSED: "#c62828", NO_DATA: "#9e9e9e"}
-RICH_STYLES = {ON_TARGET: "green", AT_RISK: "yellow", MISSED: "red", NO_DATA: "dim"}
+MARKS: dict[str, str] = {ON_TARGET: "✅", AT_RISK: "⚠️", MISSED: "❌", NO_DATA: "·"}
+COLORS: dict[str, str] = {ON_TARGET: "#2e7d32", AT_RISK: "#e6a100", MISSED: "#c62828", NO_DATA: "#9e9e9e"}
+RICH_STYLES: dict[str, str] = {ON_TARGET: "green", AT_RISK: "yellow", MISSED: "red", NO_DATA: "dim"}
 OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "=", "!=": "≠"}
 TREND_WEEKS = 12
 

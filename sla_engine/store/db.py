@@ -4,6 +4,10 @@ One file, versioned by ``PRAGMA user_version`` with ordered migrations. Every ru
 exclusive lock file for its whole duration, so an overlapping cron run waits (bounded) or
 exits with a clear message; all of a run's writes happen in one transaction, so a crash
 leaves the store as the last finished run left it.
+
+Size: the Store is the one connection, lock and transaction every run writes through; splitting its
+methods into one repository per aggregate (events, instances, runs) beside outbox.py and
+sync_state.py is the next step.
 """
 
 from __future__ import annotations
@@ -549,9 +553,9 @@ class Store:
         by_columns: dict[tuple[str, ...], list[list[Any]]] = {}
         for record in writes:
             by_columns.setdefault(tuple(record), []).append(list(record.values()))
-        for columns, values in by_columns.items():
+        for names, values in by_columns.items():
             self.conn.executemany(
-                f"INSERT OR REPLACE INTO window_instances ({', '.join(columns)}) VALUES ({_marks(columns)})", values,
+                f"INSERT OR REPLACE INTO window_instances ({', '.join(names)}) VALUES ({_marks(names)})", values,
             )
         self.conn.executemany("DELETE FROM window_instances WHERE key = ?", withdrawn)
         return changed
@@ -568,7 +572,7 @@ class Store:
         return max(cursor.rowcount, 0)
 
     def quarantine(self, source: str, file: str | None, line: int | None, reason: str,
-                   raw: dict[str, Any], run_id: int) -> bool:
+                   raw: dict[str, Any], run_id: int | None) -> bool:
         """Keep a row we could not read; the same row read again is not counted twice."""
         raw_text = json.dumps(raw, sort_keys=True, default=str)
         key = f"{source}|{file}|{line}|{raw_text}"
@@ -593,6 +597,43 @@ class Store:
         if status is None:
             return list(self.db.query("SELECT * FROM outbox ORDER BY due_at, key"))
         return list(self.db.query("SELECT * FROM outbox WHERE status = ? ORDER BY due_at, key", [status]))
+
+    def instance_timing(self, key: str) -> dict[str, Any] | None:
+        """A window instance's due, status and stop as stored now, or None when it was withdrawn."""
+        found = self.conn.execute(
+            "SELECT due_at, status, stopped_at FROM window_instances WHERE key = ?", (key,)).fetchone()
+        return {"due_at": found[0], "status": found[1], "stopped_at": found[2]} if found else None
+
+    def lead_state(self, lead_id: str) -> dict[str, Any]:
+        """A lead's current fields as the last run folded them (empty for a lead never judged)."""
+        row = self.conn.execute("SELECT state FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else {}
+
+    def lead_sources(self, lead_id: str, besides: str) -> list[str]:
+        """The sources a lead's events came from, first seen first, other than ``besides``."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT source FROM events WHERE lead_id = ? AND source != ? ORDER BY occurred_at",
+            (lead_id, besides),
+        ).fetchall()
+        return [source for (source,) in rows]
+
+    def last_pick(self, team: str) -> str | None:
+        """The member a team's round robin gave the last lead to."""
+        row = self.conn.execute("SELECT last_member FROM round_robin WHERE team = ?", (team,)).fetchone()
+        return row[0] if row else None
+
+    def remember_pick(self, team: str, member: str, now: datetime) -> None:
+        """Advance a team's round robin; call in the transaction that claims the outbox row."""
+        self.conn.execute(
+            "INSERT INTO round_robin (team, last_member, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (team) DO UPDATE SET last_member = excluded.last_member, updated_at = excluded.updated_at",
+            (team, member, iso(now)),
+        )
+
+    def prepare_for_reports(self) -> None:
+        """A report reads much of the store several times: map it into memory and cache generously."""
+        self.conn.execute("PRAGMA mmap_size = 1073741824")
+        self.conn.execute("PRAGMA cache_size = -262144")
 
 
 _IN_LIMIT = 500  # values bound in one `IN (...)` list, well under SQLite's limit
@@ -654,7 +695,8 @@ def histories_until(conn: sqlite3.Connection, as_of: datetime) -> Iterator[tuple
 
 
 def histories_by_lead(rows: Iterable[tuple[Any, ...]],
-                      read: Callable[[tuple[Any, ...]], E] = _event) -> Iterator[tuple[str, list[E]]]:
+                      read: Callable[[tuple[Any, ...]], E] = _event,  # type: ignore[assignment]  # E is LeadEvent then
+                      ) -> Iterator[tuple[str, list[E]]]:
     """Events table rows in lead order → one (lead, events) pair per lead, streamed."""
     current: str | None = None
     batch: list[E] = []

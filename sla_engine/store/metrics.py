@@ -291,7 +291,7 @@ class Metrics:
 
     def of(self, metric: m.Metric, periods: Sequence[Period], scope: Scope) -> Results:
         """A target's metric, dispatched on its kind."""
-        windows = [(scope.policy, metric.subject)] if scope.policy else self.windows_named(metric.subject or "")
+        windows = [(scope.policy, metric.subject or "")] if scope.policy else self.windows_named(metric.subject or "")
         if metric.kind == "count":
             return self.count(metric.subject or "", periods, scope)
         if metric.kind == "met_rate":
@@ -485,7 +485,7 @@ def _translate(ps: Params, expr: m.Node, names: Names, plain: Callable[[str], bo
     return None
 
 
-_FLIP = {"==": "==", "!=": "!=", ">=": "<=", "<=": ">=", ">": "<", "<": ">"}
+_FLIP: dict[str, m.CompareOp] = {"==": "==", "!=": "!=", ">=": "<=", "<=": ">=", ">": "<", "<": ">"}
 
 
 def _compare(ps: Params, expr: m.Compare, names: Names, plain: Callable[[str], bool]) -> str | None:

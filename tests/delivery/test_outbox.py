@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from sla_engine.delivery.deliver import deliver
-from sla_engine.delivery.outbox import idempotency_key
 from sla_engine.store.db import iso
+from sla_engine.store.outbox import idempotency_key
 from tests.delivery.conftest import POLICY, evaluated_store, make_policy_set
 from tests.engine.test_evaluate import at
 

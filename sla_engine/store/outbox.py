@@ -1,4 +1,4 @@
-"""The outbox's delivery states, each change committed on its own.
+"""The outbox: its rows' delivery states, each change committed on its own.
 
 A row is claimed (``sending``, attempt + 1, committed) before anything leaves the machine,
 and marked ``sent`` after. A run that dies in between leaves it ``sending``: the next run
@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sla_engine.delivery.secrets import scrub
 from sla_engine.store.db import Store, iso
 
 PENDING, SENDING, SENT, FAILED, DEAD = "pending", "sending", "sent", "failed", "dead"
@@ -78,11 +77,11 @@ def mark_sent(store: Store, keys: Sequence[str], now: datetime, detail: str | No
 
 def mark_failed(store: Store, keys: Sequence[str], error: str, now: datetime, *, max_attempts: int,
                 backoff: timedelta, count_attempt: bool = False) -> list[str]:
-    """Record a failure with the (scrubbed) error; returns the keys that are now dead.
+    """Record a failure with its error, which the caller has scrubbed of secrets; returns the keys now dead.
 
     ``count_attempt`` is for failures found before a claim (an unresolvable recipient).
     """
-    message = scrub(error)[:MAX_ERROR]
+    message = error[:MAX_ERROR]
     dead: list[str] = []
     with store.transaction():
         for key in keys:
