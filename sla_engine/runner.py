@@ -131,11 +131,7 @@ def evaluate_run(
                     done += 1
                     if progress is not None:
                         progress(done, report.leads_evaluated)
-        for row in store.db.query(
-            "SELECT policy, window, coalesce(tier, '-') AS tier, status, count(*) AS n "
-            "FROM window_instances GROUP BY 1, 2, 3, 4"
-        ):
-            report.status_counts[(row["policy"], row["window"], row["tier"], row["status"])] = row["n"]
+        report.status_counts.update(store.status_counts())
         for row in report.instances:
             row.update(timing(evaluator, row, as_of))
         earliest = datetime.fromisoformat(store.earliest_new_event) if store.earliest_new_event else None
@@ -163,12 +159,7 @@ def _save_results(store: Store, results: list[LeadResult], run_id: int, as_of: d
     if keep_instances:
         for lead_rows in rows.values():
             report.instances.extend(lead_rows)
-    report.actions_due += store.record_actions(
-        ({"key": a.key, "lead_id": a.lead_id, "policy": a.policy, "window": a.window,
-          "cycle": a.cycle, "level": a.level, "action": a.action, "due_at": iso(a.due_at)}
-         for result in results for a in result.actions),
-        run_id,
-    )
+    report.actions_due += store.record_actions((a for result in results for a in result.actions), run_id)
     store.save_stage_entries_of({result.lead_id: result.stage_entries for result in results})
     store.save_leads(((result.lead_id, result.state, result.next_check) for result in results), run_id)
 

@@ -155,3 +155,20 @@ def test_a_long_module_says_why_in_its_docstring():
         if text.count("\n") > LONG and "\nSize: " not in (ast.get_docstring(ast.parse(text), clean=False) or ""):
             unexplained.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
     assert unexplained == []
+
+
+SQL_CALLS = ("execute", "executemany", "executescript", "query")
+
+
+def test_only_the_store_runs_sql():
+    """Every statement the store runs is in sla_engine/store/: other layers call its methods."""
+    outside = []
+    for name, path in MODULES.items():
+        if not name.startswith("sla_engine") or layer_of(name) == layer_of("sla_engine.store"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in SQL_CALLS and isinstance(node.func.value, ast.Attribute)
+                    and node.func.value.attr in ("conn", "db")):
+                outside.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node.func)}(...)")
+    assert outside == []

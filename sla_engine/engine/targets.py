@@ -256,10 +256,39 @@ def with_weekly_trend(q: Metrics, policy: m.Policy, target: m.Target, period: Pe
 # ---------------------------------------------------------------- escalations
 
 
-def due_target_escalations(q: Metrics, as_of: datetime) -> list[dict[str, Any]]:
-    """Outbox rows for every `escalate when missed N periods` whose streak is complete."""
+@dataclass(frozen=True)
+class TargetAction:
+    """A target escalation's action that became due: a missed streak completed by ``period``.
+
+    Keyed by the period that completed the streak, so each is recorded once. It concerns no
+    lead and no clock: the store records it with the target's name where a window's would go.
+    """
+
+    policy: str
+    target: str
+    group: str  # the group's label, "-" for an ungrouped target
+    period: str
+    level: str
+    level_index: int
+    action_index: int
+    action: dict[str, Any]
+    due_at: datetime
+    lead_id: str = ""
+    cycle: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"target|{self.policy}|{self.target}|{self.group}|{self.period}|{self.level_index}.{self.action_index}"
+
+    @property
+    def window(self) -> str:
+        return self.target
+
+
+def due_target_escalations(q: Metrics, as_of: datetime) -> list[TargetAction]:
+    """The actions of every `escalate when missed N periods` whose streak is complete."""
     as_of = utc(as_of)
-    actions: list[dict[str, Any]] = []
+    actions: list[TargetAction] = []
     for policy in q.policy_set.policies.values():
         zone = zone_of(policy.timezone)
         for target in policy.targets:
@@ -276,13 +305,13 @@ def due_target_escalations(q: Metrics, as_of: datetime) -> list[dict[str, Any]]:
                 for index, level in levels:
                     streak = periods[-(level.missed_periods or 0):]
                     if all(p.label in rows and rows[p.label].status == MISSED for p in streak):
-                        actions.extend(_outbox_rows(policy, target, index, level, [rows[p.label] for p in streak]))
+                        actions.extend(_actions(policy, target, index, level, [rows[p.label] for p in streak]))
     return actions
 
 
-def _outbox_rows(policy: m.Policy, target: m.Target, index: int, level: m.Escalation,
-                 streak: list[TargetRow]) -> list[dict[str, Any]]:
-    """One outbox row per action, keyed by the period that completed the streak."""
+def _actions(policy: m.Policy, target: m.Target, index: int, level: m.Escalation,
+             streak: list[TargetRow]) -> list[TargetAction]:
+    """One per action of the level, with the streak it is about."""
     last = streak[-1]
     goal = f"{last.goal.op} {last.expected:g}" if last.goal and last.expected is not None else None
     context = {
@@ -291,17 +320,10 @@ def _outbox_rows(policy: m.Policy, target: m.Target, index: int, level: m.Escala
         "goal": goal, "unit": last.unit,
     }
     return [
-        {
-            "key": f"target|{policy.name}|{target.name}|{last.group_label or '-'}|{last.period.label}|"
-                   f"{index}.{action_index}",
-            "lead_id": "",
-            "policy": policy.name,
-            "window": target.name,
-            "cycle": 0,
-            "level": level.label,
-            "action": {**m.without_positions(action.model_dump(mode="json")), "target": context},
-            "due_at": last.period.end_utc,
-        }
+        TargetAction(policy=policy.name, target=target.name, group=last.group_label or "-", period=last.period.label,
+                     level=level.label, level_index=index, action_index=action_index,
+                     action={**m.without_positions(action.model_dump(mode="json")), "target": context},
+                     due_at=last.period.end)
         for action_index, action in enumerate(level.actions)
     ]
 

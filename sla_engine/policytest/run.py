@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from sla_engine.engine.evaluate import Evaluator, Instance, LeadResult
+from sla_engine.engine.targets import TargetAction
 from sla_engine.events import LeadEvent
 from sla_engine.language import model as m
 from sla_engine.language.actions import describe_action
@@ -432,8 +433,8 @@ def compare_targets(case: Case, subject: Subject, events: list[LeadEvent]) -> li
             evaluate_run(policy_set, store, [("test", iter(events))], case.as_of)
             metrics = Metrics(store, policy_set)
             fired_rows = due_target_escalations(metrics, case.as_of)
-            for row in fired_rows:
-                subject.recorder.target_escalation(policy_set.policies[row["policy"]], row["window"], row["level"])
+            for fired in fired_rows:
+                subject.recorder.target_escalation(policy_set.policies[fired.policy], fired.target, fired.level)
             for expect in case.targets:
                 try:
                     policy_name, target_name = resolve(policy_set, expect.key, case.policy, "target")
@@ -484,14 +485,14 @@ def _compare_target_row(expect: TargetExpect, subject: str, rows: list[Any]) -> 
 
 
 def _compare_target_escalations(expect: TargetExpect, policy: str, target: str,
-                                fired_rows: list[dict[str, Any]]) -> list[Mismatch]:
+                                fired: list[TargetAction]) -> list[Mismatch]:
     """Every action a target's `escalate when missed N periods` fired up to as-of (any period)."""
-    def in_group(row: dict[str, Any]) -> bool:
-        label = row["action"].get("target", {}).get("group") or ""
+    def in_group(action: TargetAction) -> bool:
+        label = action.action.get("target", {}).get("group") or ""
         return all(f"{k}={v}".casefold() in label.casefold() for k, v in expect.group.items())
 
-    got = [escalation_text(row["level"], row["action"]) for row in fired_rows
-           if row["policy"] == policy and row["window"] == target and in_group(row)]
+    got = [escalation_text(action.level, action.action) for action in fired
+           if action.policy == policy and action.target == target and in_group(action)]
     want = expect.fields["escalations"]
     if Counter(_norm(t) for t in want) == Counter(_norm(t) for t in got):
         return []

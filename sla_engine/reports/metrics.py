@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from sla_engine.engine.measures import Group, MetricError, Results, Scope, Value, count_value, project, share_value
 from sla_engine.engine.periods import Period
-from sla_engine.store.metrics import DEFAULT_ENRICHMENT, SPEED_BUCKETS, Cohort, Metrics, Params, speed_bucket
+from sla_engine.store.metrics import DEFAULT_ENRICHMENT, SPEED_BUCKETS, Cohort, Metrics, speed_bucket
 
 # ---------------------------------------------------------------- the dashboard's metrics
 # Each answers one line of the SLA dashboard for one period, optionally per group
@@ -109,21 +109,7 @@ def pipeline_and_revenue(q: Metrics, period: Period) -> dict[str, Value]:
     A lead is SLA-covered when a policy gave it a clock with a goal (any status but
     not applicable); amounts are the lead's current opportunity amount.
     """
-    ps = Params()
-    sql = (
-        "SELECT type, count(*), total(amount) FROM (SELECT DISTINCT e.type, e.lead_id, "
-        "sla_num(json_extract(l.state, '$.opportunity_amount')) AS amount "
-        "FROM events e JOIN leads l ON l.lead_id = e.lead_id "
-        f"WHERE e.occurred_at >= {ps(period.start_utc)} AND e.occurred_at < {ps(period.end_utc)} "
-        "AND (e.type = 'converted' OR (e.type = 'opportunity_closed' AND json_extract(e.payload, '$.won') = 1)) "
-        "AND coalesce(json_extract(l.state, '$.deleted'), 0) = 0 "
-        "AND EXISTS (SELECT 1 FROM window_instances w WHERE w.lead_id = e.lead_id "
-        "AND w.status != 'not_applicable')) GROUP BY type"
-    )
-    found = {"pipeline": Value(0.0, 0), "revenue": Value(0.0, 0)}
-    for kind, n, total in q.query(sql, ps):
-        found["pipeline" if kind == "converted" else "revenue"] = Value(float(total or 0), int(n))
-    return found
+    return q.pipeline_and_revenue(period)
 
 
 def speed_distribution(q: Metrics, period: Period) -> dict[str, dict[str, int]]:

@@ -16,18 +16,11 @@ from typing import Any
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet, plan_numbers
 from sla_engine.store.db import Store
+from sla_engine.store.history import History, Observed
 
 
 class PlanError(ValueError):
     """A plan that cannot be worked backwards (no revenue, a rate that is not a rate)."""
-
-
-@dataclass
-class Observed:
-    """A rate seen in the store, and how many leads it was computed over."""
-
-    rate: float | None
-    sample: int
 
 
 @dataclass
@@ -143,45 +136,6 @@ def _needed_at_observed(plan: m.PlanDecl, report: PlanReport) -> None:
     numbers = plan_numbers(variant)
     for step in report.steps:
         step.needed_at_observed = numbers.get(step.stage)
-
-
-@dataclass
-class History:
-    """Rates observed over the whole store."""
-
-    store: Store
-    policy_set: PolicySet | None
-
-    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:
-        return tuple(self.store.conn.execute(sql, params).fetchone())
-
-    def win_rate(self) -> Observed:
-        won, closed = self._one(
-            "SELECT sum(json_extract(state, '$.won') = 1), "
-            "sum(json_extract(state, '$.won') = 1 OR json_extract(state, '$.lost') = 1) "
-            "FROM leads WHERE coalesce(json_extract(state, '$.deleted'), 0) = 0"
-        )
-        return Observed(won / closed if closed else None, int(closed or 0))
-
-    def deal_size(self) -> Observed:
-        average, n = self._one(
-            "SELECT avg(json_extract(state, '$.opportunity_amount')), count(json_extract(state, "
-            "'$.opportunity_amount')) FROM leads WHERE json_extract(state, '$.won') = 1 "
-            "AND coalesce(json_extract(state, '$.deleted'), 0) = 0"
-        )
-        return Observed(float(average) if average is not None else None, int(n or 0))
-
-    def conversion(self, source: str, target: str) -> Observed | None:
-        stages = self.policy_set.stages if self.policy_set is not None else {}
-        if source not in stages or target not in stages:
-            return None
-        reached, entered = self._one(
-            "SELECT count(DISTINCT CASE WHEN EXISTS (SELECT 1 FROM stage_entries t WHERE t.lead_id = s.lead_id "
-            "AND t.stage = ? AND t.entered_at >= s.entered_at) THEN s.lead_id END), count(DISTINCT s.lead_id) "
-            "FROM stage_entries s WHERE s.stage = ?",
-            (target, source),
-        )
-        return Observed(reached / entered if entered else None, int(entered or 0))
 
 
 def render_plan(report: PlanReport) -> str:

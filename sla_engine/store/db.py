@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import sqlite_utils
 
@@ -197,6 +197,34 @@ iso = stored_instant  # every instant the store writes, events or results, is wr
 # JSON with sorted keys. Each encoder is built once, not once per lead or action.
 _state_text = payload_text
 _action_text = json.JSONEncoder(sort_keys=True).encode
+
+
+class OutboxAction(Protocol):
+    """What the outbox keeps of a due action: a clock's (engine.evaluate.DueAction) or a target's
+    (engine.targets.TargetAction, whose target name goes where a clock's window would)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def lead_id(self) -> str: ...
+    @property
+    def policy(self) -> str: ...
+    @property
+    def window(self) -> str: ...
+    @property
+    def cycle(self) -> int: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def action(self) -> dict[str, Any]: ...
+    @property
+    def due_at(self) -> datetime: ...
+
+
+def outbox_row(action: OutboxAction, run_id: int) -> tuple[Any, ...]:
+    """A due action as an outbox row: the one encoder of that stored shape."""
+    return (action.key, action.lead_id, action.policy, action.window, action.cycle, action.level,
+            _action_text(action.action), iso(action.due_at), run_id)
 
 
 class Store:
@@ -560,14 +588,12 @@ class Store:
         self.conn.executemany("DELETE FROM window_instances WHERE key = ?", withdrawn)
         return changed
 
-    def record_actions(self, actions: Iterable[dict[str, Any]], run_id: int) -> int:
-        """Record due actions once per key; returns how many are new."""
+    def record_actions(self, actions: Iterable[OutboxAction], run_id: int) -> int:
+        """Record due actions (a clock's or a target's) once per key; returns how many are new."""
         cursor = self.conn.executemany(
             "INSERT OR IGNORE INTO outbox (key, lead_id, policy, window, cycle, level, action, due_at, "
             "created_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((action["key"], action["lead_id"], action["policy"], action["window"], action["cycle"],
-              action["level"], _action_text(action["action"]), action["due_at"], run_id)
-             for action in actions),
+            (outbox_row(action, run_id) for action in actions),
         )
         return max(cursor.rowcount, 0)
 
@@ -597,6 +623,12 @@ class Store:
         if status is None:
             return list(self.db.query("SELECT * FROM outbox ORDER BY due_at, key"))
         return list(self.db.query("SELECT * FROM outbox WHERE status = ? ORDER BY due_at, key", [status]))
+
+    def status_counts(self) -> dict[tuple[str, str, str, str], int]:
+        """How many clocks are in each (policy, window, tier or "-", status)."""
+        rows = self.conn.execute("SELECT policy, window, coalesce(tier, '-'), status, count(*) "
+                                 "FROM window_instances GROUP BY 1, 2, 3, 4")
+        return {(policy, window, tier, status): n for policy, window, tier, status, n in rows}
 
     def instance_timing(self, key: str) -> dict[str, Any] | None:
         """A window instance's due, status and stop as stored now, or None when it was withdrawn."""

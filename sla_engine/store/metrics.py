@@ -303,6 +303,24 @@ class Metrics:
         return self.completeness(metric.fields, periods, scope)
 
     # ------------------------------------------------------------ helpers
+    def pipeline_and_revenue(self, period: Period) -> dict[str, Value]:
+        """Opportunities opened and deals won in the period by SLA-covered leads: count and amount."""
+        ps = Params()
+        sql = (
+            "SELECT type, count(*), total(amount) FROM (SELECT DISTINCT e.type, e.lead_id, "
+            "sla_num(json_extract(l.state, '$.opportunity_amount')) AS amount "
+            "FROM events e JOIN leads l ON l.lead_id = e.lead_id "
+            f"WHERE e.occurred_at >= {ps(period.start_utc)} AND e.occurred_at < {ps(period.end_utc)} "
+            "AND (e.type = 'converted' OR (e.type = 'opportunity_closed' AND json_extract(e.payload, '$.won') = 1)) "
+            "AND coalesce(json_extract(l.state, '$.deleted'), 0) = 0 "
+            "AND EXISTS (SELECT 1 FROM window_instances w WHERE w.lead_id = e.lead_id "
+            "AND w.status != 'not_applicable')) GROUP BY type"
+        )
+        found = {"pipeline": Value(0.0, 0), "revenue": Value(0.0, 0)}
+        for kind, n, total in self.query(sql, ps):
+            found["pipeline" if kind == "converted" else "revenue"] = Value(float(total or 0), int(n))
+        return found
+
     def windows_named(self, name: str) -> list[tuple[str, str]]:
         return [(p.name, w.name) for p in self.policy_set.policies.values() for w in p.windows if w.name == name]
 

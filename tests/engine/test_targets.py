@@ -170,7 +170,7 @@ def test_grouped_targets_escalate_per_group_and_at_risk_does_not_count(tmp_path)
                           "    escalate when missed 1 periods {\n      notify manager via email\n    }\n")
     policies, store = build_store(tmp_path / "s.db", text=text)
     actions = due_target_escalations(Metrics(store, policies), at(23, 12))
-    assert [a["key"] for a in actions] == [f"target|inbound|contact|owner={BEN}|2026-W47|0.0"]
+    assert [a.key for a in actions] == [f"target|inbound|contact|owner={BEN}|2026-W47|0.0"]
     store.close()
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -265,9 +266,18 @@ def test_saving_many_leads_at_once_stores_what_saving_them_one_by_one_does(tmp_p
 
 
 def test_recording_actions_counts_only_the_new_ones(tmp_path):
+    from dataclasses import replace
+
+    from sla_engine.engine.evaluate import DueAction
+
     store = Store(tmp_path / "s.db")
-    action = {"key": "k1", "lead_id": "L1", "policy": "p", "window": "w", "cycle": 1, "level": "on breach",
-              "action": {"action": "notify"}, "due_at": "2026-11-20T10:00:00+00:00"}
-    assert store.record_actions([action, {**action, "key": "k2"}], run_id=1) == 2
-    assert store.record_actions([action, {**action, "key": "k3"}], run_id=2) == 1
+    action = DueAction(lead_id="L1", policy="p", window="w", cycle=1, level="on breach", level_index=0, repeat=0,
+                       action_index=0, action={"action": "notify"},
+                       due_at=datetime(2026, 11, 20, 10, tzinfo=timezone.utc))
+    again = replace(action, lead_id="L2")
+    assert store.record_actions([action, again], run_id=1) == 2
+    assert store.record_actions([action, replace(action, lead_id="L3")], run_id=2) == 1
     assert store.record_actions([], run_id=3) == 0
+    row = store.outbox()[0]
+    assert (row["key"], row["due_at"], json.loads(row["action"])) == (
+        "L1|p|w|1|0.0|0", "2026-11-20T10:00:00+00:00", {"action": "notify"})
