@@ -8,6 +8,7 @@ everything else blanked out, so positions stay exact and one mistake does not hi
 from __future__ import annotations
 
 import functools
+import os
 import re
 from bisect import bisect_right
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.lexer import PatternStr
@@ -63,8 +65,25 @@ def get_parser() -> Lark:
         propagate_positions=True,
         maybe_placeholders=True,
         start=START_SYMBOLS,
-        cache=True,  # the grammar's analysis, kept in a temporary file keyed by the grammar and lark version
+        cache=_cache_file(),
     )
+
+
+def _cache_file() -> str | bool:
+    """Where lark keeps its analysis of the grammar (about 8× faster to load than to build).
+
+    Lark checks the file against the grammar and its options, but unpickles it to do so: it
+    lives in the user's own cache directory, never a shared temporary one. Without a writable
+    one, the parser is built every time.
+    """
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sla-engine"
+    try:
+        base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return False
+    if not os.access(base, os.W_OK) or base.stat().st_uid != os.getuid():
+        return False
+    return str(base / f"policy-grammar-lark-{lark.__version__}.cache")
 
 
 @functools.cache

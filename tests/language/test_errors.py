@@ -15,7 +15,7 @@ from sla_engine.language.parser import describe_terminal, get_parser, parse_text
 
 def regex_terminals() -> list[str]:
     parser = get_parser()
-    ignored = set(parser.ignore_tokens) - {"COMMENT"}
+    ignored = set(parser.lexer_conf.ignore) - {"COMMENT"}  # a parser loaded from its cache has no ignore_tokens
     return sorted(t.name for t in parser.terminals if isinstance(t.pattern, PatternRE) and t.name not in ignored)
 
 

@@ -559,3 +559,18 @@ def test_mutated_policies_parse_or_fail_with_positioned_human_errors(source: str
 @given(random_text)
 def test_random_text_parses_or_fails_with_positioned_human_errors(source: str) -> None:
     assert_parses_or_fails_cleanly(source)
+
+
+def test_the_grammar_analysis_is_cached_in_the_users_own_directory_and_a_bad_cache_is_rebuilt(tmp_path, monkeypatch):
+    from sla_engine.language import parser
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cache = Path(parser._cache_file())
+    assert cache.parent == tmp_path / "cache" / "sla-engine"
+    assert cache.parent.stat().st_mode & 0o777 == 0o700
+    built = parser.get_parser.__wrapped__()
+    assert cache.is_file()
+    cache.write_bytes(b"not what lark wrote\n")
+    rebuilt = parser.get_parser.__wrapped__()
+    text = "field lead_score: number\n"
+    assert rebuilt.parse(text, start="start") == built.parse(text, start="start")
