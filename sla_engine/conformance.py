@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, get_args
@@ -325,7 +326,7 @@ class ConnectorConformance:
         for update in updates:
             self._one_result_each(connector, [update], written=True)
 
-    def _one_result_each(self, connector: Connector, updates: list[Update], written: bool) -> dict[str, Any]:
+    def _one_result_each(self, connector: Connector, updates: Sequence[Update], written: bool) -> dict[str, Any]:
         results = list(connector.push(updates))
         keys = sorted(r.key for r in results)
         assert keys == sorted(u.key for u in updates), (
@@ -382,7 +383,7 @@ class ConnectorConformance:
         result = unmapped["conformance|set"]
         assert result.ok or "no_such_field_anywhere" in (result.error or ""), "say which field cannot be written"
 
-    def _answers(self, connector: Connector, updates: list[Update]) -> dict[str, Any]:
+    def _answers(self, connector: Connector, updates: Sequence[Update]) -> dict[str, Any]:
         results = {r.key: r for r in connector.push(updates)}
         assert sorted(results) == sorted(u.key for u in updates)
         return results
