@@ -6,8 +6,9 @@ this module only when connectors are asked for). hubspot-api-client is imported 
 instance talks to HubSpot.
 
 Streams: ``contacts`` (deleted contacts from the archived list; then a search by
-lastmodifieddate and a batch read with the history of lifecyclestage, hs_lead_status,
-hubspot_owner_id and hs_merged_object_ids, for real transition times and merges) and
+lastmodifieddate and a batch read with the history of every mapped property and of
+lifecyclestage, hs_lead_status, hubspot_owner_id and hs_merged_object_ids: each value at
+creation, each change at its time, and merges) and
 ``calls``, ``emails``, ``meetings``, ``tasks`` (search by hs_lastmodifieddate, meetings also by
 hs_meeting_start_time; batch read; contacts through v4 associations).
 
@@ -78,7 +79,6 @@ TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type id
 SEARCH_PAGE_MAX = 200  # results per search page
 BATCH_READ_MAX = 100  # inputs per batch read
 HISTORY_BATCH_MAX = 50  # inputs per batch read with propertiesWithHistory
-ARCHIVED_PAGE = 100  # contacts per page of the archived list
 # HubSpot's default call outcomes (the calls API guide lists these ids), used when the
 # unsupported dispositions endpoint does not answer.
 DEFAULT_CALL_OUTCOMES = {
@@ -378,7 +378,7 @@ class HubSpotConnector(Connector):
                 if stream == "contacts":
                     yield from self._archived(since, until)
                     for ids, read_to in self.search_ids("contacts", "lastmodifieddate", lo, hi):
-                        yield from self._contacts(ids, since)
+                        yield from self._contacts(ids)
                         result.cursors[stream] = Cursor(from_ms(read_to))
                 elif stream == "meetings":
                     # A meeting is a touch once its start time passes, which changes no modification time.
@@ -397,69 +397,100 @@ class HubSpotConnector(Connector):
             result.stopped = str(stop)
 
     def _archived(self, since: Cursor | None, until: datetime) -> Iterator[LeadEvent]:
-        """Deleted contacts: search never returns them; the list endpoint with archived=true does."""
+        """Deleted contacts: search never returns them; the list endpoint with archived=true does.
+
+        Each is read with its history, so changes made after the last sync and before the delete
+        are not lost with it.
+        """
+        wanted, with_history = self._contact_properties()
+        mapping = self.config.contact_properties()
         after = None
         while True:
-            page = self._call("archived contacts", self.api("contacts_basic").get_page, limit=ARCHIVED_PAGE,
-                              after=after, archived=True, properties=["lastmodifieddate"])
+            page = self._call("archived contacts", self.api("contacts_basic").get_page,
+                              limit=self.config.history_batch_size, after=after, archived=True, properties=wanted,
+                              properties_with_history=with_history)
             for contact in page.results:
                 at = parse_time(contact.archived_at) or parse_time(contact.updated_at)
                 if at is None or at > until or (since is not None and at < since.at):
                     continue
+                yield from self._contact_events(contact, mapping)
                 yield stable_event(source=self.name, lead_id=str(contact.id), type=EventType.DELETED,
                                    occurred_at=at, key="deleted", payload={})
             after = page.paging.next.after if page.paging and page.paging.next else None
             if not after:
                 return
 
-    def _contacts(self, ids: list[str], since: Cursor | None) -> Iterator[LeadEvent]:
-        from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
-
+    def _contact_properties(self) -> tuple[list[str], list[str]]:
+        """The contact properties read, and those read with their history."""
         c = self.config
         mapping = c.contact_properties()
         wanted = sorted({*mapping.values(), "createdate", "lastmodifieddate", "firstname", "lastname",
                          *([c.disposition_reason_property] if c.disposition_reason_property else [])})
+        return wanted, list(dict.fromkeys([*HISTORY_PROPERTIES, *mapping.values()]))
+
+    def _contacts(self, ids: list[str]) -> Iterator[LeadEvent]:
+        from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+
+        c = self.config
+        mapping = c.contact_properties()
+        wanted, with_history = self._contact_properties()
         for batch_ids in chunks(ids, c.history_batch_size):
             body = BatchReadInputSimplePublicObjectId(
-                properties=wanted, properties_with_history=list(HISTORY_PROPERTIES),
+                properties=wanted, properties_with_history=with_history,
                 inputs=[SimplePublicObjectId(id=i) for i in batch_ids],
             )
             batch = self._call("contact batch read", self.api("contacts_batch").read,
                                batch_read_input_simple_public_object_id=body, archived=False)
             for contact in batch.results:
-                yield from self._contact_events(contact, mapping, since)
+                yield from self._contact_events(contact, mapping)
 
-    def _contact_events(self, contact: Any, mapping: dict[str, str], since: Cursor | None) -> list[LeadEvent]:
+    def _contact_events(self, contact: Any, mapping: dict[str, str]) -> list[LeadEvent]:
+        """A contact's creation with the values it had then, and every later change at its time.
+
+        Every mapped property is read with its history, so a lead score reached weeks later is
+        an update then, never back-dated to creation, and the events are the same whichever
+        sync first reads the contact.
+        """
         c = self.config
         lead = str(contact.id)
         props = contact.properties or {}
         created = parse_time(props.get("createdate")) or parse_time(contact.created_at)
-        modified = parse_time(props.get("lastmodifieddate")) or parse_time(contact.updated_at)
-        assert created is not None and modified is not None
-        values = {ours: coerce(ours, props.get(theirs)) for ours, theirs in mapping.items()}
-        name = " ".join(p for p in (props.get("firstname"), props.get("lastname")) if p)
-        if name and "name" not in mapping:
-            values["name"] = name
+        assert created is not None
+        history = contact.properties_with_history or {}
 
         def event(type_: EventType, at: datetime, key: str, payload: dict[str, Any], lead_id: str = lead) -> LeadEvent:
             return stable_event(source=self.name, lead_id=lead_id, type=type_, occurred_at=at, key=key,
                                 payload=payload)
 
-        events = []
-        if since is None or created >= since.at:
-            events.append(event(EventType.CREATED, created, "created", {"attributes": values}))
-        else:
-            events.append(event(EventType.UPDATED, modified, f"fields@{modified.isoformat()}", {"changes": values}))
-        history = contact.properties_with_history or {}
+        def timeline(prop: str) -> list[tuple[datetime, Any]]:
+            entries = [(parse_time(e.timestamp), e.value) for e in history.get(prop) or []]
+            return sorted(((at, value) for at, value in entries if at is not None), key=lambda e: e[0])
+
+        values: dict[str, Any] = {}
+        events: list[LeadEvent] = []
+        for ours, theirs in mapping.items():
+            if theirs not in history:  # no history came: the value now is all there is
+                values[ours] = coerce(ours, props.get(theirs))
+                continue
+            at_creation = None
+            for at, value in timeline(theirs):
+                if at <= created:
+                    at_creation = value
+                else:
+                    events.append(event(EventType.UPDATED, at, f"{theirs}@{at.isoformat()}",
+                                        {"changes": {ours: coerce(ours, value)}}))
+            values[ours] = coerce(ours, at_creation)
+        name = " ".join(p for p in (props.get("firstname"), props.get("lastname")) if p)
+        if name and "name" not in mapping:
+            values["name"] = name
+        events.insert(0, event(EventType.CREATED, created, "created", {"attributes": values}))
         reason = props.get(c.disposition_reason_property) if c.disposition_reason_property else None
         converted = False
         for prop in HISTORY_PROPERTIES:
             previous = None
             merged: set[str] = set()
-            for entry in sorted(history.get(prop) or [], key=lambda e: parse_time(e.timestamp)):
-                at = parse_time(entry.timestamp)
-                assert at is not None
-                value, key = entry.value, f"{prop}@{at.isoformat()}"
+            for at, value in timeline(prop):
+                key = f"{prop}@{at.isoformat()}"
                 if prop == "hubspot_owner_id" and value:
                     events.append(event(EventType.ASSIGNED, at, key, {"owner": str(value)}))
                 elif prop == "hs_lead_status" and value:

@@ -45,6 +45,7 @@ from sla_engine.connector import (
     ConnectorError,
     Cursor,
     FieldChange,
+    Owner,
     OwnerChange,
     PullResult,
     PushResult,
@@ -825,6 +826,19 @@ class SalesforceConnector(Connector):
             for record, answer in zip(batch, answers or [], strict=False):
                 result = _save_result("", "", answer)
                 yield record, (result.ok, result.error)
+
+    # ------------------------------------------------------------ owners
+    def pull_owners(self) -> list[Owner]:
+        """Users (005…) and queues (Group with Type = 'Queue', 00G…): a lead's OwnerId is one or the other.
+
+        Read whole each sync; an inactive user stays, to explain old assignments, but is never written.
+        """
+        users = [Owner(id=str(r["Id"]), email=r.get("Email") or None, name=r.get("Name") or "", kind="user",
+                       active=bool(r.get("IsActive")))
+                 for r in self._query("SELECT Id, Name, Email, IsActive FROM User")]
+        queues = [Owner(id=str(r["Id"]), email=None, name=r.get("Name") or "", kind="queue")
+                  for r in self._query("SELECT Id, Name FROM Group WHERE Type = 'Queue'")]
+        return users + queues
 
 
 def _save_result(key: str, lead: str, answer: dict[str, Any]) -> PushResult:

@@ -8,17 +8,30 @@ crash between pulling and committing leaves both as they were and the rerun pull
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sla_engine.connector import Connector, Cursor, PullResult, PushResult, StatusUpdate, Update, fingerprint
+from sla_engine.connector import (
+    Connector,
+    ConnectorError,
+    Cursor,
+    Owner,
+    PullResult,
+    PushResult,
+    StatusUpdate,
+    Update,
+    fingerprint,
+)
 from sla_engine.events import EventRow, LeadEvent, event_row
+from sla_engine.store import owners as owner_store
 from sla_engine.store import sync_state
 from sla_engine.store.db import EVENT_BATCH, Store
 
 UTC = timezone.utc
+log = logging.getLogger(__name__)
 Item = Any  # LeadEvent, EventRow or a source's Rejected row
 
 
@@ -111,12 +124,20 @@ class Pull:
         self.since = start_cursors(sync_state.load_cursors(store, self.name), connector.streams, lookback)
         self.result: PullResult | None = None
         self.count = 0
+        self.owners: list[Owner] | None = None
+        self.owners_error: str | None = None
 
     def __iter__(self) -> Iterator[Any]:
         self.result = self.connector.pull_rows(self.since, self.until)
         for item in self.result.items:
             self.count += 1
             yield item
+        if self.result.stopped is None:
+            try:
+                self.owners = self.connector.pull_owners()
+            except ConnectorError as error:  # the events stand; the owners read last time stay
+                self.owners_error = str(error)
+                log.warning("%s: owners not read: %s", self.name, error)
 
     @property
     def stopped(self) -> str | None:
@@ -132,8 +153,10 @@ class Pull:
         return capped
 
     def save(self, store: Store) -> None:
-        """Advance the cursors; call in the transaction that stored this pull's events."""
+        """Advance the cursors and replace the owners; call in the transaction that stored this pull's events."""
         sync_state.save_cursors(store, self.name, self.new_cursors())
+        if self.owners is not None:
+            owner_store.replace(store, self.name, self.owners)
 
 
 def open_pulls(store: Store, connectors: Sequence[Connector], until: datetime) -> list[Pull]:
@@ -146,6 +169,9 @@ class SyncSummary:
     counts: dict[str, Any]
     cursors: dict[str, str]
     stopped: str | None
+    owners: int | None = None
+    """Users and queues read from the source; None when it has none (or they could not be read)."""
+    owners_error: str | None = None
 
 
 def sync_sources(store: Store, connectors: Sequence[Connector], until: datetime,
@@ -158,7 +184,8 @@ def sync_sources(store: Store, connectors: Sequence[Connector], until: datetime,
             counts = ingest(store, pull.name, items, None)
             pull.save(store)
             summaries.append(SyncSummary(pull.name, counts.as_dict(),
-                                         {s: c.dump() for s, c in pull.new_cursors().items()}, pull.stopped))
+                                         {s: c.dump() for s, c in pull.new_cursors().items()}, pull.stopped,
+                                         len(pull.owners) if pull.owners is not None else None, pull.owners_error))
     return summaries
 
 

@@ -374,10 +374,13 @@ def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, out
         return
     for summary in summaries:
         c = summary.counts
-        click.echo(f"{summary.name}: {c['read']} read, {c['new_events']} new, {c['quarantined']} quarantined")
+        people = f", {summary.owners} users and queues" if summary.owners is not None else ""
+        click.echo(f"{summary.name}: {c['read']} read, {c['new_events']} new, {c['quarantined']} quarantined{people}")
         if c.get("conflicts"):
             click.echo(f"  {c['conflicts']} events reused an id already read with other content: the first was "
                        "kept, the others quarantined", err=True)
+        if summary.owners_error:
+            click.echo(f"  owners not read (the last ones read stay): {summary.owners_error}", err=True)
         for stream, cursor in sorted(summary.cursors.items()):
             click.echo(f"  {stream}: up to {cursor.split('|')[0]}")
         if summary.stopped:
@@ -395,6 +398,7 @@ def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies:
             db: Path | None, as_of: str | None) -> None:
     """Show a lead's timeline: events, stages, tier and why, each clock and its deadline arithmetic."""
     from sla_engine.reports.explain import render_explanation
+    from sla_engine.store import owners
 
     config = load_config(ctx)
     policy_set = load_policies(app.policy_path(config, policies))
@@ -402,11 +406,12 @@ def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies:
     store = open_existing_store(db_path)
     try:
         events = store.lead_events(lead_id)
+        people = {ident: owners.label(owner) for ident, owner in owners.all_owners(store).items()}
     finally:
         store.close()
     if not events:
         raise click.ClickException(f"no events for lead {lead_id!r} in {db_path}")
-    click.echo(render_explanation(policy_set, lead_id, events, parse_as_of(as_of), window_name))
+    click.echo(render_explanation(policy_set, lead_id, events, parse_as_of(as_of), window_name, people))
 
 
 @main.command()

@@ -30,6 +30,7 @@ from sla_engine.language.model import format_span
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.language.vocabulary import SHIPPED_CHANNELS, Channels
 from sla_engine.store import outbox
+from sla_engine.store import owners as owner_store
 from sla_engine.store.db import Store, iso
 
 SOURCE = "sla-engine"
@@ -93,7 +94,8 @@ class Delivery:
         self.now = utc(now)
         self.dry_run = dry_run
         self.connectors = {c.event_source(): c for c in connectors}
-        self.directory = Directory(policy_set, people)
+        self.owners = owner_store.all_owners(store)
+        self.directory = Directory(policy_set, people, self.owners)
         self.factories = dict(notifiers) if notifiers is not None else _plugin_notifiers()
         # The channels whose notifier sends to an address (the shipped ones always do), in the order tried.
         self.addressed = Channels.of({}, [c for c, f in self.factories.items()
@@ -313,16 +315,21 @@ class Delivery:
             team = str(action.get("team"))
             owner = detail.get("owner")
             if owner is None:
-                candidates = eligible(self.policy_set, action, lead, self.now)
+                candidates = eligible(self.policy_set, action, self.as_people(lead), self.now)
                 members = members_of(self.policy_set, team)
                 owner = pick(self.store, team, members, candidates) if action.get("round_robin") else (
                     candidates[0] if candidates else pick(self.store, team, members, []))
                 detail = {"owner": owner}
-            update = OwnerChange(key=row["key"], lead_id=lead_id, owner=owner)
-            event_type, payload = EventType.ASSIGNED, {"owner": owner, "team": team}
+            crm_id = self.crm_owner(self.push_target(lead_id), owner, f"team {team!r}")
+            update = OwnerChange(key=row["key"], lead_id=lead_id, owner=crm_id)
+            event_type, payload = EventType.ASSIGNED, {"owner": crm_id, "team": team}
         elif kind == "task":
             who = action.get("recipient") or {"kind": "owner"}
-            assignee = self.directory.resolve(who, lead).key if who.get("kind") != "named" else None
+            person = self.directory.resolve(who, lead) if who.get("kind") != "named" else None
+            assignee = None
+            if person is not None:
+                email = person.addresses["email"].literal if "email" in person.addresses else None
+                assignee = self.crm_owner(self.push_target(lead_id), email or person.key, "the task's assignee")
             due = action.get("due")
             due_at = self.now + timedelta(seconds=_seconds(due)) if due else None
             update = TaskRequest(key=row["key"], lead_id=lead_id, subject=str(action.get("subject")),
@@ -367,8 +374,32 @@ class Delivery:
         self.checkpoint("marked")
         if kind == "reassign":
             lead["previous_owners"] = [*lead.get("previous_owners", []), lead.get("owner")]
-            lead["owner"] = detail["owner"]
+            lead["owner"] = update.owner
         self.report.sent += 1
+
+    def as_people(self, lead: Mapping[str, Any]) -> dict[str, Any]:
+        """The lead with its owner and previous owners as emails where the CRM's users say so."""
+        def email(ident: Any) -> Any:
+            owner = self.owners.get(str(ident)) if ident else None
+            return owner.email if owner is not None and owner.email else ident
+        return {**lead, "owner": email(lead.get("owner")),
+                "previous_owners": [email(p) for p in lead.get("previous_owners") or []]}
+
+    def crm_owner(self, target: Connector | None, who: str, role: str) -> str:
+        """The id ``target`` knows a person by, found by email among the users synced from it.
+
+        A target with no users synced (a CSV file) takes the person as written. A person with no
+        active user there fails here, before anything is sent, naming the person and the CRM.
+        """
+        if target is None or not owner_store.has_owners(self.store, target.name):
+            return who
+        if who in self.owners and self.owners[who].active:
+            return who  # already one of its ids
+        found = owner_store.id_for(self.store, target.name, who)
+        if found is None:
+            raise Unresolved(f"{who} ({role}) has no active user in {target.name}: add the user in that CRM "
+                             "(with this email) or change the policy; nothing was sent")
+        return found
 
     def push_target(self, lead_id: str) -> Connector | None:
         """The lead's source connector, when it can write owner changes, tasks and fields back."""

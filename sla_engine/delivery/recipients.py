@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sla_engine.connector import Owner
 from sla_engine.delivery.secrets import MissingSecret, remember
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
@@ -131,11 +132,17 @@ def load_people(path: Path | None) -> dict[str, Person]:
 
 
 class Directory:
-    """Finds a Person for a contact name, a CRM user id or an email address."""
+    """Finds a Person for a contact name, a CRM user id or an email address.
 
-    def __init__(self, policy_set: PolicySet, people: Mapping[str, Person] | None = None) -> None:
+    A CRM user id is looked up in the people file first, then among the users synced from the
+    CRMs (``owners``), whose email then finds the contact or person.
+    """
+
+    def __init__(self, policy_set: PolicySet, people: Mapping[str, Person] | None = None,
+                 owners: Mapping[str, Owner] | None = None) -> None:
         self.policy_set = policy_set
         self.people = dict(people or {})
+        self.owners = dict(owners or {})
         self.contacts = {name: from_contact(c) for name, c in policy_set.contacts.items()}
         self.by_email = {str(a.literal).casefold(): p for p in self.contacts.values()
                          if (a := p.addresses.get("email")) is not None and a.literal}
@@ -147,6 +154,17 @@ class Directory:
             return self.contacts[ident]
         if ident.casefold() in self.by_email:
             return self.by_email[ident.casefold()]
+        owner = self.owners.get(ident)
+        if owner is not None:
+            if owner.kind == "queue" or not owner.email:
+                raise Unresolved(f"the lead is owned by {owner.name or ident} ({owner.kind} {ident}), "
+                                 "which has no email to reach")
+            if owner.email in self.people:
+                return self.people[owner.email]
+            if owner.email.casefold() in self.by_email:
+                return self.by_email[owner.email.casefold()]
+            return Person(key=owner.email, name=owner.name or owner.email,
+                          addresses={"email": Address(literal=owner.email)})
         if "@" in ident:
             return Person(key=ident, name=ident, addresses={"email": Address(literal=ident)})
         raise Unresolved(f"no contact or person {ident!r} (add them to the people file or a `contact`)")

@@ -16,7 +16,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -34,6 +34,7 @@ from sla_engine.engine.targets import (
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.reports import metrics as mx
 from sla_engine.reports.metrics import Metrics, Value
+from sla_engine.store import owners
 from sla_engine.store.db import Store
 
 FORMATS = ("text", "markdown", "json", "csv", "html")
@@ -129,7 +130,9 @@ def build_report(policy_set: PolicySet, store: Store, as_of: datetime, period: s
                                            trend[0].unit, trend))
     report.metrics = dashboard_metrics(q, chosen)
     report.speed = mx.speed_distribution(q, chosen)
-    report.owners = owner_lines(q, chosen)
+    people = owners.all_owners(store)
+    report.owners = [replace(line, owner=owners.short_label(people[line.owner])) if line.owner in people else line
+                     for line in owner_lines(q, chosen)]
     report.rejections = mx.rejection_reasons(q, chosen)
     return report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sla_engine.engine.evaluate import Evaluator
@@ -11,7 +12,8 @@ from sla_engine.language.policy_set import PolicySet
 
 
 def render_explanation(policy_set: PolicySet, lead_id: str, events: list[LeadEvent], as_of: datetime,
-                       window: str | None = None) -> str:
+                       window: str | None = None, people: Mapping[str, str] | None = None) -> str:
+    """The explanation; ``people`` (a CRM owner id -> who that is) names the owners the events give as ids."""
     evaluator = Evaluator(policy_set)
     result = evaluator.evaluate(lead_id, events, as_of, policy_hash=policy_set.content_hash, explain=True)
     lines = [f"lead {lead_id} as of {as_of:%Y-%m-%d %H:%M %Z}", ""]
@@ -33,4 +35,18 @@ def render_explanation(policy_set: PolicySet, lead_id: str, events: list[LeadEve
             continue
         lines.append(f"  due {action.due_at:%Y-%m-%d %H:%M UTC}: {action.policy}/{action.window} "
                      f"{action.level}: {describe_action(action.action)}")
+    named = people_in(events, people or {})
+    if named:
+        lines += ["", "people:"] + [f"  {ident} = {who}" for ident, who in named.items()]
     return "\n".join(lines)
+
+
+def people_in(events: list[LeadEvent], people: Mapping[str, str]) -> dict[str, str]:
+    """The owner ids the events name (each owner, who made each activity) that are known people."""
+    named: dict[str, str] = {}
+    for event in events:
+        for key in ("owner", "by"):
+            ident = str(event.payload.get(key) or "")
+            if ident in people:
+                named.setdefault(ident, people[ident])
+    return named

@@ -160,6 +160,20 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE outbox ADD COLUMN sends INTEGER NOT NULL DEFAULT 0;
     """,
+    # 6: each CRM's users and queues, so owner ids read as people and people are written as ids
+    """
+    CREATE TABLE owners (
+        source TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        email TEXT,
+        name TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL DEFAULT 'user',
+        active INTEGER NOT NULL DEFAULT 1,
+        synced_at TEXT NOT NULL,
+        PRIMARY KEY (source, owner_id)
+    );
+    CREATE INDEX owners_email ON owners (lower(email));
+    """,
 ]
 
 EVENT_BATCH = 500  # events stored per statement; a source's events reach the store in batches of this size

@@ -71,7 +71,23 @@ def test_contacts_are_searched_by_keyset_with_the_documented_body(hubspot, make_
     assert result.cursors["contacts"] == Cursor(UNTIL)
     read = fake.calls("POST", "/contacts/batch/read")[0].body
     assert read["propertiesWithHistory"] == ["hs_lead_status", "lifecyclestage", "hubspot_owner_id",
-                                             "hs_merged_object_ids"]
+                                             "hs_merged_object_ids", "email", "company", "jobtitle", "industry",
+                                             "country", "hs_analytics_source", "hubspotscore"]
+
+
+def test_values_are_recorded_when_they_changed_never_back_dated_to_creation(hubspot, make_hs):
+    fake, _ = hubspot
+    lead = fake.add("contacts", at(0), hubspotscore="40", jobtitle="Analyst")
+    fake.set("contacts", lead, at(600), hubspotscore="85")  # the score reached weeks later in a real portal
+    items, _ = pull_all(make_hs())
+    (created,) = of(items, lead, "created")
+    assert created.payload["attributes"]["lead_score"] == 40 and created.payload["attributes"]["title"] == "Analyst"
+    assert [(e.occurred_at, e.payload["changes"]) for e in of(items, lead, "updated")] == [
+        (at(600), {"lead_score": 85})]
+    # A contact first read by a later sync (say it moved past the first one while it paged) still gets its
+    # creation, and the same events as any other read.
+    again, _ = pull_all(make_hs(), {s: Cursor(at(500)) for s in ("contacts", "calls", "emails", "meetings", "tasks")})
+    assert {e.event_id: e for e in again if e.lead_id == lead} == {e.event_id: e for e in items if e.lead_id == lead}
 
 
 def test_contacts_edited_while_paging_hide_no_one(hubspot, make_hs):
@@ -367,3 +383,64 @@ def test_the_token_is_only_ever_a_reference(hs_options):
     assert HS_TOKEN not in str(raised.value) and "token" in str(raised.value)
     with pytest.raises(ConnectorConfigError, match=r"Extra inputs"):
         HubSpotConnector.configure("hs", {**hs_options, "tokne": {"env": "X"}})
+
+
+def test_owners_are_synced_into_the_store_and_read_as_people(hubspot, make_hs, tmp_path):
+    from sla_engine.store import owners
+
+    fake, _ = hubspot
+    fake.add_owner("11", "ann@example.com", "Ann", "Lee")
+    fake.add_owner("22", "bo@example.com", "Bo", "")
+    fake.add_owner("33", "gone@example.com", "Old", "Rep", archived=True)
+    fake.add("contacts", at(0), hubspot_owner_id="11")
+    store = Store(tmp_path / "s.db")
+    (summary,) = sync_sources(store, [make_hs()], UNTIL)
+    assert summary.owners == 3
+    people = owners.all_owners(store)
+    assert owners.label(people["11"]) == "Ann Lee <ann@example.com>" and not people["33"].active
+    assert owners.id_for(store, "hs", "BO@example.com") == "22"
+    assert owners.id_for(store, "hs", "gone@example.com") is None  # never written to a deactivated owner
+    fake.owners = fake.owners[:1]
+    sync_sources(store, [make_hs()], UNTIL)
+    assert set(owners.all_owners(store)) == {"11"}  # replaced whole each sync
+
+
+def test_a_reassignment_through_hubspot_writes_the_owner_id(hubspot, make_hs, tmp_path):
+    from sla_engine.delivery.deliver import deliver
+    from tests.delivery.conftest import make_policy_set
+    from tests.delivery.test_outbox import Recorder, channels
+
+    fake, _ = hubspot
+    for n, email in enumerate(("rep0@example.com", "a@example.com", "b@example.com", "d@example.com")):
+        fake.add_owner(str(101 + n), email)
+    lead = fake.add("contacts", datetime(2026, 11, 17, 15, 0, tzinfo=UTC), hubspot_owner_id="101")
+    store = Store(tmp_path / "sla.db")
+    connector = make_hs()
+    from sla_engine.runner import evaluate_run
+    from sla_engine.sync import open_pulls
+
+    later = datetime(2026, 11, 17, 19, 0, tzinfo=UTC)
+    (pull,) = open_pulls(store, [connector], later)
+    evaluate_run(make_policy_set(), store, [("hs", pull)], later)
+    deliver(make_policy_set(), store, later, notifiers=channels(Recorder()), connectors=[connector])
+    assert fake.objects["contacts"][lead]["properties"]["hubspot_owner_id"] == "102"  # a@example.com's id
+
+
+def test_explain_names_the_people_behind_owner_ids(hubspot, make_hs, tmp_path):
+    from click.testing import CliRunner
+
+    from sla_engine.cli import main
+
+    fake, _ = hubspot
+    fake.add_owner("11", "ann@example.com", "Ann", "Lee")
+    lead = fake.add("contacts", at(0), hubspot_owner_id="11")
+    store = Store(tmp_path / "sla.db")
+    sync_sources(store, [make_hs()], UNTIL)
+    store.close()
+    policies = tmp_path / "p.sla"
+    policies.write_text("policy p {\n  window w {\n    starts on assigned\n    stops on activity\n"
+                        "    goal 1h\n  }\n}\n")
+    result = CliRunner().invoke(main, ["explain", lead, "--policies", str(policies), "--db", str(tmp_path / "sla.db"),
+                                       "--as-of", "2026-11-03T00:00:00Z"])
+    assert result.exit_code == 0, result.output
+    assert "people:\n  11 = Ann Lee <ann@example.com>" in result.output

@@ -611,3 +611,24 @@ def test_jwt_bearer_signs_an_assertion_the_token_endpoint_verifies(salesforce, s
     assert {e.lead_id for e in items} == {lead}
     with pytest.raises(ConnectorError, match="invalid_grant"):
         pull_all(SalesforceConnector.configure("sf", {**base, "username": "someone@example.com"}))
+
+
+def test_users_and_queues_are_synced_and_a_reassignment_writes_the_user_id(salesforce, make_sf, tmp_path):
+    """An email in OwnerId is MALFORMED_ID: the team member's 005… id is written instead."""
+    from sla_engine.connector import OwnerChange
+    from sla_engine.store import owners
+
+    fake, _ = salesforce
+    ann = fake.add_user("ann@example.com")
+    queue = fake.add_queue("Inbound")
+    lead = fake.add_lead(datetime(2026, 11, 2, 14, 0, tzinfo=timezone.utc), OwnerId=queue)
+    store = Store(tmp_path / "s.db")
+    (summary,) = sync_sources(store, [make_sf()], datetime(2026, 11, 20, tzinfo=timezone.utc))
+    assert summary.owners == 2
+    people = owners.all_owners(store)
+    assert people[ann].email == "ann@example.com" and people[queue].kind == "queue"
+    assert owners.id_for(store, "sf", "ANN@example.com") == ann
+    assert owners.id_for(store, "sf", "nobody@example.com") is None
+    user = owners.id_for(store, "sf", "ann@example.com")
+    (result,) = make_sf().push([OwnerChange(key="k", lead_id=lead, owner=user)])
+    assert result.ok and fake.records["Lead"][lead]["OwnerId"] == ann

@@ -141,3 +141,64 @@ def test_a_crm_that_rejects_the_change_records_a_failure_and_no_event(tmp_path):
     failed = {r["key"]: r for r in store.outbox("failed")}
     assert any("INVALID_CROSS_REFERENCE_KEY" in r["last_error"] for r in failed.values())
     assert reassigned(store) == {}
+
+
+def crm_users(store, *users) -> None:
+    from sla_engine.connector import Owner
+    from sla_engine.store import owners
+
+    with store.transaction():
+        owners.replace(store, "t", [Owner(id=i, email=e, name=n) for i, e, n in users])
+
+
+def test_with_the_crms_users_synced_a_reassignment_writes_the_members_crm_id(tmp_path):
+    """An email in Salesforce's OwnerId is MALFORMED_ID; the CRM takes its own user ids."""
+    store = evaluated_store(tmp_path, leads=1, as_of=LATER)
+    crm_users(store, ("0051", "a@example.com", "Ann"), ("0052", "B@Example.com", "Bo"),
+              ("0053", "d@example.com", "Di"), ("0050", "rep0@example.com", "Rep"))
+    crm = Crm()
+    deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()), connectors=[crm])
+    change = next(u for u in crm.pushed if isinstance(u, OwnerChange))
+    task = next(u for u in crm.pushed if isinstance(u, TaskRequest))
+    assert change.owner == "0051" and task.owner == "0051"
+    assert reassigned(store) == {"L0": "0051"}  # recorded as the CRM will report it
+
+
+def test_the_current_owner_by_crm_id_is_not_picked_again(tmp_path):
+    events = lead_events(1)
+    events.insert(1, assigned("L0", at(17, 10, 0), owner="0051"))  # the CRM says a@example.com by id
+    from sla_engine.store.db import Store
+
+    store = Store(tmp_path / "sla.db")
+    evaluate_run(make_policy_set(), store, [("t", iter(events))], LATER)
+    crm_users(store, ("0051", "a@example.com", "Ann"), ("0052", "b@example.com", "Bo"),
+              ("0050", "rep0@example.com", "Rep"))
+    crm = Crm()
+    deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()), connectors=[crm])
+    assert reassigned(store) == {"L0": "0052"}  # a@ (0051) owned it before: skipped as a previous owner
+
+
+def test_a_member_with_no_crm_user_fails_before_anything_is_sent(tmp_path):
+    store = evaluated_store(tmp_path, leads=1, as_of=LATER)
+    crm_users(store, ("0052", "b@example.com", "Bo"), ("0050", "rep0@example.com", "Rep"))
+    crm = Crm()
+    deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()), connectors=[crm])
+    assert not [u for u in crm.pushed if isinstance(u, OwnerChange)]
+    [row] = [r for r in store.outbox("failed") if '"reassign"' in r["action"]]
+    assert "a@example.com (team 'pool') has no active user in t" in row["last_error"]
+    assert not reassigned(store)
+
+
+def test_notify_owner_reaches_the_person_behind_a_crm_id():
+    from sla_engine.delivery.recipients import Directory
+
+    directory = Directory(make_policy_set(), {}, {})
+    with pytest.raises(Exception, match="0057"):
+        directory.resolve({"kind": "owner"}, {"owner": "0057"})
+    from sla_engine.connector import Owner
+
+    directory = Directory(make_policy_set(), {}, {"0057": Owner("0057", "cro@example.com", "Dana"),
+                                                  "00G1": Owner("00G1", None, "Inbound queue", kind="queue")})
+    assert directory.resolve({"kind": "owner"}, {"owner": "0057"}).key == "cro"  # the contact with that email
+    with pytest.raises(Exception, match="Inbound queue"):
+        directory.resolve({"kind": "owner"}, {"owner": "00G1"})

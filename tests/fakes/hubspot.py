@@ -18,7 +18,9 @@ Pages the behaviours come from:
   number of inputs supported in a batch request for property histories is 50").
 - LIST_ARCHIVED: "CRM API | Contacts", https://developers.hubspot.com/docs/api/crm/contacts
   (GET /crm/v3/objects/contacts?archived=true lists deleted contacts with archivedAt; at most
-  100 per page, paged with ``after``; search never returns archived records).
+  100 per page, paged with ``after``, fewer with propertiesWithHistory (the client's docstring:
+  "Usage of this parameter will reduce the maximum number of objects that can be read by a
+  single request"; the fake takes the batch read's 50); search never returns archived records).
 - MERGE: "Merge two contacts",
   https://developers.hubspot.com/docs/api-reference/crm-contacts-v3/basic/post-crm-v3-objects-contacts-merge
   (the primary keeps its id and records the merged ids in hs_merged_object_ids; the secondary
@@ -280,15 +282,16 @@ class FakeHubSpot(FakeServer):
     def _list(self, object_type: str, args: Any) -> dict[str, Any]:
         """LIST_ARCHIVED: ``archived=true`` lists only deleted records (merged ones are not deleted)."""
         limit = int(args.get("limit") or 10)
-        if limit > LIST_MAX:
-            raise _validation(f"limit must be at most {LIST_MAX}")
+        history = [p for p in ",".join(args.getlist("propertiesWithHistory")).split(",") if p]
+        if limit > (BATCH_HISTORY_MAX if history else LIST_MAX):
+            raise _validation(f"limit must be at most {BATCH_HISTORY_MAX if history else LIST_MAX}")
         archived = str(args.get("archived", "false")).lower() == "true"
         rows = [r for r in self.objects[object_type].values()
                 if r["archived"] == archived and not r.get("merged_into")]
         start = int(args.get("after") or 0)
         page = rows[start:start + limit]
-        properties = [p for p in str(args.get("properties") or "").split(",") if p]
-        answer: dict[str, Any] = {"results": [self._object(r, properties) for r in page]}
+        properties = [p for p in ",".join(args.getlist("properties")).split(",") if p]
+        answer: dict[str, Any] = {"results": [self._object(r, properties, history) for r in page]}
         if start + limit < len(rows):
             answer["paging"] = {"next": {"after": str(start + limit), "link": f"?after={start + limit}"}}
         return answer
