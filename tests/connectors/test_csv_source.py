@@ -547,7 +547,9 @@ def test_the_writer_uses_a_column_when_a_value_reads_back_the_same_and_json_othe
 TEXT = st.text(max_size=12)
 ZONES = st.sampled_from([UTC, NY, ZoneInfo("Asia/Kolkata"), ZoneInfo("Australia/Sydney"),
                          timezone(timedelta(hours=-3))])
-MOMENTS = st.builds(lambda when, zone: when.replace(tzinfo=zone),
+# Real instants shown in a zone: a wall time in a DST gap or fold names no single instant, and Python never
+# finds such a datetime equal to one in another zone, whatever offset the log kept.
+MOMENTS = st.builds(lambda when, zone: when.replace(tzinfo=UTC).astimezone(zone),
                     st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2040, 1, 1)), ZONES)
 ATTRIBUTE_VALUES = st.one_of(TEXT, st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
                              st.booleans(), st.none())
