@@ -241,6 +241,11 @@ def outbox_row(action: OutboxAction, run_id: int) -> tuple[Any, ...]:
             _action_text(action.action), iso(action.due_at), run_id)
 
 
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
 class Store:
     def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         """Open (creating or migrating) the store; an SQLite problem is a StoreError saying what to do.
@@ -251,12 +256,23 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
-        try:
-            self._configure()
-            self.migrate()
-        except sqlite3.Error as error:
-            self.conn.close()
-            raise store_error(error, self.path, timeout) from None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._configure()
+                self.migrate()
+                break
+            except sqlite3.OperationalError as error:
+                # While another process creates the file or turns it to WAL, SQLite answers "locked"
+                # at once instead of calling its busy handler: wait for that here, as long as any lock.
+                if _is_busy(error) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    continue
+                self.conn.close()
+                raise store_error(error, self.path, timeout) from None
+            except sqlite3.Error as error:
+                self.conn.close()
+                raise store_error(error, self.path, timeout) from None
         self.db = sqlite_utils.Database(self.conn)
         self._lock_handle: Any = None
         self.earliest_new_event: str | None = None  # of this run's new or changed events
