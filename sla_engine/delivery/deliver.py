@@ -310,7 +310,8 @@ class Delivery:
         detail = json.loads(row["detail"]) if inflight and (row["detail"] or "").startswith("{") else {}
         kind = action["action"]
         update: Update
-        event_type, payload = EventType.UPDATED, {}
+        event_type = EventType.UPDATED
+        payload: dict[str, Any] = {}
         if kind == "reassign":
             team = str(action.get("team"))
             owner = detail.get("owner")
@@ -372,7 +373,7 @@ class Delivery:
                 self.store.upsert_events([event], None)
             outbox.mark_sent(self.store, [row["key"]], self.now)
         self.checkpoint("marked")
-        if kind == "reassign":
+        if isinstance(update, OwnerChange):
             lead["previous_owners"] = [*lead.get("previous_owners", []), lead.get("owner")]
             lead["owner"] = update.owner
         self.report.sent += 1
