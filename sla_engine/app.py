@@ -98,6 +98,19 @@ def load_policies(path: Path) -> PolicySet:
     return load_policy_set([path])
 
 
+def render_agreement(policy_set: PolicySet, policy: str | None, output: str) -> str:
+    """The written agreement of one policy (else of every policy), as Markdown or one HTML page."""
+    from sla_engine.reports.agreement import build_all, to_html, to_markdown
+
+    try:
+        agreements = build_all(policy_set, policy)
+    except KeyError as error:
+        raise AppError(error.args[0]) from None
+    if not agreements:
+        raise AppError("the policy set has no policy to render")
+    return to_html(agreements) if output == "html" else to_markdown(agreements)
+
+
 def open_store(path: Path, timeout: float = 30.0) -> Store:
     """The store at ``path``, created or migrated, with what the plugins prepare in it.
 

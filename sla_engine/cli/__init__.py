@@ -46,6 +46,8 @@ LAZY_COMMANDS = {
                           "The SLA dashboard: targets per period with status, and the metrics behind them."),
     "plan": LazyCommand("sla_engine.cli.reports:plan",
                         "The revenue goal worked backwards into clients, opportunities, SQLs and MQLs per period."),
+    "agreement": LazyCommand("sla_engine.cli.reports:agreement",
+                             "The written agreement, rendered from the policies that enforce it."),
     "deliver": LazyCommand("sla_engine.cli.delivery:deliver",
                            "Send the due escalations in the outbox: once each, retrying failures with backoff."),
     "outbox": LazyCommand("sla_engine.cli.delivery:outbox",

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from sla_engine import app
-from sla_engine.cli.common import load_config, load_policies, open_existing_store, parse_as_of
+from sla_engine.cli.common import load_config, load_policies, open_existing_store, parse_as_of, user_errors
 
 
 def _paths(ctx: click.Context, policies: Path | None, db: Path | None) -> tuple[Path, Path]:
@@ -151,3 +151,23 @@ def plan(ctx: click.Context, plan_name: str | None, revenue: float | None, deal_
         click.echo(json.dumps([r.as_dict() for r in reports], indent=2))
         return
     click.echo("\n\n".join(render_plan(r) for r in reports))
+
+
+@click.command()
+@click.option("--policy", "policy", metavar="NAME", help="The policy to render (default: every policy in the set).")
+@click.option("--format", "output", type=click.Choice(["markdown", "html"]), default="markdown", show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Write to this file instead of standard output.")
+@click.option("--policies", type=click.Path(path_type=Path), help="The policy directory (default: configured).")
+@click.pass_context
+def agreement(ctx: click.Context, policy: str | None, output: str, out: Path | None, policies: Path | None) -> None:
+    """The written agreement, rendered from the policies that enforce it.
+
+    Every sentence is phrased from the checked policy model, so the document says what the engine
+    enforces: parties, scope, term, revenue plan, definitions, business hours, each side's
+    commitments with their escalations, and how each is measured. HTML is one printable page
+    with a signature block per party; Markdown suits a wiki or a pull request.
+    """
+    policy_set = load_policies(app.policy_path(load_config(ctx), policies))
+    with user_errors():
+        text = app.render_agreement(policy_set, policy, output)
+    _write(text, out)
