@@ -155,19 +155,48 @@ def plan(ctx: click.Context, plan_name: str | None, revenue: float | None, deal_
 
 @click.command()
 @click.option("--policy", "policy", metavar="NAME", help="The policy to render (default: every policy in the set).")
-@click.option("--format", "output", type=click.Choice(["markdown", "html"]), default="markdown", show_default=True)
+@click.option("--format", "output", type=click.Choice(["markdown", "html", "text"]), default="markdown",
+              show_default=True, help="text: only with --changes.")
 @click.option("--out", type=click.Path(path_type=Path), help="Write to this file instead of standard output.")
 @click.option("--policies", type=click.Path(path_type=Path), help="The policy directory (default: configured).")
+@click.option("--changes", nargs=2, metavar="OLD NEW",
+              help="What changed in the agreement between two versions (directories or git revisions, as `diff`).")
 @click.pass_context
-def agreement(ctx: click.Context, policy: str | None, output: str, out: Path | None, policies: Path | None) -> None:
+def agreement(ctx: click.Context, policy: str | None, output: str, out: Path | None, policies: Path | None,
+              changes: tuple[str, str] | None) -> None:
     """The written agreement, rendered from the policies that enforce it.
 
     Every sentence is phrased from the checked policy model, so the document says what the engine
     enforces: parties, scope, term, revenue plan, definitions, business hours, each side's
     commitments with their escalations, and how each is measured. HTML is one printable page
-    with a signature block per party; Markdown suits a wiki or a pull request.
+    with a signature block per party; Markdown suits a wiki or a pull request. With --changes
+    OLD NEW: what changed between two versions, in the same words.
     """
-    policy_set = load_policies(app.policy_path(load_config(ctx), policies))
+    policy_path = app.policy_path(load_config(ctx), policies)
+    if changes:
+        if output == "html":
+            raise click.BadParameter("--changes prints text or markdown", param_hint="--format")
+        _write(_agreement_changes(changes, policy_path, markdown=output == "markdown"), out)
+        return
+    if output == "text":
+        raise click.BadParameter("the agreement is markdown or html; text is for --changes", param_hint="--format")
+    policy_set = load_policies(policy_path)
     with user_errors():
         text = app.render_agreement(policy_set, policy, output)
     _write(text, out)
+
+
+def _agreement_changes(changes: tuple[str, str], policy_path: Path, markdown: bool) -> str:
+    import tempfile
+
+    from sla_engine.policytest.diff import DiffError, resolve_side
+    from sla_engine.reports.agreement_changes import changes as compare
+    from sla_engine.reports.agreement_changes import to_text
+
+    with tempfile.TemporaryDirectory(prefix="sla-engine-agreement-") as tmp:
+        try:
+            old = resolve_side(changes[0], policy_path, Path(tmp), "old")
+            new = resolve_side(changes[1], policy_path, Path(tmp), "new")
+        except DiffError as error:
+            raise click.ClickException(str(error)) from None
+        return to_text(old.label, new.label, compare(old.policy_set, new.policy_set), markdown=markdown)
