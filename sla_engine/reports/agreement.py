@@ -720,10 +720,12 @@ h1 { font-size: 20pt; margin: 0 0 .1em; } h2 { font-size: 13pt; border-bottom: 1
 .subtitle { color: #555; margin: 0 0 1em; }
 .clause { margin: .35em 0 .6em; break-inside: avoid; overflow-wrap: anywhere; }
 .clause b { font-weight: bold; }
-.signatures { display: flex; flex-wrap: wrap; gap: 2em; margin-top: 2.5em; break-inside: avoid; }
-.party { flex: 1 1 14em; min-width: 0; }
-.line { border-bottom: 1px solid #333; height: 2.6em; }
-.label { font-size: 9pt; color: #555; }
+.signatures { display: grid; grid-template-columns: 1fr 1fr; gap: 1.8em 2.5em; margin-top: 1em;
+  break-inside: avoid; }
+.party { min-width: 0; break-inside: avoid; }
+.line { border-bottom: 1px solid #333; height: 2.8em; }
+.label { font-size: 9pt; color: #555; overflow-wrap: anywhere; }
+.who { min-height: 2.6em; }
 article + article { break-before: page; }
 @media print { body { margin: 0; max-width: none; padding: 0; } a { color: inherit; text-decoration: none; } }
 """
@@ -747,11 +749,11 @@ def to_html(agreements: list[Agreement]) -> str:
                 out.append(f'<p class="clause" id="{e(clause.anchor)}"><b>{e(clause.heading)}.</b> '
                            + " ".join(e(s) for s in clause.sentences) + "</p>")
             out.append("</section>")
-        out.append('<section class="signatures">')
+        out.append('<section class="signing"><h2>Signatures</h2><div class="signatures">')
         for side, name in agreement.parties:
-            out.append(f'<div class="party"><div class="line"></div><div class="label">{e(side)}: {e(name)}</div>'
+            out.append(f'<div class="party"><div class="line"></div><div class="label who">{e(name)} — {e(side)}</div>'
                        '<div class="line"></div><div class="label">Date</div></div>')
-        out.append("</section></article>")
+        out.append("</div></section></article>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
