@@ -221,8 +221,8 @@ def calendar_sentence(calendar: m.CalendarDecl, year: int | None = None) -> str:
     if calendar.closed:
         text += f" Also closed: {join([day_text(d) for d in calendar.closed])}."
     for opened in calendar.open:
-        hours = join([interval(i) for i in opened.intervals]) or "its usual hours"
-        text += f" Open on {day_text(opened.day)}, {hours}."
+        opening = join([interval(i) for i in opened.intervals]) or "its usual hours"
+        text += f" Open on {day_text(opened.day)}, {opening}."
     return text
 
 
@@ -231,7 +231,7 @@ def holiday_names(calendar: m.CalendarDecl, year: int | None = None) -> list[str
     import holidays
 
     try:
-        found = holidays.country_holidays(calendar.holidays, subdiv=calendar.subdivision,
+        found = holidays.country_holidays(calendar.holidays or "", subdiv=calendar.subdivision,
                                           years=year or date.today().year)
     except (NotImplementedError, KeyError):
         return []

@@ -41,9 +41,9 @@ def facts(policy_set: PolicySet) -> list[Fact]:
     people = a.People(policy_set)
     found: list[Fact] = []
     for stage in policy_set.stages.values():
-        definition = a.condition(stage.expr) if stage.expr is not None else (
+        meaning = a.condition(stage.expr) if stage.expr is not None else (
             f"its {a.words(stage.from_field or '')} is {a.value(stage.from_values)}")
-        found.append(Fact(("stage", stage.name), f"Definition of {a.stage_word(stage.name)}", definition))
+        found.append(Fact(("stage", stage.name), f"Definition of {a.stage_word(stage.name)}", meaning))
     for definition in policy_set.definitions.values():
         found.append(Fact(("define", definition.name), f"“{a.words(definition.name).capitalize()}”",
                           a.condition(definition.expr)))
