@@ -7,6 +7,10 @@ raises ``Unphrasable`` instead of being left out, and a test walks every node ty
 Clauses carry stable anchors so other pages (the dashboard) can link to them:
 ``#policy-POLICY`` for the agreement, ``#POLICY-window-WINDOW`` for a window's commitment and
 ``#POLICY-target-TARGET`` for a target's.
+
+Size: one phrase per node type of the language, and the sections of the written agreement built
+from them; the phrases are read together (a window's sentence uses the trigger's, condition's and
+escalation's), so they stay in one module, with the Markdown and HTML renderings beside them.
 """
 
 from __future__ import annotations
