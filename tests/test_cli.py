@@ -56,7 +56,7 @@ def invoke(project: Path, *args: str):
 
 
 def test_evaluate_json_lists_each_instance_with_its_timing(project):
-    result = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--format", "json")
+    result = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--format", "json", "--no-deliver")
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert payload["run"]["sources"][0] == {
@@ -74,14 +74,14 @@ def test_evaluate_json_lists_each_instance_with_its_timing(project):
 
 
 def test_fail_on_breach_exits_2_for_new_breaches_only(project):
-    first = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--fail-on", "breach")
+    first = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--fail-on", "breach", "--no-deliver")
     assert first.exit_code == 2
-    again = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--fail-on", "breach")
+    again = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--fail-on", "breach", "--no-deliver")
     assert again.exit_code == 0
 
 
 def test_text_summary_escapes_lead_data(project):
-    result = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z")
+    result = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--no-deliver")
     assert result.exit_code == 0
     assert "new breaches: 2" in result.output
     assert "slow" in result.output
@@ -160,3 +160,55 @@ def test_help_lists_the_lazy_commands_exactly_as_their_own_help_would_without_im
     from_their_own_help, imported = _help_in_a_fresh_process(import_lazy_commands_first=True)
     assert len(imported) == 3  # the reports, delivery and policytest commands
     assert listed == from_their_own_help
+
+
+# ---------------------------------------------------------------- exit codes, as cron reads them
+
+
+def test_a_run_whose_alerts_could_not_be_sent_exits_3_even_when_fail_on_matched(project, monkeypatch):
+    monkeypatch.delenv("SLA_ENGINE_SMTP_HOST", raising=False)
+    result = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--fail-on", "breach")
+    assert result.exit_code == 3, result.output
+    assert "failed" in result.output and "SLA_ENGINE_SMTP_HOST" in result.output
+    retried = invoke(project, "deliver", "--as-of", "2026-11-23T17:05:00Z")
+    assert retried.exit_code == 3  # still nothing can be sent: `deliver` alone says so too
+
+
+def test_a_run_that_delivers_nothing_exits_2_on_a_fail_on_match_and_0_when_clean(project):
+    assert invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--no-deliver",
+                  "--fail-on", "breach").exit_code == 2
+    assert invoke(project, "deliver", "--dry-run", "--as-of", "2026-11-23T17:00:00Z").exit_code == 0
+
+
+def test_a_bad_option_exits_1_never_2_which_means_fail_on_matched(project):
+    result = invoke(project, "evaluate", "--fail-on", "typo")
+    assert result.exit_code == 1 and "'typo' is not one of" in result.output
+    assert invoke(project, "evaluate", "--no-such-flag").exit_code == 1
+
+
+@pytest.mark.parametrize(("args", "reason"), [
+    (["explain", "slow", "--window", "nope"], "no window named 'nope' in the policies; they declare: cadence, "
+                                              "first_response"),
+    (["plan", "--revenue", "300000", "--deal-size", "25000", "--per", "fortnight"],
+     "'fortnight' is not a period: use one of week, month, quarter"),
+    (["plan", "--revenue", "-5", "--deal-size", "25000"], "-5 is not a revenue goal"),
+    (["plan", "--revenue", "300000", "--deal-size", "0"], "0 is not a deal size"),
+    (["plan", "--per", "week"], "--per says which period --revenue is for: give --revenue too"),
+])
+def test_bad_values_are_refused_with_the_reason(project, args, reason):
+    invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--no-deliver")
+    result = invoke(project, *args)
+    assert result.exit_code == 1
+    assert reason in " ".join(result.output.split())
+
+
+def test_explain_as_json_lists_each_clock_and_its_deadline(project):
+    invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--no-deliver")
+    result = invoke(project, "explain", "slow", "--as-of", "2026-11-23T17:00:00Z", "--window", "first_response",
+                    "--format", "json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    (clock,) = payload["instances"]
+    assert (clock["window"], clock["status"]) == ("first_response", "breached")
+    assert clock["due_at"] == "2026-11-23T16:00:00+00:00"  # Mon 11:00 in New York
+    assert payload["trace"] and all("/cadence]" not in line for line in payload["trace"])

@@ -3,8 +3,9 @@
 Every command lives in this package and only parses options and renders results. Heavy modules
 are imported inside the commands, and the commands in this package's other modules only when
 they are named or listed, so `sla-engine --help` and `--version` start fast.
-Exit codes follow `terraform plan -detailed-exitcode`: 0 ran, 1 error, 2 ran and
-`--fail-on` matched.
+Exit codes follow `terraform plan -detailed-exitcode` (see common.py): 0 ran clean, 1 error,
+2 ran and `--fail-on` matched, 3 ran but some deliveries failed or died, 75 skipped because
+another run holds the store.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ import click
 from sla_engine import __version__, app
 from sla_engine.cli.common import (
     EXIT_ERROR,
-    EXIT_MATCHED,
     EXIT_OK,
     EXIT_STORE_DAMAGED,
     connector,
+    delivery_failed,
     load_config,
     load_policies,
     open_existing_store,
     open_store,
     parse_as_of,
+    run_exit_code,
     sources,
     store_problem,
 )
@@ -95,11 +97,15 @@ class PluginGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; a problem with the store file, wherever it surfaces, is one message
-        saying what to do and its own exit code (75 locked, 74 disk full, 65 damaged)."""
+        saying what to do and its own exit code (75 locked, 74 disk full, 65 damaged); a bad
+        option or value exits 1 like any other error, leaving 2 to mean `--fail-on` matched."""
         from sla_engine.store.errors import StoreError
 
         try:
             result = super().invoke(ctx)
+        except click.UsageError as error:
+            error.exit_code = EXIT_ERROR  # click's 2 would read as "--fail-on matched" to cron
+            raise
         except Exception as error:
             sqlite3 = sys.modules.get("sqlite3")  # not imported for `--help`: no SQLite error without it
             if isinstance(error, StoreError) or (sqlite3 is not None and isinstance(error, sqlite3.Error)):
@@ -234,7 +240,8 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check_only: bool, show_diff
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.option("--dry-run", is_flag=True, help="Evaluate and report, but write nothing to the store or a push target.")
 @click.option("--fail-on", type=click.Choice(["breach", "warning"]),
-              help="Exit 2 when this run finds a new breach (or a new warning or breach).")
+              help="Exit 2 when this run finds a new breach (or a new warning or breach); 3 still wins "
+                   "when some deliveries failed.")
 @click.option("--lock-timeout", type=float, default=None, help="Seconds to wait for another run (default 30).")
 @click.option("--no-sync", is_flag=True, help="Pull no source: judge the events already in the store.")
 @click.option("--push", "push_target", metavar="NAME|TYPE:ARG",
@@ -306,8 +313,9 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
             render_delivery(delivered)
     matched = (fail_on == "breach" and report.new_breach_count) or (
         fail_on == "warning" and (report.new_breach_count or report.new_warning_count))
-    failed_push = pushed is not None and pushed.failed
-    sys.exit(EXIT_MATCHED if matched else EXIT_ERROR if failed_push else EXIT_OK)
+    failed_push = pushed is not None and bool(pushed.failed)
+    undelivered = failed_push or (delivered is not None and delivery_failed(delivered))
+    sys.exit(run_exit_code(matched=bool(matched), undelivered=undelivered))
 
 
 def _describe_update(update: Any) -> dict[str, Any]:
@@ -395,15 +403,20 @@ def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, out
 @click.option("--policies", "policies", type=click.Path(path_type=Path))
 @click.option("--db", type=click.Path(path_type=Path))
 @click.option("--as-of", "as_of", help="Explain as of this instant (default: now).")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
 def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies: Path | None,
-            db: Path | None, as_of: str | None) -> None:
+            db: Path | None, as_of: str | None, output: str) -> None:
     """Show a lead's timeline: events, stages, tier and why, each clock and its deadline arithmetic."""
-    from sla_engine.reports.explain import render_explanation
+    from sla_engine.reports.explain import explanation, render_explanation
     from sla_engine.store import owners
 
     config = load_config(ctx)
     policy_set = load_policies(app.policy_path(config, policies))
+    windows = sorted({w.name for p in policy_set.policies.values() for w in p.windows})
+    if window_name is not None and window_name not in windows:
+        raise click.BadParameter(f"no window named {window_name!r} in the policies; they declare: "
+                                 f"{', '.join(windows) or 'none'}", param_hint="--window")
     db_path = app.store_path(config, policies, db)
     store = open_existing_store(db_path)
     try:
@@ -413,7 +426,13 @@ def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies:
         store.close()
     if not events:
         raise click.ClickException(f"no events for lead {lead_id!r} in {db_path}")
-    click.echo(render_explanation(policy_set, lead_id, events, parse_as_of(as_of), window_name, people))
+    moment = parse_as_of(as_of)
+    if output == "json":
+        import json
+
+        click.echo(json.dumps(explanation(policy_set, lead_id, events, moment, window_name), indent=2, default=str))
+        return
+    click.echo(render_explanation(policy_set, lead_id, events, moment, window_name, people))
 
 
 @main.command()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import click
 
 from sla_engine import app
-from sla_engine.store.errors import StoreCorrupt, StoreError, store_error
+from sla_engine.store.errors import StoreCorrupt, StoreError, StoreLocked, store_error
 
 if TYPE_CHECKING:
     from sla_engine.config import Config
@@ -24,8 +24,26 @@ if TYPE_CHECKING:
     from sla_engine.language.policy_set import PolicySet
     from sla_engine.store.db import Store
 
-EXIT_OK, EXIT_ERROR, EXIT_MATCHED = 0, 1, 2
+# What a run's exit status tells cron (README, "Exit codes"), after terraform's -detailed-exitcode.
+EXIT_OK = 0  # ran clean
+EXIT_ERROR = 1  # did not run: bad policies, configuration or values, a source that failed
+EXIT_MATCHED = 2  # ran, and --fail-on matched (a new breach or warning)
+EXIT_UNDELIVERED = 3  # ran, but some messages, CRM actions or status writes failed or died
+EXIT_LOCKED = StoreLocked.exit_code  # 75: skipped, another run holds the store; nothing changed
 EXIT_STORE_DAMAGED = StoreCorrupt.exit_code
+
+
+def run_exit_code(*, matched: bool = False, undelivered: bool = False) -> int:
+    """One status for a run that finished: undelivered alerts outrank a --fail-on match, because
+    a breach nobody was told about is the failure cron must not miss."""
+    if undelivered:
+        return EXIT_UNDELIVERED
+    return EXIT_MATCHED if matched else EXIT_OK
+
+
+def delivery_failed(report: object) -> bool:
+    """Whether a delivery left something unsent: failed (to be retried) or dead."""
+    return bool(getattr(report, "failed", 0) or getattr(report, "dead", ()))
 
 
 class StoreProblem(click.ClickException):

@@ -14,7 +14,16 @@ from typing import Any
 import click
 
 from sla_engine import app
-from sla_engine.cli.common import load_config, load_policies, open_existing_store, open_store, parse_as_of, sources
+from sla_engine.cli.common import (
+    delivery_failed,
+    load_config,
+    load_policies,
+    open_existing_store,
+    open_store,
+    parse_as_of,
+    run_exit_code,
+    sources,
+)
 
 MAX_LISTED = 20
 
@@ -102,7 +111,7 @@ def deliver(ctx: click.Context, policies: Path | None, db: Path | None, as_of: s
         click.echo(json.dumps(report.summary(), indent=2, default=str))
     else:
         render_delivery(report)
-    sys.exit(1 if report.dead else 0)
+    sys.exit(run_exit_code(undelivered=delivery_failed(report)))
 
 
 @click.command()

@@ -90,7 +90,8 @@ def _rate(value: str | None, name: str) -> float | None:
 @click.option("--win-rate", help="Opportunity to closed-won, e.g. 30%.")
 @click.option("--sql-to-opp", help="SQL to opportunity, e.g. 50%.")
 @click.option("--mql-to-sql", help="MQL to SQL, e.g. 25%.")
-@click.option("--per", "per", default=None, help="The period the revenue is per (default: month).")
+@click.option("--per", "per", default=None, help="The period --revenue is per: week, month or quarter "
+                                                 "(default: month).")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.option("--policies", type=click.Path(path_type=Path), help="The policy directory (default: configured).")
 @click.option("--db", type=click.Path(path_type=Path), help="The store, for observed rates (default: beside the "
@@ -103,9 +104,20 @@ def plan(ctx: click.Context, plan_name: str | None, revenue: float | None, deal_
     import json
 
     from sla_engine.language import model as m
+    from sla_engine.language.vocabulary import PERIODS
     from sla_engine.reports.plan import PlanError, render_plan, work_backwards
     from sla_engine.store.db import Store
 
+    if revenue is not None and revenue <= 0:
+        raise click.BadParameter(f"{revenue:g} is not a revenue goal: give a positive amount", param_hint="--revenue")
+    if deal_size is not None and deal_size <= 0:
+        raise click.BadParameter(f"{deal_size:g} is not a deal size: give a positive amount",
+                                 param_hint="--deal-size")
+    if per is not None and per not in PERIODS:
+        raise click.BadParameter(f"{per!r} is not a period: use one of {', '.join(PERIODS)}", param_hint="--per")
+    if per is not None and revenue is None:
+        raise click.BadParameter("--per says which period --revenue is for: give --revenue too (a declared "
+                                 "plan states its own period)", param_hint="--per")
     flags = any(v is not None for v in (revenue, deal_size, win_rate, sql_to_opp, mql_to_sql))
     policy_set = None
     try:

@@ -4,11 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sla_engine.engine.evaluate import Evaluator
 from sla_engine.events import LeadEvent
 from sla_engine.language.actions import describe_action
 from sla_engine.language.policy_set import PolicySet
+
+
+def explanation(policy_set: PolicySet, lead_id: str, events: list[LeadEvent], as_of: datetime,
+                window: str | None = None) -> dict[str, Any]:
+    """What `explain --format json` prints: the trace lines, each clock and each due escalation."""
+    result = Evaluator(policy_set).evaluate(lead_id, events, as_of, policy_hash=policy_set.content_hash,
+                                            explain=True)
+    return {
+        "lead_id": lead_id,
+        "as_of": as_of.isoformat(),
+        "trace": [line for line in result.trace if not window or "[" not in line or f"/{window}]" in line],
+        "instances": [{
+            "policy": i.policy, "window": i.window, "cycle": i.cycle, "status": i.status, "met_late": i.met_late,
+            "tier": i.tier, "goal": i.goal, "calendar": i.calendar, "started_at": _iso(i.started_at),
+            "due_at": _iso(i.due_at), "stopped_at": _iso(i.stopped_at),
+        } for i in result.instances if not window or i.window == window],
+        "escalations": [{
+            "policy": a.policy, "window": a.window, "level": a.level, "due_at": _iso(a.due_at),
+            "action": describe_action(a.action),
+        } for a in result.actions if not window or a.window == window],
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def render_explanation(policy_set: PolicySet, lead_id: str, events: list[LeadEvent], as_of: datetime,

@@ -86,7 +86,7 @@ def test_evaluate_syncs_then_pushes_and_a_dry_run_only_shows_what_would_be_writt
     assert would[(lead1, "first_response")]["status"] == "breached"
     assert not fake.calls("PATCH") and not Store(project / "sla-engine.db").count("events")
 
-    real = invoke("evaluate", "--as-of", AS_OF, "--push", "crm")
+    real = invoke("evaluate", "--as-of", AS_OF, "--push", "crm", "--no-deliver")
     assert real.exit_code == 0, real.output
     assert "push crm: 3 written, 0 failed" in real.output
     assert fake.records["Lead"][lead1]["SLA_Status__c"] == "breached"
@@ -94,7 +94,7 @@ def test_evaluate_syncs_then_pushes_and_a_dry_run_only_shows_what_would_be_writt
     assert fake.records["Lead"][lead1]["SLA_Due__c"] == "2026-11-02T16:01:00.000Z"
     patches = len(fake.calls("PATCH"))
 
-    again = invoke("evaluate", "--as-of", AS_OF, "--push", "crm")
+    again = invoke("evaluate", "--as-of", AS_OF, "--push", "crm", "--no-deliver")
     assert again.exit_code == 0, again.output
     assert len(fake.calls("PATCH")) == patches  # nothing changed: nothing sent
 
@@ -131,7 +131,7 @@ def test_push_csv_writes_current_status_safe_from_formula_injection(tmp_path, mo
     events = [e for lead in evil for e in (created(lead, t, lead_score=95), assigned(lead, t))]
     write_event_log(events, tmp_path / "events.csv")
     result = invoke("evaluate", "policies", "--source", "csv:events.csv", "--as-of", "2026-11-23T20:00:00Z",
-                    "--push", "csv:out/status.csv")
+                    "--push", "csv:out/status.csv", "--no-deliver")
     assert result.exit_code == 0, result.output
     with (tmp_path / "out" / "status.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
