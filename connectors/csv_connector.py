@@ -98,6 +98,16 @@ class CsvConnector(Connector):
             return self.config.leads, self.config.activities
         return None
 
+    def check(self) -> str:
+        """`sla-engine doctor`'s call: the files are there and readable; nothing is read into the store."""
+        paths = [p for p in (self.config.path, self.config.leads, self.config.activities) if p is not None]
+        for path in paths:
+            if not path.exists():
+                raise ConnectorError(f"{path}: no such file or directory")
+            if path.is_file():
+                path.open("rb").close()
+        return "readable: " + ", ".join(str(p) for p in paths)
+
     def pull(self, cursors: Mapping[str, Cursor | None], until: datetime) -> PullResult:
         return self._pull(rows=False)
 

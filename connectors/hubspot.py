@@ -609,6 +609,11 @@ class HubSpotConnector(Connector):
         return {"channel": channel, "direction": "outbound", "by": owner}, done
 
     # ------------------------------------------------------------ owners
+    def check(self) -> str:
+        """`sla-engine doctor`'s harmless call: the token is accepted and reads one owner (GET /crm/v3/owners)."""
+        self._call("owners", self.api("owners").get_page, limit=1)
+        return "token accepted; owners readable"
+
     def pull_owners(self) -> list[Owner]:
         """Every owner, active and archived (GET /crm/v3/owners): ids in hubspot_owner_id, emails in policies."""
         owners: list[Owner] = []

@@ -49,6 +49,16 @@ class EmailNotifier:
         return mail
 
     def send(self, message: Message) -> None:
+        self._session(lambda smtp: smtp.send_message(self.build(message)))
+
+    def check(self) -> str:
+        """`sla-engine doctor`'s harmless call: connect, STARTTLS, EHLO and log in; no mail is sent."""
+        self._session(lambda smtp: smtp.noop())
+        secured = "STARTTLS, " if self.starttls else ""
+        return f"SMTP {self.host}:{self.port}: {secured}" + (f"logged in as {self.user}" if self.user
+                                                              else "answered (no login configured)")
+
+    def _session(self, then: Callable[[Any], Any]) -> None:
         import smtplib
         import ssl
 
@@ -61,7 +71,7 @@ class EmailNotifier:
                     smtp.starttls(context=ssl.create_default_context(cafile=self.cafile))
                 if self.user and password:
                     smtp.login(self.user, password)
-                smtp.send_message(self.build(message))
+                then(smtp)
         except (smtplib.SMTPException, OSError) as error:
             raise RuntimeError(scrub(f"SMTP {self.host}:{self.port}: {error}")) from None
 

@@ -421,6 +421,11 @@ class SalesforceConnector(Connector):
             listed = ", ".join(f"'{i}'" for i in wanted[start:start + IDS_PER_QUERY])
             yield from self._query(f"SELECT {select} FROM {obj} WHERE {id_field} IN ({listed}){rest}", include_deleted)
 
+    def check(self) -> str:
+        """`sla-engine doctor`'s harmless call: log in and read one lead id; nothing is written."""
+        next(self._pages("SELECT Id FROM Lead LIMIT 1"), None)
+        return f"logged in ({self.config.auth_mode()}); Lead readable"
+
     # ------------------------------------------------------------ pull
     def pull(self, cursors: Mapping[str, Cursor | None], until: datetime) -> PullResult:
         result = PullResult(items=iter(()))

@@ -158,7 +158,7 @@ def test_help_lists_the_lazy_commands_exactly_as_their_own_help_would_without_im
     listed, imported = _help_in_a_fresh_process(import_lazy_commands_first=False)
     assert imported == []
     from_their_own_help, imported = _help_in_a_fresh_process(import_lazy_commands_first=True)
-    assert len(imported) == 3  # the reports, delivery and policytest commands
+    assert len(imported) == 5  # the reports, delivery, policytest, scaffold and doctor commands
     assert listed == from_their_own_help
 
 
@@ -212,3 +212,37 @@ def test_explain_as_json_lists_each_clock_and_its_deadline(project):
     assert (clock["window"], clock["status"]) == ("first_response", "breached")
     assert clock["due_at"] == "2026-11-23T16:00:00+00:00"  # Mon 11:00 in New York
     assert payload["trace"] and all("/cadence]" not in line for line in payload["trace"])
+
+
+def test_shell_completion_offers_every_command_lazy_ones_included():
+    env = {"_SLA_ENGINE_COMPLETE": "bash_complete", "COMP_WORDS": "sla-engine d", "COMP_CWORD": "1"}
+    result = CliRunner().invoke(main, [], prog_name="sla-engine", env=env)
+    offered = {line.split(",")[1] for line in result.output.splitlines()}
+    assert offered == {"deliver", "diff", "doctor"}
+
+
+def test_every_command_names_the_policies_with_policies_the_configured_directory_by_default(project):
+    (project / "policies").rename(project / "sla")
+    (project / "sla-engine.toml").write_text((project / "sla-engine.toml").read_text().replace(
+        'policies = "policies"', 'policies = "sla"'))
+    assert invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--no-deliver").exit_code == 0
+    again = ["--as-of", "2026-11-23T17:00:00Z", "--policies", "sla"]
+    assert invoke(project, "evaluate", *again, "--no-deliver").exit_code == 0
+    assert invoke(project, "deliver", *again, "--dry-run").exit_code == 0
+    assert invoke(project, "explain", "slow", *again).exit_code == 0
+    twice = invoke(project, "evaluate", "sla", "--policies", "elsewhere")
+    assert twice.exit_code == 1 and "the policies are given twice" in twice.output
+
+
+def test_quarantined_rows_are_listed_with_their_reason_and_line(project):
+    header = (project / "events.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    with (project / "events.csv").open("a", encoding="utf-8") as handle:
+        handle.write(",".join(["bad1", "x1", "2026-13-01T09:00:00Z", "created"] + [""] * (len(header) - 4)) + "\n")
+    invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--no-deliver")
+    text = invoke(project, "quarantine")
+    assert text.exit_code == 0, text.output
+    assert "events.csv:9  occurred_at '2026-13-01T09:00:00Z' is not a timestamp" in text.output
+    assert '"lead_id": "x1"' in text.output and "1 quarantined row(s)" in text.output
+    (row,) = json.loads(invoke(project, "quarantine", "--format", "json", "--source", "crm").stdout)
+    assert row["line"] == 9 and row["raw"]["lead_id"] == "x1"
+    assert json.loads(invoke(project, "quarantine", "--format", "json", "--source", "other").stdout) == []

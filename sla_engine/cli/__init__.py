@@ -23,6 +23,7 @@ from sla_engine.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
     EXIT_STORE_DAMAGED,
+    POLICIES_HELP,
     connector,
     delivery_failed,
     load_config,
@@ -30,6 +31,7 @@ from sla_engine.cli.common import (
     open_existing_store,
     open_store,
     parse_as_of,
+    policies_argument,
     run_exit_code,
     sources,
     store_problem,
@@ -56,6 +58,12 @@ LAZY_COMMANDS = {
                           "List the outbox: what is due, sent, failing or dead, and why."),
     "test": LazyCommand("sla_engine.cli.policytest:policy_test",
                         "Run the policy tests (*.test.toml) under PATHS (default: the configured policy directory)."),
+    "init": LazyCommand("sla_engine.cli.scaffold:init",
+                        "Create a policy repository in DIRECTORY (default: here) that check, test and evaluate "
+                        "pass at once."),
+    "doctor": LazyCommand("sla_engine.cli.doctor:doctor",
+                          "Check the configuration, policies, store, secrets, sources and notifiers "
+                          "(exit 0 ready, 1 not)."),
     "diff": LazyCommand("sla_engine.cli.policytest:policy_diff",
                         "Re-judge the same history under OLD and NEW policies (directories or git revisions); "
                         "report what changes."),
@@ -233,6 +241,7 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check_only: bool, show_diff
 
 @main.command()
 @click.argument("policies", required=False, type=click.Path(path_type=Path))
+@click.option("--policies", "policies_option", type=click.Path(path_type=Path), help=POLICIES_HELP)
 @click.option("--source", "source_specs", multiple=True, metavar="NAME|TYPE:ARG",
               help="A configured source, or TYPE:ARG such as csv:events.csv (default: every configured source).")
 @click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: beside the policies).")
@@ -249,7 +258,8 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check_only: bool, show_diff
 @click.option("--no-deliver", is_flag=True,
               help="Record due actions but do not send them (run `sla-engine deliver` later).")
 @click.pass_context
-def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str, ...], db: Path | None,
+def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | None,
+             source_specs: tuple[str, ...], db: Path | None,
              as_of: str | None, output: str, dry_run: bool, fail_on: str | None,
              lock_timeout: float | None, no_sync: bool, push_target: str | None, no_deliver: bool) -> None:
     """Sync the sources, evaluate every policy over the lead events and record what is due."""
@@ -263,6 +273,7 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
 
     config = load_config(ctx)
     moment = parse_as_of(as_of)
+    policies = policies_argument(policies, policies_option)
     policy_dir = app.policy_path(config, policies)
     policy_set = load_policies(policy_dir)
     connectors = [] if no_sync else sources(config, source_specs)
@@ -398,9 +409,40 @@ def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, out
 
 
 @main.command()
+@click.option("--source", help="Only rows from this source.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many rows.")
+@click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: from the configuration).")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def quarantine(ctx: click.Context, source: str | None, limit: int | None, db: Path | None, output: str) -> None:
+    """List the event rows kept out of the store, each with its reason, file and line."""
+    import json
+
+    from sla_engine.safe_text import one_line
+
+    store = open_existing_store(app.store_path(load_config(ctx), None, db))
+    try:
+        rows = store.quarantined(source, limit)
+    finally:
+        store.close()
+    if output == "json":
+        click.echo(json.dumps([{**row, "raw": json.loads(row["raw"] or "null")} for row in rows], indent=2))
+        return
+    for row in rows:
+        where = f"{row['file']}:{row['line']}" if row["file"] else "-"
+        parsed = json.loads(row["raw"] or "null")
+        if isinstance(parsed, dict):  # the cells that were filled, not the dozens left empty
+            parsed = {k: v for k, v in parsed.items() if v not in ("", None)}
+        raw = one_line(json.dumps(parsed, ensure_ascii=False))
+        click.echo(f"{one_line(row['source'])}  {one_line(where)}  {one_line(row['reason'])}\n    "
+                   f"{raw[:95]}{'…' if len(raw) > 95 else ''}")
+    click.echo(f"{len(rows)} quarantined row(s)", err=True)
+
+
+@main.command()
 @click.argument("lead_id")
 @click.option("--window", "window_name", help="Only this window.")
-@click.option("--policies", "policies", type=click.Path(path_type=Path))
+@click.option("--policies", "policies", type=click.Path(path_type=Path), help=POLICIES_HELP)
 @click.option("--db", type=click.Path(path_type=Path))
 @click.option("--as-of", "as_of", help="Explain as of this instant (default: now).")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")

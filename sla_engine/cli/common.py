@@ -131,3 +131,15 @@ def connector(config: Config, spec: str) -> Connector:
 def sources(config: Config, specs: tuple[str, ...]) -> list[Connector]:
     with user_errors():
         return app.sources(config, specs)
+
+
+POLICIES_HELP = "The policy directory (default: `policies` in the configuration, else ./policies)."
+
+
+def policies_argument(positional: Path | None, option: Path | None) -> Path | None:
+    """`--policies` is the one way every command names the policies; `evaluate` and `deliver` also
+    take it as their first argument, as older cron lines do. Both given must agree."""
+    if positional is not None and option is not None and positional != option:
+        raise click.BadParameter(f"the policies are given twice ({positional} and {option}): give --policies once",
+                                 param_hint="--policies")
+    return option or positional

@@ -15,12 +15,14 @@ import click
 
 from sla_engine import app
 from sla_engine.cli.common import (
+    POLICIES_HELP,
     delivery_failed,
     load_config,
     load_policies,
     open_existing_store,
     open_store,
     parse_as_of,
+    policies_argument,
     run_exit_code,
     sources,
 )
@@ -60,6 +62,7 @@ def render_delivery(report: Any) -> None:
 
 @click.command()
 @click.argument("policies", required=False, type=click.Path(path_type=Path))
+@click.option("--policies", "policies_option", type=click.Path(path_type=Path), help=POLICIES_HELP)
 @click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: beside the policies).")
 @click.option("--as-of", "as_of", help="Deliver as of this instant (quiet hours, backoff; default: now).")
 @click.option("--source", "source_specs", multiple=True, metavar="NAME|TYPE:ARG",
@@ -76,7 +79,7 @@ def render_delivery(report: Any) -> None:
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.option("--lock-timeout", type=float, default=None, help="Seconds to wait for another run (default 30).")
 @click.pass_context
-def deliver(ctx: click.Context, policies: Path | None, db: Path | None, as_of: str | None,
+def deliver(ctx: click.Context, policies: Path | None, policies_option: Path | None, db: Path | None, as_of: str | None,
             source_specs: tuple[str, ...], people: Path | None, digest: str | None, max_age: str | None,
             max_attempts: int | None, link_template: str | None, dry_run: bool, output: str,
             lock_timeout: float | None) -> None:
@@ -88,6 +91,7 @@ def deliver(ctx: click.Context, policies: Path | None, db: Path | None, as_of: s
     from sla_engine.connector import describe_validation_error
 
     config = load_config(ctx)
+    policies = policies_argument(policies, policies_option)
     policy_dir = app.policy_path(config, policies)
     given = {"digest": digest, "max_age": max_age, "max_attempts": max_attempts, "link_template": link_template}
     try:

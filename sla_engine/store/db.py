@@ -649,6 +649,19 @@ class Store:
             return list(self.db.query("SELECT * FROM window_instances ORDER BY key"))
         return list(self.db.query("SELECT * FROM window_instances WHERE lead_id = ? ORDER BY key", [lead_id]))
 
+    def quarantined(self, source: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """The rows kept out of the store, each with its reason, oldest run first."""
+        sql = "SELECT source, file, line, reason, raw, first_run FROM quarantine"
+        params: list[Any] = []
+        if source is not None:
+            sql += " WHERE source = ?"
+            params.append(source)
+        sql += " ORDER BY first_run, source, file, line, key"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return list(self.db.query(sql, params))
+
     def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
         if status is None:
             return list(self.db.query("SELECT * FROM outbox ORDER BY due_at, key"))
