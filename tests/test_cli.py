@@ -99,8 +99,8 @@ def test_explain_shows_the_deadline_arithmetic(project):
     invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z")
     result = invoke(project, "explain", "slow", "--as-of", "2026-11-23T17:00:00Z", "--window", "first_response")
     assert result.exit_code == 0, result.output
-    assert "clock starts Mon 09:00 America/New_York" in result.output
-    assert "due Mon 11:00 America/New_York" in result.output
+    assert "clock starts Mon 2026-11-23 09:00 America/New_York" in result.output
+    assert "due Mon 2026-11-23 11:00 America/New_York" in result.output
     assert "breached" in result.output
     assert "cadence" not in result.output
 
@@ -246,3 +246,11 @@ def test_quarantined_rows_are_listed_with_their_reason_and_line(project):
     (row,) = json.loads(invoke(project, "quarantine", "--format", "json", "--source", "crm").stdout)
     assert row["line"] == 9 and row["raw"]["lead_id"] == "x1"
     assert json.loads(invoke(project, "quarantine", "--format", "json", "--source", "other").stdout) == []
+
+
+def test_evaluate_dry_run_shows_the_run_then_one_line_per_message_not_their_bodies(project):
+    result = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "--- email to" not in result.output  # the bodies are `deliver --dry-run`'s
+    assert "email:" not in result.output
+    assert result.output.index("new breaches: 2") < result.output.index("deliver: would send")

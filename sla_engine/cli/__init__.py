@@ -296,7 +296,7 @@ def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | 
             if not no_deliver:
                 delivered = app.run_delivery(policy_set, store, policy_dir, moment, dry_run=dry_run,
                                          connectors=connectors, settings=config.delivery,
-                                         print_messages=output != "json")
+                                         print_messages=False)  # bodies: `deliver --dry-run`
     except ConnectorError as error:
         raise click.ClickException(str(error)) from None
     finally:

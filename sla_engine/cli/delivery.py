@@ -37,8 +37,10 @@ def render_delivery(report: Any) -> None:
                    f"{report.deferred} deferred by quiet hours", err=True)
         for item in report.planned[:MAX_LISTED]:
             what = item.get("subject") or item.get("action")
-            click.echo(f"  {item.get('channel') or item.get('via')} {item.get('recipient') or item.get('lead_id')}: "
-                       f"{what}", err=True)
+            channel = item.get("channel") or item.get("via") or ""
+            to = str(item.get("recipient") or item.get("lead_id"))
+            to = to.removeprefix(f"{channel}:")  # "email maria@…", not "email email:maria@…"
+            click.echo(f"  {channel} {to}: {what}", err=True)
     else:
         click.echo(f"deliver: {report.sent} sent in {report.messages} message(s) (+CRM actions), "
                    f"{report.resent} resent after an interrupted run, {report.recorded_only} recorded only, "

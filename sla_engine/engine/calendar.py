@@ -251,11 +251,12 @@ class BusinessCalendar:
         return self.next_open(target)
 
     def describe(self, t: datetime | None) -> str:
-        """Local wall-clock text for explanations, e.g. ``"Fri 16:30 America/New_York"``."""
+        """Local wall-clock text for explanations, e.g. ``"Fri 2026-11-20 16:30 America/New_York"``: with
+        the date, since a deadline five business days away is not this week's Tuesday."""
         if t is None:
             return "never"
         local = _as_utc(t).astimezone(self._zone)
-        return f"{DAY_NAMES[local.weekday()]} {local:%H:%M} {self.timezone}"
+        return f"{DAY_NAMES[local.weekday()]} {local:%Y-%m-%d %H:%M} {self.timezone}"
 
     # ------------------------------------------------------------------ the open-time table
     def _table_between(self, a: datetime, start: int, end: int) -> OpenTime | None:

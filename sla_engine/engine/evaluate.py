@@ -770,7 +770,8 @@ def _describe_event(event: Event) -> str:
     if kind == EventType.ASSIGNED:
         return f"assigned to {payload.get('owner')}"
     if kind == EventType.ACTIVITY:
-        return f"{payload.get('direction')} {payload.get('channel')} by {payload.get('by')}"
+        what = " ".join(str(p) for p in (payload.get("direction"), payload.get("channel")) if p) or "activity"
+        return f"{what} by {payload['by']}" if payload.get("by") else f"{what} (by no one recorded)"
     if kind == EventType.DISPOSITION:
         return f"disposition {payload.get('disposition')} ({payload.get('reason') or 'no reason'})"
     return str(kind).replace("_", " ")

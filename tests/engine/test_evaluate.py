@@ -259,8 +259,8 @@ def test_explain_tells_the_deadline_in_the_calendars_words(as_of_hour):
     result = Evaluator(policy_set()).evaluate("L1", tier1_lead(at(20, 16, 30)), at(23, as_of_hour),
                                               explain=True)
     text = "\n".join(result.trace)
-    assert "clock starts Fri 16:30 America/New_York" in text
-    assert "2 business hours on office → due Mon 10:30 America/New_York" in text
+    assert "clock starts Fri 2026-11-20 16:30 America/New_York" in text
+    assert "2 business hours on office → due Mon 2026-11-23 10:30 America/New_York" in text
     assert "tier tier1? `lead_score >= 80 and director_plus` (lead_score=90, director_plus=True) → yes" in text
 
 
