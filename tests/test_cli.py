@@ -254,3 +254,11 @@ def test_evaluate_dry_run_shows_the_run_then_one_line_per_message_not_their_bodi
     assert "--- email to" not in result.output  # the bodies are `deliver --dry-run`'s
     assert "email:" not in result.output
     assert result.output.index("new breaches: 2") < result.output.index("deliver: would send")
+
+
+def test_report_explain_and_deliver_default_to_the_last_runs_as_of(project):
+    invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--no-deliver")
+    explained = invoke(project, "explain", "slow")
+    assert explained.exit_code == 0 and "lead slow as of 2026-11-23 17:00 UTC" in explained.output
+    dry = invoke(project, "deliver", "--dry-run")  # as of now, a day's maximum age would expire every one
+    assert dry.exit_code == 0 and "would send 4 message(s)" in dry.output, dry.output

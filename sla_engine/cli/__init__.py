@@ -24,6 +24,7 @@ from sla_engine.cli.common import (
     EXIT_OK,
     EXIT_STORE_DAMAGED,
     POLICIES_HELP,
+    as_of_or_last_run,
     connector,
     delivery_failed,
     load_config,
@@ -444,7 +445,7 @@ def quarantine(ctx: click.Context, source: str | None, limit: int | None, db: Pa
 @click.option("--window", "window_name", help="Only this window.")
 @click.option("--policies", "policies", type=click.Path(path_type=Path), help=POLICIES_HELP)
 @click.option("--db", type=click.Path(path_type=Path))
-@click.option("--as-of", "as_of", help="Explain as of this instant (default: now).")
+@click.option("--as-of", "as_of", help="Explain as of this instant (default: the last run's as-of).")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
 def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies: Path | None,
@@ -464,11 +465,11 @@ def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies:
     try:
         events = store.lead_events(lead_id)
         people = {ident: owners.label(owner) for ident, owner in owners.all_owners(store).items()}
+        moment = as_of_or_last_run(as_of, store)
     finally:
         store.close()
     if not events:
         raise click.ClickException(f"no events for lead {lead_id!r} in {db_path}")
-    moment = parse_as_of(as_of)
     if output == "json":
         import json
 

@@ -96,6 +96,15 @@ def parse_as_of(value: str | None) -> datetime:
         return app.parse_as_of(value)
 
 
+def as_of_or_last_run(value: str | None, store: Store) -> datetime:
+    """--as-of, else the last run's as-of, else now. `report`, `explain` and `deliver` agree: the
+    store is as its last run left it, so that is the moment they show (and send) by default."""
+    if value:
+        return parse_as_of(value)
+    last = store.last_run()
+    return last["as_of"] if last else parse_as_of(None)
+
+
 def load_policies(path: Path) -> PolicySet:
     with user_errors():
         return app.load_policies(path)

@@ -16,12 +16,12 @@ import click
 from sla_engine import app
 from sla_engine.cli.common import (
     POLICIES_HELP,
+    as_of_or_last_run,
     delivery_failed,
     load_config,
     load_policies,
     open_existing_store,
     open_store,
-    parse_as_of,
     policies_argument,
     run_exit_code,
     sources,
@@ -66,7 +66,8 @@ def render_delivery(report: Any) -> None:
 @click.argument("policies", required=False, type=click.Path(path_type=Path))
 @click.option("--policies", "policies_option", type=click.Path(path_type=Path), help=POLICIES_HELP)
 @click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: beside the policies).")
-@click.option("--as-of", "as_of", help="Deliver as of this instant (quiet hours, backoff; default: now).")
+@click.option("--as-of", "as_of", help="Deliver as of this instant (quiet hours, backoff, maximum age; default: "
+                                     "the last run's as-of).")
 @click.option("--source", "source_specs", multiple=True, metavar="NAME|TYPE:ARG",
               help="Connectors that reassignments and tasks go through (default: every configured source).")
 @click.option("--people", type=click.Path(path_type=Path), help="People file: id,name,email,slack,manager,…")
@@ -107,7 +108,7 @@ def deliver(ctx: click.Context, policies: Path | None, policies_option: Path | N
     store = open_store(app.store_path(config, policies, db), wait)
     try:
         with store.locked(wait):
-            report = app.run_delivery(policy_set, store, policy_dir, parse_as_of(as_of), dry_run=dry_run,
+            report = app.run_delivery(policy_set, store, policy_dir, as_of_or_last_run(as_of, store), dry_run=dry_run,
                                   connectors=connectors, settings=settings, people=people,
                                   print_messages=output != "json")
     finally:

@@ -12,7 +12,13 @@ from typing import Any
 import click
 
 from sla_engine import app
-from sla_engine.cli.common import load_config, load_policies, open_existing_store, parse_as_of, user_errors
+from sla_engine.cli.common import (
+    as_of_or_last_run,
+    load_config,
+    load_policies,
+    open_existing_store,
+    user_errors,
+)
 
 
 def _paths(ctx: click.Context, policies: Path | None, db: Path | None) -> tuple[Path, Path]:
@@ -22,11 +28,7 @@ def _paths(ctx: click.Context, policies: Path | None, db: Path | None) -> tuple[
 
 
 def _as_of(value: str | None, store: Any) -> datetime:
-    """--as-of, else the as-of of the last run (the store is as that run left it), else now."""
-    if value:
-        return parse_as_of(value)
-    last = store.last_run()
-    return last["as_of"] if last else parse_as_of(None)
+    return as_of_or_last_run(value, store)
 
 
 def _write(text: str, out: Path | None) -> None:
