@@ -102,6 +102,13 @@ def _source_finding(config: Any, name: str, kind: str) -> Finding:
         connector.close()
 
 
+def _notifier_check(factory: Callable[..., Any]) -> Callable[[], Any]:
+    def probe() -> Any:
+        return factory().check()
+
+    return probe
+
+
 def _notifier_findings(policy_set: Any) -> list[Finding]:
     from sla_engine.language.check import channels_used
     from sla_engine.plugins import notifiers
@@ -113,9 +120,9 @@ def _notifier_findings(policy_set: Any) -> list[Finding]:
         if channel not in factories:
             findings.append(Finding(what, FAILED, f"no plugin delivers `via {channel}`: install the one that does"))
             continue
-        check = getattr(factories[channel], "check", None)
-        if check is None:
+        factory = factories[channel]
+        if getattr(factory, "check", None) is None:
             findings.append(Finding(what, NOT_CHECKED, "its plugin offers no check() to call"))
         else:
-            findings.append(_attempt(what, lambda factory=factories[channel]: factory().check()))
+            findings.append(_attempt(what, _notifier_check(factory)))
     return findings

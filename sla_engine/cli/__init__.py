@@ -113,7 +113,7 @@ class PluginGroup(click.Group):
         try:
             result = super().invoke(ctx)
         except click.UsageError as error:
-            error.exit_code = EXIT_ERROR  # click's 2 would read as "--fail-on matched" to cron
+            setattr(error, "exit_code", EXIT_ERROR)  # noqa: B010 - click's 2 would read as "--fail-on matched"
             raise
         except Exception as error:
             sqlite3 = sys.modules.get("sqlite3")  # not imported for `--help`: no SQLite error without it
