@@ -52,7 +52,9 @@ def report(ctx: click.Context, period: str | None, output: str, out: Path | None
     """The SLA dashboard: targets per period with status, and the metrics behind them."""
     from sla_engine.engine.measures import MetricError
     from sla_engine.engine.periods import PeriodError
-    from sla_engine.reports.dashboard import build_report, render, render_text
+    from sla_engine.reports.dashboard import build_report
+    from sla_engine.reports.render import render
+    from sla_engine.reports.render.text import render_text
 
     policy_dir, db_path = _paths(ctx, policies, db)
     policy_set = load_policies(policy_dir)
