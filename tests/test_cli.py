@@ -158,5 +158,5 @@ def test_help_lists_the_lazy_commands_exactly_as_their_own_help_would_without_im
     listed, imported = _help_in_a_fresh_process(import_lazy_commands_first=False)
     assert imported == []
     from_their_own_help, imported = _help_in_a_fresh_process(import_lazy_commands_first=True)
-    assert len(imported) == 3  # the reports, delivery and policytest commands
+    assert len(imported) == 4  # the reports, web, delivery and policytest commands
     assert listed == from_their_own_help
