@@ -29,6 +29,7 @@ from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, abort, request
 from jinja2 import PackageLoader
+from markupsafe import Markup
 
 from sla_engine.engine.evaluate import utc
 from sla_engine.language.policy_set import PolicySet
@@ -42,8 +43,8 @@ from sla_engine.store.db import Store
 
 TOKEN_ENV = "SLA_ENGINE_TOKEN"
 REFRESH_SECONDS = 60
-CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; base-uri 'none'"
+CSP = PAGE_CSP + "; frame-ancestors 'none'"  # the header's; frame-ancestors means nothing in a <meta>
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed", "dead", "obsolete", "expired")
 
 
@@ -129,8 +130,9 @@ def create_app(policy_set: PolicySet, db_path: Path, token: str | None = None) -
         if request.if_none_match.contains(etag):
             response = Response(status=304)
         else:
-            html = env.get_template(template).render(links=links, csp=CSP, live=True, refresh=REFRESH_SECONDS,
-                                                     policies=sorted(site.policy_set.policies), **context)
+            html = env.get_template(template).render(
+                links=links, csp=Markup(PAGE_CSP), live=True, refresh=REFRESH_SECONDS,
+                policies=sorted(site.policy_set.policies), **context)
             response = Response(html, mimetype="text/html")
         response.set_etag(etag)
         response.headers["Cache-Control"] = "no-cache"  # revalidate: the page changes when a run lands
