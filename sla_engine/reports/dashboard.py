@@ -95,6 +95,7 @@ class Tile:
     groups: list[TargetRow]  # one per group for a `group by` target, else empty
     history: list[TargetRow]  # the target's own periods up to this one, oldest first (the sparkline)
     counts: str  # what the number counts, in words
+    accountable_contact: str | None = None  # the contact's name in the policies, for the weekly review
 
     @property
     def status(self) -> str:
@@ -269,6 +270,7 @@ def build_tile(q: Metrics, policy: m.Policy, target: m.Target, as_of: datetime, 
         side=SIDES.get(owner, accountable_text(q.policy_set, owner) if owner else "Unassigned"),
         accountable=accountable_text(q.policy_set, target.accountable),
         row=rows[0], groups=groups, history=history, counts=counts_text(q.policy_set, policy, target, rows[0]),
+        accountable_contact=target.accountable,
     )
 
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sla_engine.engine.measures import Scope
+from sla_engine.engine.periods import Period
 from sla_engine.language import model as m
-from sla_engine.reports.metrics import Metrics, Params, Scope
-from sla_engine.reports.periods import Period
+from sla_engine.store.metrics import Metrics, Params
 
 LIMIT = 500  # rows per list on a page; the count says how many there are in all
 ORDER = ("breached", "at risk", "running", "paused", "met", "counted", "reached", "not reached", "complete",

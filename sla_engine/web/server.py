@@ -32,14 +32,15 @@ from jinja2 import PackageLoader
 from markupsafe import Markup
 
 from sla_engine.engine.evaluate import utc
+from sla_engine.engine.measures import MetricError
+from sla_engine.engine.periods import PeriodError, parse_period, period_of, zone_of
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.reports import drilldown
 from sla_engine.reports.dashboard import Report, build_report
 from sla_engine.reports.explain import render_explanation
-from sla_engine.reports.metrics import MetricError, Metrics
-from sla_engine.reports.periods import PeriodError, parse_period, period_of, zone_of
 from sla_engine.reports.render.html import environment
 from sla_engine.store.db import Store
+from sla_engine.store.metrics import Metrics
 
 TOKEN_ENV = "SLA_ENGINE_TOKEN"
 REFRESH_SECONDS = 60
@@ -105,13 +106,14 @@ def _authorized(token: str, header: str | None) -> bool:
     return False
 
 
-def create_app(policy_set: PolicySet, db_path: Path, token: str | None = None) -> Flask:
-    """The WSGI app. `token`: when set, every request must carry it."""
-    site = Site(policy_set, Path(db_path), token)
-    app = Flask(__name__)
-    env = environment(PackageLoader("sla_engine.web", "templates"))
+class Pages:
+    """The pages: each method answers one route, over a store opened for the request."""
 
-    def links(kind: str, **ids: Any) -> str | None:
+    def __init__(self, site: Site, env: Any) -> None:
+        self.site = site
+        self.env = env
+
+    def links(self, kind: str, **ids: Any) -> str | None:
         """Hrefs for the templates; the static report gets None and shows plain text."""
         query = {k: v for k, v in ids.items() if k in ("period", "status") and v}
         suffix = ("?" + urlencode(query)) if query else ""
@@ -125,36 +127,34 @@ def create_app(policy_set: PolicySet, db_path: Path, token: str | None = None) -
             return f"/manager/{quote(str(ids['owner']), safe='')}{suffix}"
         return None
 
-    def page(template: str, etag_parts: tuple[Any, ...], **context: Any) -> Response:
+    def page(self, template: str, etag_parts: tuple[Any, ...], **context: Any) -> Response:
         etag = hashlib.sha256(repr((template, etag_parts, request.full_path)).encode()).hexdigest()[:32]
         if request.if_none_match.contains(etag):
             response = Response(status=304)
         else:
-            html = env.get_template(template).render(
-                links=links, csp=Markup(PAGE_CSP), live=True, refresh=REFRESH_SECONDS,
-                policies=sorted(site.policy_set.policies), **context)
+            html = self.env.get_template(template).render(
+                links=self.links, csp=Markup(PAGE_CSP), live=True, refresh=REFRESH_SECONDS,
+                policies=sorted(self.site.policy_set.policies), **context)
             response = Response(html, mimetype="text/html")
         response.set_etag(etag)
         response.headers["Cache-Control"] = "no-cache"  # revalidate: the page changes when a run lands
         return response
 
-    def opened() -> tuple[Store, dict[str, Any] | None, datetime]:
-        store = site.store()
+    def opened(self) -> tuple[Store, dict[str, Any] | None, datetime]:
+        store = self.site.store()
         last = store.last_run()
         as_of = utc(last["as_of"]) if last else utc(datetime.now().astimezone())
         return store, last, as_of
 
-    @app.before_request
-    def guard() -> Response | None:
+    def guard(self) -> Response | None:
         if request.method not in ("GET", "HEAD"):
             abort(405)
-        if site.token and not _authorized(site.token, request.headers.get("Authorization")):
+        if self.site.token and not _authorized(self.site.token, request.headers.get("Authorization")):
             return Response("authentication required\n", 401, {"WWW-Authenticate": 'Basic realm="sla-engine"'},
                             mimetype="text/plain")
         return None
 
-    @app.after_request
-    def headers(response: Response) -> Response:
+    def headers(self, response: Response) -> Response:
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -162,12 +162,12 @@ def create_app(policy_set: PolicySet, db_path: Path, token: str | None = None) -
         response.headers.setdefault("Cache-Control", "no-cache")
         return response
 
-    def period_arg() -> str | None:
+    def period_arg(self) -> str | None:
         value = (request.args.get("period") or "").strip()
         return value or None
 
-    def period_choices(as_of: datetime) -> list[str]:
-        zone = zone_of(next((p.timezone for p in site.policy_set.policies.values() if p.timezone), "UTC"))
+    def period_choices(self, as_of: datetime) -> list[str]:
+        zone = zone_of(next((p.timezone for p in self.site.policy_set.policies.values() if p.timezone), "UTC"))
         month = period_of("month", as_of, zone)
         week = period_of("week", as_of, zone)
         quarter = period_of("quarter", as_of, zone)
@@ -178,12 +178,11 @@ def create_app(policy_set: PolicySet, db_path: Path, token: str | None = None) -
             weeks.append(weeks[-1].previous())
         return ["", *(p.label for p in weeks), *(p.label for p in months), quarter.label, quarter.previous().label]
 
-    @app.get("/")
-    def dashboard() -> Response:
-        store, last, as_of = opened()
+    def dashboard(self) -> Response:
+        store, last, as_of = self.opened()
         try:
             try:
-                report = site.report(store, as_of, period_arg(), last and last.get("id"))
+                report = self.site.report(store, as_of, self.period_arg(), last and last.get("id"))
             except (PeriodError, MetricError) as error:
                 abort(Response(f"{error}\n", 400, mimetype="text/plain"))
         finally:
@@ -191,118 +190,133 @@ def create_app(policy_set: PolicySet, db_path: Path, token: str | None = None) -
         chosen = request.args.get("policy") or ""
         if chosen:
             report = _filtered(report, chosen)
-        return page("live_dashboard.html", (last and last.get("id"), site.policy_set.content_hash),
-                    report=report, period=period_arg() or "", chosen=chosen, periods=period_choices(as_of),
+        return self.page("live_dashboard.html", (last and last.get("id"), self.site.policy_set.content_hash),
+                    report=report, period=self.period_arg() or "", chosen=chosen, periods=self.period_choices(as_of),
                     last_run=last)
 
-    @app.get("/target/<policy>/<target>")
-    def target_page(policy: str, target: str) -> Response:
-        decl = site.policy_set.policies.get(policy)
+    def target_page(self, policy: str, target: str) -> Response:
+        decl = self.site.policy_set.policies.get(policy)
         found = next((t for t in decl.targets if t.name == target), None) if decl else None
         if decl is None or found is None:
             abort(404)
-        store, last, as_of = opened()
+        store, last, as_of = self.opened()
         try:
-            report = site.report(store, as_of, period_arg(), last and last.get("id"))
+            report = self.site.report(store, as_of, self.period_arg(), last and last.get("id"))
             tile = next((t for t in report.tiles if t.policy == policy and t.target == target), None)
             if tile is None:
                 abort(404)
-            lines = drilldown.target_leads(Metrics(store, site.policy_set), decl, found, tile.row.period, as_of)
+            lines = drilldown.target_leads(Metrics(store, self.site.policy_set), decl, found, tile.row.period, as_of)
         finally:
             store.close()
-        return page("target.html", (last and last.get("id"),), tile=tile, lines=lines[:drilldown.LIMIT],
-                    total=len(lines), states=_count_states(lines), period=period_arg() or "", target_decl=found)
+        return self.page("target.html", (last and last.get("id"),), tile=tile, lines=lines[:drilldown.LIMIT],
+                    total=len(lines), states=_count_states(lines), period=self.period_arg() or "", target_decl=found)
 
-    @app.get("/lead/<lead_id>")
-    def lead_page(lead_id: str) -> Response:
-        store, last, as_of = opened()
+    def lead_page(self, lead_id: str) -> Response:
+        store, last, as_of = self.opened()
         try:
             events = store.lead_events(lead_id)
             if not events:
                 abort(404)
-            trace = render_explanation(site.policy_set, lead_id, events, as_of)
+            trace = render_explanation(self.site.policy_set, lead_id, events, as_of)
             clocks = store.instances(lead_id)
             outbox = [row for row in store.outbox() if row["lead_id"] == lead_id]
             state = store.conn.execute("SELECT state FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
         finally:
             store.close()
         fields = _fields(state[0] if state else None)
-        return page("lead.html", (last and last.get("id"),), lead_id=lead_id, trace=trace, clocks=clocks,
+        return self.page("lead.html", (last and last.get("id"),), lead_id=lead_id, trace=trace, clocks=clocks,
                     outbox=outbox, fields=fields, as_of=as_of, events=len(events))
 
-    def person(owners: list[str], title: str, who: str, team: list[str] | None) -> Response:
-        store, last, as_of = opened()
+    def person(self, owners: list[str], title: str, who: str, team: list[str] | None) -> Response:
+        store, last, as_of = self.opened()
         try:
-            zone = zone_of(next((p.timezone for p in site.policy_set.policies.values() if p.timezone), "UTC"))
-            label = period_arg()
+            zone = zone_of(next((p.timezone for p in self.site.policy_set.policies.values() if p.timezone), "UTC"))
+            label = self.period_arg()
             try:
                 period = parse_period(label, zone) if label else period_of("month", as_of, zone)
             except PeriodError as error:
                 abort(Response(f"{error}\n", 400, mimetype="text/plain"))
-            q = Metrics(store, site.policy_set)
+            q = Metrics(store, self.site.policy_set)
             clocks = drilldown.owner_clocks(q, owners, period, as_of)
             members = [(member, drilldown.owner_clocks(q, [member], period, as_of)) for member in team or []]
         finally:
             store.close()
-        return page("person.html", (last and last.get("id"),), title=title, who=who, clocks=clocks,
+        return self.page("person.html", (last and last.get("id"),), title=title, who=who, clocks=clocks,
                     members=members, period=period, as_of=as_of)
 
-    @app.get("/rep/<owner>")
-    def rep_page(owner: str) -> Response:
-        return person([owner], "Rep", owner, None)
+    def rep_page(self, owner: str) -> Response:
+        return self.person([owner], "Rep", owner, None)
 
-    @app.get("/manager/<manager>")
-    def manager_page(manager: str) -> Response:
-        store = site.store()
+    def manager_page(self, manager: str) -> Response:
+        store = self.site.store()
         try:
-            team = sorted({member for _, boss, members in drilldown.teams(Metrics(store, site.policy_set))
+            team = sorted({member for _, boss, members in drilldown.teams(Metrics(store, self.site.policy_set))
                            if boss == manager for member in members})
         finally:
             store.close()
         if not team:
             abort(404)
-        return person(team, "Manager", manager, team)
+        return self.person(team, "Manager", manager, team)
 
-    @app.get("/people")
-    def people_page() -> Response:
-        store, last, _ = opened()
+    def people_page(self) -> Response:
+        store, last, _ = self.opened()
         try:
-            q = Metrics(store, site.policy_set)
+            q = Metrics(store, self.site.policy_set)
             owners, teams = drilldown.owners_seen(q), drilldown.teams(q)
         finally:
             store.close()
-        return page("people.html", (last and last.get("id"),), owners=owners, teams=teams)
+        return self.page("people.html", (last and last.get("id"),), owners=owners, teams=teams)
 
-    @app.get("/outbox")
-    def outbox_page() -> Response:
+    def outbox_page(self) -> Response:
         status = request.args.get("status") or None
         if status is not None and status not in OUTBOX_STATUSES:
             abort(400)
-        store, last, _ = opened()
+        store, last, _ = self.opened()
         try:
             rows = store.outbox(status)
             counts = dict(store.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
         finally:
             store.close()
-        return page("outbox.html", (last and last.get("id"), status), rows=rows[-drilldown.LIMIT:][::-1],
+        return self.page("outbox.html", (last and last.get("id"), status), rows=rows[-drilldown.LIMIT:][::-1],
                     total=len(rows), status=status or "", counts=counts, statuses=OUTBOX_STATUSES)
 
-    @app.get("/quarantine")
-    def quarantine_page() -> Response:
-        store, last, _ = opened()
+    def quarantine_page(self) -> Response:
+        store, last, _ = self.opened()
         try:
             rows = list(store.db.query(f"SELECT source, file, line, reason, raw, first_run FROM quarantine "
                                        f"ORDER BY first_run DESC, file, line LIMIT {drilldown.LIMIT}"))
             total = store.count("quarantine")
         finally:
             store.close()
-        return page("quarantine.html", (last and last.get("id"),), rows=rows, total=total)
+        return self.page("quarantine.html", (last and last.get("id"),), rows=rows, total=total)
 
-    @app.get("/healthz")
-    def health() -> Response:
+    def health(self) -> Response:
         return Response("ok\n", mimetype="text/plain")
 
+
+
+def create_app(policy_set: PolicySet, db_path: Path, token: str | None = None) -> Flask:
+    """The WSGI app. `token`: when set, every request must carry it."""
+    pages = Pages(Site(policy_set, Path(db_path), token), environment(PackageLoader("sla_engine.web", "templates")))
+    app = Flask(__name__)
+    app.before_request(pages.guard)
+    app.after_request(pages.headers)
+    for rule, view in ROUTES:
+        app.add_url_rule(rule, view, getattr(pages, view), methods=["GET"])
     return app
+
+
+ROUTES = (
+    ("/", "dashboard"),
+    ("/target/<policy>/<target>", "target_page"),
+    ("/lead/<lead_id>", "lead_page"),
+    ("/rep/<owner>", "rep_page"),
+    ("/manager/<manager>", "manager_page"),
+    ("/people", "people_page"),
+    ("/outbox", "outbox_page"),
+    ("/quarantine", "quarantine_page"),
+    ("/healthz", "health"),
+)
 
 
 def _count_states(lines: list[drilldown.LeadLine]) -> list[tuple[str, int]]:
