@@ -87,8 +87,13 @@ def behind_text(tile: Tile) -> str:
     """The groups not on target, e.g. "behind: marco.rossi@example.com 23%, jonas.weber@… 42%"."""
     if not tile.behind:
         return ""
-    parts = [f"{clean(row.group_label.split('=', 1)[-1])} {fmt_number(row.value, row.unit)}" for row in tile.behind]
+    parts = [f"{_group_value(row)} {fmt_number(row.value, row.unit)}" for row in tile.behind]
     return f"{len(tile.behind)} of {len(tile.groups)} below goal: " + ", ".join(parts)
+
+
+def _group_value(row: TargetRow) -> str:
+    """The group's values, "(none)" for a lead without one (e.g. an MQL nobody was assigned)."""
+    return ", ".join("(none)" if value is None else clean(value) for _, value in row.group)
 
 
 def owner_cells(line: OwnerLine) -> dict[str, str]:
