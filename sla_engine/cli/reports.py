@@ -111,8 +111,8 @@ def _send_review(ctx: click.Context, policies: Path | None, db: Path | None, per
     finally:
         store.close()
     if delivered.dead or delivered.errors:
-        for error in delivered.errors:
-            click.echo(f"not sent: {error.get('key')}: {error.get('error')}", err=True)
+        for problem in delivered.errors:
+            click.echo(f"not sent: {problem.get('key')}: {problem.get('error')}", err=True)
 
 
 def _rate(value: str | None, name: str) -> float | None:

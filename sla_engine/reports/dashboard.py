@@ -147,9 +147,9 @@ class Report:
 
     def tally(self) -> dict[str, int]:
         """How many commitments are on target, at risk, missed or without data."""
-        found = {status: 0 for status in (ON_TARGET, AT_RISK, MISSED, NO_DATA)}
+        found: dict[str, int] = {str(status): 0 for status in (ON_TARGET, AT_RISK, MISSED, NO_DATA)}
         for tile in self.tiles:
-            found[tile.status] += 1
+            found[str(tile.status)] += 1
         return found
 
     def sides(self) -> list[tuple[str, list[tuple[str, list[Tile]]]]]:

@@ -7,6 +7,7 @@ records nothing new and sends nothing twice; the next period is a new review.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -44,7 +45,21 @@ def review_details(report: Report) -> str:
     return " ".join(parts) or "Every commitment on target."
 
 
-def review_rows(report: Report, contacts: dict[str, Any], as_of: datetime) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ReviewAction:
+    """One contact's review for one period, as the outbox records it (no lead, no clock)."""
+
+    key: str
+    policy: str
+    window: str
+    level: str
+    action: dict[str, Any]
+    due_at: datetime
+    lead_id: str = ""
+    cycle: int = 0
+
+
+def review_rows(report: Report, contacts: dict[str, Any], as_of: datetime) -> list[ReviewAction]:
     """One notify row per contact accountable for a target (by e-mail when the contact has one), due now."""
     names = sorted({t.accountable_contact for t in report.tiles if t.accountable_contact})
     counts, details = review_counts(report), review_details(report)
@@ -52,16 +67,12 @@ def review_rows(report: Report, contacts: dict[str, Any], as_of: datetime) -> li
     for name in names:
         contact = contacts.get(name)
         channel = "email" if contact is not None and contact.get("email") is not None else None
-        rows.append({
-            "key": f"review|{report.period.label}|{name}",
-            "lead_id": "",
-            "policy": REVIEW_POLICY,
-            "window": REVIEW_WINDOW,
-            "cycle": 0,
-            "level": report.period.label,
-            "action": {"action": "notify", "recipient": {"kind": "named", "name": name}, "channel": channel,
-                       "review": {"title": f"SLA review {report.period.label}", "counts": counts,
-                                  "details": details, "period": report.period.label}},
-            "due_at": as_of.astimezone(timezone.utc).isoformat(),
-        })
+        rows.append(ReviewAction(
+            key=f"review|{report.period.label}|{name}", policy=REVIEW_POLICY, window=REVIEW_WINDOW,
+            level=report.period.label,
+            action={"action": "notify", "recipient": {"kind": "named", "name": name}, "channel": channel,
+                    "review": {"title": f"SLA review {report.period.label}", "counts": counts,
+                               "details": details, "period": report.period.label}},
+            due_at=as_of.astimezone(timezone.utc),
+        ))
     return rows

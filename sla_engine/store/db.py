@@ -654,6 +654,19 @@ class Store:
             return list(self.db.query("SELECT * FROM outbox ORDER BY due_at, key"))
         return list(self.db.query("SELECT * FROM outbox WHERE status = ? ORDER BY due_at, key", [status]))
 
+    def read_only(self) -> None:
+        """From now on this connection refuses to write (the live dashboard's)."""
+        self.conn.execute("PRAGMA query_only = ON")
+
+    def outbox_counts(self) -> dict[str, int]:
+        """How many outbox rows are in each status."""
+        return {str(s): int(n) for s, n in self.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status")}
+
+    def quarantined(self, limit: int) -> list[dict[str, Any]]:
+        """The rejected input rows, newest run first, at most ``limit``."""
+        return list(self.db.query("SELECT source, file, line, reason, raw, first_run FROM quarantine "
+                                  "ORDER BY first_run DESC, file, line LIMIT ?", [limit]))
+
     def status_counts(self) -> dict[tuple[str, str, str, str], int]:
         """How many clocks are in each (policy, window, tier or "-", status)."""
         rows = self.conn.execute("SELECT policy, window, coalesce(tier, '-'), status, count(*) "

@@ -74,7 +74,7 @@ class Site:
 
     def store(self) -> Store:
         store = Store(self.db_path)
-        store.conn.execute("PRAGMA query_only = ON")
+        store.read_only()
         return store
 
     def last_run(self, store: Store) -> dict[str, Any] | None:
@@ -220,10 +220,10 @@ class Pages:
             trace = render_explanation(self.site.policy_set, lead_id, events, as_of)
             clocks = store.instances(lead_id)
             outbox = [row for row in store.outbox() if row["lead_id"] == lead_id]
-            state = store.conn.execute("SELECT state FROM leads WHERE lead_id = ?", (lead_id,)).fetchone()
+            state = store.lead_state(lead_id)
         finally:
             store.close()
-        fields = _fields(state[0] if state else None)
+        fields = _fields(state)
         return self.page("lead.html", (last and last.get("id"),), lead_id=lead_id, trace=trace, clocks=clocks,
                     outbox=outbox, fields=fields, as_of=as_of, events=len(events))
 
@@ -274,7 +274,7 @@ class Pages:
         store, last, _ = self.opened()
         try:
             rows = store.outbox(status)
-            counts = dict(store.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+            counts = store.outbox_counts()
         finally:
             store.close()
         return self.page("outbox.html", (last and last.get("id"), status), rows=rows[-drilldown.LIMIT:][::-1],
@@ -283,8 +283,7 @@ class Pages:
     def quarantine_page(self) -> Response:
         store, last, _ = self.opened()
         try:
-            rows = list(store.db.query(f"SELECT source, file, line, reason, raw, first_run FROM quarantine "
-                                       f"ORDER BY first_run DESC, file, line LIMIT {drilldown.LIMIT}"))
+            rows = store.quarantined(drilldown.LIMIT)
             total = store.count("quarantine")
         finally:
             store.close()
@@ -326,16 +325,9 @@ def _count_states(lines: list[drilldown.LeadLine]) -> list[tuple[str, int]]:
     return list(counts.items())
 
 
-def _fields(state: str | None) -> list[tuple[str, Any]]:
-    import json
-
-    if not state:
-        return []
-    try:
-        data = json.loads(state)
-    except ValueError:
-        return []
-    return sorted((k, v) for k, v in data.items() if not isinstance(v, dict | list) or k == "previous_owners")
+def _fields(state: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The lead's fields for its page: plain values (and its previous owners), sorted by name."""
+    return sorted((k, v) for k, v in state.items() if not isinstance(v, dict | list) or k == "previous_owners")
 
 
 def _filtered(report: Report, policy: str) -> Report:
