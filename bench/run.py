@@ -244,7 +244,8 @@ def report_time(leads: int, workdir: Path) -> float:
     from bench.synthetic_store import POLICY_TEXT, QUARTER_START, fill
     from sla_engine.language.parser import parse_text
     from sla_engine.language.policy_set import build_policy_set
-    from sla_engine.reports.dashboard import build_report, render
+    from sla_engine.reports.dashboard import build_report
+    from sla_engine.reports.render import render
     from sla_engine.store.db import Store
 
     db = workdir / f"report-{leads}.db"

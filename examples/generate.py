@@ -1,6 +1,6 @@
 """Generate the example data: a quarter of inbound leads, as an event log or as a CRM export pair.
 
-    python examples/generate.py --leads 3000 --seed 7 --out examples/data/events.csv
+    python examples/generate.py --leads 5000 --seed 7 --out examples/data/events.csv
     python examples/generate.py --format crm-export --leads 200 --out examples/crm-export
 
 Same arguments, same bytes: everything is drawn from random.Random(seed) and written lead by lead
@@ -74,8 +74,8 @@ class Speed:
 
 
 SPEEDS = {
-    "fast": Speed(10, 0.9, 0.02, (2, 6), 20),
-    "medium": Speed(75, 1.0, 0.05, (1, 5), 26),
+    "fast": Speed(5, 0.8, 0.01, (2, 6), 20),
+    "medium": Speed(30, 1.0, 0.03, (1, 5), 26),
     "slow": Speed(360, 0.8, 0.08, (1, 4), 40),
     "unreliable": Speed(240, 1.2, 0.40, (0, 3), 48),
 }
@@ -107,16 +107,16 @@ TEAMS = {
     )),
     "EMEA": Team("emea_sdr", "EMEA", "lukas.schmidt@example.com", (
         Rep("emma.clarke@example.com", "Europe/London", "fast"),
-        Rep("jonas.weber@example.com", "Europe/Berlin", "medium"),
+        Rep("jonas.weber@example.com", "Europe/Berlin", "fast"),
         Rep("sophie.martin@example.com", "Europe/London", "slow"),
-        Rep("marco.rossi@example.com", "Europe/Berlin", "unreliable"),
+        Rep("marco.rossi@example.com", "Europe/Berlin", "medium"),
         Rep("ines.garcia@example.com", "Europe/Berlin", "fast"),
     )),
     "APAC": Team("apac_sdr", "APAC", "priya.nair@example.com", (
         Rep("liam.nguyen@example.com", "Australia/Sydney", "fast"),
         Rep("aarav.shah@example.com", "Asia/Kolkata", "medium"),
         Rep("mei.tan@example.com", "Asia/Singapore", "slow"),
-        Rep("chloe.wilson@example.com", "Australia/Sydney", "unreliable"),
+        Rep("chloe.wilson@example.com", "Australia/Sydney", "medium"),
     )),
 }
 
@@ -149,7 +149,7 @@ COMPANY_SUFFIXES = {
     "Logistics": ("Logistics", "Freight", "Shipping", "Transport"),
 }
 SENIORITIES = ("c_level", "vp", "director", "manager", "individual")
-SENIORITY_WEIGHTS = (8, 12, 20, 30, 30)
+SENIORITY_WEIGHTS = (8, 12, 22, 36, 22)
 TITLES = {
     "c_level": ("CEO", "CTO", "CFO", "COO", "Chief Revenue Officer", "Founder"),
     "vp": ("VP Sales", "VP Marketing", "VP Engineering", "VP Operations", "VP Finance"),
@@ -296,7 +296,7 @@ def make_lead(number: int, created_at: datetime, zone: Zone, rng: random.Random)
     personal = rng.random() < (0.6 if title == "Student" else 0.07)
     domain = rng.choice(PERSONAL_DOMAINS) if personal else f"{brand.lower()}.example.{rng.choice(('com', 'org'))}"
     local_part = f"{first}.{last}".lower().replace(" ", "").replace("ü", "ue")
-    size = round(10 ** rng.uniform(0.7, 4.6))
+    size = round(10 ** rng.uniform(1.2, 4.3))
     source = rng.choices(SOURCES, weights=SOURCE_WEIGHTS)[0]
     form = rng.choices(FORMS, weights=FORM_WEIGHTS)[0]
     fit = clamp(30 + {"c_level": 30, "vp": 25, "director": 20, "manager": 10}.get(seniority, 0)
@@ -463,12 +463,12 @@ class Story:
                 cycle: int) -> None:
         rng = self.rng
         if met:
-            choices, weights = ("accepted", "nurture", "rejected", None), (75, 10, 10, 5)
+            choices, weights = ("accepted", "nurture", "rejected", None), (85, 6, 7, 2)
         elif replied:
-            choices, weights = ("accepted", "nurture", "rejected", "disqualified", None), (25, 30, 25, 10, 10)
+            choices, weights = ("accepted", "nurture", "rejected", "disqualified", None), (70, 12, 10, 5, 3)
         elif last is not None:
-            choices = ("recycled", "rejected", "disqualified", "nurture", "accepted", None)
-            weights = (40, 15, 7, 10, 8, 20)
+            choices = ("accepted", "recycled", "rejected", "disqualified", "nurture", None)
+            weights = (62, 12, 9, 4, 6, 7)
         else:
             choices, weights = ("recycled", None), (35, 65)
         disposition = rng.choices(choices, weights=weights)[0]
@@ -476,6 +476,9 @@ class Story:
             return  # never dispositioned
         if last is None:
             at = office_time(assigned_at + timedelta(days=rng.uniform(10, 30)), rep.zone, rng, 0.05)
+        elif rng.random() < 0.95:  # feedback inside the 48-hour window, mostly on the day
+            first = min(fact.at for fact in self.facts if fact.type == EventType.ACTIVITY and fact.at >= assigned_at)
+            at = min(first + timedelta(hours=rng.uniform(0.5, 20)), assigned_at + timedelta(hours=47))
         else:
             at = office_time(last + timedelta(hours=rng.uniform(2, 72)), rep.zone, rng, 0.05)
         reason = self.reason(disposition, replied)
@@ -511,11 +514,11 @@ class Story:
         rng = self.rng
         if rng.random() >= 0.7:
             return
-        qualified_at = office_time(accepted_at + timedelta(days=rng.uniform(1, 10)), rep.zone, rng, 0.05)
+        qualified_at = office_time(accepted_at + timedelta(days=rng.uniform(0.2, 4)), rep.zone, rng, 0.05)
         self.set_status(qualified_at, "Qualified")
         if rng.random() >= 0.75:
             return
-        converted_at = office_time(qualified_at + timedelta(days=rng.uniform(0, 5)), rep.zone, rng, 0.05)
+        converted_at = office_time(qualified_at + timedelta(days=rng.uniform(0, 3)), rep.zone, rng, 0.05)
         amount = float(max(5000, round(rng.lognormvariate(math.log(25_000), 0.6), -3)))
         self.add(converted_at, EventType.CONVERTED,
                  {"opportunity_id": f"OPP-{self.lead.number:07d}", "amount": amount})

@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("reports", ("sla_engine.reports",)),
     ("tools", ("sla_engine.policytest", "sla_engine.conformance", "sla_engine.plugin_docs")),
     ("app", ("sla_engine.app", "sla_engine.config", "sla_engine.doctor", "sla_engine.scaffold")),
+    ("web", ("sla_engine.web",)),
     ("cli", ("sla_engine.cli",)),
 ]
 # What a plugin may import: the interfaces, and the helpers a notifier needs to build and send a message.

@@ -53,6 +53,8 @@ LAZY_COMMANDS = {
                         "The revenue goal worked backwards into clients, opportunities, SQLs and MQLs per period."),
     "agreement": LazyCommand("sla_engine.cli.reports:agreement",
                              "The written agreement, rendered from the policies that enforce it."),
+    "serve": LazyCommand("sla_engine.cli.web:serve",
+                         "The dashboard live in a browser: read-only, on 127.0.0.1 unless told otherwise."),
     "deliver": LazyCommand("sla_engine.cli.delivery:deliver",
                            "Send the due escalations in the outbox: once each, retrying failures with backoff."),
     "outbox": LazyCommand("sla_engine.cli.delivery:outbox",

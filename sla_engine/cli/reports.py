@@ -48,13 +48,20 @@ def _write(text: str, out: Path | None) -> None:
 @click.option("--policies", type=click.Path(path_type=Path), help="The policy directory (default: configured).")
 @click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: beside the policies).")
 @click.option("--as-of", "as_of", help="Report as of this instant (default: the last run's as-of).")
+@click.option("--send", is_flag=True, help="Send the review (default: of the last completed week) to each contact "
+                                            "accountable for a target, once per period, through the notifiers.")
 @click.pass_context
 def report(ctx: click.Context, period: str | None, output: str, out: Path | None, policies: Path | None,
-           db: Path | None, as_of: str | None) -> None:
+           db: Path | None, as_of: str | None, send: bool) -> None:
     """The SLA dashboard: targets per period with status, and the metrics behind them."""
+    if send:
+        _send_review(ctx, policies, db, period, as_of)
+        return
     from sla_engine.engine.measures import MetricError
     from sla_engine.engine.periods import PeriodError
-    from sla_engine.reports.dashboard import build_report, render, render_text
+    from sla_engine.reports.dashboard import build_report
+    from sla_engine.reports.render import render
+    from sla_engine.reports.render.text import render_text
 
     policy_dir, db_path = _paths(ctx, policies, db)
     policy_set = load_policies(policy_dir)
@@ -72,6 +79,42 @@ def report(ctx: click.Context, period: str | None, output: str, out: Path | None
         render_text(result)
         return
     _write(render(result, output), out)
+
+
+def _send_review(ctx: click.Context, policies: Path | None, db: Path | None, period: str | None,
+                 as_of: str | None) -> None:
+    """Record the review's messages (once per period and contact), then deliver what the outbox owes."""
+    from sla_engine.cli.common import open_store
+    from sla_engine.engine.measures import MetricError
+    from sla_engine.engine.periods import PeriodError
+    from sla_engine.reports.dashboard import build_report, report_zone
+    from sla_engine.reports.review import review_period, review_rows
+
+    config = load_config(ctx)
+    policy_dir, db_path = _paths(ctx, policies, db)
+    policy_set = load_policies(policy_dir)
+    open_existing_store(db_path).close()
+    store = open_store(db_path, config.lock_timeout)
+    try:
+        with store.locked(config.lock_timeout):
+            moment = _as_of(as_of, store)
+            label = period or review_period(report_zone(policy_set), moment).label
+            try:
+                result = build_report(policy_set, store, moment, label)
+            except (PeriodError, MetricError) as error:
+                raise click.ClickException(str(error)) from None
+            rows = review_rows(result, policy_set.contacts, moment)
+            last = store.last_run()
+            with store.transaction():
+                new = store.record_actions(rows, last["id"] if last else 0)
+            click.echo(f"review {label}: {new} new message(s) for {len(rows)} accountable contact(s)", err=True)
+            delivered = app.run_delivery(policy_set, store, policy_dir, moment, dry_run=False, connectors=[],
+                                         settings=config.delivery)
+    finally:
+        store.close()
+    if delivered.dead or delivered.errors:
+        for problem in delivered.errors:
+            click.echo(f"not sent: {problem.get('key')}: {problem.get('error')}", err=True)
 
 
 def _rate(value: str | None, name: str) -> float | None:

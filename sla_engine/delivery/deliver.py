@@ -419,6 +419,11 @@ class Delivery:
     def item(self, row: dict[str, Any], lead: Mapping[str, Any]) -> Item:
         action = row["action"]
         target = action.get("target")
+        review = action.get("review")
+        if review:  # the weekly review (`report --send`): its title and one-line summary
+            return Item(key=row["key"], lead_id="", lead_name=str(review.get("title")), company="-",
+                        policy=row["policy"], window=row["window"], level=row["level"],
+                        timing=str(review.get("counts")), owner="-", link="", action=str(review.get("details")))
         name = " ".join(str(lead[k]) for k in ("first_name", "last_name") if lead.get(k)) or str(
             lead.get("name") or lead.get("email") or row["lead_id"] or (target or {}).get("target", ""))
         link = str(lead.get("url") or "")

@@ -22,7 +22,10 @@ DEFAULTS: dict[str, str] = {
     "item": "$lead_name ($company): $policy/$window $level, $timing; owner $owner. $link",
     "body": "Hello $recipient,\n\n$items\n\nsla-engine",
     "slack_item": "*<$link|$lead_name>* ($company): $policy/$window *$level*, $timing; owner $owner",
+    "review_subject": "$lead_name: $timing",
+    "review_item": "$lead_name: $timing. $action",
 }
+REVIEW_POLICY = "review"  # the weekly review's rows (`report --send`): its title, counts and what missed
 
 
 @dataclass(frozen=True)
@@ -101,11 +104,14 @@ class Message:
         """One line: the lead and its level, or how many leads a digest lists."""
         if self.is_digest:
             return self.templates.render("digest_subject", {"count": str(len(self.items))})
-        return self.templates.render("subject", self.items[0].fields())
+        first = self.items[0]
+        return self.templates.render("review_subject" if first.policy == REVIEW_POLICY else "subject", first.fields())
 
     def lines(self, template: str = "item", escape: Callable[[str], str] = str) -> list[str]:
-        """One line per lead from ``template``; ``escape`` makes lead data safe for the medium (Markdown, HTML)."""
-        return [self.templates.render(template, item.fields(), escape) for item in self.items]
+        """One line per lead from ``template`` (the weekly review's own); ``escape`` makes lead data safe for the
+        medium (Markdown, HTML)."""
+        return [self.templates.render("review_item" if item.policy == REVIEW_POLICY else template, item.fields(),
+                                      escape) for item in self.items]
 
     def text(self) -> str:
         """The plain-text body: a greeting and one line per lead."""

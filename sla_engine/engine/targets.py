@@ -146,8 +146,13 @@ def resolve_goal(policy_set: PolicySet, target: m.Target) -> Goal | None:
     return None
 
 
+DEFAULT_TOLERANCE = 10.0  # percent of the goal: amber, not red, for a near miss unless the policy says otherwise
+
+
 def tolerance_band(target: m.Target, goal: Goal, compared_to: float) -> float:
     """How far a value may miss and still be "at risk" rather than "missed"."""
+    if target.tolerance is None:
+        return abs(compared_to) * DEFAULT_TOLERANCE / 100
     if not target.tolerance:
         return 0.0
     if goal.unit == "percent":

@@ -507,7 +507,7 @@ def _plain_table(header: list[str], rows: list[list[str]]) -> str:
 
 def to_markdown(report: DiffReport) -> str:
     """A pull-request comment: the summary first, the per-lead details folded away."""
-    from sla_engine.reports.dashboard import md_escape as e
+    from sla_engine.reports.render.markdown import md_escape as e
 
     def table(header: list[str], rows: list[list[str]]) -> list[str]:
         return ["| " + " | ".join(e(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|",

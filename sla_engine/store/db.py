@@ -649,14 +649,15 @@ class Store:
             return list(self.db.query("SELECT * FROM window_instances ORDER BY key"))
         return list(self.db.query("SELECT * FROM window_instances WHERE lead_id = ? ORDER BY key", [lead_id]))
 
-    def quarantined(self, source: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        """The rows kept out of the store, each with its reason, oldest run first."""
+    def quarantined(self, source: str | None = None, limit: int | None = None,
+                    newest_first: bool = False) -> list[dict[str, Any]]:
+        """The rows kept out of the store, each with its reason, oldest run first (or newest first)."""
         sql = "SELECT source, file, line, reason, raw, first_run FROM quarantine"
         params: list[Any] = []
         if source is not None:
             sql += " WHERE source = ?"
             params.append(source)
-        sql += " ORDER BY first_run, source, file, line, key"
+        sql += f" ORDER BY first_run{' DESC' if newest_first else ''}, source, file, line, key"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
@@ -666,6 +667,14 @@ class Store:
         if status is None:
             return list(self.db.query("SELECT * FROM outbox ORDER BY due_at, key"))
         return list(self.db.query("SELECT * FROM outbox WHERE status = ? ORDER BY due_at, key", [status]))
+
+    def read_only(self) -> None:
+        """From now on this connection refuses to write (the live dashboard's)."""
+        self.conn.execute("PRAGMA query_only = ON")
+
+    def outbox_counts(self) -> dict[str, int]:
+        """How many outbox rows are in each status."""
+        return {str(s): int(n) for s, n in self.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status")}
 
     def status_counts(self) -> dict[tuple[str, str, str, str], int]:
         """How many clocks are in each (policy, window, tier or "-", status)."""

@@ -69,7 +69,15 @@ def test_the_band_is_points_for_percentages_and_a_share_of_the_goal_for_counts()
     absolute = m.Target(name="t", tolerance=10, tolerance_is_percent=False)
     assert tolerance_band(absolute, Goal(">=", 320, "count"), 320) == 10
     assert tolerance_band(absolute, Goal("<=", 7200, "seconds"), 7200) == 36000  # hours
-    assert tolerance_band(m.Target(name="t"), Goal(">=", 320, "count"), 320) == 0
+    assert tolerance_band(m.Target(name="t", tolerance=0), Goal(">=", 320, "count"), 320) == 0
+
+
+def test_without_a_tolerance_a_near_miss_is_at_risk_not_missed():
+    plain = m.Target(name="t")
+    assert tolerance_band(plain, Goal(">=", 400, "count"), 400) == 40
+    assert tolerance_band(plain, Goal(">=", 90, "percent"), 90) == 9
+    assert judge(81, ">=", 90, tolerance_band(plain, Goal(">=", 90, "percent"), 90)) == "at risk"
+    assert judge(80.9, ">=", 90, tolerance_band(plain, Goal(">=", 90, "percent"), 90)) == "missed"
 
 
 def test_goals_resolve_in_the_metric_unit_and_plans_scale_to_the_period():

@@ -65,7 +65,7 @@ def test_the_same_arguments_give_a_byte_identical_file(small, tmp_path):
 
 def test_the_shipped_example_is_what_the_documented_command_generates(tmp_path):
     out = tmp_path / "events.csv"
-    generate("--leads", "3000", "--seed", "7", "--out", str(out))
+    generate("--leads", "5000", "--seed", "7", "--out", str(out))
     assert out.read_bytes() == SHIPPED.read_bytes()
     assert SHIPPED.stat().st_size < 5_000_000
 

@@ -42,7 +42,11 @@ calendar office {
   timezone "America/New_York"
   hours mon-fri 09:00-17:00
 }
-contact cro { email "cro@example.com" }
+contact cro {
+  name "Dana Whitfield"
+  role "Chief Revenue Officer"
+  email "cro@example.com"
+}
 plan inbound_2026 {
   revenue 300000 per month
   deal size 25000
@@ -68,6 +72,7 @@ policy inbound {
 
   target mqls "MQLs delivered" {
     owner marketing
+    accountable cro
     metric count of mql
     period week
     goal >= 4

@@ -46,7 +46,8 @@ def test_report_text_defaults_to_the_last_runs_as_of(project):
     result = run(project, "report")
     assert result.exit_code == 0, result.output
     assert "SLA dashboard · 2026-12 (in progress) · as of 2026-12-02 17:00 UTC" in result.output
-    assert "2026-W49 (in progress)" in result.output  # weekly targets show their own current week
+    assert "in 2026-W49 so far" in result.output  # weekly targets show their own current week
+    assert all(len(line) <= 100 for line in result.output.splitlines())  # a terminal's width, no wrapping
 
 
 @pytest.mark.parametrize("output", ["markdown", "json", "csv", "html", "text"])

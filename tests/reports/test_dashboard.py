@@ -9,7 +9,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from sla_engine.reports.dashboard import build_report, csv_safe, md_escape, render, to_html
+from sla_engine.reports.dashboard import build_report
+from sla_engine.reports.render import render
+from sla_engine.reports.render.data import csv_safe
+from sla_engine.reports.render.html import to_html
+from sla_engine.reports.render.markdown import md_escape
 from tests.reports.dataset import (
     AS_OF,
     HOSTILE_OWNER,
@@ -53,7 +57,7 @@ def test_text_is_the_documents_dashboard_and_shows_markup_as_typed(report):
     for column in ("Metric", "Target", "Current", "Status", "Owner"):
         assert column in text
     assert "✅ on target" in text and "❌ missed" in text
-    assert "[red]rep[/red]" in text  # rich did not read the lead's data as markup
+    assert "[red]" in text and "[/red]" in text  # the lead's data is printed as typed, never read as markup
     assert "MQLs delivered" in text and "≥ 4" in text
 
 
@@ -110,8 +114,8 @@ class Tags(HTMLParser):
         self.text.append(data)
 
 
-SAFE_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "table", "thead", "tbody", "tr",
-             "th", "td", "span", "div", "figure", "figcaption", "svg", "line", "rect", "text"}
+SAFE_TAGS = {"html", "head", "meta", "title", "style", "body", "main", "section", "details", "summary", "h1", "h2",
+             "h3", "p", "table", "thead", "tbody", "tr", "th", "td", "span", "div", "svg", "line", "rect"}
 
 
 def test_html_is_self_contained_and_every_piece_of_lead_data_is_escaped(report):
@@ -139,3 +143,47 @@ def test_owners_synced_from_a_crm_show_as_people(tmp_path):
     report = build_report(policies, store, AS_OF, "2026-W47")
     store.close()
     assert {o.owner for o in report.owners} == {"Ana Ruiz", "ben@example.com"}
+
+
+def test_one_tile_per_commitment_with_its_person_its_history_and_what_it_counts(report):
+    tiles = {tile.target: tile for tile in report.tiles}
+    assert set(tiles) == {"mqls", "contact", "speed", "acceptance", "enrichment"}
+    mqls = tiles["mqls"]
+    assert (mqls.side, mqls.accountable, mqls.status) == ("Marketing", "Dana Whitfield, Chief Revenue Officer",
+                                                          "on target")
+    assert mqls.counts == "6 leads entered mql in 2026-W47"
+    assert [r.period.label for r in mqls.history][-2:] == ["2026-W46", "2026-W47"] and len(mqls.history) == 8
+    assert tiles["acceptance"].accountable == "-" and tiles["acceptance"].side == "Joint"
+    contact = tiles["contact"]  # grouped by owner: the tile is everyone together, the reps behind listed
+    assert contact.row.group == () and contact.row.value == 60.0
+    assert contact.counts == "3 of 5 first_response clocks due in 2026-W47 were met"
+    assert {row.group for row in contact.behind} == {(("owner", "ben@example.com"),)}
+    assert [side for side, _ in report.sides()] == ["Marketing", "Sales", "Joint"]
+    assert report.tally() == {status: sum(t.status == status for t in report.tiles)
+                              for status in ("on target", "at risk", "missed", "no data")}
+
+
+def test_a_count_in_progress_is_judged_against_its_share_of_the_goal_everywhere(tmp_path):
+    from datetime import datetime, timezone
+
+    from sla_engine.reports.render.cells import fmt_goal
+
+    policies, store = build_store(tmp_path / "p.db", extra=hostile())
+    try:  # Wednesday noon of week 47: 6 MQLs against a weekly 4, pro-rated to 1.43
+        mid_week = datetime(2026, 11, 18, 17, 0, tzinfo=timezone.utc)
+        result = build_report(policies, store, mid_week)
+    finally:
+        store.close()
+    mqls = next(tile for tile in result.tiles if tile.target == "mqls")
+    assert mqls.row.in_progress and mqls.row.goal_value == 4 and 1.42 < mqls.row.expected < 1.43
+    assert fmt_goal(mqls.row) == "≥ 4 (≥ 1 by now)"
+    assert mqls.history[-1].expected == mqls.row.expected  # the sparkline judges the week the same way
+    assert "≥ 4 (≥ 1 by now)" in render(result, "text") and "≥ 4 (≥ 1 by now)" in render(result, "html")
+
+
+def test_text_fits_100_columns_without_breaking_a_word(report):
+    text = render(report, "text")
+    for line in text.splitlines():
+        assert len(line) <= 100, line
+    assert "ben@example.com" in text.split()  # an e-mail address stays whole
+    assert "Contacted within the window" in text

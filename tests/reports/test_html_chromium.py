@@ -27,7 +27,8 @@ from typing import Any
 
 import pytest
 
-from sla_engine.reports.dashboard import build_report, to_html
+from sla_engine.reports.dashboard import build_report
+from sla_engine.reports.render.html import to_html
 from tests.reports.dataset import AS_OF, HOSTILE_OWNER, build_store, hostile
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -152,7 +153,7 @@ def visit(browser: Browser, url: str) -> dict[str, Any]:
         height: (document.querySelector('table.dashboard') || {getBoundingClientRect: () => ({height: 0})})
             .getBoundingClientRect().height,
         charts: document.querySelectorAll('svg rect').length,
-        text: document.body.innerText})"""}, session=session)
+        text: document.body.textContent})"""}, session=session)
     shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)
     events = [e for e in browser.events[first:] if e.get("sessionId") == session]
     browser.send("Target.closeTarget", {"targetId": target})
