@@ -160,3 +160,13 @@ def test_help_lists_the_lazy_commands_exactly_as_their_own_help_would_without_im
     from_their_own_help, imported = _help_in_a_fresh_process(import_lazy_commands_first=True)
     assert len(imported) == 3  # the reports, delivery and policytest commands
     assert listed == from_their_own_help
+
+
+def test_evaluate_refuses_to_go_back_in_time_and_says_how_to_look_back(project):
+    assert invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z").exit_code == 0
+    result = invoke(project, "evaluate", "--as-of", "2026-11-20T17:00:00Z")
+    assert result.exit_code == 1
+    assert "earlier than the last run's as-of 2026-11-23T17:00:00" in result.output
+    assert "--db past.db --as-of 2026-11-20T17:00:00" in result.output
+    looked_back = invoke(project, "explain", "slow", "--as-of", "2026-11-20T17:00:00Z")
+    assert looked_back.exit_code == 0 and "lead slow as of 2026-11-20" in looked_back.output

@@ -251,7 +251,7 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
     from sla_engine.cli.delivery import render_delivery
     from sla_engine.connector import ConnectorError
     from sla_engine.reports.run_summary import render_run
-    from sla_engine.runner import evaluate_run, git_commit_of
+    from sla_engine.runner import BackInTime, evaluate_run, git_commit_of
     from sla_engine.sync import open_pulls, push_updates, status_updates
 
     config = load_config(ctx)
@@ -279,6 +279,8 @@ def evaluate(ctx: click.Context, policies: Path | None, source_specs: tuple[str,
                 delivered = app.run_delivery(policy_set, store, policy_dir, moment, dry_run=dry_run,
                                          connectors=connectors, settings=config.delivery,
                                          print_messages=output != "json")
+    except BackInTime as error:
+        raise click.ClickException(str(error)) from None
     except ConnectorError as error:
         raise click.ClickException(str(error)) from None
     finally:

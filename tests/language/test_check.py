@@ -1023,3 +1023,13 @@ def test_a_targets_accountable_person_is_a_contact() -> None:
         "E201", "unknown contact 'cr0'", "did you mean 'cro'?")
     assert (diagnostic.pos.line, diagnostic.pos.column) == at(text, body_line() + 2, "cr0")
     assert check(text.replace("cr0", "cro")) == []
+
+
+def test_24_00_cannot_start_an_interval_it_is_the_end_of_a_day(tmp_path: Path) -> None:
+    # Read as a start, `mon 24:00-06:00` would silently run Monday 00:00-06:00, a day early.
+    (tmp_path / "c.sla").write_text('calendar night {\n  timezone "UTC"\n  hours mon 24:00-06:00\n}\n'
+                                    'calendar late {\n  timezone "UTC"\n  hours mon 18:00-24:00\n}\n')
+    diagnostics, _ = check_paths([tmp_path])
+    assert [(d.code, d.pos.line, d.pos.column) for d in diagnostics] == [("E101", 3, 13)]
+    assert "'24:00' ends a day and cannot start an interval" in diagnostics[0].message
+    assert "`hours tue 00:00-06:00`" in diagnostics[0].message
