@@ -1282,6 +1282,7 @@ class _Checker:
             self.check_metric(policy, target.metric)
         if target.where is not None:
             self.condition(target.where, Scope(extra=self.target_names(policy)))
+            self.check_reads_no_events(target.where, "`where`", target.where.pos)
         self.check_target_period(target)
         self.check_target_owner(target)
         self.check_accountable(target)
@@ -1306,6 +1307,9 @@ class _Checker:
         elif metric.kind == "rate":
             self.check_metric_subject(subject, self.within(metric.pos, "of", subject), ("stage", "definition"),
                                       "rate of")
+            if subject in self.ps.definitions:
+                self.check_reads_no_events(self.ps.definitions[subject], f"`rate of {subject}`",
+                                           self.within(metric.pos, "of", subject))
             among = metric.among or ""
             self.check_metric_subject(among, self.within(metric.pos, "among", among), ("stage",), "among")
         elif metric.kind in ("met_rate", "elapsed"):
@@ -1319,6 +1323,23 @@ class _Checker:
                 if pos == metric.pos:
                     pos = self.within(metric.pos, f'"{name}"')
                 self.report("E201", f"unknown field '{name}'", pos, suggest(name, self.fields))
+
+    def check_reads_no_events(self, expr: m.Node, what: str, pos: m.Pos) -> None:
+        """A target judges each lead's current fields: a count of events or a `becomes` (true only at
+        an event) would read 0 or false there, whatever the history. A stage can hold them instead."""
+        found = _reads_events(self.ps, expr, set())
+        if found is None:
+            return
+        node, name = found
+        via = f" (through '{name}')" if name else ""
+        if isinstance(node, m.Count):
+            self.report("E216", f"{what} reads {_count_text(node)}{via}, which a target cannot judge: a target "
+                        "reads each lead's current fields, not its events", pos,
+                        "declare it as a stage (`stage NAME when count(...) >= 3`, entered at the event that "
+                        "reaches the count) and use `rate of NAME among mql`")
+        else:
+            self.report("E216", f"{what} reads `becomes {node.stage}`{via}, which is true only at an event "
+                        "and never in a target", pos, f"use the stage itself (`{node.stage}`)")
 
     def check_metric_subject(self, name: str, pos: m.Pos, kinds: tuple[str, ...], where: str) -> None:
         """Counting a definition as a stage would measure nothing: say what the name really is."""
@@ -1687,3 +1708,33 @@ class _Checker:
 
 def _is_text(value: m.Node) -> bool:
     return isinstance(value, m.Env) or (isinstance(value, m.Literal_) and value.type == "text")
+
+
+def _reads_events(ps: PolicySet, node: object, seen: set[str], via: str | None = None
+                  ) -> tuple[m.Count | m.Becomes, str | None] | None:
+    """The first `count(...)` or `becomes` a condition reads, directly or through the definitions,
+    scores and stages it names, with the outermost name it came through."""
+    if isinstance(node, (m.Count, m.Becomes)):
+        return node, via
+    if isinstance(node, m.Ref) and len(node.path) == 1:
+        name = node.path[0]
+        named = ps.definitions.get(name) or ps.scores.get(name) or ps.stages.get(name)
+        if named is None or name in seen:
+            return None
+        seen.add(name)
+        return _reads_events(ps, named, seen, via or name)
+    if isinstance(node, m.Node):
+        for key in type(node).model_fields:
+            found = _reads_events(ps, getattr(node, key), seen, via)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for item in node:
+            found = _reads_events(ps, item, seen, via)
+            if found is not None:
+                return found
+    return None
+
+
+def _count_text(node: m.Count) -> str:
+    return f"`count({node.event}{' by owner' if node.by_owner else ''}{' since ' + node.since if node.since else ''})`"

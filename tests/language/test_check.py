@@ -1033,3 +1033,24 @@ def test_24_00_cannot_start_an_interval_it_is_the_end_of_a_day(tmp_path: Path) -
     assert [(d.code, d.pos.line, d.pos.column) for d in diagnostics] == [("E101", 3, 13)]
     assert "'24:00' ends a day and cannot start an interval" in diagnostics[0].message
     assert "`hours tue 00:00-06:00`" in diagnostics[0].message
+
+
+def test_a_target_cannot_read_a_definition_that_counts_events() -> None:
+    # Judged over a lead's current fields the count is 0: the report read 0 % where 11 of 59 had 3 attempts.
+    counting = "define attempted = count(activity by owner since mql) >= 3\ndefine keen = attempted or visits > 9\n"
+    body = ("  target a {\n    metric rate of attempted among mql\n  }\n"
+            "  target b {\n    metric count of mql\n    where keen\n  }\n"
+            "  target c {\n    metric count of mql\n    where becomes sal\n  }")
+    text = policy(body)
+    diagnostics = check(text, counting)
+    first = body_line()
+    assert [(d.code, d.pos.line) for d in diagnostics] == [("E216", first + 1), ("E216", first + 5),
+                                                           ("E216", first + 9)]
+    assert diagnostics[0].message == ("`rate of attempted` reads `count(activity by owner since mql)`, which a "
+                                      "target cannot judge: a target reads each lead's current fields, not its events")
+    assert "declare it as a stage" in diagnostics[0].hint
+    assert "(through 'keen')" in diagnostics[1].message
+    assert "`becomes sal`" in diagnostics[2].message
+    # As a stage the count is judged at each event, and a target may read it.
+    staged = counting.replace("define attempted =", "stage attempted when")
+    assert check(policy("  target a {\n    metric rate of attempted among mql\n  }"), staged) == []
