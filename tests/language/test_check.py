@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -1054,3 +1055,36 @@ def test_a_target_cannot_read_a_definition_that_counts_events() -> None:
     # As a stage the count is judged at each event, and a target may read it.
     staged = counting.replace("define attempted =", "stage attempted when")
     assert check(policy("  target a {\n    metric rate of attempted among mql\n  }"), staged) == []
+
+
+def test_a_literal_no_source_sends_for_a_standard_field_is_a_warning_with_a_suggestion() -> None:
+    text = ('stage accepted_lead when disposition == "acepted"\n'
+            'define called = count(activity where channel in ["call", "phone"] and direction == "outbund") > 0\n'
+            'stage rejected_lead when disposition in ["rejected", "disqualified"]\n')
+    named = {"vocabulary.sla": VOCABULARY, "test.sla": text}
+    warnings: list[Diagnostic] = []
+    errors = check_policy_set(build_policy_set([parse_text(s, p) for p, s in named.items()], named), warnings=warnings)
+    assert errors == []  # a source may send other values: the policy still runs
+    lines = text.splitlines()
+    assert [(w.code, w.severity, w.pos.line, w.pos.column) for w in warnings] == [
+        ("W301", "warning", 1, lines[0].index('"acepted"') + 1), ("W301", "warning", 2, lines[1].index('"phone"') + 1),
+        ("W301", "warning", 2, lines[1].index('"outbund"') + 1)]
+    assert warnings[0].message == "'acepted' is not a known disposition: accepted, rejected, nurture, recycled, " \
+                                  "disqualified"
+    assert warnings[0].hint == "did you mean 'accepted'?"
+    assert warnings[1].hint.startswith("known: call, email")  # nothing close to "phone"
+    assert warnings[2].hint == "did you mean 'outbound'?"
+
+
+def test_check_prints_warnings_but_exits_0(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sla_engine.cli import main
+
+    (tmp_path / "p.sla").write_text('stage sal when disposition == "acepted"\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "p.sla:1:31: W301 'acepted' is not a known disposition" in result.output
+    assert "ok: 1 file(s), no errors, 1 warning(s)" in result.output
+    result = CliRunner().invoke(main, ["check", str(tmp_path), "--format", "json"])
+    assert json.loads(result.output)["warnings"][0]["severity"] == "warning"
