@@ -577,8 +577,8 @@ def _cases(ctx: _Context, index: int, raw: dict[str, Any], lines: _Lines, proble
             report(error, span, label)
             return []
         except _Bads as errors:
-            for error in errors.problems:
-                report(error, span, label)
+            for problem in errors.problems:
+                report(problem, span, label)
             return []
     try:
         rows = _array_of_tables(rows, "rows")
@@ -612,8 +612,8 @@ def _cases(ctx: _Context, index: int, raw: dict[str, Any], lines: _Lines, proble
         except _Bad as error:
             report(error, where, prefix)
         except _Bads as errors:
-            for error in errors.problems:
-                report(error, where, prefix)
+            for problem in errors.problems:
+                report(problem, where, prefix)
     return cases
 
 
