@@ -3,6 +3,9 @@
 The format is described in docs/testing.md. tomllib gives no line numbers for values, so a
 problem names the case and the key, and points at the line where that key (else the case) is
 written, found by a light scan of the text: ``tests/x.test.toml:14: case 'vp lead': ...``.
+
+Size: every key a test file may hold is checked here, with its line, so that a file's mistakes are
+all reported at once; the expectations of windows, stages and targets are read next to each other.
 """
 
 from __future__ import annotations
