@@ -1,8 +1,8 @@
 """One `evaluate` run: ingest sources, judge the leads that need it, record what became due.
 
 The cost of a cron run follows the change: only leads with new events and leads whose next
-deadline, warning or escalation has come are judged again. A changed policy set, or an
-as-of earlier than the last run's, judges every lead again.
+deadline, warning or escalation has come are judged again. A changed policy set judges every
+lead again. An as-of earlier than the last run's is refused (docs/semantics.md, "No going back").
 """
 
 from __future__ import annotations
@@ -67,6 +67,19 @@ class RunReport:
         }
 
 
+class BackInTime(Exception):
+    """The as-of is earlier than the last run's: the store already holds what happened since."""
+
+    def __init__(self, as_of: datetime, last: datetime) -> None:
+        super().__init__(
+            f"--as-of {iso(as_of)} is earlier than the last run's as-of {iso(last)}: this store already "
+            "holds the clocks finished and the escalations recorded since then, so it cannot show the SLA "
+            "as it stood at that instant. Evaluate into a new store instead (--db past.db --as-of "
+            f"{iso(as_of)}), or look at one lead with `sla-engine explain LEAD --as-of {iso(as_of)}`."
+        )
+        self.as_of, self.last = as_of, last
+
+
 MAX_KEPT = 1000  # new breaches and warnings kept for display; the counts are exact
 BATCH_LEADS = 500  # leads judged, then written together: one query and a few executemany calls a batch
 
@@ -107,6 +120,9 @@ def evaluate_run(
 ) -> RunReport:
     """A whole run in one transaction: a crash or --dry-run leaves the store untouched."""
     as_of = utc(as_of)
+    last = store.last_run()
+    if last is not None and as_of < last["as_of"]:
+        raise BackInTime(as_of, last["as_of"])
     evaluator = Evaluator(policy_set)
     with store.transaction(rollback=dry_run):
         run_id = store.start_run(as_of, policy_set.content_hash, git_commit, dry_run)
@@ -115,8 +131,7 @@ def evaluate_run(
             report.sources.append(ingest(store, name, items, run_id))
             if isinstance(items, Pull):
                 items.save(store)  # the cursors advance in the transaction that stores the events
-        last = store.last_run()
-        if last is None or last["policy_hash"] != policy_set.content_hash or as_of < last["as_of"]:
+        if last is None or last["policy_hash"] != policy_set.content_hash:
             store.mark_all_dirty()
             report.full = True
         report.leads_evaluated = store.select_leads_to_evaluate(as_of)

@@ -262,3 +262,13 @@ def test_report_explain_and_deliver_default_to_the_last_runs_as_of(project):
     assert explained.exit_code == 0 and "lead slow as of 2026-11-23 17:00 UTC" in explained.output
     dry = invoke(project, "deliver", "--dry-run")  # as of now, a day's maximum age would expire every one
     assert dry.exit_code == 0 and "would send 4 message(s)" in dry.output, dry.output
+
+
+def test_evaluate_refuses_to_go_back_in_time_and_says_how_to_look_back(project):
+    assert invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z").exit_code == 0
+    result = invoke(project, "evaluate", "--as-of", "2026-11-20T17:00:00Z")
+    assert result.exit_code == 1
+    assert "earlier than the last run's as-of 2026-11-23T17:00:00" in result.output
+    assert "--db past.db --as-of 2026-11-20T17:00:00" in result.output
+    looked_back = invoke(project, "explain", "slow", "--as-of", "2026-11-20T17:00:00Z")
+    assert looked_back.exit_code == 0 and "lead slow as of 2026-11-20" in looked_back.output

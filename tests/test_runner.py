@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sla_engine.events import LeadEvent, event_row
-from sla_engine.runner import evaluate_run
+from sla_engine.runner import BackInTime, evaluate_run
 from sla_engine.store.db import Store, StoreLocked
 from tests.engine.test_evaluate import (
     activity,
@@ -268,3 +268,25 @@ def test_judging_leads_in_small_batches_stores_what_one_batch_does(tmp_path, mon
     assert snapshot(whole) == snapshot(batched)
     assert (report.new_breach_count, report.new_warning_count, report.actions_due) == (
         small.new_breach_count, small.new_warning_count, small.actions_due)
+
+
+def test_a_run_earlier_than_the_last_is_refused_and_changes_nothing(tmp_path):
+    # A fresh store at the earlier as-of would hold none of the clocks finished since; this one does.
+    store = Store(tmp_path / "s.db")
+    run(store, history(), at(30, 12))
+    before = snapshot(store)
+    runs = store.count("runs")
+    try:
+        run(store, [], at(18, 12))
+    except BackInTime as error:
+        message = str(error)
+    else:
+        raise AssertionError("a back-dated run was not refused")
+    assert "2026-11-18T17:00:00+00:00" in message and "2026-11-30T17:00:00+00:00" in message
+    assert "--db" in message
+    assert snapshot(store) == before and store.count("runs") == runs
+    # The same as-of again, or a later one, still runs.
+    assert run(store, [], at(30, 12)).leads_evaluated == 0
+    fresh = Store(tmp_path / "fresh.db")
+    run(fresh, history(), at(18, 12))
+    assert fresh.count("window_instances") < store.count("window_instances")

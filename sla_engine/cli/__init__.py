@@ -161,7 +161,7 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
 def check(ctx: click.Context, paths: tuple[Path, ...], output: str) -> None:
-    """Check a policy set and report every error at once (exit 0 clean, 1 errors)."""
+    """Check a policy set and report every error at once (exit 0 clean, 1 errors; warnings do not fail)."""
     import json
 
     from sla_engine.language.check import channels_used, check_paths
@@ -170,9 +170,10 @@ def check(ctx: click.Context, paths: tuple[Path, ...], output: str) -> None:
     from sla_engine.plugins import PluginError
 
     targets = list(paths) or [load_config(ctx).policies]
+    warnings: list[Any] = []
     try:
         channels = installed_channels()
-        diagnostics, sources = check_paths(targets, channels)
+        diagnostics, sources = check_paths(targets, channels, warnings)
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from None
     except PluginError as error:
@@ -180,15 +181,17 @@ def check(ctx: click.Context, paths: tuple[Path, ...], output: str) -> None:
     # Who would deliver each channel the escalations name: a plugin, so say which one.
     delivered_by = {} if diagnostics else {c: channels.plugins[c] for c in channels_used(load_policy_set(targets))}
     if output == "json":
-        click.echo(json.dumps({"errors": [d.as_dict() for d in diagnostics], "channels": delivered_by}, indent=2))
+        click.echo(json.dumps({"errors": [d.as_dict() for d in diagnostics],
+                               "warnings": [d.as_dict() for d in warnings], "channels": delivered_by}, indent=2))
     else:
-        for diagnostic in diagnostics:
+        for diagnostic in [*diagnostics, *warnings]:
             click.echo(diagnostic.render(sources.get(diagnostic.pos.file)))
         files = len(sources)
+        warned = f", {len(warnings)} warning(s)" if warnings else ""
         if diagnostics:
-            click.echo(f"{len(diagnostics)} error(s) in {files} file(s)", err=True)
+            click.echo(f"{len(diagnostics)} error(s){warned} in {files} file(s)", err=True)
         else:
-            click.echo(f"ok: {files} file(s), no errors", err=True)
+            click.echo(f"ok: {files} file(s), no errors{warned}", err=True)
             for channel, plugin in delivered_by.items():
                 click.echo(f"  via {channel}: delivered by plugin {plugin}", err=True)
     sys.exit(EXIT_ERROR if diagnostics else EXIT_OK)
@@ -271,7 +274,7 @@ def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | 
     from sla_engine.cli.delivery import render_delivery
     from sla_engine.connector import ConnectorError
     from sla_engine.reports.run_summary import render_run
-    from sla_engine.runner import evaluate_run, git_commit_of
+    from sla_engine.runner import BackInTime, evaluate_run, git_commit_of
     from sla_engine.sync import open_pulls, push_updates, status_updates
 
     config = load_config(ctx)
@@ -300,6 +303,8 @@ def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | 
                 delivered = app.run_delivery(policy_set, store, policy_dir, moment, dry_run=dry_run,
                                          connectors=connectors, settings=config.delivery,
                                          print_messages=False)  # bodies: `deliver --dry-run`
+    except BackInTime as error:
+        raise click.ClickException(str(error)) from None
     except ConnectorError as error:
         raise click.ClickException(str(error)) from None
     finally:

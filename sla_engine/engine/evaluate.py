@@ -378,6 +378,8 @@ class Evaluator:
                 continue
             clock.advance_to(as_of)
             for instance in clock.instances:
+                if trace is not None:
+                    clock.say_warning(instance)
                 actions, next_check = clock.escalations(instance, as_of)
                 result.actions.extend(actions)
                 if next_check is not None:
@@ -385,6 +387,8 @@ class Evaluator:
                 if instance.status in (RUNNING,) and instance.due_at and instance.due_at > as_of:
                     next_checks.append(instance.due_at)
             result.instances.extend(clock.instances)
+        if trace is not None:
+            trace.sort(key=lambda line: line[:_WHEN_WIDTH])  # what each level did, in time order among the events
         result.next_check = min(next_checks) if next_checks else None
         result.state = state.snapshot()
         return result
@@ -664,6 +668,10 @@ class _Clock:
         self._say(t, f"cancelled ({reason})")
 
     # ------------------------------------------------------------ escalations
+    def say_warning(self, inst: Instance) -> None:
+        if inst.warning_at is not None:
+            self._say(inst.warning_at, f"cycle {inst.cycle}: warning falls ({self.cal.describe(inst.warning_at)})")
+
     def escalations(self, inst: Instance, as_of: datetime) -> tuple[list[DueAction], datetime | None]:
         """Due actions up to as_of, and the next instant one becomes due."""
         if inst.due_at is None or inst.status == NOT_APPLICABLE:
@@ -678,15 +686,23 @@ class _Clock:
             quiet_cal = self.ev.calendars.get(quiet) if quiet else None
             for repeat, instant in enumerate(self._instants(inst, level, as_of)):
                 if end is not None and instant >= end:
+                    self._say_level(inst, level.label, repeat, instant, "after the clock stopped or ended: not due")
                     break
                 if inst.paused_since is not None and instant >= inst.paused_since:
+                    self._say_level(inst, level.label, repeat, instant, "while the clock is paused: not due")
                     break
                 if any(paused <= instant < resumed for paused, resumed in pauses):
+                    self._say_level(inst, level.label, repeat, instant, "while the clock was paused: not due")
                     continue  # no level is due while the clock is paused
                 fire_at = utc(quiet_cal.next_open(instant)) if quiet_cal else instant
+                moved = ""
+                if quiet_cal is not None and fire_at != instant:
+                    moved = f"; quiet hours move it to {quiet_cal.describe(fire_at)}"
                 if fire_at > as_of:
+                    self._say_level(inst, level.label, repeat, instant, f"after the as-of{moved}: not due yet")
                     upcoming.append(fire_at)
                     break
+                self._say_level(inst, level.label, repeat, instant, f"due{moved}")
                 for action_index, action in enumerate(self.window.actions[index]):
                     due.append(DueAction(
                         lead_id=inst.lead_id, policy=inst.policy, window=inst.window, cycle=inst.cycle,
@@ -694,6 +710,11 @@ class _Clock:
                         action=action, due_at=fire_at,
                     ))
         return due, min(upcoming) if upcoming else None
+
+    def _say_level(self, inst: Instance, label: str, repeat: int, instant: datetime, outcome: str) -> None:
+        if self.trace is not None:
+            again = f" (repeat {repeat + 1})" if repeat else ""
+            self._say(instant, f"cycle {inst.cycle}: escalate {label}{again} falls {outcome}")
 
     def _instants(self, inst: Instance, level: m.Escalation, as_of: datetime) -> Iterable[datetime]:
         assert inst.due_at is not None
@@ -751,6 +772,9 @@ def source_text(policy_set: PolicySet, node: m.Node) -> str:
 # A placeholder, never validated nor stored.
 _NO_EVENT: Any = LeadEvent.model_construct(  # type: ignore[call-arg]
     event_id="", lead_id="", source="", type=None, payload={})  # type: ignore[arg-type]
+
+
+_WHEN_WIDTH = len("2026-01-01 00:00:00Z")
 
 
 def _when(t: datetime) -> str:

@@ -87,6 +87,7 @@ from sla_engine.language.transform import ToModel, TransformError
 from sla_engine.language.vocabulary import (
     EVENT_FIELDS,
     EVENT_KINDS,
+    KNOWN_VALUES,
     LEAD_FIELDS,
     PERIODS,
     TARGET_FIELDS,
@@ -102,21 +103,28 @@ __all__ = ["check_paths", "check_policy_set"]
 # ---------------------------------------------------------------- public API
 
 
-def check_policy_set(policy_set: PolicySet, channels: Channels | None = None) -> list[Diagnostic]:
+def check_policy_set(policy_set: PolicySet, channels: Channels | None = None,
+                     warnings: list[Diagnostic] | None = None) -> list[Diagnostic]:
     """Every semantic error of a parsed policy set, sorted by file, line and column.
 
     ``channels`` are the notifier channels a policy may name (default: those the installed plugins register).
+    ``warnings``: if given, receives what is probably a mistake but may be meant (W codes).
     """
-    return _Checker(policy_set, channels=channels).run()
+    checker = _Checker(policy_set, channels=channels)
+    found = checker.run()
+    if warnings is not None:
+        warnings.extend(_sorted(checker.warned))
+    return found
 
 
-def check_paths(paths: Iterable[str | Path],
-                channels: Channels | None = None) -> tuple[list[Diagnostic], dict[str, str]]:
+def check_paths(paths: Iterable[str | Path], channels: Channels | None = None,
+                warnings: list[Diagnostic] | None = None) -> tuple[list[Diagnostic], dict[str, str]]:
     """Syntax and semantic errors of every .sla file under ``paths``, and the sources to render them.
 
     A file with syntax errors still has its well-formed statements checked, so one run shows
     everything. Raises FileNotFoundError for a path that does not exist, and PluginError when
-    the installed notifier plugins cannot be loaded (``channels`` not given).
+    the installed notifier plugins cannot be loaded (``channels`` not given). ``warnings``: as
+    for check_policy_set; errors alone decide whether a policy set may run.
     """
     files: list[m.PolicyFile] = []
     sources: dict[str, str] = {}
@@ -145,7 +153,10 @@ def check_paths(paths: Iterable[str | Path],
             broken |= salvaged.broken
             diagnostics.extend(salvaged.diagnostics)
     policy_set = build_policy_set(files, sources)
-    diagnostics.extend(_Checker(policy_set, frozenset(broken), channels).run())
+    checker = _Checker(policy_set, frozenset(broken), channels)
+    diagnostics.extend(checker.run())
+    if warnings is not None:
+        warnings.extend(_capped(_sorted(checker.warned)))
     return _capped(_sorted(diagnostics)), sources
 
 
@@ -559,6 +570,13 @@ def _named_refs(node: Any, event_kind: str | None = None) -> Iterator[tuple[str,
             yield from _named_refs(item, event_kind)
 
 
+def _field_type(name: str, type_: str) -> Type:
+    """A standard field's type; a text field with known values carries them, to warn on others."""
+    if type_ == "text" and name in KNOWN_VALUES:
+        return Type("text", KNOWN_VALUES[name], label=name)
+    return Type(type_)
+
+
 @functools.cache
 def _time_zones() -> frozenset[str]:
     return frozenset(available_timezones())
@@ -608,8 +626,9 @@ class _Checker:
         self.broken = broken
         self.channels = installed_channels() if channels is None else channels
         self.found: list[Diagnostic] = []
+        self.warned: list[Diagnostic] = []
         self.sources = {path: _Source(path, text) for path, text in policy_set.sources.items()}
-        self.fields: dict[str, Type] = {name: Type(type_) for name, type_ in LEAD_FIELDS.items()}
+        self.fields: dict[str, Type] = {name: _field_type(name, type_) for name, type_ in LEAD_FIELDS.items()}
         for decl in policy_set.fields.values():
             self.fields[decl.name] = Type(decl.type.name, tuple(decl.type.values), label=decl.name)
         self.file_order = {f.path: i for i, f in enumerate(policy_set.files)}
@@ -626,6 +645,9 @@ class _Checker:
     # ------------------------------------------------------------ reporting and locating
     def report(self, code: str, message: str, pos: m.Pos, hint: str | None = None) -> None:
         self.found.append(Diagnostic(code, message, pos, hint))
+
+    def warn(self, code: str, message: str, pos: m.Pos, hint: str | None = None) -> None:
+        self.warned.append(Diagnostic(code, message, pos, hint, severity="warning"))
 
     def _source(self, pos: m.Pos) -> _Source | None:
         return self.sources.get(pos.file)
@@ -1282,6 +1304,7 @@ class _Checker:
             self.check_metric(policy, target.metric)
         if target.where is not None:
             self.condition(target.where, Scope(extra=self.target_names(policy)))
+            self.check_reads_no_events(target.where, "`where`", target.where.pos)
         self.check_target_period(target)
         self.check_target_owner(target)
         self.check_accountable(target)
@@ -1306,6 +1329,9 @@ class _Checker:
         elif metric.kind == "rate":
             self.check_metric_subject(subject, self.within(metric.pos, "of", subject), ("stage", "definition"),
                                       "rate of")
+            if subject in self.ps.definitions:
+                self.check_reads_no_events(self.ps.definitions[subject], f"`rate of {subject}`",
+                                           self.within(metric.pos, "of", subject))
             among = metric.among or ""
             self.check_metric_subject(among, self.within(metric.pos, "among", among), ("stage",), "among")
         elif metric.kind in ("met_rate", "elapsed"):
@@ -1319,6 +1345,23 @@ class _Checker:
                 if pos == metric.pos:
                     pos = self.within(metric.pos, f'"{name}"')
                 self.report("E201", f"unknown field '{name}'", pos, suggest(name, self.fields))
+
+    def check_reads_no_events(self, expr: m.Node, what: str, pos: m.Pos) -> None:
+        """A target judges each lead's current fields: a count of events or a `becomes` (true only at
+        an event) would read 0 or false there, whatever the history. A stage can hold them instead."""
+        found = _reads_events(self.ps, expr, set())
+        if found is None:
+            return
+        node, name = found
+        via = f" (through '{name}')" if name else ""
+        if isinstance(node, m.Count):
+            self.report("E216", f"{what} reads {_count_text(node)}{via}, which a target cannot judge: a target "
+                        "reads each lead's current fields, not its events", pos,
+                        "declare it as a stage (`stage NAME when count(...) >= 3`, entered at the event that "
+                        "reaches the count) and use `rate of NAME among mql`")
+        else:
+            self.report("E216", f"{what} reads `becomes {node.stage}`{via}, which is true only at an event "
+                        "and never in a target", pos, f"use the stage itself (`{node.stage}`)")
 
     def check_metric_subject(self, name: str, pos: m.Pos, kinds: tuple[str, ...], where: str) -> None:
         """Counting a definition as a stage would measure nothing: say what the name really is."""
@@ -1542,7 +1585,7 @@ class _Checker:
 
         A bare name is a value only inside a list (``persona in [champion]``); elsewhere it is a field.
         """
-        if type_.name != "enum":
+        if type_.name != "enum" and not (type_.name == "text" and type_.values):
             return
         if isinstance(node, m.Literal_) and node.type == "text":
             value = str(node.value)
@@ -1553,7 +1596,10 @@ class _Checker:
         if value.casefold() in {v.casefold() for v in type_.values}:
             return
         hint = suggest(value, type_.values) or (f"known: {', '.join(type_.values)}" if type_.values else None)
-        if type_.names:
+        if type_.name == "text":
+            # A source may send other values, so this is a warning: the condition holds only if one does.
+            self.warn("W301", f"'{value}' is not a known {type_.label}: {', '.join(type_.values)}", node.pos, hint)
+        elif type_.names:
             self.report("E201", f"unknown {type_.names} '{value}'", node.pos, hint)
         else:
             self.report("E202", f"'{value}' is not one of {type_.label}'s values ({', '.join(type_.values)})",
@@ -1611,7 +1657,7 @@ class _Checker:
         """Resolve a bare name as the engine does: event field, definition, score, stage, target name, field."""
         event = _event_fields(scope.event_kind)
         if name in event:
-            return Type(event[name])
+            return _field_type(name, event[name])
         if name in self.ps.definitions or name in self.ps.stages:
             return BOOLEAN
         if name in self.ps.scores:
@@ -1687,3 +1733,33 @@ class _Checker:
 
 def _is_text(value: m.Node) -> bool:
     return isinstance(value, m.Env) or (isinstance(value, m.Literal_) and value.type == "text")
+
+
+def _reads_events(ps: PolicySet, node: object, seen: set[str], via: str | None = None
+                  ) -> tuple[m.Count | m.Becomes, str | None] | None:
+    """The first `count(...)` or `becomes` a condition reads, directly or through the definitions,
+    scores and stages it names, with the outermost name it came through."""
+    if isinstance(node, (m.Count, m.Becomes)):
+        return node, via
+    if isinstance(node, m.Ref) and len(node.path) == 1:
+        name = node.path[0]
+        named = ps.definitions.get(name) or ps.scores.get(name) or ps.stages.get(name)
+        if named is None or name in seen:
+            return None
+        seen.add(name)
+        return _reads_events(ps, named, seen, via or name)
+    if isinstance(node, m.Node):
+        for key in type(node).model_fields:
+            found = _reads_events(ps, getattr(node, key), seen, via)
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for item in node:
+            found = _reads_events(ps, item, seen, via)
+            if found is not None:
+                return found
+    return None
+
+
+def _count_text(node: m.Count) -> str:
+    return f"`count({node.event}{' by owner' if node.by_owner else ''}{' since ' + node.since if node.since else ''})`"

@@ -176,6 +176,13 @@ class ToModel(Transformer):
         return DAY_NAMES[key]
 
     def interval(self, meta: Meta, items: list[Token]) -> m.Interval:
+        if self._time(items[0]) == time(0) and str(items[0]).startswith("24"):
+            # 24:00 is the end of a day: read as a start it would silently become that day's 00:00.
+            raise TransformError(
+                f"'{items[0]}' ends a day and cannot start an interval: start the shift at 00:00 "
+                "on the next day (`hours tue 00:00-06:00`)",
+                self._token_pos(items[0]),
+            )
         return m.Interval(start=self._time(items[0]), end=self._time(items[1]), pos=self._pos(meta))
 
     def _time(self, token: Token) -> time:

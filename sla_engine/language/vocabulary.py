@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sla_engine.events import STANDARD_FIELDS, EventType
+from sla_engine.events import STANDARD_FIELDS, Channel, Disposition, EventType
 
 # Lead fields the engine derives from the event history (beside the standard fields).
 DERIVED_FIELDS: dict[str, str] = {
@@ -23,6 +23,14 @@ DERIVED_FIELDS: dict[str, str] = {
 }
 
 LEAD_FIELDS: dict[str, str] = {**STANDARD_FIELDS, **DERIVED_FIELDS}
+
+# Text fields whose values the engine knows (docs/events.md). A source may still send others, so a
+# literal outside these is a warning (`disposition == "acepted"` is most likely a typo), not an error.
+KNOWN_VALUES: dict[str, tuple[str, ...]] = {
+    "disposition": tuple(Disposition),
+    "channel": tuple(Channel),
+    "direction": ("inbound", "outbound"),
+}
 
 # Fields of each event kind, usable in `on KIND where ...` and `count(KIND where ...)`.
 EVENT_FIELDS: dict[str, dict[str, str]] = {

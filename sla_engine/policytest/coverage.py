@@ -1,7 +1,9 @@
 """Which parts of a policy set the tests exercise, so a reviewer sees what no test pins down.
 
 An item is exercised when any test's evaluation
-- a definition: evaluated true at least once;
+- a definition: evaluated true at least once, or read by a target a case checked (its metric's
+  subject or its `where`, directly or through other definitions, scores and stages: targets are
+  judged by the report's queries, not by the evaluator observed here);
 - a stage: was entered;
 - a tier: was given to a clock;
 - a window: started a clock with a deadline;
@@ -15,7 +17,7 @@ compiler: conditions look a definition up through that method each time they rea
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,8 +104,10 @@ class Recorder:
         for action in result.actions:
             self.exercised.add(("escalation", action.policy, action.window, str(action.level_index)))
 
-    def target(self, policy: str, target: str) -> None:
+    def target(self, policy: str, target: str, reads: Iterable[str] = ()) -> None:
+        """A case checked this target; `reads`: the definitions it reads (see definitions_read)."""
         self.exercised.add(("target", policy, target))
+        self.exercised.update(("definition", name) for name in reads)
 
     def target_escalation(self, policy: m.Policy, target: str, level: str) -> None:
         """A target escalation fired (an outbox row names its level by label)."""
@@ -112,6 +116,37 @@ class Recorder:
                 for i, escalation in enumerate(t.escalations):
                     if escalation.label == level:
                         self.exercised.add(("target escalation", policy.name, target, str(i)))
+
+
+def definitions_read(policy_set: PolicySet, target: m.Target) -> set[str]:
+    """The definitions a target reads: its metric's subject and its `where`, and through them the
+    definitions, scores and stages they name."""
+    found: set[str] = set()
+    seen: set[str] = set()
+    named = (policy_set.definitions, policy_set.scores, policy_set.stages)
+
+    def walk(node: object) -> None:
+        if isinstance(node, m.Ref) and len(node.path) == 1:
+            name = node.path[0]
+            if name in policy_set.definitions:
+                found.add(name)
+            for table in named:
+                if name in table and name not in seen:
+                    seen.add(name)
+                    walk(table[name])
+        elif isinstance(node, m.Node):
+            for key in type(node).model_fields:
+                walk(getattr(node, key))
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    metric = target.metric
+    if metric is not None and metric.kind == "rate" and metric.subject in policy_set.definitions:
+        walk(m.Ref(path=[metric.subject]))
+    if target.where is not None:
+        walk(target.where)
+    return found
 
 
 @dataclass

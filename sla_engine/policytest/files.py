@@ -3,6 +3,9 @@
 The format is described in docs/testing.md. tomllib gives no line numbers for values, so a
 problem names the case and the key, and points at the line where that key (else the case) is
 written, found by a light scan of the text: ``tests/x.test.toml:14: case 'vp lead': ...``.
+
+Size: every key a test file may hold is checked here, with its line, so that a file's mistakes are
+all reported at once; the expectations of windows, stages and targets are read next to each other.
 """
 
 from __future__ import annotations
@@ -211,6 +214,14 @@ class _Bad(Exception):
             if found is not None:
                 return found
         return lines.key(span, self.key) if self.key else span[0]
+
+
+class _Bads(Exception):
+    """Every problem found in one case, so a test file's mistakes are all reported at once."""
+
+    def __init__(self, problems: list[_Bad]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:
@@ -472,25 +483,36 @@ def _row_name(index: int, row: dict[str, Any]) -> str:
 
 def build_case(ctx: _Context, raw: dict[str, Any], name: str, row: str | None, line: int,
                lines: _Lines, span: tuple[int, int]) -> Case:
+    """A case from its table; raises _Bads with every problem found in it."""
+    found: list[_Bad] = []
     zone = ctx.zone
     if "timezone" in raw:
         zone = zone_named(raw["timezone"])
     policy = raw.get("policy", ctx.policy)
+    as_of = datetime.min.replace(tzinfo=timezone.utc)  # stands in while the rest is checked
     if "as_of" not in raw:
-        raise _Bad("needs as_of: the instant the case is judged at, e.g. as_of = \"2026-11-23 12:00\"")
-    as_of = parse_time(raw["as_of"], zone, "as_of")
+        found.append(_Bad("needs as_of: the instant the case is judged at, e.g. as_of = \"2026-11-23 12:00\""))
+    else:
+        try:
+            as_of = parse_time(raw["as_of"], zone, "as_of")
+        except _Bad as error:
+            found.append(error)
     lead_id = raw.get("lead_id", DEFAULT_LEAD)
     if not isinstance(lead_id, str) or not lead_id:
         raise _Bad("lead_id must be a non-empty text", "lead_id")
     attributes = _table(raw.get("lead", {}), "lead")
-    events = [parse_event(e, i, zone, lead_id) for i, e in enumerate(_array_of_tables(raw.get("events", []),
-                                                                                       "events"))]
+    events: list[EventSpec] = []
+    for index, table in enumerate(_array_of_tables(raw.get("events", []), "events")):
+        try:
+            events.append(parse_event(table, index, zone, lead_id))
+        except _Bad as error:
+            found.append(error)
     # The file's [lead] is every lead's defaults; the case's `lead` is its own lead's attributes.
     firsts: dict[str, EventSpec] = {}
     for event in events:
         if event.type == EventType.CREATED:
             firsts.setdefault(event.lead_id, event)
-    if attributes and lead_id not in firsts:
+    if attributes and lead_id not in firsts and len(events) == len(raw.get("events", [])):
         raise _Bad("lead attributes need a created event for the lead: add "
                    "{ at = \"...\", type = \"created\" } to events", "lead")
     for lead, first in firsts.items():
@@ -506,7 +528,9 @@ def build_case(ctx: _Context, raw: dict[str, Any], name: str, row: str | None, l
         except _Bad as error:
             if error.line is None and error.needle is None:
                 error.line = lines.key((key_line, span[1]), error.key) if error.key else key_line
-            raise
+            found.append(error)
+    if found:
+        raise _Bads(found)
     return case
 
 
@@ -555,6 +579,10 @@ def _cases(ctx: _Context, index: int, raw: dict[str, Any], lines: _Lines, proble
         except _Bad as error:
             report(error, span, label)
             return []
+        except _Bads as errors:
+            for problem in errors.problems:
+                report(problem, span, label)
+            return []
     try:
         rows = _array_of_tables(rows, "rows")
     except _Bad as error:
@@ -586,6 +614,9 @@ def _cases(ctx: _Context, index: int, raw: dict[str, Any], lines: _Lines, proble
             cases.append(build_case(ctx, merged, name, row_name, where[0], lines, where))
         except _Bad as error:
             report(error, where, prefix)
+        except _Bads as errors:
+            for problem in errors.problems:
+                report(problem, where, prefix)
     return cases
 
 

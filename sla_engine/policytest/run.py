@@ -28,7 +28,7 @@ from sla_engine.events import LeadEvent
 from sla_engine.language import model as m
 from sla_engine.language.actions import describe_action
 from sla_engine.language.policy_set import PolicySet
-from sla_engine.policytest.coverage import Coverage, Recorder, items
+from sla_engine.policytest.coverage import Coverage, Recorder, definitions_read, items
 from sla_engine.policytest.files import (
     Case,
     TargetExpect,
@@ -442,7 +442,7 @@ def compare_targets(case: Case, subject: Subject, events: list[LeadEvent]) -> li
                     raise CaseError(str(error), expect.line) from None
                 policy = policy_set.policies[policy_name]
                 target = next(t for t in policy.targets if t.name == target_name)
-                subject.recorder.target(policy_name, target_name)
+                subject.recorder.target(policy_name, target_name, definitions_read(policy_set, target))
                 try:
                     period = (parse_period(expect.period, zone_of(policy.timezone)) if expect.period
                               else current_period(policy, target, case.as_of, None))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from pathlib import Path
@@ -1023,3 +1024,67 @@ def test_a_targets_accountable_person_is_a_contact() -> None:
         "E201", "unknown contact 'cr0'", "did you mean 'cro'?")
     assert (diagnostic.pos.line, diagnostic.pos.column) == at(text, body_line() + 2, "cr0")
     assert check(text.replace("cr0", "cro")) == []
+
+
+def test_24_00_cannot_start_an_interval_it_is_the_end_of_a_day(tmp_path: Path) -> None:
+    # Read as a start, `mon 24:00-06:00` would silently run Monday 00:00-06:00, a day early.
+    (tmp_path / "c.sla").write_text('calendar night {\n  timezone "UTC"\n  hours mon 24:00-06:00\n}\n'
+                                    'calendar late {\n  timezone "UTC"\n  hours mon 18:00-24:00\n}\n')
+    diagnostics, _ = check_paths([tmp_path])
+    assert [(d.code, d.pos.line, d.pos.column) for d in diagnostics] == [("E101", 3, 13)]
+    assert "'24:00' ends a day and cannot start an interval" in diagnostics[0].message
+    assert "`hours tue 00:00-06:00`" in diagnostics[0].message
+
+
+def test_a_target_cannot_read_a_definition_that_counts_events() -> None:
+    # Judged over a lead's current fields the count is 0: the report read 0 % where 11 of 59 had 3 attempts.
+    counting = "define attempted = count(activity by owner since mql) >= 3\ndefine keen = attempted or visits > 9\n"
+    body = ("  target a {\n    metric rate of attempted among mql\n  }\n"
+            "  target b {\n    metric count of mql\n    where keen\n  }\n"
+            "  target c {\n    metric count of mql\n    where becomes sal\n  }")
+    text = policy(body)
+    diagnostics = check(text, counting)
+    first = body_line()
+    assert [(d.code, d.pos.line) for d in diagnostics] == [("E216", first + 1), ("E216", first + 5),
+                                                           ("E216", first + 9)]
+    assert diagnostics[0].message == ("`rate of attempted` reads `count(activity by owner since mql)`, which a "
+                                      "target cannot judge: a target reads each lead's current fields, not its events")
+    assert "declare it as a stage" in diagnostics[0].hint
+    assert "(through 'keen')" in diagnostics[1].message
+    assert "`becomes sal`" in diagnostics[2].message
+    # As a stage the count is judged at each event, and a target may read it.
+    staged = counting.replace("define attempted =", "stage attempted when")
+    assert check(policy("  target a {\n    metric rate of attempted among mql\n  }"), staged) == []
+
+
+def test_a_literal_no_source_sends_for_a_standard_field_is_a_warning_with_a_suggestion() -> None:
+    text = ('stage accepted_lead when disposition == "acepted"\n'
+            'define called = count(activity where channel in ["call", "phone"] and direction == "outbund") > 0\n'
+            'stage rejected_lead when disposition in ["rejected", "disqualified"]\n')
+    named = {"vocabulary.sla": VOCABULARY, "test.sla": text}
+    warnings: list[Diagnostic] = []
+    errors = check_policy_set(build_policy_set([parse_text(s, p) for p, s in named.items()], named), warnings=warnings)
+    assert errors == []  # a source may send other values: the policy still runs
+    lines = text.splitlines()
+    assert [(w.code, w.severity, w.pos.line, w.pos.column) for w in warnings] == [
+        ("W301", "warning", 1, lines[0].index('"acepted"') + 1), ("W301", "warning", 2, lines[1].index('"phone"') + 1),
+        ("W301", "warning", 2, lines[1].index('"outbund"') + 1)]
+    assert warnings[0].message == "'acepted' is not a known disposition: accepted, rejected, nurture, recycled, " \
+                                  "disqualified"
+    assert warnings[0].hint == "did you mean 'accepted'?"
+    assert warnings[1].hint.startswith("known: call, email")  # nothing close to "phone"
+    assert warnings[2].hint == "did you mean 'outbound'?"
+
+
+def test_check_prints_warnings_but_exits_0(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sla_engine.cli import main
+
+    (tmp_path / "p.sla").write_text('stage sal when disposition == "acepted"\n', encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", str(tmp_path)])
+    assert result.exit_code == 0
+    assert "p.sla:1:31: W301 'acepted' is not a known disposition" in result.output
+    assert "ok: 1 file(s), no errors, 1 warning(s)" in result.output
+    result = CliRunner().invoke(main, ["check", str(tmp_path), "--format", "json"])
+    assert json.loads(result.output)["warnings"][0]["severity"] == "warning"

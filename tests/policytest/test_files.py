@@ -113,8 +113,19 @@ def test_problems_name_the_file_line_case_and_key(project, change, line, message
 
 
 def test_an_instant_without_offset_needs_a_zone(project):
-    (problem,) = problems(write(project, BASIC.replace('timezone = "America/New_York"\n', "")))
-    assert "has no offset; set timezone" in problem
+    found = problems(write(project, BASIC.replace('timezone = "America/New_York"\n', "")))
+    assert len(found) == 4  # as_of, the two events without offset and the expected due: every one
+    assert all("has no offset; set timezone" in problem for problem in found)
+
+
+def test_every_mistake_in_one_case_is_reported_at_once(project):
+    text = (BASIC.replace('type = "created"', 'type = "create"').replace('channel = "call"', 'chanel = "call"')
+            .replace('tier = "tier1"', 'tier = "tier1"\nstatus = "done"'))
+    found = problems(write(project, text))
+    assert [problem.split(": ", 2)[0].rsplit(":", 1)[1] for problem in found] == ["12", "14", "20"]
+    assert "unknown event type 'create'" in found[0]
+    assert "unknown key 'chanel'" in found[1]
+    assert "unknown status 'done'" in found[2]
 
 
 def test_every_bad_case_is_reported_at_once(project):

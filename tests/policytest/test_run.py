@@ -219,3 +219,39 @@ def test_coverage_counts_what_the_cases_exercised(project):
     assert coverage.by_kind()["definition"] == (1, 1)
     assert coverage.by_kind()["escalation"] == (3, 3)
     assert 0 < coverage.percent < 100
+
+
+def test_a_failure_trace_shows_when_the_warning_and_each_escalation_level_fall(project):
+    # Tier 1 from Mon 09:00: warning 10:30, breach 11:00, reminders every 24h after (Tue and Wed 11:00).
+    text = case("never called", "2026-11-25 12:00", '[case.expect.first_response]\nstatus = "met"\n')
+    (result,) = run(project, text).results
+    assert result.status == FAIL
+    falls = [line for line in result.trace if " falls" in line]
+    assert falls == [
+        "2026-11-23 10:30:00 EST  [inbound/first_response] cycle 1: warning falls (Mon 10:30 America/New_York)",
+        "2026-11-23 10:30:00 EST  [inbound/first_response] cycle 1: escalate at warning falls due",
+        "2026-11-23 11:00:00 EST  [inbound/first_response] cycle 1: escalate on breach falls due",
+        "2026-11-24 11:00:00 EST  [inbound/first_response] cycle 1: escalate every 24h after breach falls due",
+        "2026-11-25 11:00:00 EST  [inbound/first_response] cycle 1: escalate every 24h after breach (repeat 2) "
+        "falls due",
+        "2026-11-26 11:00:00 EST  [inbound/first_response] cycle 1: escalate every 24h after breach (repeat 3) "
+        "falls after the as-of; quiet hours move it to Fri 09:00 America/New_York: not due yet",
+    ]
+    assert result.trace.index(falls[0]) < result.trace.index(
+        next(line for line in result.trace if "breached" in line))  # in time order among the events
+
+
+def test_a_definition_only_a_target_reads_is_covered_when_a_case_checks_that_target(project):
+    from tests.policytest.helpers import PROJECT_POLICY
+
+    demo_target = ('  target demo_contact {\n    metric met rate of first_response\n    where asked_for_demo\n'
+                   '    period week\n    goal >= 90%\n  }\n}\n')
+    policy = 'define asked_for_demo = form == "demo_request"\n' + PROJECT_POLICY.rstrip()[:-1] + demo_target
+    (project / "policies" / "inbound.sla").write_text(policy, encoding="utf-8")
+    unchecked = case("breach", "2026-11-25 12:00", '[case.expect.first_response]\nstatus = "breached"\n')
+    (coverage,) = run(project, unchecked).coverage
+    assert "define asked_for_demo" in {item.label for item in coverage.missing}
+    checked = unchecked + '[case.expect.targets.demo_contact]\nperiod = "2026-W48"\nstatus = "no data"\n'
+    (coverage,) = run(project, checked).coverage
+    assert "define asked_for_demo" not in {item.label for item in coverage.missing}
+    assert "inbound: target demo_contact" not in {item.label for item in coverage.missing}

@@ -185,3 +185,17 @@ def test_no_window_with_the_role_means_no_speed_to_lead_rather_than_a_guess(tmp_
         assert mx.contacted_within_window(q, W47) == {}
     finally:
         store.close()
+
+
+def test_a_counting_stage_gives_a_target_the_rate_a_window_would_see(tmp_path):
+    # `check` refuses a counting definition in a target (it read 0 % there); as a stage it is judged at
+    # each event. Two owner touches since MQL: A, B (one inbound) and C of A, B, C, D, F: 60 %.
+    from tests.reports.dataset import POLICY
+
+    text = POLICY.replace('stage sal when', 'stage attempted when count(activity by owner since mql) >= 2\n'
+                                            'stage sal when', 1)
+    policies, store = build_store(tmp_path / "attempted.db", text)
+    try:
+        assert values(Metrics(store, policies).rate("attempted", "mql", [W47])) == {(): 60.0}
+    finally:
+        store.close()
