@@ -265,8 +265,8 @@ def test_report_explain_and_deliver_default_to_the_last_runs_as_of(project):
 
 
 def test_evaluate_refuses_to_go_back_in_time_and_says_how_to_look_back(project):
-    assert invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z").exit_code == 0
-    result = invoke(project, "evaluate", "--as-of", "2026-11-20T17:00:00Z")
+    assert invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--no-deliver").exit_code == 0
+    result = invoke(project, "evaluate", "--as-of", "2026-11-20T17:00:00Z", "--no-deliver")
     assert result.exit_code == 1
     assert "earlier than the last run's as-of 2026-11-23T17:00:00" in result.output
     assert "--db past.db --as-of 2026-11-20T17:00:00" in result.output
