@@ -42,9 +42,7 @@ EXAMPLES = int(os.environ.get("SLA_REFERENCE_EXAMPLES", "2000"))
 # Known wrong-verdict classes (issue 13) the engine on main does not fix yet. A disagreement on a
 # window whose reference instances went through one of these rules is counted, not failed; every
 # other disagreement fails. Remove a class here when its fix lands.
-KNOWN_UNFIXED: frozenset[str] = frozenset({
-    "class 8: a back-dated run on a store equals a fresh store at that as-of",  # tests/reference/test_runs.py
-})
+KNOWN_UNFIXED: frozenset[str] = frozenset()
 
 # ---------------------------------------------------------------- policies
 

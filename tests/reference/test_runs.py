@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +15,6 @@ from sla_engine.runner import evaluate_run, timing
 from sla_engine.store.db import Store
 from tests.reference.histories import (
     COMPARED,
-    KNOWN_UNFIXED,
     SHIPPED,
     disagreements,
     engine_for,
@@ -26,7 +24,6 @@ from tests.reference.histories import (
     timeline,
 )
 
-BACK_DATED = "class 8: a back-dated run on a store equals a fresh store at that as-of"
 SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
                                                         HealthCheck.function_scoped_fixture]}
 LEADS = 4
@@ -151,6 +148,4 @@ def test_a_back_dated_run_is_refused_or_equals_a_fresh_store(tmp_path_factory, e
         assert earlier.date().isoformat() in message and later.date().isoformat() in message, message
         return
     if snapshot(store) != snapshot(fresh):
-        if BACK_DATED in KNOWN_UNFIXED:
-            pytest.xfail(BACK_DATED)
         raise AssertionError("a back-dated run left the store unlike a fresh store at that as-of")
