@@ -29,6 +29,7 @@ from sla_engine.cli.common import (
     open_existing_store,
     open_store,
     parse_as_of,
+    shown,
     sources,
     store_problem,
 )
@@ -321,12 +322,12 @@ def _render_push(pushed: Any) -> None:
         click.echo(f"push {pushed.target}: would write {len(pushed.planned)} update(s)", err=True)
         for update in pushed.planned:
             fields = _describe_update(update)
-            click.echo("  " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None), err=True)
+            click.echo(shown("  " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)), err=True)
         return
     click.echo(f"push {pushed.target}: {pushed.ok} written, {len(pushed.failed)} failed, "
                f"{pushed.skipped} with nothing to write ({len(pushed.planned)} changed)", err=True)
     for result in pushed.failed:
-        click.echo(f"  {result.lead_id}: {result.error}", err=True)
+        click.echo(shown(f"  {result.lead_id}: {result.error}"), err=True)
 
 
 @main.command()

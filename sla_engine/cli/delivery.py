@@ -14,7 +14,15 @@ from typing import Any
 import click
 
 from sla_engine import app
-from sla_engine.cli.common import load_config, load_policies, open_existing_store, open_store, parse_as_of, sources
+from sla_engine.cli.common import (
+    load_config,
+    load_policies,
+    open_existing_store,
+    open_store,
+    parse_as_of,
+    shown,
+    sources,
+)
 
 MAX_LISTED = 20
 
@@ -26,8 +34,8 @@ def render_delivery(report: Any) -> None:
                    f"{report.deferred} deferred by quiet hours", err=True)
         for item in report.planned[:MAX_LISTED]:
             what = item.get("subject") or item.get("action")
-            click.echo(f"  {item.get('channel') or item.get('via')} {item.get('recipient') or item.get('lead_id')}: "
-                       f"{what}", err=True)
+            click.echo(shown(f"  {item.get('channel') or item.get('via')} "
+                             f"{item.get('recipient') or item.get('lead_id')}: {what}"), err=True)
     else:
         click.echo(f"deliver: {report.sent} sent in {report.messages} message(s) (+CRM actions), "
                    f"{report.resent} resent after an interrupted run, {report.recorded_only} recorded only, "
@@ -42,9 +50,9 @@ def render_delivery(report: Any) -> None:
     causes = Counter(error["error"] for error in report.errors)
     for cause, count in causes.most_common(MAX_LISTED):
         example = next(e["key"] for e in report.errors if e["error"] == cause)
-        click.echo(f"  {count} × {cause} (e.g. {example})", err=True)
+        click.echo(shown(f"  {count} × {cause} (e.g. {example})"), err=True)
     for row in report.dead[:MAX_LISTED]:
-        click.echo(f"  DEAD {row['key']}: gave up; see `sla-engine outbox --status dead`", err=True)
+        click.echo(shown(f"  DEAD {row['key']}: gave up; see `sla-engine outbox --status dead`"), err=True)
     if len(report.dead) > MAX_LISTED:
         click.echo(f"  … and {len(report.dead) - MAX_LISTED} more dead", err=True)
 
@@ -134,5 +142,5 @@ def outbox(ctx: click.Context, db: Path | None, status: str | None, limit: int |
             line += f"  error: {row['last_error']}"
         elif row["status"] in ("obsolete", "expired") and row.get("detail"):
             line += f"  why: {row['detail']}"
-        click.echo(line)
+        click.echo(shown(line))
     click.echo(f"{len(rows)} row(s)", err=True)

@@ -9,6 +9,7 @@ mrkdwn control characters for Slack; JSON needs nothing.
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,10 +64,14 @@ class Templates:
         self.directory = directory
 
     def get(self, name: str) -> str:
+        """The override beside the policies, else the default. An override that is a link out of
+        its directory is not read (it would mail that file to every recipient): the default is used."""
         if self.directory is not None:
             path = self.directory / f"{name}.txt"
-            if path.is_file():
+            if path.is_file() and path.resolve().is_relative_to(self.directory.resolve()):
                 return path.read_text(encoding="utf-8").rstrip("\n")
+            if path.is_file():
+                logging.getLogger(__name__).warning("template %s links outside %s; not read", path, self.directory)
         return DEFAULTS[name]
 
     def render(self, name: str, values: Mapping[str, str], escape: Callable[[str], str] = str) -> str:
