@@ -414,7 +414,10 @@ def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies:
         store.close()
     if not events:
         raise click.ClickException(f"no events for lead {lead_id!r} in {db_path}")
-    click.echo(render_explanation(policy_set, lead_id, events, parse_as_of(as_of), window_name, people))
+    from sla_engine.safe_text import strip_control
+
+    click.echo(strip_control(render_explanation(policy_set, lead_id, events, parse_as_of(as_of), window_name,
+                                                people)))
 
 
 @main.command()

@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from string import Template
 
+from sla_engine.safe_text import one_line, strip_control
+
 ITEM_FIELDS = ("lead_id", "lead_name", "company", "policy", "window", "level", "timing", "owner", "link", "action")
 
 DEFAULTS: dict[str, str] = {
@@ -75,7 +77,8 @@ class Templates:
         return DEFAULTS[name]
 
     def render(self, name: str, values: Mapping[str, str], escape: Callable[[str], str] = str) -> str:
-        return Template(self.get(name)).safe_substitute({k: escape(str(v)) for k, v in values.items()})
+        """The template with each value stripped of control characters, then escaped for the medium."""
+        return Template(self.get(name)).safe_substitute({k: escape(strip_control(str(v))) for k, v in values.items()})
 
 
 @dataclass(frozen=True)
@@ -105,8 +108,8 @@ class Message:
     def subject(self) -> str:
         """One line: the lead and its level, or how many leads a digest lists."""
         if self.is_digest:
-            return self.templates.render("digest_subject", {"count": str(len(self.items))})
-        return self.templates.render("subject", self.items[0].fields())
+            return one_line(self.templates.render("digest_subject", {"count": str(len(self.items))}))
+        return one_line(self.templates.render("subject", self.items[0].fields()))  # a mail and a Slack header
 
     def lines(self, template: str = "item", escape: Callable[[str], str] = str) -> list[str]:
         """One line per lead from ``template``; ``escape`` makes lead data safe for the medium (Markdown, HTML)."""
