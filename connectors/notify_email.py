@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sla_engine.delivery.secrets import scrub, secret_env
 from sla_engine.hookspecs import hookimpl
+from sla_engine.safe_text import one_line
 
 if TYPE_CHECKING:  # every `sla-engine --help` imports this module: smtplib and ssl load when a mail is sent
     from email.message import EmailMessage
@@ -40,7 +41,7 @@ class EmailNotifier:
 
         mail = EmailMessage()
         mail["From"] = self.sender
-        mail["To"] = message.address
+        mail["To"] = one_line(message.address)  # an address from data never adds a header line
         mail["Subject"] = message.subject()
         mail["Message-ID"] = f"<{message.idempotency_key}@sla-engine>"
         mail[IDEMPOTENCY_HEADER] = message.idempotency_key

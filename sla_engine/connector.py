@@ -20,13 +20,21 @@ from typing import Any, ClassVar, Self
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, model_validator
 
 from sla_engine.events import EventType, LeadEvent, make_event_id, normalize_identifier
+from sla_engine.redact import remember, scrub
 
 UTC = timezone.utc
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ConnectorError(RuntimeError):
-    """A connector cannot do its work; the message says what to fix and never holds a secret."""
+    """A connector cannot do its work; the message says what to fix and never holds a secret.
+
+    Shown only scrubbed (sla_engine.redact): a CRM that echoes the token in an error body, quoted
+    into the message, prints as ``***``.
+    """
+
+    def __str__(self) -> str:
+        return scrub(super().__str__())
 
 
 class ConnectorConfigError(ConnectorError):
@@ -75,10 +83,13 @@ class Secret(BaseModel):
             value = os.environ.get(self.env)
             if not value:
                 raise ConnectorConfigError(f"environment variable {self.env} is not set{self._context()}")
+            remember(value)
             return value.strip()
         assert self.file is not None
         try:
-            return self.file.read_text(encoding="utf-8").strip()
+            value = self.file.read_text(encoding="utf-8")
+            remember(value)
+            return value.strip()
         except OSError as error:
             raise ConnectorConfigError(
                 f"cannot read secret file {self.file}: {error.strerror}{self._context()}") from None

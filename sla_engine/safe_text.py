@@ -44,6 +44,21 @@ def one_line(value: object) -> str:
 _SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+def safe_link(url: object) -> str:
+    """A link from data, or "" unless it is a plain http(s) URL.
+
+    A lead's ``url`` goes into Slack ``<url|name>`` links, HTML ``href`` and mails: ``javascript:``,
+    ``data:`` or a URL with spaces, quotes or control characters in it is dropped, not escaped.
+    """
+    text = str(url or "").strip()
+    if not _LINK.fullmatch(text):
+        return ""
+    return text
+
+
+_LINK = re.compile(r"https?://[^\s<>\"'`|\\\x00-\x1f\x7f-\x9f]+", re.IGNORECASE)
+
+
 def _escaped(char: str) -> str:
     if char in _SHORT_ESCAPES:
         return _SHORT_ESCAPES[char]

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # in; the root package names only itself.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("interfaces", ("sla_engine", "sla_engine.events", "sla_engine.connector", "sla_engine.hookspecs",
-                    "sla_engine.plugins", "sla_engine.safe_text")),
+                    "sla_engine.plugins", "sla_engine.safe_text", "sla_engine.redact")),
     ("language", ("sla_engine.language",)),
     ("engine", ("sla_engine.engine",)),
     ("store", ("sla_engine.store",)),
@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 # What a plugin may import: the interfaces, and the helpers a notifier needs to build and send a message.
 PLUGIN_INTERFACES = ("sla_engine.events", "sla_engine.connector", "sla_engine.hookspecs",
                      "sla_engine.delivery.message", "sla_engine.delivery.secrets", "sla_engine.delivery.http",
-                     "sla_engine.delivery.stdout", "sla_engine.safe_text")
+                     "sla_engine.delivery.stdout", "sla_engine.safe_text", "sla_engine.redact")
 
 
 def module_name(path: Path) -> str:

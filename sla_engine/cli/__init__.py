@@ -34,6 +34,7 @@ from sla_engine.cli.common import (
     parse_as_of,
     policies_argument,
     run_exit_code,
+    shown,
     sources,
     store_problem,
 )
@@ -348,12 +349,12 @@ def _render_push(pushed: Any) -> None:
         click.echo(f"push {pushed.target}: would write {len(pushed.planned)} update(s)", err=True)
         for update in pushed.planned:
             fields = _describe_update(update)
-            click.echo("  " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None), err=True)
+            click.echo(shown("  " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)), err=True)
         return
     click.echo(f"push {pushed.target}: {pushed.ok} written, {len(pushed.failed)} failed, "
                f"{pushed.skipped} with nothing to write ({len(pushed.planned)} changed)", err=True)
     for result in pushed.failed:
-        click.echo(f"  {result.lead_id}: {result.error}", err=True)
+        click.echo(shown(f"  {result.lead_id}: {result.error}"), err=True)
 
 
 @main.command()
@@ -482,7 +483,9 @@ def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies:
 
         click.echo(json.dumps(explanation(policy_set, lead_id, events, moment, window_name), indent=2, default=str))
         return
-    click.echo(render_explanation(policy_set, lead_id, events, moment, window_name, people))
+    from sla_engine.safe_text import strip_control
+
+    click.echo(strip_control(render_explanation(policy_set, lead_id, events, moment, window_name, people)))
 
 
 @main.command()

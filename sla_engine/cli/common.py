@@ -85,6 +85,15 @@ def user_errors() -> Iterator[None]:
         raise click.ClickException(str(error)) from None
 
 
+def shown(line: str) -> str:
+    """A line with data in it, as a terminal may show it: secrets scrubbed, control characters
+    (escape sequences, CR/LF) removed."""
+    from sla_engine.redact import scrub
+    from sla_engine.safe_text import one_line
+
+    return one_line(scrub(line))
+
+
 def load_config(ctx: click.Context) -> Config:
     """The configuration: the --config file, else the working directory's."""
     with user_errors():

@@ -24,6 +24,7 @@ from sla_engine.cli.common import (
     open_store,
     policies_argument,
     run_exit_code,
+    shown,
     sources,
 )
 
@@ -40,7 +41,7 @@ def render_delivery(report: Any) -> None:
             channel = item.get("channel") or item.get("via") or ""
             to = str(item.get("recipient") or item.get("lead_id"))
             to = to.removeprefix(f"{channel}:")  # "email maria@…", not "email email:maria@…"
-            click.echo(f"  {channel} {to}: {what}", err=True)
+            click.echo(shown(f"  {channel} {to}: {what}"), err=True)
     else:
         click.echo(f"deliver: {report.sent} sent in {report.messages} message(s) (+CRM actions), "
                    f"{report.resent} resent after an interrupted run, {report.recorded_only} recorded only, "
@@ -55,9 +56,9 @@ def render_delivery(report: Any) -> None:
     causes = Counter(error["error"] for error in report.errors)
     for cause, count in causes.most_common(MAX_LISTED):
         example = next(e["key"] for e in report.errors if e["error"] == cause)
-        click.echo(f"  {count} × {cause} (e.g. {example})", err=True)
+        click.echo(shown(f"  {count} × {cause} (e.g. {example})"), err=True)
     for row in report.dead[:MAX_LISTED]:
-        click.echo(f"  DEAD {row['key']}: gave up; see `sla-engine outbox --status dead`", err=True)
+        click.echo(shown(f"  DEAD {row['key']}: gave up; see `sla-engine outbox --status dead`"), err=True)
     if len(report.dead) > MAX_LISTED:
         click.echo(f"  … and {len(report.dead) - MAX_LISTED} more dead", err=True)
 
@@ -150,5 +151,5 @@ def outbox(ctx: click.Context, db: Path | None, status: str | None, limit: int |
             line += f"  error: {row['last_error']}"
         elif row["status"] in ("obsolete", "expired") and row.get("detail"):
             line += f"  why: {row['detail']}"
-        click.echo(line)
+        click.echo(shown(line))
     click.echo(f"{len(rows)} row(s)", err=True)

@@ -32,6 +32,10 @@ def _as_of(value: str | None, store: Any) -> datetime:
 
 
 def _write(text: str, out: Path | None) -> None:
+    """The report, with any control character from lead data (an escape sequence) removed."""
+    from sla_engine.safe_text import strip_control
+
+    text = strip_control(text)
     if out is None:
         click.echo(text, nl=not text.endswith("\n"))
         return

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sla_engine.connector import Connector, FieldChange, OwnerChange, TaskRequest, Update, stable_event
 from sla_engine.delivery.message import Item, Message, Templates
 from sla_engine.delivery.reassign import eligible, members_of, pick, remember_pick
-from sla_engine.delivery.recipients import Directory, Person, Unresolved
+from sla_engine.delivery.recipients import Address, Directory, Person, Unresolved
 from sla_engine.delivery.secrets import MissingSecret, scrub
 from sla_engine.delivery.stdout import StdoutNotifier
 from sla_engine.engine.evaluate import build_calendar
@@ -29,6 +30,7 @@ from sla_engine.language.actions import describe_action
 from sla_engine.language.model import format_span
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.language.vocabulary import SHIPPED_CHANNELS, Channels
+from sla_engine.safe_text import one_line, safe_link
 from sla_engine.store import outbox
 from sla_engine.store import owners as owner_store
 from sla_engine.store.db import Store, iso
@@ -188,7 +190,10 @@ class Delivery:
     def plan_notice(self, row: dict[str, Any]) -> _Notice | None:
         action = row["action"]
         lead = self.lead(row["lead_id"])
-        person = self.directory.resolve(action.get("recipient") or {}, lead)
+        if row["status"] == outbox.SENDING and row["recipient"]:
+            person = claimed_person(row)  # a resend goes to whom the interrupted send went, not today's owner
+        else:
+            person = self.directory.resolve(action.get("recipient") or {}, lead)
         channel, address = person.channel(action.get("channel"), self.addressed)
         if channel not in self.factories:
             raise Unresolved(f"no notifier for channel {channel!r} (install the plugin that provides it)")
@@ -275,7 +280,7 @@ class Delivery:
                 self.notifier("stdout", fallback=True).send(message)
             return
         self.checkpoint("claim")
-        outbox.claim(self.store, keys, idem, recipient)
+        outbox.claim(self.store, keys, idem, recipient, json.dumps({"name": first.person.name}))
         self.checkpoint("claimed")
         try:
             self.notifier(first.channel).send(message)
@@ -426,12 +431,14 @@ class Delivery:
                         timing=str(review.get("counts")), owner="-", link="", action=str(review.get("details")))
         name = " ".join(str(lead[k]) for k in ("first_name", "last_name") if lead.get(k)) or str(
             lead.get("name") or lead.get("email") or row["lead_id"] or (target or {}).get("target", ""))
-        link = str(lead.get("url") or "")
+        link = safe_link(lead.get("url"))  # http(s) only: a link from data is never javascript:
         if not link and self.link_template and row["lead_id"]:
-            link = self.link_template.replace("{lead_id}", row["lead_id"])
-        return Item(key=row["key"], lead_id=row["lead_id"], lead_name=name, company=str(lead.get("company") or "-"),
-                    policy=row["policy"], window=row["window"], level=row["level"], timing=self.timing(row),
-                    owner=str(lead.get("owner") or "-"), link=link, action=describe_action(action))
+            link = safe_link(self.link_template.replace("{lead_id}", quote(row["lead_id"], safe="")))
+        # Every field from data is one line without control characters: it goes into headers and subjects.
+        return Item(key=row["key"], lead_id=one_line(row["lead_id"] or ""), lead_name=one_line(name),
+                    company=one_line(lead.get("company") or "-"), policy=row["policy"], window=row["window"],
+                    level=row["level"], timing=self.timing(row), owner=one_line(lead.get("owner") or "-"),
+                    link=link, action=one_line(describe_action(action)))
 
     def timing(self, row: dict[str, Any]) -> str:
         target = row["action"].get("target")
@@ -522,3 +529,12 @@ def deliver(policy_set: PolicySet, store: Store, as_of: datetime, *, dry_run: bo
                     notifiers=notifiers, templates_dir=templates_dir, digest=mode, max_attempts=max_attempts,
                     backoff=backoff, link_template=link_template, checkpoint=checkpoint, max_age=max_age,
                     print_messages=print_messages).run()
+
+
+def claimed_person(row: Mapping[str, Any]) -> Person:
+    """Who a message in flight was claimed for (``channel:address`` and the name), so its resend
+    reaches the same person even if the lead was reassigned since: same key, same recipient."""
+    channel, _, ident = str(row["recipient"]).partition(":")
+    address = Address(env=ident.removeprefix("env:")) if ident.startswith("env:") else Address(literal=ident)
+    detail = json.loads(row["detail"]) if str(row.get("detail") or "").startswith("{") else {}
+    return Person(key=ident, name=str(detail.get("name") or ident), addresses={channel: address})

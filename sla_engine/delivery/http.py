@@ -6,6 +6,7 @@ says what happened (status, refused, timed out), never where.
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -24,9 +25,9 @@ class PostFailed(RuntimeError):
 def post_json(url: str, body: bytes | Mapping[str, Any], headers: Mapping[str, str] | None = None,
               timeout: float = TIMEOUT_SECONDS) -> int:
     """POST JSON; returns the status, raises PostFailed on anything but 2xx."""
+    remember(url)
     if not url.startswith(("https://", "http://")):
         raise PostFailed("the webhook address is not an http(s) URL")
-    remember(url)
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method="POST",
                                      headers={"Content-Type": "application/json", **(headers or {})})
@@ -39,3 +40,5 @@ def post_json(url: str, body: bytes | Mapping[str, Any], headers: Mapping[str, s
         raise PostFailed(scrub(f"cannot reach the receiver: {error.reason}")) from None
     except TimeoutError:
         raise PostFailed(f"the receiver did not answer within {timeout:g}s") from None
+    except (ValueError, http.client.InvalidURL):  # its message quotes the path: the secret part of the URL
+        raise PostFailed("the webhook address is not a valid URL (a space or a control character in it?)") from None

@@ -9,10 +9,13 @@ mrkdwn control characters for Slack; JSON needs nothing.
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from string import Template
+
+from sla_engine.safe_text import one_line, strip_control
 
 ITEM_FIELDS = ("lead_id", "lead_name", "company", "policy", "window", "level", "timing", "owner", "link", "action")
 
@@ -66,14 +69,19 @@ class Templates:
         self.directory = directory
 
     def get(self, name: str) -> str:
+        """The override beside the policies, else the default. An override that is a link out of
+        its directory is not read (it would mail that file to every recipient): the default is used."""
         if self.directory is not None:
             path = self.directory / f"{name}.txt"
-            if path.is_file():
+            if path.is_file() and path.resolve().is_relative_to(self.directory.resolve()):
                 return path.read_text(encoding="utf-8").rstrip("\n")
+            if path.is_file():
+                logging.getLogger(__name__).warning("template %s links outside %s; not read", path, self.directory)
         return DEFAULTS[name]
 
     def render(self, name: str, values: Mapping[str, str], escape: Callable[[str], str] = str) -> str:
-        return Template(self.get(name)).safe_substitute({k: escape(str(v)) for k, v in values.items()})
+        """The template with each value stripped of control characters, then escaped for the medium."""
+        return Template(self.get(name)).safe_substitute({k: escape(strip_control(str(v))) for k, v in values.items()})
 
 
 @dataclass(frozen=True)
@@ -103,9 +111,10 @@ class Message:
     def subject(self) -> str:
         """One line: the lead and its level, or how many leads a digest lists."""
         if self.is_digest:
-            return self.templates.render("digest_subject", {"count": str(len(self.items))})
+            return one_line(self.templates.render("digest_subject", {"count": str(len(self.items))}))
         first = self.items[0]
-        return self.templates.render("review_subject" if first.policy == REVIEW_POLICY else "subject", first.fields())
+        subject = "review_subject" if first.policy == REVIEW_POLICY else "subject"
+        return one_line(self.templates.render(subject, first.fields()))  # a mail and a Slack header
 
     def lines(self, template: str = "item", escape: Callable[[str], str] = str) -> list[str]:
         """One line per lead from ``template`` (the weekly review's own); ``escape`` makes lead data safe for the

@@ -1,15 +1,17 @@
-"""Secrets read from the environment, remembered only so they can be scrubbed from errors.
+"""Secrets read from the environment for delivery, remembered so they can be scrubbed from errors.
 
 SMTP passwords, webhook URLs and signing keys must never reach output, logs or the
-outbox's ``last_error``: every value read through ``secret_env`` is replaced by ``***``
-wherever ``scrub`` is applied.
+outbox's ``last_error``: every value read through ``secret_env`` is remembered by
+``sla_engine.redact`` and replaced by ``***`` wherever ``scrub`` is applied.
 """
 
 from __future__ import annotations
 
 import os
 
-_seen: set[str] = set()
+from sla_engine.redact import remember, scrub
+
+__all__ = ["MissingSecret", "remember", "scrub", "secret_env"]
 
 
 class MissingSecret(RuntimeError):
@@ -23,20 +25,5 @@ def secret_env(name: str, *, required: bool = True, default: str | None = None) 
         if required and default is None:
             raise MissingSecret(f"environment variable {name} is not set")
         return default
-    value = value.strip()
-    if len(value) >= 4:
-        _seen.add(value)
-    return value
-
-
-def remember(value: str) -> None:
-    """Treat a value as secret from now on (an address read through env("VAR"))."""
-    if value and len(value) >= 4:
-        _seen.add(value)
-
-
-def scrub(text: str) -> str:
-    """The text with every remembered secret replaced, longest first."""
-    for secret in sorted(_seen, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    remember(value)
+    return value.strip()

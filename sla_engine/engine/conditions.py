@@ -9,7 +9,6 @@ Rules a policy author relies on (docs/semantics.md):
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
@@ -17,6 +16,7 @@ from typing import Any
 
 from sla_engine.events import Event
 from sla_engine.language import model as m
+from sla_engine.language.patterns import compile_pattern
 from sla_engine.language.policy_set import PolicySet, plan_numbers
 from sla_engine.language.vocabulary import EVENT_FIELDS
 
@@ -274,7 +274,7 @@ class Compiler:
             return between
         if isinstance(expr, m.Matches):
             value = self.operand(expr.operand, event_kind)
-            pattern = re.compile(expr.pattern, re.IGNORECASE)
+            pattern = compile_pattern(expr.pattern)  # RE2: linear time, whatever the pattern
             return lambda ctx: isinstance(v := value(ctx), str) and pattern.search(v) is not None
         if isinstance(expr, m.IsSet):
             value = self.operand(expr.operand, event_kind)

@@ -75,6 +75,7 @@ from lark.exceptions import UnexpectedInput, VisitError
 from sla_engine.language import model as m
 from sla_engine.language.errors import Diagnostic, PolicyError, source_lines, suggest
 from sla_engine.language.parser import LineIndex, get_parser, parse_span, parse_text, statement_spans
+from sla_engine.language.patterns import PatternError, compile_pattern
 from sla_engine.language.policy_set import (
     POLICY_SUFFIX,
     PolicySet,
@@ -1285,6 +1286,11 @@ class _Checker:
         """Writing a text into a number field would be rejected by the CRM at delivery time."""
         field_type = self.fields.get(action.field)
         value = action.value
+        if isinstance(value, m.Env):
+            self.report("E202", f"`set {action.field}` writes a value into the CRM, but env(\"{value.variable}\") "
+                        "reads a secret, for a contact's address; it is never written to a lead", value.pos,
+                        "write the value itself, e.g. set status = \"Escalated\"")
+            return
         if field_type is None or not isinstance(value, m.Literal_ | m.Duration):
             return
         value_type = DURATION if isinstance(value, m.Duration) else Type(value.type)
@@ -1625,9 +1631,10 @@ class _Checker:
             self.report("E202", f"`matches` tests a text, but `{self.text(expr.operand)}` is {_describe(type_)}",
                         expr.operand.pos)
         try:
-            re.compile(expr.pattern, re.IGNORECASE)
-        except re.error as error:
-            self.report("E213", f"invalid pattern: {error.msg} at position {error.pos}", self.last_token(expr.pos))
+            compile_pattern(expr.pattern)
+        except PatternError as error:
+            self.report("E213", f"invalid pattern: {error}", self.last_token(expr.pos),
+                        "patterns are RE2 syntax: no lookaround (?=…) and no backreferences \\1")
 
     # ------------------------------------------------------------ operands
     def operand(self, node: m.Node, scope: Scope, quote_hint: bool = False) -> Type | None:

@@ -133,3 +133,34 @@ def test_a_row_interrupted_twice_in_flight_goes_out_twice_then_is_dead(tmp_path,
     idem = row["idempotency_key"]
     assert [p.headers["idempotency-key"] for p in http_env.posts].count(idem) == 2
     assert report.sent == 1  # the other level's notice, which nothing interrupted
+
+
+def test_a_resend_after_a_kill_goes_to_whom_the_message_was_claimed_for(tmp_path, http_env):
+    """The killed run's reassignment must not redirect the resend: same idempotency key, same person."""
+    text = POLICY.replace("      notify cro via slack\n      notify cro via webhook\n", "").replace(
+        "      reassign to pool round robin skip previous owners\n      task \"Call this lead now\" for owner due 1h\n"
+        "      set sla_status = \"breached\"\n", "      notify owner via email\n")
+    policy_set = make_policy_set(text)
+    store = evaluated_store(tmp_path, leads=1, as_of=LATER, text=text)
+    sent: list[tuple[str, str]] = []
+
+    class Recording:
+        def send(self, message) -> None:
+            sent.append((message.address, message.idempotency_key))
+
+    def die_after_claim(step: str) -> None:
+        if step == "claimed":
+            raise Killed
+
+    with pytest.raises(Killed):
+        deliver(policy_set, store, LATER, notifiers={"email": Recording}, checkpoint=die_after_claim)
+    claimed = store.outbox("sending")
+    assert claimed and len({r["recipient"] for r in claimed}) == 1
+    first_owner = claimed[0]["recipient"].removeprefix("email:")
+    with store.transaction():  # the lead is reassigned before the next run
+        store.conn.execute("UPDATE leads SET state = json_set(state, '$.owner', 'someone.else@example.com')")
+    deliver(policy_set, store, LATER, notifiers={"email": Recording})
+    resent = {address for address, key in sent if key in {r["idempotency_key"] for r in claimed}}
+    assert resent == {first_owner} != {"someone.else@example.com"}
+    # A level not yet claimed when the run died goes to the owner as of now.
+    assert {address for address, key in sent if address != first_owner} <= {"someone.else@example.com"}

@@ -76,3 +76,18 @@ def test_a_webhook_url_never_appears_in_an_error(tmp_path, smtp, http_env):
     deliver(make_policy_set(), store, NOW)
     errors = [r["last_error"] for r in store.outbox("failed")]
     assert errors and all("HTTP 500" in e and "127.0.0.1" not in e for e in errors)
+
+
+def test_hostile_lead_data_reaches_mail_and_slack_as_one_safe_line(tmp_path, smtp, http_env):
+    """A name with CR/LF once made every mail fail until dead; a javascript: url became a Slack link."""
+    store = evaluated_store(tmp_path, leads=1)
+    with store.transaction():
+        store.conn.execute("UPDATE leads SET state = json_set(state, '$.name', ?, '$.url', ?, '$.company', ?)",
+                           ("Ann\r\nBcc: evil@example.com", "javascript:alert(1)", "\x1b[31mAcme"))
+    report = deliver(make_policy_set(), store, NOW)
+    assert report.errors == [] and report.dead == []
+    [mail] = [m for m in smtp.messages if m["To"] == "rep0@example.com"]
+    assert mail["Bcc"] is None and "\n" not in mail["Subject"]
+    assert "\x1b" not in mail.as_string()
+    slack = [p for p in http_env.posts if "blocks" in p.json]
+    assert slack and all("javascript:" not in p.body.decode() for p in slack)
