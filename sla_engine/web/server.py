@@ -36,6 +36,7 @@ from sla_engine.engine.measures import MetricError
 from sla_engine.engine.periods import PeriodError, parse_period, period_of, zone_of
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.reports import drilldown
+from sla_engine.reports.agreement import build_all, to_html
 from sla_engine.reports.dashboard import Report, build_report
 from sla_engine.reports.explain import render_explanation
 from sla_engine.reports.render.html import environment
@@ -125,6 +126,9 @@ class Pages:
             return f"/rep/{quote(str(ids['owner']), safe='')}{suffix}"
         if kind == "manager":
             return f"/manager/{quote(str(ids['owner']), safe='')}{suffix}"
+        if kind == "clause":  # the commitment's clause in the written agreement (anchors: docs/reports.md)
+            policy = quote(ids["policy"], safe="")
+            return f"/agreement/{policy}#{policy}-target-{quote(ids['target'], safe='')}"
         return None
 
     def page(self, template: str, etag_parts: tuple[Any, ...], **context: Any) -> Response:
@@ -289,6 +293,12 @@ class Pages:
             store.close()
         return self.page("quarantine.html", (last and last.get("id"),), rows=rows, total=total)
 
+    def agreement_page(self, policy: str) -> Response:
+        """The signed agreement as the policies enforce it, so a tile can link to its clause."""
+        if policy not in self.site.policy_set.policies:
+            abort(404)
+        return Response(to_html(build_all(self.site.policy_set, policy)), mimetype="text/html")
+
     def health(self) -> Response:
         return Response("ok\n", mimetype="text/plain")
 
@@ -314,6 +324,7 @@ ROUTES = (
     ("/people", "people_page"),
     ("/outbox", "outbox_page"),
     ("/quarantine", "quarantine_page"),
+    ("/agreement/<policy>", "agreement_page"),
     ("/healthz", "health"),
 )
 

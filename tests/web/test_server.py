@@ -109,3 +109,12 @@ def test_exposing_the_server_needs_a_token(site, monkeypatch):
     assert not is_loopback("0.0.0.0") and not is_loopback("10.0.0.5")
     with pytest.raises(ServeError, match="SLA_ENGINE_TOKEN"):
         serve(policies, db, host="0.0.0.0", port=1)
+
+
+def test_a_commitment_links_to_its_clause_in_the_written_agreement(client):
+    leads = client.get("/target/inbound/contact?period=2026-W47").get_data(as_text=True)
+    assert 'href="/agreement/inbound#inbound-target-contact"' in leads
+    agreement = client.get("/agreement/inbound")
+    assert agreement.status_code == 200
+    assert 'id="inbound-target-contact"' in agreement.get_data(as_text=True)
+    assert client.get("/agreement/nothing").status_code == 404
