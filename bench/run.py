@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import platform
 import resource
 import sqlite3
@@ -185,19 +186,81 @@ def new_events(db: Path, count: int, after: datetime) -> list:
     ]
 
 
+# Run in each measured child: at exit it writes the child's own peak resident set (VmHWM, reset
+# when the process image is replaced). `ru_maxrss` is not used: Linux carries the parent's
+# high-water mark into the child across fork and exec, so it reports the benchmark itself.
+_PEAK_AT_EXIT = """
+import atexit as _atexit, os as _os
+def _write_peak():
+    with open('/proc/self/status', encoding='ascii') as status:
+        peak = next(line.split()[1] for line in status if line.startswith('VmHWM:'))
+    with open(_os.environ['SLA_BENCH_PEAK_FILE'], 'w', encoding='ascii') as out:
+        out.write(peak)
+_atexit.register(_write_peak)
+"""
+
+
+def child_run(code: str, workdir: Path) -> tuple[float, float, str]:
+    """Run `code` in a fresh interpreter: wall seconds, the child's own peak RSS in MB (Linux), its stdout.
+
+    The child gets no SLA_ENGINE_* variables, so a benchmark never sends real email or webhooks.
+    """
+    peak_file = workdir / "child-peak.kb"
+    peak_file.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLA_ENGINE_")}
+    env["SLA_BENCH_PEAK_FILE"] = str(peak_file)
+    command = [sys.executable, "-c", _PEAK_AT_EXIT + code]
+    done = None
+
+    def work() -> None:
+        nonlocal done
+        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+
+    seconds = timed(work)
+    return seconds, int(peak_file.read_text(encoding="ascii")) / 1024, done.stdout
+
+
 def peak_rss(leads: int, workdir: Path) -> float:
-    """Peak RSS in MB of a whole ingest + evaluate run, in a fresh process."""
+    """Peak RSS in MB of a whole ingest + evaluate run (no delivery), in a fresh process."""
     data = generate(leads, workdir / f"events-{leads}.csv")
     db = workdir / f"rss-{leads}.db"
-    db.unlink(missing_ok=True)
-    script = (
-        f"import resource, sys; sys.path.insert(0, {str(ROOT)!r}); import bench.run as b; "
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); import bench.run as b; "
         f"from pathlib import Path; b.ingest(Path({str(data)!r}), Path({str(db)!r})); "
-        f"b.evaluate(Path({str(db)!r}), b.AS_OF); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        f"b.evaluate(Path({str(db)!r}), b.AS_OF)"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024
+    return child_run(code, workdir)[1]
+
+
+def evaluate_as_users_run_it(leads: int, workdir: Path, deliver: bool = True) -> tuple[float, float, dict[str, int]]:
+    """`sla-engine evaluate` from the CLI over a fresh store: seconds, peak MB, outbox rows by status.
+
+    Sync, judging, recording and delivery in one child, as cron runs it (text output: `--format
+    json` would keep every instance for the output). No SMTP host or webhook is configured, so
+    messages fail at their notifier (recorded on their rows) instead of being sent: the cost
+    measured is the engine's (loading, expiring, grouping, recording), not a mail server's.
+    """
+    data = generate(leads, workdir / f"events-{leads}.csv")
+    db = workdir / f"delivery-{leads}.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    config = workdir / f"delivery-{leads}.toml"
+    config.write_text(
+        f"policies = {json.dumps(str(POLICIES))}\ndb = {json.dumps(str(db))}\n\n"
+        f"[[sources]]\nname = \"bench\"\ntype = \"csv\"\npath = {json.dumps(str(data))}\n", encoding="utf-8")
+    extra = "" if deliver else ", '--no-deliver'"
+    code = (
+        "import sys; from sla_engine.cli import main; "
+        f"sys.argv = ['sla-engine', '--config', {str(config)!r}, 'evaluate', '--as-of', {AS_OF.isoformat()!r}{extra}]; "
+        "main()"
+    )
+    seconds, peak, _ = child_run(code, workdir)
+    connection = sqlite3.connect(db)
+    outbox = dict(connection.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+    connection.close()
+    return seconds, peak, outbox
 
 
 # What any click CLI whose plugins are found by entry point pays before its own code runs.
@@ -318,6 +381,14 @@ def run(sizes: list[int], rss_sizes: list[int], workdir: Path, report_sizes: lis
         rss[leads] = peak_rss(leads, workdir)
         rows.append(Row(f"peak RSS {leads:,} leads", None, "", None, None, "≤ 500 MB" if leads >= 1_000_000 else "",
                         rss[leads] <= 500 if leads >= 1_000_000 else None, note=f"{rss[leads]:.0f} MB"))
+    for leads in rss_sizes:
+        seconds, peak, delivered = evaluate_as_users_run_it(leads, workdir)
+        quiet, quiet_peak, _ = evaluate_as_users_run_it(leads, workdir, deliver=False)
+        big = leads >= 1_000_000
+        rows.append(Row(f"evaluate with delivery, {leads:,} leads", seconds, "the same, --no-deliver", quiet,
+                        seconds / quiet, "≤ 500 MB" if big else "", peak <= 500 if big else None,
+                        note=f"{peak:.0f} MB peak ({quiet_peak:.0f} MB without delivery); outbox "
+                             + ", ".join(f"{n:,} {status}" for status, n in sorted(delivered.items()))))
     if len(rss) >= 2:
         small, large = min(rss), max(rss)
         ratio = rss[large] / rss[small]

@@ -17,6 +17,7 @@ import json
 import os
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -174,6 +175,20 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX owners_email ON owners (lower(email));
     """,
+    # 7: clocks per (policy, window, tier, status), kept as instances are written, so a run's
+    # summary costs the same whatever the store's size (a GROUP BY over every instance did not)
+    """
+    CREATE TABLE status_counts (
+        policy TEXT NOT NULL,
+        window TEXT NOT NULL,
+        tier TEXT NOT NULL,
+        status TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (policy, window, tier, status)
+    );
+    INSERT INTO status_counts (policy, window, tier, status, n)
+        SELECT policy, window, coalesce(tier, '-'), status, count(*) FROM window_instances GROUP BY 1, 2, 3, 4;
+    """,
 ]
 
 EVENT_BATCH = 500  # events stored per statement; a source's events reach the store in batches of this size
@@ -199,6 +214,12 @@ class Ingest:
 
     mark: int
     unchanged: set[str] = field(default_factory=set)
+
+
+def _count_key(row: dict[str, Any]) -> tuple[str, str, str, str]:
+    """The status_counts row an instance is counted in."""
+    tier = row.get("tier")
+    return (row["policy"], row["window"], "-" if tier is None else tier, row["status"])
 
 
 def now_utc() -> datetime:
@@ -586,6 +607,7 @@ class Store:
         changed: list[dict[str, Any]] = []
         writes: list[dict[str, Any]] = []
         withdrawn: list[tuple[str]] = []
+        counts: Counter[tuple[str, str, str, str]] = Counter()
         for lead_id, rows in rows_by_lead.items():
             before = existing.get(lead_id, {})
             keep = set()
@@ -602,12 +624,16 @@ class Store:
                                            if k not in ("updated_run", "first_run")):
                     continue
                 writes.append(record)
+                if old is not None:
+                    counts[_count_key(old)] -= 1
+                counts[_count_key(record)] += 1
                 changed.append({**record, "previous_status": old["status"] if old else None,
                                 "previous_warning_at": old["warning_at"] if old else None})
             for key, old in before.items():
                 if key not in keep and old["status"] not in FINAL_STATUSES:
                     # An instance the history no longer supports (e.g. a corrected event) is withdrawn.
                     withdrawn.append((key,))
+                    counts[_count_key(old)] -= 1
         by_columns: dict[tuple[str, ...], list[list[Any]]] = {}
         for record in writes:
             by_columns.setdefault(tuple(record), []).append(list(record.values()))
@@ -616,6 +642,12 @@ class Store:
                 f"INSERT OR REPLACE INTO window_instances ({', '.join(names)}) VALUES ({_marks(names)})", values,
             )
         self.conn.executemany("DELETE FROM window_instances WHERE key = ?", withdrawn)
+        self.conn.executemany(
+            "INSERT INTO status_counts (policy, window, tier, status, n) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (policy, window, tier, status) DO UPDATE SET n = n + excluded.n",
+            [(*key, n) for key, n in counts.items() if n],
+        )
+        self.conn.execute("DELETE FROM status_counts WHERE n = 0")
         return changed
 
     def record_actions(self, actions: Iterable[OutboxAction], run_id: int) -> int:
@@ -677,9 +709,8 @@ class Store:
         return {str(s): int(n) for s, n in self.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status")}
 
     def status_counts(self) -> dict[tuple[str, str, str, str], int]:
-        """How many clocks are in each (policy, window, tier or "-", status)."""
-        rows = self.conn.execute("SELECT policy, window, coalesce(tier, '-'), status, count(*) "
-                                 "FROM window_instances GROUP BY 1, 2, 3, 4")
+        """How many clocks are in each (policy, window, tier or "-", status), as kept by save_instances_of."""
+        rows = self.conn.execute("SELECT policy, window, tier, status, n FROM status_counts")
         return {(policy, window, tier, status): n for policy, window, tier, status, n in rows}
 
     def instance_timing(self, key: str) -> dict[str, Any] | None:

@@ -17,6 +17,11 @@ def test_the_benchmark_runs_every_measurement_and_writes_json(tmp_path):
             "peak RSS 100 leads", "peak RSS 200 leads", "RSS growth 100 → 200", "sla-engine --help",
             "report 2026-Q4, 100 leads"} <= names
     assert any(name.startswith("check of ") for name in names)
+    # evaluate as users run it (CLI, delivery on), with the child's own peak RSS
+    delivery = rows["evaluate with delivery, 200 leads"]
+    assert delivery["seconds"] > 0 and "MB peak" in delivery["note"] and "outbox" in delivery["note"]
+    assert delivery["floor_name"] == "the same, --no-deliver" and delivery["floor_seconds"] > 0
+    assert 5 < float(rows["peak RSS 200 leads"]["note"].split()[0]) < 400
     assert rows["ingest 150 leads"]["seconds"] > 0 and rows["ingest 150 leads"]["floor_seconds"] > 0
     # full evaluation is also set beside reading the events and writing what it wrote
     assert rows["  full evaluation 150 leads"]["floor_name"] == "scan + write its results"

@@ -1,0 +1,85 @@
+"""Status counts are kept as instances are written, and always equal counting the instances."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sla_engine.store.db import MIGRATIONS, Store
+
+LEADS = ["L1", "L2", "L3"]
+STATUSES = ["running", "met", "breached", "cancelled", "paused"]
+
+
+def counted(store: Store) -> dict[tuple[str, str, str, str], int]:
+    rows = store.conn.execute("SELECT policy, window, coalesce(tier, '-'), status, count(*) "
+                              "FROM window_instances GROUP BY 1, 2, 3, 4")
+    return {(policy, window, tier, status): n for policy, window, tier, status, n in rows}
+
+
+def instance(lead: str, window: str, cycle: int, tier: str | None, status: str, policy_hash: str,
+             stopped: bool) -> dict:
+    return {"key": f"{lead}|p|{window}|{cycle}", "lead_id": lead, "policy": "p", "window": window, "cycle": cycle,
+            "tier": tier, "status": status, "started_at": "2026-10-01T09:00:00+00:00", "due_at": None,
+            "stopped_at": "2026-10-01T10:00:00+00:00" if stopped else None, "breached_at": None,
+            "warning_at": None, "cancelled_reason": None, "met_late": False, "goal": None, "calendar": None,
+            "paused_seconds": 0, "paused_since": None, "policy_hash": policy_hash}
+
+
+instances = st.builds(instance, st.sampled_from(LEADS), st.sampled_from(["w1", "w2"]), st.integers(1, 2),
+                      st.sampled_from([None, "tier1", "tier2"]), st.sampled_from(STATUSES),
+                      st.sampled_from(["h1", "h2"]), st.booleans())
+# One run: for some leads, the instances their history now gives (an empty list withdraws the open ones).
+runs = st.lists(st.dictionaries(st.sampled_from(LEADS), st.lists(instances, max_size=4)), min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(runs)
+def test_after_any_sequence_of_runs_the_kept_counts_equal_counting_the_instances(tmp_path_factory, sequence):
+    store = Store(tmp_path_factory.mktemp("s") / "store.db")
+    for run_id, judged in enumerate(sequence, start=1):
+        by_lead = {lead: list({row["key"]: row for row in rows if row["lead_id"] == lead}.values())
+                   for lead, rows in judged.items()}
+        with store.transaction():
+            store.save_instances_of(by_lead, run_id)
+        assert store.status_counts() == counted(store)
+    assert 0 not in store.status_counts().values()
+    store.close()
+
+
+def test_a_run_that_fails_leaves_the_counts_as_the_last_finished_run_left_them(tmp_path):
+    store = Store(tmp_path / "store.db")
+    with store.transaction():
+        store.save_instances_of({"L1": [instance("L1", "w1", 1, "tier1", "running", "h1", False)]}, 1)
+    before = store.status_counts()
+    try:
+        with store.transaction():
+            store.save_instances_of({"L1": [instance("L1", "w1", 1, "tier1", "breached", "h1", False)]}, 2)
+            raise RuntimeError("crash mid-run")
+    except RuntimeError:
+        pass
+    assert store.status_counts() == before == {("p", "w1", "tier1", "running"): 1}
+    store.close()
+
+
+def test_a_store_from_before_the_counts_gets_them_counted_when_it_is_migrated(tmp_path):
+    path = tmp_path / "store.db"
+    store = Store(path)
+    with store.transaction():
+        store.save_instances_of({lead: [instance(lead, "w1", 1, None, status, "h1", False),
+                                        instance(lead, "w2", 1, "tier2", "met", "h1", True)]
+                                 for lead, status in zip(LEADS, ["running", "breached", "running"], strict=True)}, 1)
+    expected = counted(store)
+    store.close()
+    connection = sqlite3.connect(path)
+    connection.execute("DROP TABLE status_counts")
+    connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    connection.commit()
+    connection.close()
+    store = Store(path)
+    assert store.version == len(MIGRATIONS)
+    assert store.status_counts() == expected == {("p", "w1", "-", "running"): 2, ("p", "w1", "-", "breached"): 1,
+                                                 ("p", "w2", "tier2", "met"): 3}
+    store.close()
