@@ -109,7 +109,7 @@ def test_command_compares_git_revisions(tmp_path: Path) -> None:
 def test_command_refuses_html_changes_and_unknown_revisions(tmp_path: Path) -> None:
     runner = CliRunner()
     html = runner.invoke(main, ["agreement", "--changes", str(POLICIES), str(POLICIES), "--format", "html"])
-    assert html.exit_code == 2
+    assert html.exit_code == 1  # a usage error: 2 means --fail-on matched
     missing = runner.invoke(main, ["agreement", "--changes", "no-such-rev", str(POLICIES), "--policies",
                                    str(POLICIES)])
     assert missing.exit_code == 1 and "revision" in missing.output and "Traceback" not in missing.output
