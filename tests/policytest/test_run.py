@@ -228,7 +228,8 @@ def test_a_failure_trace_shows_when_the_warning_and_each_escalation_level_fall(p
     assert result.status == FAIL
     falls = [line for line in result.trace if " falls" in line]
     assert falls == [
-        "2026-11-23 10:30:00 EST  [inbound/first_response] cycle 1: warning falls (Mon 2026-11-23 10:30 America/New_York)",
+        "2026-11-23 10:30:00 EST  [inbound/first_response] cycle 1: warning falls "
+        "(Mon 2026-11-23 10:30 America/New_York)",
         "2026-11-23 10:30:00 EST  [inbound/first_response] cycle 1: escalate at warning falls due",
         "2026-11-23 11:00:00 EST  [inbound/first_response] cycle 1: escalate on breach falls due",
         "2026-11-24 11:00:00 EST  [inbound/first_response] cycle 1: escalate every 24h after breach falls due",
