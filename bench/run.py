@@ -200,7 +200,7 @@ _atexit.register(_write_peak)
 """
 
 
-def child_run(code: str, workdir: Path) -> tuple[float, float, str]:
+def child_run(code: str, workdir: Path, ok_codes: tuple[int, ...] = (0,)) -> tuple[float, float, str]:
     """Run `code` in a fresh interpreter: wall seconds, the child's own peak RSS in MB (Linux), its stdout.
 
     The child gets no SLA_ENGINE_* variables, so a benchmark never sends real email or webhooks.
@@ -214,7 +214,9 @@ def child_run(code: str, workdir: Path) -> tuple[float, float, str]:
 
     def work() -> None:
         nonlocal done
-        done = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+        done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=ROOT, env=env)
+        if done.returncode not in ok_codes:
+            raise subprocess.CalledProcessError(done.returncode, command, done.stdout, done.stderr)
 
     seconds = timed(work)
     return seconds, int(peak_file.read_text(encoding="ascii")) / 1024, done.stdout
@@ -256,7 +258,8 @@ def evaluate_as_users_run_it(leads: int, workdir: Path, deliver: bool = True) ->
         f"sys.argv = ['sla-engine', '--config', {str(config)!r}, 'evaluate', '--as-of', {AS_OF.isoformat()!r}{extra}]; "
         "main()"
     )
-    seconds, peak, _ = child_run(code, workdir)
+    # Exit 3 says some messages failed: a benchmark has no mail server, and that is expected here.
+    seconds, peak, _ = child_run(code, workdir, ok_codes=(0, 3))
     connection = sqlite3.connect(db)
     outbox = dict(connection.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
     connection.close()
