@@ -30,7 +30,7 @@ import sqlite_utils
 
 from sla_engine.engine.status import FINAL_STATUSES
 from sla_engine.events import EventRow, LeadEvent, event_row, payload_text, stored_instant
-from sla_engine.store.errors import StoreLocked, store_error
+from sla_engine.store.errors import StoreLocked, is_busy, store_error
 
 MIGRATIONS: list[str] = [
     # 1: the initial schema
@@ -262,11 +262,6 @@ def outbox_row(action: OutboxAction, run_id: int) -> tuple[Any, ...]:
             _action_text(action.action), iso(action.due_at), run_id)
 
 
-def _is_busy(error: sqlite3.OperationalError) -> bool:
-    text = str(error).lower()
-    return "locked" in text or "busy" in text
-
-
 class Store:
     def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         """Open (creating or migrating) the store; an SQLite problem is a StoreError saying what to do.
@@ -286,7 +281,7 @@ class Store:
             except sqlite3.OperationalError as error:
                 # While another process creates the file or turns it to WAL, SQLite answers "locked"
                 # at once instead of calling its busy handler: wait for that here, as long as any lock.
-                if _is_busy(error) and time.monotonic() < deadline:
+                if is_busy(error) and time.monotonic() < deadline:
                     time.sleep(0.05)
                     continue
                 self.conn.close()

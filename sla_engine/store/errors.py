@@ -42,11 +42,17 @@ class StoreCorrupt(StoreError):
     exit_code = 65  # EX_DATAERR
 
 
+def is_busy(error: sqlite3.Error) -> bool:
+    """SQLite's answer that another connection holds the lock."""
+    lowered = str(error).lower()
+    return "locked" in lowered or "busy" in lowered
+
+
 def store_error(error: sqlite3.Error, path: str | Path, wait_seconds: float | None = None) -> StoreError:
     """What an SQLite error means for the person running the command, with what to do about it."""
     text = str(error)
     lowered = text.lower()
-    if "locked" in lowered or "busy" in lowered:
+    if is_busy(error):
         waited = f" (waited {wait_seconds:g}s)" if wait_seconds is not None else ""
         return StoreLocked(
             f"{path} is locked by another program{waited}: another sla-engine run, or a tool with the "
