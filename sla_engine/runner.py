@@ -151,7 +151,8 @@ def evaluate_run(
             row.update(timing(evaluator, row, as_of))
         earliest = datetime.fromisoformat(store.earliest_new_event) if store.earliest_new_event else None
         if report.full or targets_may_have_changed(policy_set, last["as_of"] if last else None, as_of, earliest):
-            report.actions_due += record_target_escalations(policy_set, store, as_of, run_id)
+            report.actions_due += record_target_escalations(policy_set, store, as_of, run_id,
+                                                            since=last["as_of"] if last else None)
         store.finish_run(run_id, report.summary())
     return report
 
@@ -193,7 +194,8 @@ def timing(evaluator: Evaluator, row: dict[str, Any], as_of: datetime) -> dict[s
     return {"elapsed_business_seconds": elapsed.total_seconds(), "remaining_business_seconds": remaining}
 
 
-def record_target_escalations(policy_set: PolicySet, store: Store, as_of: datetime, run_id: int) -> int:
+def record_target_escalations(policy_set: PolicySet, store: Store, as_of: datetime, run_id: int,
+                              since: datetime | None = None) -> int:
     """Record the due target escalations in the outbox (once each); returns how many are new.
 
     Called at the end of every evaluate run, inside its transaction.
@@ -201,4 +203,4 @@ def record_target_escalations(policy_set: PolicySet, store: Store, as_of: dateti
     if not any(level.when == "missed" for policy in policy_set.policies.values()
                for target in policy.targets for level in target.escalations):
         return 0
-    return store.record_actions(due_target_escalations(Metrics(store, policy_set), as_of), run_id)
+    return store.record_actions(due_target_escalations(Metrics(store, policy_set), as_of, since), run_id)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from sla_engine.engine.evaluate import source_text
 from sla_engine.engine.measures import Results, Scope, Value, project
@@ -290,8 +291,14 @@ class TargetAction:
         return self.target
 
 
-def due_target_escalations(q: Metrics, as_of: datetime) -> list[TargetAction]:
-    """The actions of every `escalate when missed N periods` whose streak is complete."""
+def due_target_escalations(q: Metrics, as_of: datetime, since: datetime | None = None) -> list[TargetAction]:
+    """The actions of every `escalate when missed N periods` whose streak is complete.
+
+    A streak is judged at every period that completed after ``since`` (the last run's as-of), so
+    a run after cron was down for a while records what daily runs would have. Without ``since``
+    (a first run) only the streak ending with the last completed period is judged: old history
+    does not raise a flood of stale alerts.
+    """
     as_of = utc(as_of)
     actions: list[TargetAction] = []
     for policy in q.policy_set.policies.values():
@@ -301,17 +308,41 @@ def due_target_escalations(q: Metrics, as_of: datetime) -> list[TargetAction]:
                       if level.when == "missed" and level.missed_periods]
             if not levels or target.metric is None or target.goal is None:
                 continue
+            kind = target.period or DEFAULT_PERIOD
+            ends = _streak_ends(kind, as_of, zone, utc(since) if since else None)
             longest = max(level.missed_periods or 0 for _, level in levels)
-            periods = completed_before(target.period or DEFAULT_PERIOD, as_of, zone, longest)
+            periods = completed_before(kind, as_of, zone, longest + ends - 1)
             by_group: dict[tuple[tuple[str, Any], ...], dict[str, TargetRow]] = defaultdict(dict)
             for row in evaluate_target(q, policy, target, periods, as_of):
                 by_group[row.group][row.period.label] = row
             for _, rows in sorted(by_group.items(), key=lambda item: str(item[0])):
-                for index, level in levels:
-                    streak = periods[-(level.missed_periods or 0):]
-                    if all(p.label in rows and rows[p.label].status == MISSED for p in streak):
-                        actions.extend(_actions(policy, target, index, level, [rows[p.label] for p in streak]))
+                for end in range(len(periods) - ends + 1, len(periods) + 1):
+                    for index, level in levels:
+                        streak = periods[max(0, end - (level.missed_periods or 0)):end]
+                        if len(streak) < (level.missed_periods or 0):
+                            continue
+                        if all(p.label in rows and rows[p.label].status == MISSED for p in streak):
+                            actions.extend(_actions(policy, target, index, level,
+                                                    [rows[p.label] for p in streak]))
     return actions
+
+
+MAX_CATCH_UP_PERIODS = 366
+"""How many completed periods one run judges streaks at after an outage (a year of days)."""
+
+
+def _streak_ends(kind: str, as_of: datetime, zone: ZoneInfo, since: datetime | None) -> int:
+    """How many of the last completed periods end a streak to judge: those completed after ``since``."""
+    if since is None:
+        return 1
+    count = 0
+    period = period_of(kind, as_of, zone)
+    while count < MAX_CATCH_UP_PERIODS:
+        period = period.previous()
+        if period.end <= since:
+            break
+        count += 1
+    return max(count, 1)
 
 
 def _actions(policy: m.Policy, target: m.Target, index: int, level: m.Escalation,

@@ -172,6 +172,27 @@ def test_two_missed_weeks_escalate_once_per_completing_week(tmp_path):
     store.close()
 
 
+def test_a_run_after_an_outage_records_every_streak_completed_since_the_last_run(tmp_path):
+    daily_policies, daily = build_store(tmp_path / "daily.db")
+    catch_policies, catch = build_store(tmp_path / "catch.db")
+    # Daily runs from 2 to 22 December record the streaks completed by W49, W50 and W51.
+    days = [at(day, 12, month=12) for day in range(2, 23)]
+    for run_id, day in enumerate(days, start=1):
+        record_target_escalations(daily_policies, daily, day, run_id, since=days[run_id - 2] if run_id > 1 else None)
+    # Cron was down from 3 to 21 December: the run on the 22nd, knowing the last run's as-of, records the same.
+    record_target_escalations(catch_policies, catch, days[0], 1)
+    record_target_escalations(catch_policies, catch, days[-1], 2, since=days[0])
+    weeks = [row["key"].split("|")[4] for row in daily.outbox()]
+    assert weeks == ["2026-W49", "2026-W50", "2026-W51"]
+    assert [(r["key"], r["due_at"]) for r in catch.outbox()] == [(r["key"], r["due_at"]) for r in daily.outbox()]
+    # A first run judges only the streak ending with the last completed week: no flood from old history.
+    first_policies, first = build_store(tmp_path / "first.db")
+    record_target_escalations(first_policies, first, days[-1], 1)
+    assert [row["key"].split("|")[4] for row in first.outbox()] == ["2026-W51"]
+    for store in (daily, catch, first):
+        store.close()
+
+
 def test_grouped_targets_escalate_per_group_and_at_risk_does_not_count(tmp_path):
     text = POLICY.replace("    group by owner\n    goal >= 90%\n    tolerance 5%\n",
                           "    group by owner\n    goal >= 90%\n    tolerance 5%\n"

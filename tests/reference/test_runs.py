@@ -38,8 +38,9 @@ def lead_histories(draw: st.DrawFn) -> list[LeadEvent]:
 
 
 def snapshot(store: Store) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
-    """The clocks and their escalations. (A target's escalations are judged per run, over whole periods
-    before its as-of: a daily run records a missed period that one late catch-up run never looks at.)"""
+    """The clocks and their escalations. (A target's escalations are left out: a first run judges only the
+    streak ending with its last completed period, so one full run does not replay what early split runs
+    recorded; later runs catching up after an outage are tested in tests/engine/test_targets.py.)"""
     instances = [{k: v for k, v in row.items() if k not in ("first_run", "updated_run")} for row in store.instances()]
     outbox = [(row["key"], row["due_at"], row["action"]) for row in store.outbox() if row["lead_id"]]
     return instances, outbox
