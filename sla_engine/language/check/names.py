@@ -1,0 +1,154 @@
+"""Names across the whole set: declared once, one meaning, no definition depending on itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from lark import Tree
+from lark.exceptions import UnexpectedInput
+
+from sla_engine.language import model as m
+from sla_engine.language.check.base import CheckerBase, _article, _kind
+from sla_engine.language.check.types import _event_fields
+from sla_engine.language.parser import get_parser
+from sla_engine.language.vocabulary import LEAD_FIELDS
+
+# Block items that hold one value: the model keeps the last, so a second one silently wins.
+_SINGLE_ITEMS: dict[str, tuple[str, dict[str, str]]] = {
+    "policy_decl": ("policy", {
+        "policy_title": "title", "policy_version": "version", "policy_effective": "effective",
+        "policy_owner": "owner", "policy_description": "description", "policy_timezone": "timezone",
+        "policy_calendar": "calendar", "policy_applies": "applies when"}),
+    "window_decl": ("window", {
+        "window_starts": "starts", "window_stops": "stops", "window_pauses": "pauses while",
+        "window_calendar": "calendar", "window_restarts": "restarts on recycle", "window_quiet_hours": "quiet hours",
+        "window_role": "role"}),
+    "target_decl": ("target", {
+        "target_owner": "owner", "target_accountable": "accountable", "target_metric": "metric",
+        "target_where": "where", "target_period": "period",
+        "target_group": "group by", "target_goal": "goal", "target_tolerance": "tolerance"}),
+    "calendar_decl": ("calendar", {"cal_timezone": "timezone", "cal_holidays": "holidays"}),
+    "plan_decl": ("plan", {"plan_revenue": "revenue", "plan_deal_size": "deal size", "plan_win_rate": "win rate"}),
+}
+
+
+def _named_refs(node: Any, event_kind: str | None = None) -> Iterator[tuple[str, m.Node]]:
+    """Single names a condition reads (event fields excepted), with the node that reads them."""
+    if isinstance(node, m.Ref):
+        if len(node.path) == 1 and node.path[0] not in _event_fields(event_kind):
+            yield node.path[0], node
+    elif isinstance(node, m.Becomes):
+        yield node.stage, node
+    elif isinstance(node, m.Count):
+        if node.where is not None:
+            yield from _named_refs(node.where, node.event)
+    elif isinstance(node, m.ListValue):
+        return  # list items are text constants
+    elif isinstance(node, m.Node):
+        for name in type(node).model_fields:
+            yield from _named_refs(getattr(node, name), event_kind)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _named_refs(item, event_kind)
+
+
+class NameChecks(CheckerBase):
+    """Duplicates, repeated one-value items, shared names and cycles."""
+
+    def check_duplicates(self) -> None:
+        """Only the first of two same-named declarations counts: edits to the second would silently do nothing."""
+        for first, second in self.ps.duplicates:
+            kind, first_kind = _kind(second), _kind(first)
+            also = "" if kind == first_kind else f" as {_article(first_kind)}"
+            self.report("E203", f"{kind} '{second.name}' is already declared{also} at {first.pos}", second.pos,
+                        "rename one of them")
+
+    def check_repeated_items(self) -> None:
+        """`starts` written twice in a window: the model keeps only the last, so the first is silently ignored."""
+        for path, text in self.ps.sources.items():
+            try:
+                tree = get_parser().parse(text, start="start")
+            except (UnexpectedInput, RecursionError):
+                continue  # syntax errors are reported by the parser; only well-formed files are read again
+            for block in tree.iter_subtrees_topdown():
+                if block.data in _SINGLE_ITEMS:
+                    self.check_block_items(path, block)
+
+    def check_block_items(self, path: str, block: Tree) -> None:
+        kind, keywords = _SINGLE_ITEMS[str(block.data)]
+        name = block.children[0]
+        first: dict[str, m.Pos] = {}
+        for item in block.children:
+            if not isinstance(item, Tree) or str(item.data) not in keywords:
+                continue
+            meta = item.meta
+            pos = m.Pos(file=path, line=meta.line, column=meta.column, end_line=meta.end_line,
+                        end_column=meta.end_column)
+            keyword = keywords[str(item.data)]
+            if keyword in first:
+                self.report("E203", f"`{keyword}` is given twice in {kind} '{name}' (first at {first[keyword]}); "
+                            "only the last one counts", self.head(pos), "keep one of them")
+            else:
+                first[keyword] = pos
+
+    def check_shared_names(self) -> None:
+        """Fields, scores, definitions and stages are all read by bare name in conditions: one name, one meaning."""
+        named: list[m.Node] = [*self.ps.fields.values(), *self.ps.scores.values(),
+                               *self.ps.definitions.values(), *self.ps.stages.values()]
+        owners: dict[str, m.Node] = {}
+        for decl in sorted(named, key=self.order):
+            name = decl.name  # type: ignore[attr-defined]
+            earlier = owners.setdefault(name, decl)
+            if earlier is not decl:
+                self.report("E203", f"{_kind(decl)} '{name}' has the same name as {_kind(earlier)} '{name}' at "
+                            f"{earlier.pos}; conditions could not tell them apart", decl.pos, "rename one of them")
+            elif not isinstance(decl, m.FieldDecl) and name in LEAD_FIELDS:
+                self.report("E203", f"{_kind(decl)} '{name}' has the name of the standard lead field '{name}'; "
+                            "conditions could not tell them apart", decl.pos, "rename it")
+
+    def check_cycles(self) -> None:
+        """A definition that depends on itself has no value: the engine would read it as never true."""
+        named: dict[str, m.Node] = {**self.ps.stages, **self.ps.scores, **self.ps.definitions}
+        graph = {name: [(target, node) for target, node in self.dependencies(decl) if target in named]
+                 for name, decl in named.items()}
+        state: dict[str, str] = {}
+        path: list[str] = []
+        reported: set[frozenset[str]] = set()
+
+        def visit(name: str) -> None:
+            state[name] = "open"
+            path.append(name)
+            for target, node in graph[name]:
+                if state.get(target) == "open":
+                    cycle = [*path[path.index(target):], target]
+                    if frozenset(cycle) not in reported:
+                        reported.add(frozenset(cycle))
+                        self.report_cycle(named[name], target, node, cycle)
+                elif target not in state:
+                    visit(target)
+            path.pop()
+            state[name] = "done"
+
+        for name in sorted(named, key=lambda n: self.order(named[n])):
+            if name not in state:
+                visit(name)
+
+    def report_cycle(self, decl: m.Node, target: str, node: m.Node, cycle: list[str]) -> None:
+        """Report a cycle at the reference that closes it, with the whole loop spelt out."""
+        pos = node.pos
+        if isinstance(node, m.Becomes):
+            pos = self.within(node.pos, "becomes", target)
+        elif isinstance(node, m.ScoreRule):
+            pos = self.within(node.pos, "per", target)
+        name = decl.name  # type: ignore[attr-defined]
+        self.report("E204", f"{_kind(decl)} '{name}' refers back to '{target}': {' → '.join(cycle)}", pos,
+                    "a condition cannot depend on itself; break the loop")
+
+    def dependencies(self, decl: m.Node) -> list[tuple[str, m.Node]]:
+        """The names a definition, score or stage reads, with the node that reads each."""
+        if isinstance(decl, m.ScoreDecl):
+            found = [dep for rule in decl.rules for dep in _named_refs(rule.when)]
+            found += [(rule.per, rule) for rule in decl.rules if rule.per is not None]
+            return found
+        return list(_named_refs(getattr(decl, "expr", None)))
