@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME
-from sla_engine.engine.evaluate import Evaluator, LeadResult, elapsed_business
+from sla_engine.engine.clock import elapsed_business
+from sla_engine.engine.evaluate import Evaluator, LeadResult
 from sla_engine.engine.status import OPEN_STATUSES, ClockStatus
 from sla_engine.engine.targets import due_target_escalations, targets_may_have_changed
 from sla_engine.events import utc

@@ -24,7 +24,7 @@ from sla_engine.delivery.reassign import eligible, members_of, pick, remember_pi
 from sla_engine.delivery.recipients import Address, Directory, Person, Unresolved
 from sla_engine.delivery.secrets import MissingSecret, scrub
 from sla_engine.delivery.stdout import StdoutNotifier
-from sla_engine.engine.evaluate import build_calendar
+from sla_engine.engine.compile import build_calendar
 from sla_engine.events import EventType, utc
 from sla_engine.language.actions import describe_action
 from sla_engine.language.model import format_span

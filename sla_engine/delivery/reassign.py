@@ -14,7 +14,7 @@ from typing import Any
 
 from sla_engine.delivery.recipients import Unresolved
 from sla_engine.engine.calendar import BusinessCalendar
-from sla_engine.engine.evaluate import build_calendar
+from sla_engine.engine.compile import build_calendar
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.store.db import Store

@@ -27,7 +27,6 @@ from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sla_engine.engine.evaluate import source_text
 from sla_engine.engine.measures import Results, Scope, Value, project
 from sla_engine.engine.periods import (
     KIND_DAYS,
@@ -39,6 +38,7 @@ from sla_engine.engine.periods import (
     zone_of,
 )
 from sla_engine.engine.status import TargetStatus
+from sla_engine.engine.trace import source_text
 from sla_engine.events import utc
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet, plan_numbers

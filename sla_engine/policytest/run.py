@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from sla_engine.engine.evaluate import Evaluator, Instance, LeadResult
+from sla_engine.engine.clock import Instance
+from sla_engine.engine.evaluate import Evaluator, LeadResult
 from sla_engine.engine.targets import TargetAction
 from sla_engine.events import LeadEvent
 from sla_engine.language import model as m

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sla_engine.engine.evaluate import source_text, utc
 from sla_engine.engine.measures import Value
 from sla_engine.engine.periods import Period, parse_period, period_of, zone_of
 from sla_engine.engine.targets import (
@@ -30,6 +29,8 @@ from sla_engine.engine.targets import (
     evaluate_target,
     with_weekly_trend,
 )
+from sla_engine.engine.trace import source_text
+from sla_engine.events import utc
 from sla_engine.language import model as m
 from sla_engine.language.actions import describe_action
 from sla_engine.language.policy_set import PolicySet

@@ -235,7 +235,7 @@ _action_text = json.JSONEncoder(sort_keys=True).encode
 
 
 class OutboxAction(Protocol):
-    """What the outbox keeps of a due action: a clock's (engine.evaluate.DueAction) or a target's
+    """What the outbox keeps of a due action: a clock's (engine.clock.DueAction) or a target's
     (engine.targets.TargetAction, whose target name goes where a clock's window would)."""
 
     @property

@@ -38,8 +38,9 @@ from functools import lru_cache
 from typing import Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
+from sla_engine.engine.clock import elapsed_business
+from sla_engine.engine.compile import build_calendar
 from sla_engine.engine.conditions import Compiler, Context, as_number
-from sla_engine.engine.evaluate import build_calendar, elapsed_business
 from sla_engine.engine.measures import (
     Group,
     MetricError,

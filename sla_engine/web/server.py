@@ -31,9 +31,9 @@ from flask import Flask, Response, abort, request
 from jinja2 import PackageLoader
 from markupsafe import Markup
 
-from sla_engine.engine.evaluate import utc
 from sla_engine.engine.measures import MetricError
 from sla_engine.engine.periods import PeriodError, parse_period, period_of, zone_of
+from sla_engine.events import utc
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.reports import drilldown
 from sla_engine.reports.agreement import build_all, to_html

@@ -9,7 +9,8 @@ from functools import cache
 from pathlib import Path
 
 from sla_engine.engine.calendar import CALENDAR_TIME
-from sla_engine.engine.evaluate import Evaluator, elapsed_business
+from sla_engine.engine.clock import elapsed_business
+from sla_engine.engine.evaluate import Evaluator
 from sla_engine.events import LeadEvent
 from sla_engine.language.parser import parse_text
 from sla_engine.language.policy_set import build_policy_set, load_policy_set

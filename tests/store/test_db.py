@@ -268,7 +268,7 @@ def test_saving_many_leads_at_once_stores_what_saving_them_one_by_one_does(tmp_p
 def test_recording_actions_counts_only_the_new_ones(tmp_path):
     from dataclasses import replace
 
-    from sla_engine.engine.evaluate import DueAction
+    from sla_engine.engine.clock import DueAction
 
     store = Store(tmp_path / "s.db")
     action = DueAction(lead_id="L1", policy="p", window="w", cycle=1, level="on breach", level_index=0, repeat=0,
