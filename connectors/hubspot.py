@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -164,16 +165,22 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def coerce(field: str, value: Any) -> Any:
-    """HubSpot sends every property as text; policies compare numbers and booleans."""
+    """HubSpot sends every property as text; policies compare numbers and booleans.
+
+    Text that is no finite number ("n/a", "1e999", "nan") stays text: an infinite score would
+    pass every threshold, and NaN would compare false to everything, without a word.
+    """
     if value in (None, ""):
         return None
     kind = STANDARD_FIELDS.get(field)
-    try:
-        if kind == "number":
+    if kind == "number":
+        try:
             number = float(value)
-            return int(number) if number.is_integer() else number
-    except ValueError:
-        return value
+        except (TypeError, ValueError):
+            return value
+        if not math.isfinite(number):
+            return value
+        return int(number) if number.is_integer() else number
     if kind == "boolean":
         return str(value).casefold() in ("true", "1", "yes")
     return value

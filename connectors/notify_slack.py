@@ -7,6 +7,7 @@ escaped for Slack's mrkdwn, so a lead named ``<!channel>`` pings nobody.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 def blocks(message: Message) -> dict[str, Any]:
     from sla_engine.delivery.message import slack_escape
 
-    lines = message.lines("slack_item", escape=slack_escape)
+    lines = [_unlinked(line) for line in message.lines("slack_item", escape=slack_escape)]
     body: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": message.subject()[:150]}},
     ]
@@ -32,6 +33,15 @@ def blocks(message: Message) -> dict[str, Any]:
         body.append({"type": "section", "text": {"type": "mrkdwn", "text": f"…and {len(lines) - MAX_ITEMS} more"}})
     body.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"sla-engine {message.idempotency_key}"}]})
     return {"text": slack_escape(message.subject()), "blocks": body}
+
+
+def _unlinked(line: str) -> str:
+    """A link whose URL is empty (a lead without one) as its plain text: `<|name>` would show
+    the raw markup. Escaped data never holds `<`, so only a template's own `<$link|…>` matches."""
+    return _EMPTY_LINK.sub(r"\1", line)
+
+
+_EMPTY_LINK = re.compile(r"<\|([^>]*)>")
 
 
 class SlackNotifier:

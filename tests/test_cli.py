@@ -88,6 +88,17 @@ def test_text_summary_escapes_lead_data(project):
     assert "[red]evil[/red]" in result.output  # printed as data, never as markup
 
 
+def test_text_summary_prints_no_control_character_from_any_field(project):
+    # A source named by its path: a file name may hold an escape sequence (clear screen, a fake prompt).
+    hostile = project / "ev\x1b[2J\x1b[31mil\x07.csv"
+    shutil.copy(project / "events.csv", hostile)
+    result = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--no-deliver",
+                    "--source", f"csv:{hostile.name}")
+    assert result.exit_code == 0, result.output
+    assert "source csv:ev[2J[31mil.csv: 7 rows read" in result.output  # shown, without its ESC and BEL
+    assert "\x1b" not in result.output and "\x07" not in result.output
+
+
 def test_a_bad_policy_stops_evaluate_with_positioned_errors(project):
     (project / "policies" / "broken.sla").write_text("define x = lead_scor >= 1\n", encoding="utf-8")
     result = invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z")

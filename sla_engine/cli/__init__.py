@@ -326,7 +326,7 @@ def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | 
     else:
         render_run(report)
         for item in stopped:
-            click.echo(f"warning: source {item['source']} stopped early: {item['stopped']}", err=True)
+            click.echo(shown(f"warning: source {item['source']} stopped early: {item['stopped']}"), err=True)
         if pushed is not None:
             _render_push(pushed)
         if delivered is not None:
@@ -405,16 +405,17 @@ def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, out
     for summary in summaries:
         c = summary.counts
         people = f", {summary.owners} users and queues" if summary.owners is not None else ""
-        click.echo(f"{summary.name}: {c['read']} read, {c['new_events']} new, {c['quarantined']} quarantined{people}")
+        click.echo(shown(f"{summary.name}: {c['read']} read, {c['new_events']} new, {c['quarantined']} quarantined"
+                         f"{people}"))
         if c.get("conflicts"):
             click.echo(f"  {c['conflicts']} events reused an id already read with other content: the first was "
                        "kept, the others quarantined", err=True)
         if summary.owners_error:
-            click.echo(f"  owners not read (the last ones read stay): {summary.owners_error}", err=True)
+            click.echo(shown(f"  owners not read (the last ones read stay): {summary.owners_error}"), err=True)
         for stream, cursor in sorted(summary.cursors.items()):
-            click.echo(f"  {stream}: up to {cursor.split('|')[0]}")
+            click.echo(shown(f"  {stream}: up to {cursor.split('|')[0]}"))
         if summary.stopped:
-            click.echo(f"  stopped early: {summary.stopped}", err=True)
+            click.echo(shown(f"  stopped early: {summary.stopped}"), err=True)
 
 
 @main.command()

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from sla_engine.engine.status import ClockStatus
 from sla_engine.runner import RunReport
+from sla_engine.safe_text import one_line
 
 STATUS_COLUMNS = (ClockStatus.MET, ClockStatus.BREACHED, ClockStatus.RUNNING, ClockStatus.PAUSED,
                   ClockStatus.CANCELLED, ClockStatus.NOT_APPLICABLE)
@@ -17,7 +18,8 @@ MAX_LISTED = 25
 
 
 def render_run(report: RunReport, console: Console | None = None) -> None:
-    """Print with rich; every piece of lead data goes in as Text, never as markup."""
+    """Print with rich; every line and cell goes in as Text, never as markup, and without control
+    characters (rich keeps ESC): a source's name or a lead's field can hold an escape sequence."""
     if console is None:
         console = Console(highlight=False)
         if not console.is_terminal:
@@ -25,22 +27,22 @@ def render_run(report: RunReport, console: Console | None = None) -> None:
 
     mode = "dry run" if report.dry_run else f"run {report.run_id}"
     git = f" (git {report.git_commit[:10]})" if report.git_commit else ""
-    console.print(Text(
+    console.print(_line(
         f"sla-engine evaluate · {mode} · as of {report.as_of:%Y-%m-%d %H:%M} UTC · "
         f"policies {report.policy_hash}{git}"
     ))
     for source in report.sources:
-        console.print(Text(
+        console.print(_line(
             f"source {source.name}: {source.read:,} rows read, {source.accepted:,} accepted, "
             f"{source.quarantined:,} quarantined, {source.new_events:,} new or changed events"
         ))
         if source.conflicts:
-            console.print(Text(
+            console.print(_line(
                 f"  {source.conflicts:,} events of {source.name} reused an id already read with other content: "
                 "the first was kept, the others quarantined with the reason"
             ))
     scope = "all leads (full run)" if report.full else "leads with new events or due deadlines"
-    console.print(Text(f"{report.leads_evaluated:,} leads evaluated: {scope}"))
+    console.print(_line(f"{report.leads_evaluated:,} leads evaluated: {scope}"))
 
     table = Table(title="Window instances by status", title_justify="left")
     for column in ("policy", "window", "tier", *STATUS_COLUMNS):
@@ -49,10 +51,10 @@ def render_run(report: RunReport, console: Console | None = None) -> None:
     for (policy, window, tier, status), count in report.status_counts.items():
         grouped[(policy, window, tier)][status] = count
     for (policy, window, tier), counts in sorted(grouped.items()):
-        table.add_row(Text(policy), Text(window), Text(tier),
+        table.add_row(_line(policy), _line(window), _line(tier),
                       *(f"{counts.get(s, 0):,}" for s in STATUS_COLUMNS))
     console.print(table)
-    console.print(Text(
+    console.print(_line(
         f"new breaches: {report.new_breach_count:,} · new warnings: {report.new_warning_count:,} · "
         f"actions due: {report.actions_due:,}"
     ))
@@ -62,12 +64,16 @@ def render_run(report: RunReport, console: Console | None = None) -> None:
             breaches.add_column(column)
         for row in report.new_breaches[:MAX_LISTED]:
             breaches.add_row(
-                Text(row["lead_id"]), Text(f"{row['policy']} / {row['window']}"), Text(row["tier"] or "-"),
-                Text(_short(row["started_at"])), Text(_short(row["due_at"])), Text(_short(row["stopped_at"])),
+                _line(row["lead_id"]), _line(f"{row['policy']} / {row['window']}"), _line(row["tier"] or "-"),
+                _line(_short(row["started_at"])), _line(_short(row["due_at"])), _line(_short(row["stopped_at"])),
             )
         console.print(breaches)
         if report.new_breach_count > MAX_LISTED:
-            console.print(Text(f"… and {report.new_breach_count - MAX_LISTED:,} more (--format json lists all)"))
+            console.print(_line(f"… and {report.new_breach_count - MAX_LISTED:,} more (--format json lists all)"))
+
+
+def _line(value: object) -> Text:
+    return Text(one_line(value))
 
 
 def _short(value: str | None) -> str:

@@ -90,6 +90,19 @@ def test_values_are_recorded_when_they_changed_never_back_dated_to_creation(hubs
     assert {e.event_id: e for e in again if e.lead_id == lead} == {e.event_id: e for e in items if e.lead_id == lead}
 
 
+def test_a_score_that_is_no_finite_number_stays_text(hubspot, make_hs):
+    # Python reads "1e999" as infinity and "nan" as NaN: as numbers, one would pass every
+    # `lead_score >= 80` and the other fail every comparison without a word. Kept as the text sent.
+    fake, _ = hubspot
+    leads = {text: fake.add("contacts", at(n), hubspotscore=text) for n, text in
+             enumerate(("1e999", "-1e999", "nan", "inf", "NaN", "72.5", "80"))}
+    items, _ = pull_all(make_hs())
+    scores = {text: of(items, lead, "created")[0].payload["attributes"]["lead_score"] for text, lead in leads.items()}
+    assert scores == {"1e999": "1e999", "-1e999": "-1e999", "nan": "nan", "inf": "inf", "NaN": "NaN",
+                      "72.5": 72.5, "80": 80}
+    assert all(type(scores[t]) is str for t in ("1e999", "-1e999", "nan", "inf", "NaN"))
+
+
 def test_contacts_edited_while_paging_hide_no_one(hubspot, make_hs):
     """With offset paging each edit moved a later contact out of sight: 30 edits, 30 contacts lost."""
     fake, _ = hubspot

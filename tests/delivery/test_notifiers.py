@@ -48,6 +48,15 @@ def test_slack_gets_a_block_kit_message_with_escaped_lead_data(tmp_path, smtp, h
     assert slack[0].headers["idempotency-key"]
 
 
+def test_a_slack_item_without_a_link_shows_the_plain_escaped_name(tmp_path, smtp, http_env):
+    store = evaluated_store(tmp_path, leads=1)  # no url on the lead and no --link-template
+    deliver(make_policy_set(), store, NOW)
+    [slack] = [p for p in http_env.posts if p.path == "/slack"]
+    section = slack.json["blocks"][1]["text"]["text"]
+    assert section.startswith("*Lead &lt;0&gt; &amp; Co* (Acme¦Inc): inbound/first_response *on breach*")
+    assert "<|" not in slack.body.decode() and "<" not in section
+
+
 def test_webhook_is_signed_and_carries_the_idempotency_key(tmp_path, smtp, http_env):
     store = evaluated_store(tmp_path, leads=1)
     deliver(make_policy_set(), store, NOW)
