@@ -207,3 +207,43 @@ def run_delivery(policy_set: PolicySet, store: Store, policies: Path, as_of: dat
                    people=load_people(people_file(policies, people)), templates_dir=project_dir(policies) / "templates",
                    digest=settings.digest, max_attempts=settings.max_attempts, link_template=settings.link_template,
                    max_age=settings.max_age_delta, print_messages=print_messages)
+
+
+def migrate_store(location: Path | str, copy_from: Path | None = None) -> tuple[int, int, dict[str, int]]:
+    """Create or upgrade the store's schema; with ``copy_from``, then copy that SQLite store into it.
+
+    Returns (version before, version after, rows copied per table). ``location`` is an SQLite file
+    or a PostgreSQL URL; only a PostgreSQL store can be copied into.
+    """
+    from sla_engine.store.location import is_postgres
+
+    if not is_postgres(location):
+        if copy_from is not None:
+            raise AppError("--copy-from copies an SQLite store into a PostgreSQL one: give --db postgresql://…")
+        from sla_engine.store.db import Store, sqlite_version
+
+        before = sqlite_version(Path(location))
+        store = Store(Path(location))
+        after = store.version
+        store.close()
+        return before, after, {}
+    from sla_engine.store.postgres import connect
+    from sla_engine.store.postgres_copy import copy_sqlite_store
+    from sla_engine.store.postgres_schema import migrate
+
+    conn = connect(str(location))
+    try:
+        before, after = migrate(conn)
+        copied = copy_sqlite_store(copy_from, conn) if copy_from is not None else {}
+    finally:
+        conn.close()
+    return before, after, copied
+
+
+def store_location(config: Config, policies: Path | None, db: str | None) -> Path | str:
+    """The store named (a file or a PostgreSQL URL), else the one ``store_path`` finds."""
+    from sla_engine.store.location import is_postgres
+
+    if db is not None:
+        return db if is_postgres(db) else Path(db)
+    return config.db_location if policies is None else Path(policies).parent / STORE_FILE

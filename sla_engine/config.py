@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sla_engine.connector import describe_validation_error
 from sla_engine.language.model import UNIT_SECONDS
+from sla_engine.store.errors import StoreError
+from sla_engine.store.location import display, is_postgres
 
 CONFIG_FILE = "sla-engine.toml"
 
@@ -73,24 +75,38 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policies: Path = Path("policies")
-    db: Path | None = None
+    db: str | None = None
+    """The store: an SQLite file (relative to this file) or a ``postgresql://`` URL."""
     sources: list[SourceConfig] = Field(default_factory=list)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     lock_timeout: float = 30.0
     base_dir: Path = Path(".")
 
+    @field_validator("db", mode="before")
+    @classmethod
+    def _db_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
+
     @property
     def db_path(self) -> Path:
         """The store lives beside the policies unless the configuration says otherwise."""
+        if is_postgres(self.db):
+            raise StoreError(f"db = {display(str(self.db))!r} is a PostgreSQL store; this command reads "
+                             "an SQLite file so far (`sla-engine migrate` works with either)")
         if self.db is not None:
-            return self.db
+            return Path(self.db)
         return self.policies.parent / "sla-engine.db"
+
+    @property
+    def db_location(self) -> Path | str:
+        """The store: a PostgreSQL URL as written, else the SQLite file."""
+        return str(self.db) if is_postgres(self.db) else self.db_path
 
 
 def _resolve(base: Path, data: dict[str, Any]) -> dict[str, Any]:
     resolved = dict(data)
     for key in ("policies", "db"):
-        if key in resolved and resolved[key] is not None:
+        if key in resolved and resolved[key] is not None and not is_postgres(resolved[key]):
             resolved[key] = str(base / resolved[key])
     sources = []
     for source in resolved.get("sources", []):

@@ -169,7 +169,7 @@ def test_help_lists_the_lazy_commands_exactly_as_their_own_help_would_without_im
     listed, imported = _help_in_a_fresh_process(import_lazy_commands_first=False)
     assert imported == []
     from_their_own_help, imported = _help_in_a_fresh_process(import_lazy_commands_first=True)
-    assert len(imported) == 6  # the reports, web, delivery, policytest, scaffold and doctor commands
+    assert len(imported) == 7  # the reports, web, delivery, policytest, scaffold, doctor and migrate commands
     assert listed == from_their_own_help
 
 

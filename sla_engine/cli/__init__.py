@@ -68,6 +68,9 @@ LAZY_COMMANDS = {
     "doctor": LazyCommand("sla_engine.cli.doctor:doctor",
                           "Check the configuration, policies, store, secrets, sources and notifiers "
                           "(exit 0 ready, 1 not)."),
+    "migrate": LazyCommand("sla_engine.cli.migrate:migrate",
+                           "Create or upgrade the store's schema (SQLite or PostgreSQL); optionally copy an "
+                           "SQLite store in."),
     "diff": LazyCommand("sla_engine.cli.policytest:policy_diff",
                         "Re-judge the same history under OLD and NEW policies (directories or git revisions); "
                         "report what changes."),

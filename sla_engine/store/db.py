@@ -820,5 +820,16 @@ def histories_by_lead(rows: Iterable[tuple[Any, ...]],
         yield current, batch
 
 
+def sqlite_version(path: Path) -> int:
+    """The schema version of the SQLite store at ``path`` as it is, 0 when there is none yet."""
+    if not Path(path).is_file():
+        return 0
+    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
