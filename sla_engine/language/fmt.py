@@ -42,7 +42,7 @@ from pydantic import BaseModel
 
 from sla_engine.language import model as m
 from sla_engine.language.errors import Diagnostic, PolicyError
-from sla_engine.language.parser import get_parser, parse_text
+from sla_engine.language.parser import get_parser, parse_text, scan
 
 __all__ = ["FormatError", "format_source", "same_meaning"]
 
@@ -121,9 +121,6 @@ class Comment:
     trailing: bool  # code comes before it on its line
 
 
-_SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|\{')
-
-
 def _comments(text: str) -> list[Comment]:
     """Every ``#`` comment outside a text, in order."""
     return _Source(text).comments
@@ -137,15 +134,11 @@ class _Source:
         self.blank_lines = [number for number, line in enumerate(text.split("\n"), 1) if not line.strip()]
         self.comments: list[Comment] = []
         self.braces: list[int] = []
-        for match in _SCAN.finditer(text):
-            token = match.group()
-            if token == "{":
-                self.braces.append(match.start())
-            elif token.startswith("#"):
-                start = match.start()
-                line = self.line(start)
-                before = text[self.line_starts[line - 1]:start]
-                self.comments.append(Comment(start, line, token.rstrip(), bool(before.strip())))
+        for token in scan(text):
+            if token.text == "{":
+                self.braces.append(token.offset)
+            elif token.is_comment:
+                self.comments.append(Comment(token.offset, token.line, token.text.rstrip(), not token.line_start))
 
     def line(self, offset: int) -> int:
         return bisect.bisect_right(self.line_starts, offset)

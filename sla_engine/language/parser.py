@@ -166,39 +166,70 @@ def parse_file(path: str | Path) -> m.PolicyFile:
     return parse_text(text, str(path))
 
 
-# ---------------------------------------------------------------- error recovery
-
-_SCAN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|[{}]|\n|[A-Za-z_]\w*|[^\s{}"#A-Za-z_]+')
+# ---------------------------------------------------------------- the source's tokens
 
 
 @dataclass(frozen=True)
-class _Word:
+class SourceToken:
+    """A word, number, text, comment or sign of the source, where it is and how deep in braces."""
+
+    text: str
     offset: int
-    word: str
-    depth: int
+    line: int
+    column: int  # 1-based, as in diagnostics
+    depth: int  # brace nesting; a brace itself has the depth of the block around it
+    line_start: bool  # the first token on its line
+
+    @property
+    def is_comment(self) -> bool:
+        return self.text.startswith("#")
 
 
-def _scan(text: str) -> tuple[list[_Word], list[tuple[int, int]]]:
-    """Line-opening words with their brace depth, and closing braces with theirs."""
-    words: list[_Word] = []
-    closers: list[tuple[int, int]] = []
-    depth = 0
-    line_start = True
-    for match in _SCAN.finditer(text):
-        token = match.group()
-        if token == "\n":
-            line_start = True
+@functools.cache
+def _token_pattern() -> re.Pattern[str]:
+    """The grammar's own texts, comments, names, percentages and comparators; any other sign alone.
+
+    A number, date, time or duration is one word (``2026-02-01``, ``09:00``, ``4h``). Nothing
+    fails to scan, so a file with syntax errors still has every token where it is.
+    """
+    parser = get_parser()
+    terminal = {name: parser.get_terminal(name).pattern.to_regexp()
+                for name in ("STRING", "COMMENT", "PERCENT", "NAME", "COMPARATOR")}
+    return re.compile("|".join([terminal["STRING"], terminal["COMMENT"], r"\n", terminal["PERCENT"],
+                                terminal["NAME"], r"\d[\w.:]*", terminal["COMPARATOR"], r"\S"]))
+
+
+def scan(text: str) -> list[SourceToken]:
+    """Every token of a text, comments included, whether or not it parses.
+
+    The parse tree keeps names and values but not keywords, braces or comments: error recovery
+    splits a file at the words that open lines, the checker points at a keyword, and fmt puts
+    comments back, all from this one list.
+    """
+    tokens: list[SourceToken] = []
+    line, line_offset, depth, line_start = 1, 0, 0, True
+    for match in _token_pattern().finditer(text):
+        word = match.group()
+        if word == "\n":
+            line, line_offset, line_start = line + 1, match.end(), True
             continue
-        if token.startswith("#"):
-            continue
-        if token == "{":
-            depth += 1
-        elif token == "}":
+        if word == "}":
             depth = max(depth - 1, 0)
-            closers.append((match.start(), depth))
-        elif line_start and (token[0].isalpha() or token[0] == "_"):
-            words.append(_Word(match.start(), token, depth))
+        tokens.append(SourceToken(word, match.start(), line, match.start() - line_offset + 1, depth, line_start))
+        if word == "{":
+            depth += 1
         line_start = False
+    return tokens
+
+
+# ---------------------------------------------------------------- error recovery
+
+
+def _scan(text: str) -> tuple[list[SourceToken], list[tuple[int, int]]]:
+    """Line-opening words with their brace depth, and closing braces with theirs."""
+    tokens = [token for token in scan(text) if not token.is_comment]
+    words = [t for t in tokens if t.line_start and (t.text[0].isalpha() or t.text[0] == "_")]
+    closers = [(t.offset, t.depth) for t in tokens if t.text == "}"]
     return words, closers
 
 
@@ -265,13 +296,13 @@ def _shift_tree(tree: Tree, lines: int) -> None:
                 _shift_token(child, lines)
 
 
-def _spans(words: list[_Word], depth: int, keywords: frozenset[str], start: int, end: int
+def _spans(words: list[SourceToken], depth: int, keywords: frozenset[str], start: int, end: int
            ) -> Iterator[tuple[int, int, str]]:
     openings = [w for w in words if w.depth == depth and start <= w.offset < end
-                and (not keywords or w.word in keywords)]
+                and (not keywords or w.text in keywords)]
     for index, word in enumerate(openings):
         stop = openings[index + 1].offset if index + 1 < len(openings) else end
-        yield word.offset, stop, word.word
+        yield word.offset, stop, word.text
 
 
 MAX_SYNTAX_ERRORS = 100  # per file: past this, recovery stops (as compilers do) and says so

@@ -3,39 +3,10 @@
 from __future__ import annotations
 
 import bisect
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sla_engine.language import model as m
-
-_TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|\n|[A-Za-z_]\w*|\d+(?:\.\d+)?[ \t]*%|\d[\w.:]*|[=!<>]=|\S')
-
-
-@dataclass(frozen=True)
-class _Tok:
-    text: str
-    line: int
-    column: int
-    depth: int  # brace nesting; a brace itself has the depth of the block around it
-
-
-def _tokenize(text: str) -> list[_Tok]:
-    tokens: list[_Tok] = []
-    line, line_start, depth = 1, 0, 0
-    for match in _TOKEN.finditer(text):
-        word = match.group()
-        if word == "\n":
-            line, line_start = line + 1, match.end()
-            continue
-        if word.startswith("#"):
-            continue
-        if word == "}":
-            depth = max(depth - 1, 0)
-        tokens.append(_Tok(word, line, match.start() - line_start + 1, depth))
-        if word == "{":
-            depth += 1
-    return tokens
+from sla_engine.language.parser import scan
 
 
 class _Source:
@@ -43,7 +14,7 @@ class _Source:
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path
-        self.tokens = _tokenize(text)
+        self.tokens = [token for token in scan(text) if not token.is_comment]
         self.starts = [(t.line, t.column) for t in self.tokens]
 
     def pos(self, index: int) -> m.Pos:
