@@ -42,7 +42,7 @@ from pydantic import BaseModel
 
 from sla_engine.language import model as m
 from sla_engine.language.errors import Diagnostic, PolicyError
-from sla_engine.language.parser import get_parser, parse_text, scan
+from sla_engine.language.parser import get_parser, parse_text, parse_tree, scan
 
 __all__ = ["FormatError", "format_source", "same_meaning"]
 
@@ -64,9 +64,8 @@ class FormatError(PolicyError):
 
 def format_source(text: str, path: str = "<policy>") -> str:
     """The canonical layout of ``text``; raises PolicyError if it does not parse."""
-    policy_file = parse_text(text, path)
+    tree, policy_file = parse_tree(text, path)
     source = _Source(text)
-    tree = get_parser().parse(text, start="start")
     root = _Layout().file(tree, policy_file, len(text))
     _attach(source, root)
     lines = _body(root, 0, source, top=True)
@@ -84,7 +83,7 @@ def _meaning(value: Any) -> Any:
     if isinstance(value, m.Pos):
         return "pos"  # a position counts only as being there (``otherwise not covered``)
     if isinstance(value, BaseModel):
-        skip = {"pos", "path"} if isinstance(value, m.PolicyFile) else {"pos"}
+        skip = {"pos", "path", "repeated"} if isinstance(value, m.PolicyFile) else {"pos"}
         return (type(value).__name__, tuple(
             (name, _meaning(getattr(value, name))) for name in type(value).model_fields if name not in skip
         ))

@@ -439,11 +439,25 @@ Declaration = Union[  # noqa: UP007
 ]
 
 
+class Repeated(Node):
+    """A one-value item given again in its block (``starts`` twice): only the last one counts.
+
+    The parser records it, since the model keeps only the last; the checker reports it. ``pos``
+    is the later item, ``first`` the first one.
+    """
+
+    kind: str  # the block: policy, window, target, calendar, plan
+    name: str  # the block's name
+    keyword: str  # the item as written: "starts", "pauses while", "win rate"
+    first: Pos
+
+
 class PolicyFile(Node):
     """One parsed .sla file: its declarations in source order."""
 
     path: str
     declarations: list[Declaration] = Field(default_factory=list)
+    repeated: list[Repeated] = Field(default_factory=list, exclude=True)  # a diagnosis of the text, not meaning
 
 
 def without_positions(value: Any) -> Any:

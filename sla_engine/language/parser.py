@@ -144,13 +144,18 @@ def syntax_diagnostic(error: UnexpectedInput, path: str) -> Diagnostic:
 
 def parse_text(text: str, path: str = "<policy>") -> m.PolicyFile:
     """Parse one file; raise PolicyError with every syntax error found."""
+    return parse_tree(text, path)[1]
+
+
+def parse_tree(text: str, path: str = "<policy>") -> tuple[Tree, m.PolicyFile]:
+    """Parse one file into its parse tree and its model (fmt lays out the one by the other)."""
     try:
         tree = get_parser().parse(text, start="start")
     except UnexpectedInput as first:
         diagnostics = _recover(text, path, first)
         raise PolicyError(diagnostics, {path: text}) from None
     try:
-        return ToModel(path).transform(tree)
+        return tree, ToModel(path).transform(tree)
     except RecursionError:
         raise PolicyError([Diagnostic("E005", "the file nests conditions too deeply to read",
                                       m.Pos(file=path))], {path: text}) from None

@@ -1,9 +1,18 @@
-"""Turn lark's parse tree into the typed model, keeping every node's source position."""
+"""Turn lark's parse tree into the typed model, keeping every node's source position.
+
+A block keeps the last of a one-value item given twice (``starts``, ``timezone``); the
+transformer records each repeat on the file (``PolicyFile.repeated``) for the checker to report.
+
+Size: one short method per grammar rule, as lark's Transformer dispatches by rule name; splitting
+them would scatter the grammar's reading over several files.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, time
 from typing import Any, cast
 
@@ -45,11 +54,31 @@ def _unquote(token: Token) -> str:
     return _ESCAPE.sub(replace, body)
 
 
+@dataclass(frozen=True)
+class _Setting:
+    """A one-value block item with where it is written, until its block merges it."""
+
+    keyword: str
+    value: Any
+    meta: Meta
+
+
+def _setting(keyword: str) -> Callable[[Callable[..., Any]], Callable[..., _Setting]]:
+    """Mark a block item that holds one value: its block keeps the last and records any repeat."""
+    def wrap(rule: Callable[..., Any]) -> Callable[..., _Setting]:
+        @functools.wraps(rule)
+        def wrapped(self: ToModel, meta: Meta, items: list[Any]) -> _Setting:
+            return _Setting(keyword, rule(self, meta, items), meta)
+        return wrapped
+    return wrap
+
+
 @v_args(meta=True)
 class ToModel(Transformer):
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
+        self.repeated: list[m.Repeated] = []
 
     # ------------------------------------------------------------ helpers
     def _pos(self, meta: Meta | Token) -> m.Pos:
@@ -68,9 +97,25 @@ class ToModel(Transformer):
     def _token_pos(self, token: Token) -> m.Pos:
         return self._pos(token)
 
+    def _settings(self, kind: str, name: Token, parts: list[Any]) -> list[Any]:
+        """A block's items with each setting unwrapped; a setting given again is recorded, as only the last counts."""
+        first: dict[str, m.Pos] = {}
+        unwrapped = []
+        for part in parts:
+            if isinstance(part, _Setting):
+                pos = self._pos(part.meta)
+                if part.keyword in first:
+                    self.repeated.append(m.Repeated(kind=kind, name=str(name), keyword=part.keyword,
+                                                    first=first[part.keyword], pos=pos))
+                else:
+                    first[part.keyword] = pos
+                part = part.value
+            unwrapped.append(part)
+        return unwrapped
+
     # ------------------------------------------------------------ file
     def start(self, meta: Meta, items: list[Any]) -> m.PolicyFile:
-        return m.PolicyFile(path=self.path, declarations=items, pos=self._pos(meta))
+        return m.PolicyFile(path=self.path, declarations=items, repeated=self.repeated, pos=self._pos(meta))
 
     # ------------------------------------------------------------ fields
     def field_decl(self, meta: Meta, items: list[Any]) -> m.FieldDecl:
@@ -137,13 +182,14 @@ class ToModel(Transformer):
     def calendar_decl(self, meta: Meta, items: list[Any]) -> m.CalendarDecl:
         name, *parts = items
         data: dict[str, Any] = {"hours": [], "closed": [], "open": []}
-        for key, value in parts:
+        for key, value in self._settings("calendar", name, parts):
             if key in ("hours", "closed", "open"):
                 data[key].extend(value)
             else:
                 data.update(value)
         return m.CalendarDecl(name=str(name), pos=self._token_pos(name), **data)
 
+    @_setting("timezone")
     def cal_timezone(self, meta: Meta, items: list[Any]) -> tuple[str, dict[str, Any]]:
         return ("timezone", {"timezone": _unquote(items[0])})
 
@@ -199,6 +245,7 @@ class ToModel(Transformer):
         except ValueError:
             raise TransformError(f"'{token}' is not a date", self._token_pos(token)) from None
 
+    @_setting("holidays")
     def cal_holidays(self, meta: Meta, items: list[Any]) -> tuple[str, dict[str, Any]]:
         country, subdivision = items
         return ("holidays", {
@@ -232,19 +279,22 @@ class ToModel(Transformer):
     def plan_decl(self, meta: Meta, items: list[Any]) -> m.PlanDecl:
         name, *parts = items
         data: dict[str, Any] = {"conversions": []}
-        for key, value in parts:
+        for key, value in self._settings("plan", name, parts):
             if key == "conversion":
                 data["conversions"].append(value)
             else:
                 data.update(value)
         return m.PlanDecl(name=str(name), pos=self._token_pos(name), **data)
 
+    @_setting("revenue")
     def plan_revenue(self, meta: Meta, items: list[Any]) -> tuple[str, dict[str, Any]]:
         return ("revenue", {"revenue": float(items[0]), "period": str(items[1])})
 
+    @_setting("deal size")
     def plan_deal_size(self, meta: Meta, items: list[Any]) -> tuple[str, dict[str, Any]]:
         return ("deal_size", {"deal_size": float(items[0])})
 
+    @_setting("win rate")
     def plan_win_rate(self, meta: Meta, items: list[Any]) -> tuple[str, dict[str, Any]]:
         return ("win_rate", {"win_rate": _percent(items[0]) / 100})
 
@@ -258,7 +308,7 @@ class ToModel(Transformer):
     def policy_decl(self, meta: Meta, items: list[Any]) -> m.Policy:
         name, *parts = items
         data: dict[str, Any] = {"tiers": [], "windows": [], "targets": []}
-        for part in parts:
+        for part in self._settings("policy", name, parts):
             if isinstance(part, m.Tier):
                 data["tiers"].append(part)
             elif isinstance(part, m.Window):
@@ -274,27 +324,35 @@ class ToModel(Transformer):
     def policy_item(self, meta: Meta, items: list[Any]) -> Any:
         return items[0]
 
+    @_setting("title")
     def policy_title(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"title": _unquote(items[0])}
 
+    @_setting("version")
     def policy_version(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"version": _unquote(items[0])}
 
+    @_setting("effective")
     def policy_effective(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"effective": self._date(items[0])}
 
+    @_setting("owner")
     def policy_owner(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"owner": items[0]}
 
+    @_setting("description")
     def policy_description(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"description": _unquote(items[0])}
 
+    @_setting("timezone")
     def policy_timezone(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"timezone": _unquote(items[0])}
 
+    @_setting("calendar")
     def policy_calendar(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"calendar": str(items[0])}
 
+    @_setting("applies when")
     def policy_applies(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"applies": items[0]}
 
@@ -313,22 +371,26 @@ class ToModel(Transformer):
     def window_decl(self, meta: Meta, items: list[Any]) -> m.Window:
         name, label, *parts = items
         data: dict[str, Any] = {"goals": [], "warnings": [], "escalations": []}
-        for key, value in parts:
+        for key, value in self._settings("window", name, parts):
             if key in ("goals", "warnings", "escalations"):
                 data[key].append(value)
             else:
                 data[key] = value
         return m.Window(name=str(name), label=_opt_str(label), pos=self._token_pos(name), **data)
 
+    @_setting("starts")
     def window_starts(self, meta: Meta, items: list[Any]) -> tuple[str, Any]:
         return ("start", items[0])
 
+    @_setting("stops")
     def window_stops(self, meta: Meta, items: list[Any]) -> tuple[str, Any]:
         return ("stop", items[0])
 
+    @_setting("pauses while")
     def window_pauses(self, meta: Meta, items: list[Any]) -> tuple[str, Any]:
         return ("pause", items[0])
 
+    @_setting("calendar")
     def window_calendar(self, meta: Meta, items: list[Any]) -> tuple[str, Any]:
         return ("calendar", str(items[0]))
 
@@ -344,12 +406,15 @@ class ToModel(Transformer):
     def window_warn_before(self, meta: Meta, items: list[Any]) -> tuple[str, Any]:
         return ("warnings", m.Warning(before=items[0], pos=self._pos(meta)))
 
+    @_setting("restarts on recycle")
     def window_restarts(self, meta: Meta, items: list[Any]) -> tuple[str, Any]:
         return ("restarts_on_recycle", True)
 
+    @_setting("quiet hours")
     def window_quiet_hours(self, meta: Meta, items: list[Any]) -> tuple[str, Any]:
         return ("quiet_hours", str(items[0]))
 
+    @_setting("role")
     def window_role(self, meta: Meta, items: list[Any]) -> tuple[str, Any]:
         return ("role", str(items[0]))
 
@@ -421,34 +486,42 @@ class ToModel(Transformer):
     def target_decl(self, meta: Meta, items: list[Any]) -> m.Target:
         name, label, *parts = items
         data: dict[str, Any] = {"escalations": []}
-        for part in parts:
+        for part in self._settings("target", name, parts):
             if isinstance(part, m.Escalation):
                 data["escalations"].append(part)
             else:
                 data.update(part)
         return m.Target(name=str(name), label=_opt_str(label), pos=self._token_pos(name), **data)
 
+    @_setting("owner")
     def target_owner(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"owner": str(items[0])}
 
+    @_setting("accountable")
     def target_accountable(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"accountable": str(items[0])}
 
+    @_setting("metric")
     def target_metric(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"metric": items[0]}
 
+    @_setting("where")
     def target_where(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"where": items[0]}
 
+    @_setting("period")
     def target_period(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"period": str(items[0])}
 
+    @_setting("group by")
     def target_group(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"group_by": [str(t) for t in items]}
 
+    @_setting("goal")
     def target_goal(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         return {"goal": m.TargetGoal(op=cast(m.CompareOp, str(items[0])), value=items[1], pos=self._pos(meta))}
 
+    @_setting("tolerance")
     def target_tolerance(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
         token = items[0]
         if token.type == "PERCENT":

@@ -1088,3 +1088,13 @@ def test_check_prints_warnings_but_exits_0(tmp_path: Path) -> None:
     assert "ok: 1 file(s), no errors, 1 warning(s)" in result.output
     result = CliRunner().invoke(main, ["check", str(tmp_path), "--format", "json"])
     assert json.loads(result.output)["warnings"][0]["severity"] == "warning"
+
+
+def test_a_setting_given_twice_is_reported_even_when_another_statement_has_a_syntax_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.sla"
+    path.write_text('field f text\ncalendar c {\n  timezone "UTC"\n  hours mon 09:00-17:00\n'
+                    '  timezone "Europe/Paris"\n}\n', encoding="utf-8")
+    diagnostics, _ = check_paths([path])
+    assert [(d.code, d.pos.line) for d in diagnostics] == [("E001", 1), ("E203", 5)]
+    assert diagnostics[1].message == ("`timezone` is given twice in calendar 'c' (first at "
+                                      f"{path}:3:3); only the last one counts")

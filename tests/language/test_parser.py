@@ -574,3 +574,57 @@ def test_the_grammar_analysis_is_cached_in_the_users_own_directory_and_a_bad_cac
     rebuilt = parser.get_parser.__wrapped__()
     text = "field lead_score: number\n"
     assert rebuilt.parse(text, start="start") == built.parse(text, start="start")
+
+
+# ---------------------------------------------------------------- repeated one-value items
+
+
+def test_a_setting_given_twice_is_recorded_and_the_last_one_counts() -> None:
+    parsed = parse("policy p {\n  window w {\n    starts when mql\n    stops on activity\n"
+                   "    starts on created\n  }\n}")
+    policy = parsed.declarations[0]
+    assert isinstance(policy, m.Policy)
+    assert policy.windows[0].start == same(m.Trigger(event="created"))
+    [repeated] = parsed.repeated
+    assert (repeated.kind, repeated.name, repeated.keyword) == ("window", "w", "starts")
+    assert (repeated.first.line, repeated.first.column) == (3, 5)
+    assert (repeated.pos.line, repeated.pos.column, repeated.pos.end_column) == (5, 5, 22)
+
+
+def test_a_setting_given_three_times_is_recorded_twice_each_against_the_first() -> None:
+    parsed = parse('calendar c {\n  timezone "UTC"\n  timezone "Europe/Paris"\n  timezone "Asia/Tokyo"\n}')
+    assert [(r.keyword, r.first.line, r.pos.line) for r in parsed.repeated] == [("timezone", 2, 3), ("timezone", 2, 4)]
+
+
+@pytest.mark.parametrize(("block", "written", "keyword"), [
+    ("policy", 'title "a"', "title"), ("policy", "applies when mql", "applies when"),
+    ("policy", "calendar c", "calendar"),
+    ("window", "pauses while mql", "pauses while"), ("window", "restarts on recycle", "restarts on recycle"),
+    ("window", "quiet hours c", "quiet hours"), ("window", "role first_touch", "role"),
+    ("target", "group by region", "group by"), ("target", "goal >= 90%", "goal"),
+    ("target", "tolerance 5%", "tolerance"),
+    ("calendar", 'holidays "US"', "holidays"),
+    ("plan", "revenue 100 per month", "revenue"), ("plan", "deal size 10", "deal size"),
+    ("plan", "win rate 20%", "win rate"),
+])
+def test_each_one_value_item_is_recorded_when_repeated(block: str, written: str, keyword: str) -> None:
+    body = f"  {written}\n  {written}\n"
+    inside = f"{block} n {{\n{body}}}"
+    text = f"policy p {{\n{inside}\n}}" if block in ("window", "target") else inside
+    [repeated] = parse(text).repeated
+    assert (repeated.kind, repeated.name, repeated.keyword) == (block, "n", keyword)
+
+
+def test_items_a_block_may_hold_many_of_are_not_repeats() -> None:
+    parsed = parse("policy p {\n  tier a when mql\n  tier b otherwise\n  window w {\n    goal a 2h\n    goal 4h\n"
+                   "    warn at 50%\n    warn at 75%\n    escalate on breach { notify owner }\n"
+                   "    escalate 1h after breach { notify owner }\n  }\n  window v { }\n  target t { }\n"
+                   "  target u { }\n}\n"
+                   'calendar c {\n  hours mon 09:00-17:00\n  hours tue 09:00-17:00\n  closed 2026-01-01\n'
+                   '  closed 2026-12-25\n}\ncontact x { email "a@x.com" email "b@x.com" }')
+    assert parsed.repeated == []
+
+
+def test_the_same_setting_in_two_blocks_is_not_a_repeat() -> None:
+    parsed = parse("policy p {\n  window w { starts when mql }\n  window v { starts when mql }\n}")
+    assert parsed.repeated == []

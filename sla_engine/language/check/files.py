@@ -148,6 +148,7 @@ def _salvage(text: str, path: str) -> _Salvaged:
     reported as unknown, since the real mistake is the syntax error already shown.
     """
     declarations: list[Any] = []
+    repeated: list[m.Repeated] = []
     broken: set[str] = set()
     diagnostics: list[Diagnostic] = []
     lines = LineIndex(text)
@@ -155,10 +156,12 @@ def _salvage(text: str, path: str) -> _Salvaged:
         declared = re.compile(r"\w+\s+(\w+)").match(text, start, end)
         try:
             tree = parse_span(text, start, end, "start", lines)
-            declarations.extend(ToModel(path).transform(tree).declarations)
+            statement = ToModel(path).transform(tree)
+            declarations.extend(statement.declarations)
+            repeated.extend(statement.repeated)
         except (UnexpectedInput, VisitError, RecursionError) as error:
             if declared:
                 broken.add(declared.group(1))
             if isinstance(error, VisitError):
                 diagnostics.append(_visit_diagnostic(error, path))
-    return _Salvaged(m.PolicyFile(path=path, declarations=declarations), broken, diagnostics)
+    return _Salvaged(m.PolicyFile(path=path, declarations=declarations, repeated=repeated), broken, diagnostics)

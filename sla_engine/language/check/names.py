@@ -5,32 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from lark import Tree
-from lark.exceptions import UnexpectedInput
-
 from sla_engine.language import model as m
 from sla_engine.language.check.base import CheckerBase, _article, _kind
 from sla_engine.language.check.types import _event_fields
-from sla_engine.language.parser import get_parser
 from sla_engine.language.vocabulary import LEAD_FIELDS
-
-# Block items that hold one value: the model keeps the last, so a second one silently wins.
-_SINGLE_ITEMS: dict[str, tuple[str, dict[str, str]]] = {
-    "policy_decl": ("policy", {
-        "policy_title": "title", "policy_version": "version", "policy_effective": "effective",
-        "policy_owner": "owner", "policy_description": "description", "policy_timezone": "timezone",
-        "policy_calendar": "calendar", "policy_applies": "applies when"}),
-    "window_decl": ("window", {
-        "window_starts": "starts", "window_stops": "stops", "window_pauses": "pauses while",
-        "window_calendar": "calendar", "window_restarts": "restarts on recycle", "window_quiet_hours": "quiet hours",
-        "window_role": "role"}),
-    "target_decl": ("target", {
-        "target_owner": "owner", "target_accountable": "accountable", "target_metric": "metric",
-        "target_where": "where", "target_period": "period",
-        "target_group": "group by", "target_goal": "goal", "target_tolerance": "tolerance"}),
-    "calendar_decl": ("calendar", {"cal_timezone": "timezone", "cal_holidays": "holidays"}),
-    "plan_decl": ("plan", {"plan_revenue": "revenue", "plan_deal_size": "deal size", "plan_win_rate": "win rate"}),
-}
 
 
 def _named_refs(node: Any, event_kind: str | None = None) -> Iterator[tuple[str, m.Node]]:
@@ -66,31 +44,11 @@ class NameChecks(CheckerBase):
 
     def check_repeated_items(self) -> None:
         """`starts` written twice in a window: the model keeps only the last, so the first is silently ignored."""
-        for path, text in self.ps.sources.items():
-            try:
-                tree = get_parser().parse(text, start="start")
-            except (UnexpectedInput, RecursionError):
-                continue  # syntax errors are reported by the parser; only well-formed files are read again
-            for block in tree.iter_subtrees_topdown():
-                if block.data in _SINGLE_ITEMS:
-                    self.check_block_items(path, block)
-
-    def check_block_items(self, path: str, block: Tree) -> None:
-        kind, keywords = _SINGLE_ITEMS[str(block.data)]
-        name = block.children[0]
-        first: dict[str, m.Pos] = {}
-        for item in block.children:
-            if not isinstance(item, Tree) or str(item.data) not in keywords:
-                continue
-            meta = item.meta
-            pos = m.Pos(file=path, line=meta.line, column=meta.column, end_line=meta.end_line,
-                        end_column=meta.end_column)
-            keyword = keywords[str(item.data)]
-            if keyword in first:
-                self.report("E203", f"`{keyword}` is given twice in {kind} '{name}' (first at {first[keyword]}); "
-                            "only the last one counts", self.head(pos), "keep one of them")
-            else:
-                first[keyword] = pos
+        for policy_file in self.ps.files:
+            for repeated in policy_file.repeated:
+                self.report("E203", f"`{repeated.keyword}` is given twice in {repeated.kind} '{repeated.name}' "
+                            f"(first at {repeated.first}); only the last one counts", self.head(repeated.pos),
+                            "keep one of them")
 
     def check_shared_names(self) -> None:
         """Fields, scores, definitions and stages are all read by bare name in conditions: one name, one meaning."""
