@@ -439,13 +439,16 @@ Declaration = Union[  # noqa: UP007
 ]
 
 
-class Repeated(Node):
+class Repeated(BaseModel):
     """A one-value item given again in its block (``starts`` twice): only the last one counts.
 
-    The parser records it, since the model keeps only the last; the checker reports it. ``pos``
-    is the later item, ``first`` the first one.
+    Not part of the language (no node of a policy): the parser records it, since the model keeps
+    only the last, and the checker reports it. ``pos`` is the later item, ``first`` the first one.
     """
 
+    model_config = ConfigDict(frozen=True)
+
+    pos: Pos
     kind: str  # the block: policy, window, target, calendar, plan
     name: str  # the block's name
     keyword: str  # the item as written: "starts", "pauses while", "win rate"
