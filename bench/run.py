@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import platform
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"
@@ -105,17 +108,73 @@ def ingest_floor(data: Path, db: Path) -> float:
     return seconds
 
 
-def evaluate(db: Path, as_of: datetime, events: list | None = None) -> float:
+def evaluate(db: Path, as_of: datetime, events: list | None = None, policy_set: Any = None) -> float:
     from sla_engine.language.policy_set import load_policy_set
     from sla_engine.runner import evaluate_run
     from sla_engine.store.db import Store
 
-    policy_set = load_policy_set([POLICIES])
+    policy_set = policy_set or load_policy_set([POLICIES])
     store = Store(db)
     sources = [("bench", iter(events))] if events else []
     seconds = timed(lambda: evaluate_run(policy_set, store, sources, as_of))
     store.close()
     return seconds
+
+
+PEER_POLICY, PEER_WINDOW = "inbound_tiered", "first_response"
+
+
+def one_window_set() -> Any:
+    """The shipped policy set with one window left: the first_response clock the peer query computes."""
+    import dataclasses
+
+    from sla_engine.language.policy_set import load_policy_set
+
+    policy_set = load_policy_set([POLICIES])
+    policy = policy_set.policies[PEER_POLICY]
+    window = next(w for w in policy.windows if w.name == PEER_WINDOW)
+    alone = policy.model_copy(update={"windows": [window], "targets": []})
+    return dataclasses.replace(policy_set, policies={PEER_POLICY: alone})
+
+
+def window_count() -> int:
+    from sla_engine.language.policy_set import load_policy_set
+
+    return sum(len(policy.windows) for policy in load_policy_set([POLICIES]).policies.values())
+
+
+def engine_verdicts(db: Path) -> dict[str, int]:
+    """The first_response instances a run left in the store, by status."""
+    connection = sqlite3.connect(db)
+    counts = dict(connection.execute(
+        "SELECT status, count(*) FROM window_instances WHERE policy = ? AND window = ? GROUP BY status",
+        (PEER_POLICY, PEER_WINDOW)).fetchall())
+    connection.close()
+    return counts
+
+
+def peer(db: Path) -> tuple[float, dict[str, int]]:
+    """The DuckDB query of bench/peer_query.py over the store's events: best of three, its counts."""
+    from bench import peer_query
+
+    connection = peer_query.load(db)
+    counts: dict[str, int] = {}
+
+    def work() -> None:
+        nonlocal counts
+        counts = peer_query.verdict_counts(connection, AS_OF)
+
+    seconds = min(timed(work) for _ in range(3))
+    connection.close()
+    return seconds, counts
+
+
+def copy_store(db: Path, to: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{to}{suffix}").unlink(missing_ok=True)
+        if Path(f"{db}{suffix}").exists():
+            shutil.copyfile(f"{db}{suffix}", f"{to}{suffix}")
+    return to
 
 
 def scan_events(db: Path) -> None:
@@ -346,7 +405,7 @@ def check_time(directory: Path) -> tuple[float, int]:
 
 
 def run(sizes: list[int], rss_sizes: list[int], workdir: Path, report_sizes: list[int] = (),
-        ingest_only: bool = False) -> list[Row]:
+        ingest_only: bool = False, with_peer: bool = True) -> list[Row]:
     rows: list[Row] = []
     for leads in sizes:
         data = generate(leads, workdir / f"events-{leads}.csv")
@@ -361,10 +420,13 @@ def run(sizes: list[int], rss_sizes: list[int], workdir: Path, report_sizes: lis
                         seconds / floor, "≤ 3×", seconds / floor <= 3))
         if ingest_only:
             continue
+        one_window_db = copy_store(db, workdir / f"one-window-{leads}.db")
         full = evaluate(db, AS_OF)
         scan = scan_floor(db)
         rows.append(Row(f"full evaluation {leads:,} leads", full, "plain scan of events", scan, full / scan,
                         "≤ 3×", full / scan <= 3))
+        if with_peer:
+            rows.extend(peer_rows(leads, db, one_window_db, full))
         read_write = read_write_floor(db, workdir)
         rows.append(Row(f"  full evaluation {leads:,} leads", full, "scan + write its results", read_write,
                         full / read_write, "report", None, note="what judging adds"))
@@ -410,6 +472,24 @@ def run(sizes: list[int], rss_sizes: list[int], workdir: Path, report_sizes: lis
     return rows
 
 
+def peer_rows(leads: int, db: Path, one_window_db: Path, full: float) -> list[Row]:
+    """The engine beside a hand-written DuckDB query of the same first_response verdicts: the
+    window alone, and the whole set against the query's cost per window."""
+    seconds, counts = peer(db)
+    agrees = counts == engine_verdicts(db)
+    alone = evaluate(one_window_db, AS_OF, policy_set=one_window_set())
+    windows = window_count()
+    shown = ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items()))
+    return [
+        Row(f"  peer: DuckDB, first_response, {leads:,} leads", seconds, "", None, None, "agree", agrees,
+            note=f"agrees with the engine: {'yes' if agrees else 'NO'} ({shown}); one thread"),
+        Row(f"  first_response alone, {leads:,} leads", alone, "DuckDB query", seconds, alone / seconds, "≤ 3×",
+            alone / seconds <= 3),
+        Row(f"  full evaluation, {windows} windows, {leads:,} leads", full, f"DuckDB query × {windows}",
+            seconds * windows, full / (seconds * windows), "≤ 3×", full / (seconds * windows) <= 3),
+    ]
+
+
 def render(rows: list[Row]) -> str:
     header = f"{'measurement':44} {'seconds':>9} {'floor':>32} {'ratio':>8}  {'goal':8} {'met':4} note"
     lines = [header, "-" * len(header)]
@@ -429,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-leads", type=int, action="append", default=None,
                         help="sizes for the quarterly report (synthetic store)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep generated data here between runs")
+    parser.add_argument("--no-peer", action="store_true", help="leave out the DuckDB peer query")
     parser.add_argument("--ingest-only", action="store_true", help="measure only ingest against its floor")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "results.json")
     args = parser.parse_args(argv)
@@ -436,7 +517,10 @@ def main(argv: list[str] | None = None) -> int:
     rss_sizes = args.rss_leads if args.rss_leads is not None else []
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sla-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    rows = run(sizes, rss_sizes, workdir, args.report_leads or [], ingest_only=args.ingest_only)
+    with_peer = not args.no_peer
+    if with_peer and importlib.util.find_spec("duckdb") is None:
+        parser.error("the peer query needs DuckDB: pip install -e '.[bench]' (or pass --no-peer)")
+    rows = run(sizes, rss_sizes, workdir, args.report_leads or [], ingest_only=args.ingest_only, with_peer=with_peer)
     print(render(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     machine = {"python": platform.python_version(), "machine": platform.machine(), "system": platform.system(),
