@@ -121,22 +121,22 @@ def evaluate_run(
 ) -> RunReport:
     """A whole run in one transaction: a crash or --dry-run leaves the store untouched."""
     as_of = utc(as_of)
-    last = store.last_run()
+    last = store.runs.last()
     if last is not None and as_of < last["as_of"]:
         raise BackInTime(as_of, last["as_of"])
     evaluator = Evaluator(policy_set)
     with store.transaction(rollback=dry_run):
-        run_id = store.start_run(as_of, policy_set.content_hash, git_commit, dry_run)
+        run_id = store.runs.start(as_of, policy_set.content_hash, git_commit, dry_run)
         report = RunReport(run_id, as_of, policy_set.content_hash, git_commit, dry_run)
         for name, items in sources:
             report.sources.append(ingest(store, name, items, run_id))
             if isinstance(items, Pull):
                 items.save(store)  # the cursors advance in the transaction that stores the events
         if last is None or last["policy_hash"] != policy_set.content_hash:
-            store.mark_all_dirty()
+            store.leads.mark_all_dirty()
             report.full = True
-        report.leads_evaluated = store.select_leads_to_evaluate(as_of)
-        histories = store.iter_selected_histories()
+        report.leads_evaluated = store.leads.select_to_evaluate(as_of)
+        histories = store.events.of_selected_leads()
         done = 0
         with older_objects_frozen():
             while batch := list(islice(histories, BATCH_LEADS)):
@@ -147,14 +147,15 @@ def evaluate_run(
                     done += 1
                     if progress is not None:
                         progress(done, report.leads_evaluated)
-        report.status_counts.update(store.status_counts())
+        report.status_counts.update(store.instances.status_counts())
         for row in report.instances:
             row.update(timing(evaluator, row, as_of))
-        earliest = datetime.fromisoformat(store.earliest_new_event) if store.earliest_new_event else None
+        changed_since = store.events.earliest_new_event
+        earliest = datetime.fromisoformat(changed_since) if changed_since else None
         if report.full or targets_may_have_changed(policy_set, last["as_of"] if last else None, as_of, earliest):
             report.actions_due += record_target_escalations(policy_set, store, as_of, run_id,
                                                             since=last["as_of"] if last else None)
-        store.finish_run(run_id, report.summary())
+        store.runs.finish(run_id, report.summary())
     return report
 
 
@@ -163,7 +164,7 @@ def _save_results(store: Store, results: list[LeadResult], run_id: int, as_of: d
     """Write a batch of judged leads, noting what newly breached or warned."""
     rows = {result.lead_id: [instance.as_row() for instance in result.instances] for result in results}
     now = iso(as_of)
-    for row in store.save_instances_of(rows, run_id):
+    for row in store.instances.save(rows, run_id):
         if row["status"] == ClockStatus.BREACHED and row["previous_status"] != ClockStatus.BREACHED:
             report.new_breach_count += 1
             if len(report.new_breaches) < MAX_KEPT:
@@ -177,8 +178,8 @@ def _save_results(store: Store, results: list[LeadResult], run_id: int, as_of: d
         for lead_rows in rows.values():
             report.instances.extend(lead_rows)
     report.actions_due += store.record_actions((a for result in results for a in result.actions), run_id)
-    store.save_stage_entries_of({result.lead_id: result.stage_entries for result in results})
-    store.save_leads(((result.lead_id, result.state, result.next_check) for result in results), run_id)
+    store.leads.save_stage_entries({result.lead_id: result.stage_entries for result in results})
+    store.leads.save(((result.lead_id, result.state, result.next_check) for result in results), run_id)
 
 
 def timing(evaluator: Evaluator, row: dict[str, Any], as_of: datetime) -> dict[str, float | None]:

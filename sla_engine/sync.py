@@ -28,7 +28,8 @@ from sla_engine.connector import (
 from sla_engine.events import EventRow, LeadEvent, event_row
 from sla_engine.store import owners as owner_store
 from sla_engine.store import sync_state
-from sla_engine.store.db import EVENT_BATCH, Store
+from sla_engine.store.db import Store
+from sla_engine.store.events import EVENT_BATCH
 
 UTC = timezone.utc
 log = logging.getLogger(__name__)
@@ -59,17 +60,17 @@ def ingest(store: Store, name: str, items: Iterable[Item], run_id: int | None) -
     from the wrong fields) keep the first; the other is quarantined and counted as a conflict.
     """
     counts = SourceCounts(name)
-    session = store.begin_ingest()
+    session = store.events.begin_ingest()
     accepted: list[EventRow] = []
 
     def store_accepted() -> None:
-        done = store.upsert_rows(accepted, run_id, session)
+        done = store.events.upsert_rows(accepted, run_id, session)
         counts.accepted += len(accepted) - len(done.conflicts)
         counts.new_events += done.written
         for kept, refused in done.conflicts:
             counts.quarantined += 1
             counts.conflicts += 1
-            store.quarantine(name, None, None, conflict_reason(kept, refused), refused._asdict(), run_id)
+            store.quarantine.keep(name, None, None, conflict_reason(kept, refused), refused._asdict(), run_id)
         accepted.clear()
 
     for item in items:
@@ -79,7 +80,7 @@ def ingest(store: Store, name: str, items: Iterable[Item], run_id: int | None) -
             accepted.append(event_row(item))
         else:
             counts.quarantined += 1
-            store.quarantine(name, str(getattr(item, "file", "")), getattr(item, "line", None),
+            store.quarantine.keep(name, str(getattr(item, "file", "")), getattr(item, "line", None),
                              item.reason, dict(getattr(item, "raw", {})), run_id)
             continue
         if len(accepted) == EVENT_BATCH:
@@ -197,7 +198,7 @@ def status_updates(store: Store, overlay: Iterable[dict[str, Any]] = ()) -> list
 
     ``overlay`` holds instance rows not committed (a dry run's), which win over the store's.
     """
-    rows: dict[str, dict[str, Any]] = {row["key"]: row for row in store.instances()}
+    rows: dict[str, dict[str, Any]] = {row["key"]: row for row in store.instances.rows()}
     for row in overlay:
         rows[row["key"]] = row
     latest: dict[tuple[str, str, str], dict[str, Any]] = {}

@@ -59,7 +59,7 @@ def history(leads: int = 12) -> list[LeadEvent]:
 
 def snapshot(store: Store) -> tuple[list[dict], list[tuple]]:
     instances = [{k: v for k, v in row.items() if k not in ("first_run", "updated_run")}
-                 for row in store.instances()]
+                 for row in store.instances.rows()]
     outbox = [(r["key"], r["due_at"], r["action"]) for r in store.outbox()]
     stages = list(store.conn.execute("SELECT * FROM stage_entries ORDER BY 1, 2, 3"))
     return instances, outbox, stages
@@ -140,7 +140,7 @@ def test_a_deadline_passing_between_runs_is_judged_without_new_events(tmp_path):
     run(store, events, at(23, 9, 30))
     later = run(store, [], at(23, 11, 30))
     assert later.leads_evaluated == 1
-    statuses = {row["window"]: row["status"] for row in store.instances()}
+    statuses = {row["window"]: row["status"] for row in store.instances.rows()}
     assert statuses == {"first_response": "breached", "cadence": "running"}
     assert later.new_breach_count == len(later.new_breaches) == 1
 
@@ -194,7 +194,7 @@ def test_two_activities_under_one_id_keep_the_first_and_quarantine_the_other_wit
     assert "the first was kept" in reason and json.loads(raw)["occurred_at"].startswith("2026")
     again = run(store, [*events, call, second_call], at(25, 13)).sources[0]
     assert (again.conflicts, store.count("quarantine")) == (1, 1)  # counted each read, kept once
-    assert call in store.lead_events("L0") and second_call not in store.lead_events("L0")
+    assert call in store.events.of_lead("L0") and second_call not in store.events.of_lead("L0")
 
 
 def test_a_changed_policy_keeps_finished_judgements_and_rejudges_running_ones(tmp_path):
@@ -212,7 +212,7 @@ def test_a_changed_policy_keeps_finished_judgements_and_rejudges_running_ones(tm
     changed = build_policy_set([parse_text(text, "test.sla")], {"test.sla": text})
     report = evaluate_run(changed, store, [], at(23, 10, 30))
     assert report.full
-    rows = {r["lead_id"]: r for r in store.instances() if r["window"] == "first_response"}
+    rows = {r["lead_id"]: r for r in store.instances.rows() if r["window"] == "first_response"}
     assert rows["A"]["status"] == "met" and rows["A"]["policy_hash"] != changed.content_hash
     assert rows["B"]["status"] == "breached" and rows["B"]["policy_hash"] == changed.content_hash
 

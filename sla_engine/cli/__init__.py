@@ -435,7 +435,7 @@ def quarantine(ctx: click.Context, source: str | None, limit: int | None, db: Pa
 
     store = open_existing_store(app.store_path(load_config(ctx), None, db))
     try:
-        rows = store.quarantined(source, limit)
+        rows = store.quarantine.rows(source, limit)
     finally:
         store.close()
     if output == "json":
@@ -475,7 +475,7 @@ def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies:
     db_path = app.store_path(config, policies, db)
     store = open_existing_store(db_path)
     try:
-        events = store.lead_events(lead_id)
+        events = store.events.of_lead(lead_id)
         people = {ident: owners.label(owner) for ident, owner in owners.all_owners(store).items()}
         moment = as_of_or_last_run(as_of, store)
     finally:

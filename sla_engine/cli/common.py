@@ -110,7 +110,7 @@ def as_of_or_last_run(value: str | None, store: Store) -> datetime:
     store is as its last run left it, so that is the moment they show (and send) by default."""
     if value:
         return parse_as_of(value)
-    last = store.last_run()
+    last = store.runs.last()
     return last["as_of"] if last else parse_as_of(None)
 
 

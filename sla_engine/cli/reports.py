@@ -108,7 +108,7 @@ def _send_review(ctx: click.Context, policies: Path | None, db: Path | None, per
             except (PeriodError, MetricError) as error:
                 raise click.ClickException(str(error)) from None
             rows = review_rows(result, policy_set.contacts, moment)
-            last = store.last_run()
+            last = store.runs.last()
             with store.transaction():
                 new = store.record_actions(rows, last["id"] if last else 0)
             click.echo(f"review {label}: {new} new message(s) for {len(rows)} accountable contact(s)", err=True)

@@ -172,7 +172,7 @@ class Delivery:
 
     def instance(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """The row's window instance as stored now (due, status, stopped), or None when withdrawn."""
-        return self.store.instance_timing(f"{row['lead_id']}|{row['policy']}|{row['window']}|{row['cycle']}")
+        return self.store.instances.timing(f"{row['lead_id']}|{row['policy']}|{row['window']}|{row['cycle']}")
 
     def level_when(self, row: dict[str, Any]) -> str | None:
         level = self.level(row)
@@ -375,7 +375,7 @@ class Delivery:
             if kind in ("reassign", "set"):
                 event = stable_event(source=SOURCE, lead_id=lead_id, type=event_type, occurred_at=self.now,
                                      key=row["key"], payload=payload)
-                self.store.upsert_events([event], None)
+                self.store.events.upsert([event], None)
             outbox.mark_sent(self.store, [row["key"]], self.now)
         self.checkpoint("marked")
         if isinstance(update, OwnerChange):
@@ -409,7 +409,7 @@ class Delivery:
 
     def push_target(self, lead_id: str) -> Connector | None:
         """The lead's source connector, when it can write owner changes, tasks and fields back."""
-        for source in self.store.lead_sources(lead_id, besides=SOURCE):
+        for source in self.store.events.sources_of(lead_id, besides=SOURCE):
             connector = self.connectors.get(source)
             if connector is not None and connector.takes_actions():
                 return connector
@@ -418,7 +418,7 @@ class Delivery:
     # ------------------------------------------------------------ helpers
     def lead(self, lead_id: str) -> dict[str, Any]:
         if lead_id not in self.leads:
-            self.leads[lead_id] = self.store.lead_state(lead_id)
+            self.leads[lead_id] = self.store.leads.state(lead_id)
         return self.leads[lead_id]
 
     def item(self, row: dict[str, Any], lead: Mapping[str, Any]) -> Item:

@@ -30,7 +30,7 @@ from sla_engine.engine.status import ClockStatus, TargetStatus
 from sla_engine.events import LeadEvent
 from sla_engine.language.actions import describe_action
 from sla_engine.language.policy_set import PolicySet, build_policy_set, load_policy_set, policy_files
-from sla_engine.store.db import histories_until, open_read_only
+from sla_engine.store.events import histories_until, open_read_only
 
 NEW_CLOCK, CLOCK_GONE = "new clock", "clock gone"
 CHANGE_KINDS = ("tier", "deadline", "outcome", "escalations", NEW_CLOCK, CLOCK_GONE)
@@ -289,10 +289,10 @@ class _TargetStores:
 
     def add(self, lead_id: str, events: list[LeadEvent], results: tuple[LeadResult, LeadResult]) -> None:
         for store, result in zip(self.stores, results, strict=True):
-            store.upsert_events(events, 0)
-            store.save_instances(lead_id, [i.as_row() for i in result.instances], 0)
-            store.save_stage_entries(lead_id, result.stage_entries)
-            store.save_lead(lead_id, result.state, result.next_check, 0)
+            store.events.upsert(events, 0)
+            store.instances.save({lead_id: [i.as_row() for i in result.instances]}, 0)
+            store.leads.save_stage_entries({lead_id: result.stage_entries})
+            store.leads.save([(lead_id, result.state, result.next_check)], 0)
 
 
 def zone_of_policy(policy_set: PolicySet, name: str) -> str:

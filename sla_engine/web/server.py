@@ -79,7 +79,7 @@ class Site:
         return store
 
     def last_run(self, store: Store) -> dict[str, Any] | None:
-        return store.last_run()
+        return store.runs.last()
 
     def report(self, store: Store, as_of: datetime, period: str | None, run_id: Any) -> Report:
         """The dashboard for this run: built once per run, period and as-of."""
@@ -146,7 +146,7 @@ class Pages:
 
     def opened(self) -> tuple[Store, dict[str, Any] | None, datetime]:
         store = self.site.store()
-        last = store.last_run()
+        last = store.runs.last()
         as_of = utc(last["as_of"]) if last else utc(datetime.now().astimezone())
         return store, last, as_of
 
@@ -218,13 +218,13 @@ class Pages:
     def lead_page(self, lead_id: str) -> Response:
         store, last, as_of = self.opened()
         try:
-            events = store.lead_events(lead_id)
+            events = store.events.of_lead(lead_id)
             if not events:
                 abort(404)
             trace = render_explanation(self.site.policy_set, lead_id, events, as_of)
-            clocks = store.instances(lead_id)
+            clocks = store.instances.rows(lead_id)
             outbox = [row for row in store.outbox() if row["lead_id"] == lead_id]
-            state = store.lead_state(lead_id)
+            state = store.leads.state(lead_id)
         finally:
             store.close()
         fields = _fields(state)
@@ -287,7 +287,7 @@ class Pages:
     def quarantine_page(self) -> Response:
         store, last, _ = self.opened()
         try:
-            rows = store.quarantined(limit=drilldown.LIMIT, newest_first=True)
+            rows = store.quarantine.rows(limit=drilldown.LIMIT, newest_first=True)
             total = store.count("quarantine")
         finally:
             store.close()

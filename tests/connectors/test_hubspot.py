@@ -206,10 +206,10 @@ def test_a_meeting_canceled_after_it_counted_stops_counting(hubspot, make_hs, tm
     store = Store(tmp_path / "s.db")
     connector = make_hs()
     sync_sources(store, [connector], at(61))
-    assert [str(e.type) for e in store.lead_events(lead)] == ["created", "activity"]
+    assert [str(e.type) for e in store.events.of_lead(lead)] == ["created", "activity"]
     fake.set("meetings", meeting, at(62), hs_meeting_outcome="NO_SHOW")
     sync_sources(store, [connector], at(63))
-    assert [str(e.type) for e in store.lead_events(lead)] == ["created", "updated"]  # the touch is withdrawn
+    assert [str(e.type) for e in store.events.of_lead(lead)] == ["created", "updated"]  # the touch is withdrawn
 
 
 def test_search_is_paced_to_its_per_second_limit(hubspot, make_hs):
@@ -231,12 +231,12 @@ def test_a_daily_limit_is_not_retried_and_stops_with_what_was_read_kept(hubspot,
     (summary,) = sync_sources(store, [make_hs(page_size=3)], UNTIL)
     assert summary.stopped and "daily API limit" in summary.stopped
     assert len(fake.requests) == 6  # the refused request was not retried
-    stored = {lead for lead in ids if store.lead_events(lead)}
+    stored = {lead for lead in ids if store.events.of_lead(lead)}
     assert len(stored) >= 3 and stored < set(ids)
     assert summary.cursors["contacts"] < Cursor(UNTIL).dump()  # resumes where it stopped
     fake.daily_limit = None
     sync_sources(store, [make_hs(page_size=3)], UNTIL)
-    assert all(store.lead_events(lead) for lead in ids)
+    assert all(store.events.of_lead(lead) for lead in ids)
 
 
 def test_a_secondly_429_names_its_policy_when_it_persists(hubspot, make_hs):

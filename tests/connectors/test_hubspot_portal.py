@@ -107,7 +107,7 @@ class Truth:
 def timeline(store: Store, lead: str) -> set[tuple[Any, ...]]:
     """The store's events for a lead, as the same facts (an update that changes nothing is no fact)."""
     facts = set()
-    for e in store.lead_events(lead):
+    for e in store.events.of_lead(lead):
         p, kind = e.payload, str(e.type)
         if kind == "created":
             facts.add(("created", e.occurred_at, p["attributes"].get("lead_score")))

@@ -450,7 +450,7 @@ def test_a_lead_deleted_then_restored_comes_back_with_the_history_made_before_it
     sync_sources(store, [make_sf()], at(30))
     fake.undelete(lead, at(40))  # SystemModstamp moves, LastModifiedDate does not
     sync_sources(store, [make_sf()], at(50))
-    events = store.lead_events(lead)
+    events = store.events.of_lead(lead)
     assert [(e.occurred_at, e.payload["new"]) for e in events if e.type == "status_changed"] == [(at(10), "Working")]
     assert [e.occurred_at for e in events if e.type == "activity"] == [at(11)]
     deletion = [(e.occurred_at, True) for e in events if e.type == "deleted"]

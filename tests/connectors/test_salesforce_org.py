@@ -211,9 +211,9 @@ def test_three_syncs_of_a_busy_org_give_every_lead_its_true_timeline(salesforce,
 
         stored = {row["lead_id"] for row in store.db.query("SELECT DISTINCT lead_id FROM events")}
         assert stored == {lead for lead, facts in fake.truth.items() if facts[0][1] <= until}
-        wrong = {lead: (fold(store.lead_events(lead)), true_history(fake.truth[lead], until))
+        wrong = {lead: (fold(store.events.of_lead(lead)), true_history(fake.truth[lead], until))
                  for lead in sorted(stored)
-                 if fold(store.lead_events(lead)) != true_history(fake.truth[lead], until)}
+                 if fold(store.events.of_lead(lead)) != true_history(fake.truth[lead], until)}
         assert not wrong, f"after the sync at {until}, {len(wrong)} timelines differ: " + "; ".join(
             f"{lead} missing {sorted(set(truth) - set(got), key=repr)} extra {sorted(set(got) - set(truth), key=repr)}"
             for lead, (got, truth) in list(wrong.items())[:3])

@@ -128,7 +128,7 @@ def test_git_revisions_of_the_policies_and_the_configured_store_read_only(projec
     shutil.copy(new_policies / "inbound.sla", project / "policies" / "inbound.sla")
     git(project, "commit", "-q", "-am", "faster tier 2")
     store = Store(project / "sla-engine.db")  # where sla-engine.toml puts it: beside the policies
-    store.upsert_events(history(), 1)
+    store.events.upsert(history(), 1)
     store.close()
     before = hashlib.sha256((project / "sla-engine.db").read_bytes()).hexdigest()
     result = invoke("diff", "HEAD~1", "HEAD", "--as-of", AS_OF)

@@ -41,7 +41,8 @@ def snapshot(store: Store) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]
     """The clocks and their escalations. (A target's escalations are left out: a first run judges only the
     streak ending with its last completed period, so one full run does not replay what early split runs
     recorded; later runs catching up after an outage are tested in tests/engine/test_targets.py.)"""
-    instances = [{k: v for k, v in row.items() if k not in ("first_run", "updated_run")} for row in store.instances()]
+    instances = [{k: v for k, v in row.items() if k not in ("first_run", "updated_run")}
+                 for row in store.instances.rows()]
     outbox = [(row["key"], row["due_at"], row["action"]) for row in store.outbox() if row["lead_id"]]
     return instances, outbox
 
@@ -53,7 +54,7 @@ def run(store: Store, events: list[LeadEvent], as_of: datetime) -> None:
 def stored_verdict(store: Store, lead_id: str, as_of: datetime) -> dict[str, Any]:
     """What the store holds for a lead, in the reference's shape."""
     instances = {}
-    for row in store.instances(lead_id):
+    for row in store.instances.rows(lead_id):
         shaped = {key: row.get(key) for key in COMPARED if key != "elapsed"}
         for key in ("started_at", "due_at", "warning_at", "stopped_at", "breached_at", "paused_since"):
             if shaped[key] is not None:

@@ -34,11 +34,11 @@ def test_events_upsert_by_id_and_only_changes_mark_a_lead_for_judging(tmp_path):
     store = Store(tmp_path / "s.db")
     events = [created("L1", at(23, 9), lead_score=95), assigned("L1", at(23, 9, 1))]
     with store.transaction():
-        assert store.upsert_events(events, run_id=1) == (2, 0, [])
-        assert store.upsert_events(events, run_id=2) == (0, 2, [])
+        assert store.events.upsert(events, run_id=1) == (2, 0, [])
+        assert store.events.upsert(events, run_id=2) == (0, 2, [])
     assert store.count("events") == 2
-    assert store.select_leads_to_evaluate(at(23, 10)) == 1
-    assert [lead for lead, _ in store.iter_selected_histories()] == ["L1"]
+    assert store.leads.select_to_evaluate(at(23, 10)) == 1
+    assert [lead for lead, _ in store.events.of_selected_leads()] == ["L1"]
 
 
 def stored(store: Store) -> dict[str, tuple]:
@@ -54,29 +54,52 @@ def test_new_events_are_stored_and_their_leads_marked_with_the_earliest_instant_
     store = Store(tmp_path / "s.db")
     events = [activity("L2", at(23, 11)), created("L1", at(23, 9), lead_score=95), assigned("L1", at(23, 10))]
     with store.transaction():
-        assert store.upsert_events(events, run_id=1) == (3, 0, [])
+        assert store.events.upsert(events, run_id=1) == (3, 0, [])
     assert {event_id: row[0] for event_id, row in stored(store).items()} == {e.event_id: e.lead_id for e in events}
     assert dirty_leads(store) == ["L1", "L2"]
-    assert store.earliest_new_event == iso(at(23, 9))
+    assert store.events.earliest_new_event == iso(at(23, 9))
+
+
+def test_the_earliest_new_event_noted_is_that_of_the_current_transaction(tmp_path):
+    store = Store(tmp_path / "s.db")
+    with store.transaction():
+        store.events.upsert([created("L1", at(23, 9))], run_id=1)
+    with store.transaction():
+        assert store.events.earliest_new_event is None  # a new transaction (a run) starts with nothing noted
+        store.events.upsert([created("L1", at(23, 9)), activity("L1", at(23, 12))], run_id=2)
+    assert store.events.earliest_new_event == iso(at(23, 12))  # the unchanged event is not new
+
+
+def test_every_repository_writes_in_the_stores_one_transaction(tmp_path):
+    store = Store(tmp_path / "s.db")
+    with store.transaction(rollback=True):
+        run_id = store.runs.start(at(23, 10), "h", None, dry_run=True)
+        store.events.upsert([created("L1", at(23, 9))], run_id)
+        store.leads.save([("L1", {"stage": "mql"}, at(24, 9))], run_id)
+        store.leads.save_stage_entries({"L1": [("mql", at(23, 9))]})
+        store.quarantine.keep("csv", "leads.csv", 3, "no lead id", {"email": "a@example.com"}, run_id)
+        assert store.leads.state("L1") == {"stage": "mql"} and len(store.quarantine.rows()) == 1
+    tables = ("runs", "events", "leads", "stage_entries", "quarantine")
+    assert {table: store.count(table) for table in tables} == dict.fromkeys(tables, 0)
 
 
 def test_a_batch_meeting_stored_events_writes_only_the_new_and_the_changed(tmp_path):
     store = Store(tmp_path / "s.db")
     kept, changed, moved = created("L1", at(23, 9)), assigned("L1", at(23, 10)), activity("L2", at(23, 11))
     with store.transaction():
-        store.upsert_events([kept, changed, moved], run_id=1)
+        store.events.upsert([kept, changed, moved], run_id=1)
         store.conn.execute("UPDATE leads SET dirty = 0")
-        store.earliest_new_event = None
+        store.events.earliest_new_event = None
         new = activity("L4", at(24, 9))
         batch = [kept, changed.model_copy(update={"payload": {"owner": "other@example.com"}}),
                  moved.model_copy(update={"lead_id": "L3"}), new, new]
-        assert store.upsert_events(batch, run_id=2) == (3, 2, [])  # the repeated new event counts once
+        assert store.events.upsert(batch, run_id=2) == (3, 2, [])  # the repeated new event counts once
     rows = stored(store)
     assert rows[kept.event_id][2] == 1  # unchanged: not written again
     assert json.loads(rows[changed.event_id][1]) == {"owner": "other@example.com"} and rows[changed.event_id][2] == 2
     assert rows[moved.event_id][0] == "L3" and rows[new.event_id][2] == 2
     assert dirty_leads(store) == ["L1", "L2", "L3", "L4"]  # L2 lost an event, so it is judged again too
-    assert store.earliest_new_event == iso(at(23, 10))
+    assert store.events.earliest_new_event == iso(at(23, 10))
 
 
 def test_of_two_versions_of_an_event_in_one_batch_the_first_is_kept_and_the_other_refused(tmp_path):
@@ -84,7 +107,7 @@ def test_of_two_versions_of_an_event_in_one_batch_the_first_is_kept_and_the_othe
     first = assigned("L1", at(23, 10))
     second = first.model_copy(update={"payload": {"owner": "other@example.com"}})
     with store.transaction():
-        assert store.upsert_events([first, second], run_id=1) == (1, 0, [(event_row(first), event_row(second))])
+        assert store.events.upsert([first, second], run_id=1) == (1, 0, [(event_row(first), event_row(second))])
     assert json.loads(stored(store)[first.event_id][1])["owner"] == first.payload["owner"]
 
 
@@ -92,13 +115,13 @@ def test_an_id_this_ingest_already_wrote_or_read_is_a_conflict_in_any_later_batc
     store = Store(tmp_path / "s.db")
     old = assigned("L1", at(23, 9))
     with store.transaction():
-        store.upsert_events([old], run_id=1)
+        store.events.upsert([old], run_id=1)
     fresh = [activity("L2", at(23, 11)), created("L3", at(23, 12))]
     with store.transaction():
-        session = store.begin_ingest()
-        assert store.upsert_rows(map(event_row, [*fresh, old]), 2, session)[:2] == (2, 1)
+        session = store.events.begin_ingest()
+        assert store.events.upsert_rows(map(event_row, [*fresh, old]), 2, session)[:2] == (2, 1)
         clash = [e.model_copy(update={"payload": {**e.payload, "by": "someone-else"}}) for e in [fresh[0], old]]
-        done = store.upsert_rows(map(event_row, clash), 2, session)
+        done = store.events.upsert_rows(map(event_row, clash), 2, session)
     assert done.written == 0 and [refused.payload for _, refused in done.conflicts] == [
         event_row(e).payload for e in clash]
     assert [kept for kept, _ in done.conflicts] == [event_row(fresh[0]), event_row(old)]
@@ -108,11 +131,11 @@ def test_an_id_read_again_in_a_later_ingest_with_other_content_is_a_correction_a
     store = Store(tmp_path / "s.db")
     task = activity("L1", at(23, 9))
     with store.transaction():
-        store.upsert_events([task], run_id=1)
+        store.events.upsert([task], run_id=1)
     corrected = task.model_copy(update={"occurred_at": at(23, 15)})
     with store.transaction():
-        assert store.upsert_events([corrected], run_id=2) == (1, 0, [])
-    assert store.lead_events("L1")[0].occurred_at == at(23, 15)
+        assert store.events.upsert([corrected], run_id=2) == (1, 0, [])
+    assert store.events.of_lead("L1")[0].occurred_at == at(23, 15)
 
 
 def test_events_given_as_rows_are_stored_judged_and_deduplicated_as_the_events_are(tmp_path):
@@ -120,15 +143,15 @@ def test_events_given_as_rows_are_stored_judged_and_deduplicated_as_the_events_a
     resent = [events[0], events[1].model_copy(update={"payload": {"owner": "other@example.com"}}),
               events[2].model_copy(update={"lead_id": "L3"})]
     outcomes = []
-    for name, put in (("events", Store.upsert_events),
-                      ("rows", lambda store, events, run_id: store.upsert_rows(map(event_row, events), run_id))):
+    for name, put in (("events", lambda store, events, run_id: store.events.upsert(events, run_id)),
+                      ("rows", lambda store, events, run_id: store.events.upsert_rows(map(event_row, events), run_id))):
         store = Store(tmp_path / f"{name}.db")
         with store.transaction():
             first = put(store, events, run_id=1)
             store.conn.execute("UPDATE leads SET dirty = 0")
             second = put(store, resent, run_id=2)
         everything = list(store.conn.execute("SELECT * FROM events ORDER BY event_id"))
-        outcomes.append((first, second, everything, dirty_leads(store), store.earliest_new_event))
+        outcomes.append((first, second, everything, dirty_leads(store), store.events.earliest_new_event))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][:2] == ((3, 0, []), (2, 1, [])) and outcomes[0][3] == ["L1", "L2", "L3"]
 
@@ -148,7 +171,7 @@ def test_a_new_store_has_8_kib_pages_and_an_older_store_keeps_its_own(tmp_path):
     store = Store(path)
     assert store.conn.execute("PRAGMA page_size").fetchone()[0] == 4096
     with store.transaction():
-        assert store.upsert_events([created("L1", at(23, 9))], run_id=1) == (1, 0, [])
+        assert store.events.upsert([created("L1", at(23, 9))], run_id=1) == (1, 0, [])
     assert store.version == len(MIGRATIONS) and store.count("events") == 1
 
 
@@ -227,16 +250,16 @@ def test_an_older_store_is_migrated_in_place_and_keeps_its_data(tmp_path):
 def _save_lead_by_lead(store, results, run_id):
     changed = []
     for r in results:
-        changed += store.save_instances(r.lead_id, [i.as_row() for i in r.instances], run_id)
-        store.save_stage_entries(r.lead_id, r.stage_entries)
-        store.save_lead(r.lead_id, r.state, r.next_check, run_id)
+        changed += store.instances.save({r.lead_id: [i.as_row() for i in r.instances]}, run_id)
+        store.leads.save_stage_entries({r.lead_id: r.stage_entries})
+        store.leads.save([(r.lead_id, r.state, r.next_check)], run_id)
     return changed
 
 
 def _save_as_one_batch(store, results, run_id):
-    changed = store.save_instances_of({r.lead_id: [i.as_row() for i in r.instances] for r in results}, run_id)
-    store.save_stage_entries_of({r.lead_id: r.stage_entries for r in results})
-    store.save_leads([(r.lead_id, r.state, r.next_check) for r in results], run_id)
+    changed = store.instances.save({r.lead_id: [i.as_row() for i in r.instances] for r in results}, run_id)
+    store.leads.save_stage_entries({r.lead_id: r.stage_entries for r in results})
+    store.leads.save([(r.lead_id, r.state, r.next_check) for r in results], run_id)
     return changed
 
 

@@ -43,24 +43,24 @@ def test_after_any_sequence_of_runs_the_kept_counts_equal_counting_the_instances
         by_lead = {lead: list({row["key"]: row for row in rows if row["lead_id"] == lead}.values())
                    for lead, rows in judged.items()}
         with store.transaction():
-            store.save_instances_of(by_lead, run_id)
-        assert store.status_counts() == counted(store)
-    assert 0 not in store.status_counts().values()
+            store.instances.save(by_lead, run_id)
+        assert store.instances.status_counts() == counted(store)
+    assert 0 not in store.instances.status_counts().values()
     store.close()
 
 
 def test_a_run_that_fails_leaves_the_counts_as_the_last_finished_run_left_them(tmp_path):
     store = Store(tmp_path / "store.db")
     with store.transaction():
-        store.save_instances_of({"L1": [instance("L1", "w1", 1, "tier1", "running", "h1", False)]}, 1)
-    before = store.status_counts()
+        store.instances.save({"L1": [instance("L1", "w1", 1, "tier1", "running", "h1", False)]}, 1)
+    before = store.instances.status_counts()
     try:
         with store.transaction():
-            store.save_instances_of({"L1": [instance("L1", "w1", 1, "tier1", "breached", "h1", False)]}, 2)
+            store.instances.save({"L1": [instance("L1", "w1", 1, "tier1", "breached", "h1", False)]}, 2)
             raise RuntimeError("crash mid-run")
     except RuntimeError:
         pass
-    assert store.status_counts() == before == {("p", "w1", "tier1", "running"): 1}
+    assert store.instances.status_counts() == before == {("p", "w1", "tier1", "running"): 1}
     store.close()
 
 
@@ -68,7 +68,7 @@ def test_a_store_from_before_the_counts_gets_them_counted_when_it_is_migrated(tm
     path = tmp_path / "store.db"
     store = Store(path)
     with store.transaction():
-        store.save_instances_of({lead: [instance(lead, "w1", 1, None, status, "h1", False),
+        store.instances.save({lead: [instance(lead, "w1", 1, None, status, "h1", False),
                                         instance(lead, "w2", 1, "tier2", "met", "h1", True)]
                                  for lead, status in zip(LEADS, ["running", "breached", "running"], strict=True)}, 1)
     expected = counted(store)
@@ -80,6 +80,6 @@ def test_a_store_from_before_the_counts_gets_them_counted_when_it_is_migrated(tm
     connection.close()
     store = Store(path)
     assert store.version == len(MIGRATIONS)
-    assert store.status_counts() == expected == {("p", "w1", "-", "running"): 2, ("p", "w1", "-", "breached"): 1,
-                                                 ("p", "w2", "tier2", "met"): 3}
+    assert store.instances.status_counts() == expected == {
+        ("p", "w1", "-", "running"): 2, ("p", "w1", "-", "breached"): 1, ("p", "w2", "tier2", "met"): 3}
     store.close()

@@ -1,0 +1,42 @@
+"""Runs: one row per evaluate run, what it judged against (policies, commit) and what it counted."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from sla_engine.store.sql import iso, now_utc
+
+
+class Runs:
+    """The ``runs`` table, written in the run's own transaction (a crashed run leaves no row)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def start(self, as_of: datetime, policy_hash: str, git_commit: str | None, dry_run: bool) -> int:
+        """Record a run as running; returns its id."""
+        cursor = self.conn.execute(
+            "INSERT INTO runs (started_at, as_of, status, policy_hash, git_commit, dry_run) "
+            "VALUES (?, ?, 'running', ?, ?, ?)",
+            (iso(now_utc()), iso(as_of), policy_hash, git_commit, int(dry_run)),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def finish(self, run_id: int, counts: dict[str, Any], status: str = "finished") -> None:
+        self.conn.execute(
+            "UPDATE runs SET finished_at = ?, status = ?, counts = ? WHERE id = ?",
+            (iso(now_utc()), status, json.dumps(counts, sort_keys=True), run_id),
+        )
+
+    def last(self) -> dict[str, Any] | None:
+        """The last finished run that was not a dry run: its id, as-of and policy hash."""
+        row = self.conn.execute(
+            "SELECT id, as_of, policy_hash FROM runs WHERE status = 'finished' AND dry_run = 0 "
+            "ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return {"id": row[0], "as_of": datetime.fromisoformat(row[1]), "policy_hash": row[2]}
