@@ -243,7 +243,7 @@ def test_a_crash_between_pull_and_commit_pulls_again_and_records_no_duplicate(sa
     def finish_run(*args, **kwargs):
         raise crash
 
-    monkeypatch.setattr(store, "finish_run", finish_run)
+    monkeypatch.setattr(store.runs, "finish", finish_run)
     with pytest.raises(RuntimeError):
         evaluate_run(policy_set(), store, [(p.name, p) for p in open_pulls(store, [connector], UNTIL)], UNTIL)
     assert store.count("events") == 0 and sync_state.load_cursors(store, "sf") == {}
