@@ -26,7 +26,7 @@ def filled_store(path: Path) -> Path:
     run(store, events[: len(events) // 2], at(20, 12))
     run(store, events, at(24, 12))
     with store.transaction():
-        store.quarantine("crm", "leads.csv", 7, "no lead id", {"Id": "", "Name": "Ada\x1b[2J"}, 2)
+        store.quarantine.keep("crm", "leads.csv", 7, "no lead id", {"Id": "", "Name": "Ada\x1b[2J"}, 2)
     store.close()
     return path
 
