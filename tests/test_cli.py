@@ -110,10 +110,31 @@ def test_explain_shows_the_deadline_arithmetic(project):
     invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z")
     result = invoke(project, "explain", "slow", "--as-of", "2026-11-23T17:00:00Z", "--window", "first_response")
     assert result.exit_code == 0, result.output
-    assert "clock starts Mon 2026-11-23 09:00 America/New_York" in result.output
-    assert "due Mon 2026-11-23 11:00 America/New_York" in result.output
+    assert "2026-11-23 09:00:00 EST  [inbound/first_response] clock starts (cycle 1, tier tier1); " \
+           "2 business hours on office → due Mon 2026-11-23 11:00" in result.output
     assert "breached" in result.output
     assert "cadence" not in result.output
+
+
+def test_explain_shows_every_time_in_one_zone_and_says_which(project):
+    invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--no-deliver")
+    result = invoke(project, "explain", "slow", "--as-of", "2026-11-23T17:00:00Z")
+    lines = result.output.splitlines()
+    assert lines[:2] == ["lead slow as of Mon 2026-11-23 12:00 EST",
+                         "times in America/New_York (the zone of policy inbound)"]
+    assert "UTC" not in result.output and "Z " not in result.output  # no stamp left in another zone
+    assert "inbound/first_response cycle 1: breached; tier tier1; goal 2 business hours on office; " \
+           "due Mon 2026-11-23 11:00" in result.output
+    in_utc = invoke(project, "explain", "slow", "--as-of", "2026-11-23T17:00:00Z", "--zone", "UTC")
+    assert in_utc.output.splitlines()[:2] == ["lead slow as of Mon 2026-11-23 17:00 UTC", "times in UTC"]
+    assert "2026-11-23 14:00:00 UTC  [inbound/first_response] clock starts (cycle 1, tier tier1); " \
+           "2 business hours on office → due Mon 2026-11-23 16:00" in in_utc.output
+    payload = json.loads(invoke(project, "explain", "slow", "--as-of", "2026-11-23T17:00:00Z",
+                                "--format", "json").output)
+    assert payload["zone"] == "America/New_York"
+    assert payload["trace"][0].startswith("2026-11-23 09:00:00 EST  created")
+    wrong = invoke(project, "explain", "slow", "--zone", "Mars/Olympus")
+    assert wrong.exit_code == 1 and "unknown time zone 'Mars/Olympus'" in wrong.output
 
 
 def test_check_reports_every_error_and_exits_1(project, tmp_path):
@@ -270,7 +291,7 @@ def test_evaluate_dry_run_shows_the_run_then_one_line_per_message_not_their_bodi
 def test_report_explain_and_deliver_default_to_the_last_runs_as_of(project):
     invoke(project, "evaluate", "--as-of", "2026-11-23T17:00:00Z", "--no-deliver")
     explained = invoke(project, "explain", "slow")
-    assert explained.exit_code == 0 and "lead slow as of 2026-11-23 17:00 UTC" in explained.output
+    assert explained.exit_code == 0 and "lead slow as of Mon 2026-11-23 12:00 EST" in explained.output
     dry = invoke(project, "deliver", "--dry-run")  # as of now, a day's maximum age would expire every one
     assert dry.exit_code == 0 and "would send 4 message(s)" in dry.output, dry.output
 
@@ -282,4 +303,4 @@ def test_evaluate_refuses_to_go_back_in_time_and_says_how_to_look_back(project):
     assert "earlier than the last run's as-of 2026-11-23T17:00:00" in result.output
     assert "--db past.db --as-of 2026-11-20T17:00:00" in result.output
     looked_back = invoke(project, "explain", "slow", "--as-of", "2026-11-20T17:00:00Z")
-    assert looked_back.exit_code == 0 and "lead slow as of 2026-11-20" in looked_back.output
+    assert looked_back.exit_code == 0 and "lead slow as of Fri 2026-11-20" in looked_back.output

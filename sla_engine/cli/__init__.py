@@ -458,14 +458,18 @@ def quarantine(ctx: click.Context, source: str | None, limit: int | None, db: Pa
 @click.option("--policies", "policies", type=click.Path(path_type=Path), help=POLICIES_HELP)
 @click.option("--db", type=click.Path(path_type=Path))
 @click.option("--as-of", "as_of", help="Explain as of this instant (default: the last run's as-of).")
+@click.option("--zone", help="Show every time in this zone, e.g. America/New_York (default: the zone of the "
+                             "policies that judge the lead when they agree, else UTC).")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
 def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies: Path | None,
-            db: Path | None, as_of: str | None, output: str) -> None:
+            db: Path | None, as_of: str | None, zone: str | None, output: str) -> None:
     """Show a lead's timeline: events, stages, tier and why, each clock and its deadline arithmetic."""
     from sla_engine.reports.explain import explanation, render_explanation
     from sla_engine.store import owners
 
+    if zone is not None:
+        _check_zone(zone)
     config = load_config(ctx)
     policy_set = load_policies(app.policy_path(config, policies))
     windows = sorted({w.name for p in policy_set.policies.values() for w in p.windows})
@@ -485,11 +489,22 @@ def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies:
     if output == "json":
         import json
 
-        click.echo(json.dumps(explanation(policy_set, lead_id, events, moment, window_name), indent=2, default=str))
+        click.echo(json.dumps(explanation(policy_set, lead_id, events, moment, window_name, zone),
+                              indent=2, default=str))
         return
     from sla_engine.safe_text import strip_control
 
-    click.echo(strip_control(render_explanation(policy_set, lead_id, events, moment, window_name, people)))
+    click.echo(strip_control(render_explanation(policy_set, lead_id, events, moment, window_name, people, zone)))
+
+
+def _check_zone(name: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError; a path-like name a ValueError
+        raise click.BadParameter(f"unknown time zone {name!r}: give an IANA name such as America/New_York "
+                                 "or UTC", param_hint="--zone") from None
 
 
 @main.command()

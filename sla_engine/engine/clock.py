@@ -12,7 +12,7 @@ from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.compile import CompiledPolicy, CompiledPolicySet, CompiledTrigger, CompiledWindow
 from sla_engine.engine.conditions import Context
 from sla_engine.engine.status import ClockStatus
-from sla_engine.engine.trace import stamp
+from sla_engine.engine.trace import Part, TraceLine
 from sla_engine.events import Disposition, Event, EventType, LeadEvent, utc
 from sla_engine.language import model as m
 
@@ -107,7 +107,7 @@ class Clock:
                  "policy_hash", "recycled_since_start", "start_was_true", "trace", "window")
 
     def __init__(self, evaluator: CompiledPolicySet, policy: CompiledPolicy, window: CompiledWindow,
-                 lead_id: str, policy_hash: str, trace: list[str] | None) -> None:
+                 lead_id: str, policy_hash: str, trace: list[TraceLine] | None) -> None:
         self.ev = evaluator
         self.policy = policy
         self.window = window
@@ -129,9 +129,10 @@ class Clock:
         inst = self.current
         return inst is not None and not inst.finished
 
-    def _say(self, t: datetime, text: str) -> None:
+    def _say(self, t: datetime, *words: Part) -> None:
+        """A trace line about this clock; instants among the words are shown in the reader's zone."""
         if self.trace is not None:
-            self.trace.append(f"{stamp(t)}  [{self.policy.decl.name}/{self.window.decl.name}] {text}")
+            self.trace.append(TraceLine(t, words, (self.policy.decl.name, self.window.decl.name)))
 
     # ------------------------------------------------------------ time passing
     def advance_to(self, t: datetime) -> None:
@@ -143,7 +144,7 @@ class Clock:
             inst.status = BREACHED
             inst.breached_at = inst.due_at
             if self.trace is not None:
-                self._say(inst.due_at, f"breached (due {self.cal.describe(inst.due_at)})")
+                self._say(inst.due_at, "breached: the deadline passed")
 
     # ------------------------------------------------------------ events
     def on_event(self, event: Event, t: datetime, ctx: Context, recycled: bool) -> None:
@@ -208,8 +209,8 @@ class Clock:
             return
         self._retarget(inst, goal)
         if self.trace is not None:
-            self._say(t, f"clock starts {self.cal.describe(t)} (cycle {cycle}, tier {tier or '-'}); "
-                         f"{inst.goal} on {self.cal.name} → due {self.cal.describe(inst.due_at)}")
+            self._say(t, f"clock starts (cycle {cycle}, tier {tier or '-'}); {inst.goal} on {self.cal.name} → due ",
+                      inst.due_at)
         self._running_event(inst, None, t, ctx)
 
     def _tier(self, ctx: Context, explain_at: datetime | None = None) -> str | None:
@@ -329,7 +330,7 @@ class Clock:
                 if inst.status == BREACHED:
                     self._say(t, "clock resumes (already breached: the deadline stays)")
                 else:
-                    self._say(t, f"clock resumes; deadline moves to {self.cal.describe(inst.due_at)}")
+                    self._say(t, "clock resumes; deadline moves to ", inst.due_at)
 
     def _end_pause(self, inst: Instance, t: datetime) -> None:
         """The pause in progress ends at t: it is measured, and moves the deadline unless the clock breached."""
@@ -376,7 +377,7 @@ class Clock:
     # ------------------------------------------------------------ escalations
     def say_warning(self, inst: Instance) -> None:
         if inst.warning_at is not None:
-            self._say(inst.warning_at, f"cycle {inst.cycle}: warning falls ({self.cal.describe(inst.warning_at)})")
+            self._say(inst.warning_at, f"cycle {inst.cycle}: warning falls")
 
     def escalations(self, inst: Instance, as_of: datetime) -> tuple[list[DueAction], datetime | None]:
         """Due actions up to as_of, and the next instant one becomes due."""
@@ -401,14 +402,14 @@ class Clock:
                     self._say_level(inst, level.label, repeat, instant, "while the clock was paused: not due")
                     continue  # no level is due while the clock is paused
                 fire_at = utc(quiet_cal.next_open(instant)) if quiet_cal else instant
-                moved = ""
+                moved: tuple[Part, ...] = ()
                 if quiet_cal is not None and fire_at != instant:
-                    moved = f"; quiet hours move it to {quiet_cal.describe(fire_at)}"
+                    moved = ("; quiet hours move it to ", fire_at)
                 if fire_at > as_of:
-                    self._say_level(inst, level.label, repeat, instant, f"after the as-of{moved}: not due yet")
+                    self._say_level(inst, level.label, repeat, instant, "after the as-of", *moved, ": not due yet")
                     upcoming.append(fire_at)
                     break
-                self._say_level(inst, level.label, repeat, instant, f"due{moved}")
+                self._say_level(inst, level.label, repeat, instant, "due", *moved)
                 for action_index, action in enumerate(self.window.actions[index]):
                     due.append(DueAction(
                         lead_id=inst.lead_id, policy=inst.policy, window=inst.window, cycle=inst.cycle,
@@ -417,10 +418,10 @@ class Clock:
                     ))
         return due, min(upcoming) if upcoming else None
 
-    def _say_level(self, inst: Instance, label: str, repeat: int, instant: datetime, outcome: str) -> None:
+    def _say_level(self, inst: Instance, label: str, repeat: int, instant: datetime, *outcome: Part) -> None:
         if self.trace is not None:
             again = f" (repeat {repeat + 1})" if repeat else ""
-            self._say(instant, f"cycle {inst.cycle}: escalate {label}{again} falls {outcome}")
+            self._say(instant, f"cycle {inst.cycle}: escalate {label}{again} falls ", *outcome)
 
     def _instants(self, inst: Instance, level: m.Escalation, as_of: datetime) -> Iterable[datetime]:
         assert inst.due_at is not None

@@ -17,7 +17,7 @@ from sla_engine.engine.clock import RUNNING, Clock, DueAction, Instance
 from sla_engine.engine.compile import CompiledPolicySet
 from sla_engine.engine.conditions import Context
 from sla_engine.engine.state import LeadState, sorted_events
-from sla_engine.engine.trace import STAMP_WIDTH, describe_event, stamp
+from sla_engine.engine.trace import TraceLine, describe_event
 from sla_engine.events import Event, utc
 
 
@@ -29,7 +29,7 @@ class LeadResult:
     next_check: datetime | None = None
     state: dict[str, Any] = field(default_factory=dict)
     stage_entries: list[tuple[str, datetime]] = field(default_factory=list)
-    trace: list[str] = field(default_factory=list)
+    trace: list[TraceLine] = field(default_factory=list)
 
 
 
@@ -69,7 +69,7 @@ class Evaluator(CompiledPolicySet):
             if entered_before:
                 ctx.entered_now = set()
             if trace is not None:
-                trace.append(f"{stamp(t)}  {describe_event(event)}")
+                trace.append(TraceLine(t, (describe_event(event),)))
             if recycled:
                 # A recycle ends the lead's stages: one whose condition held before it (mql) is entered
                 # again only by a later event that is not a recycle; one that holds only now (recycled)
@@ -87,7 +87,7 @@ class Evaluator(CompiledPolicySet):
                         ctx.stage_entered[name] = t
                         result.stage_entries.append((name, t))
                         if trace is not None:
-                            trace.append(f"{stamp(t)}  became {name}")
+                            trace.append(TraceLine(t, (f"became {name}",)))
             else:
                 held_at_recycle = None
                 # Once judged, a stage that reads only fields is judged again when one of them is written.
@@ -100,7 +100,7 @@ class Evaluator(CompiledPolicySet):
                         ctx.stage_entered[name] = t
                         result.stage_entries.append((name, t))
                         if trace is not None:
-                            trace.append(f"{stamp(t)}  became {name}")
+                            trace.append(TraceLine(t, (f"became {name}",)))
                     stage_now[name] = now
             # Only a recycle, an unfinished instance or the start trigger can change a clock.
             if recycled:
@@ -133,7 +133,7 @@ class Evaluator(CompiledPolicySet):
                     next_checks.append(instance.due_at)
             result.instances.extend(clock.instances)
         if trace is not None:
-            trace.sort(key=lambda line: line[:STAMP_WIDTH])  # what each level did, in time order among the events
+            trace.sort(key=lambda line: line.at)  # what each level did, in time order among the events
         result.next_check = min(next_checks) if next_checks else None
         result.state = state.snapshot()
         return result

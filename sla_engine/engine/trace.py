@@ -5,7 +5,8 @@ Judging never reads these; `explain` (a trace) and the reports do.
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
 
 from sla_engine.events import Event, EventType, utc
 from sla_engine.language import model as m
@@ -43,11 +44,48 @@ def source_text(policy_set: PolicySet, node: m.Node) -> str:
     return " ".join(part.strip() for part in parts)
 
 
-STAMP_WIDTH = len("2026-01-01 00:00:00Z")
+Part = str | datetime | None
+"""A piece of a trace line's words: text, or an instant (None: never) shown in the reader's zone."""
+
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
-def stamp(t: datetime) -> str:
-    return utc(t).strftime("%Y-%m-%d %H:%M:%SZ")
+@dataclass(frozen=True)
+class TraceLine:
+    """One line of a trace: when, the clock it is about, and its words.
+
+    The instants among the words stay instants until the line is shown, so a reader sees every
+    time of a trace in one zone (the policy's, a test file's or UTC), never a UTC stamp beside a
+    deadline on a calendar's clock.
+    """
+
+    at: datetime
+    parts: tuple[Part, ...]
+    clock: tuple[str, str] | None = None
+    """(policy, window) of the clock the line is about; None for the lead's own events and stages."""
+
+    def text(self, zone: tzinfo = timezone.utc) -> str:
+        """``2026-11-20 16:30:00 EST  [policy/window] words, due Mon 2026-11-23 10:30``."""
+        local = utc(self.at).astimezone(zone)
+        about = f"[{self.clock[0]}/{self.clock[1]}] " if self.clock else ""
+        words = "".join(part if isinstance(part, str) else instant_text(part, zone) for part in self.parts)
+        return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}  {about}{words}"
+
+
+def instant_text(t: datetime | None, zone: tzinfo) -> str:
+    """An instant inside a trace line, with its day and date (a deadline five business days away
+    is not this week's Tuesday); the line's own stamp names the zone."""
+    if t is None:
+        return "never"
+    local = utc(t).astimezone(zone)
+    return f"{DAY_NAMES[local.weekday()]} {local:%Y-%m-%d %H:%M}"
+
+
+def policy_zone(policy_set: PolicySet, name: str) -> str:
+    """Where a policy's times are read: its time zone, else its calendar's, else UTC."""
+    policy = policy_set.policies[name]
+    calendar = policy_set.calendars.get(policy.calendar or "")
+    return policy.timezone or (calendar.timezone if calendar else None) or "UTC"
 
 
 def describe_event(event: Event) -> str:

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sla_engine.engine.evaluate import Evaluator, LeadResult
 from sla_engine.engine.status import ClockStatus, TargetStatus
+from sla_engine.engine.trace import policy_zone
 from sla_engine.events import LeadEvent
 from sla_engine.language.actions import describe_action
 from sla_engine.language.policy_set import PolicySet, build_policy_set, load_policy_set, policy_files
@@ -295,11 +296,6 @@ class _TargetStores:
             store.leads.save([(lead_id, result.state, result.next_check)], 0)
 
 
-def zone_of_policy(policy_set: PolicySet, name: str) -> str:
-    """Where a policy's times are read: its time zone, else its calendar's, else UTC."""
-    policy = policy_set.policies[name]
-    calendar = policy_set.calendars.get(policy.calendar or "")
-    return policy.timezone or (calendar.timezone if calendar else None) or "UTC"
 
 
 def run_diff(old: Side, new: Side, source: EventSource, as_of: datetime, workdir: Path,
@@ -308,7 +304,7 @@ def run_diff(old: Side, new: Side, source: EventSource, as_of: datetime, workdir
     started = time.perf_counter()
     as_of = as_of.astimezone(timezone.utc)
     report = DiffReport(old.label, new.label, source.label, as_of, rejected=source.rejected, limit=limit)
-    report.zones = {name: zone_of_policy(side.policy_set, name) for side in (old, new)
+    report.zones = {name: policy_zone(side.policy_set, name) for side in (old, new)
                     for name in side.policy_set.policies}
     if same_policies(old, new):
         report.identical = True

@@ -43,7 +43,7 @@ def failure_lines(result: CaseResult) -> list[str]:
             lines.append(f"  {subject}")
         lines += mismatch_lines(mismatch)
     if result.trace:
-        lines.append("  trace:")
+        lines.append(f"  trace (times in {result.trace_zone}):")
         lines += [f"    {line}" for line in result.trace]
     return lines
 
@@ -99,7 +99,7 @@ def to_dict(run: RunResult, coverage: bool = False) -> dict[str, Any]:
         "tests": [
             {"id": r.test_id, "file": r.file, "line": r.line, "name": r.name, "status": r.status,
              "seconds": round(r.seconds, 4), "mismatches": [_mismatch_dict(m) for m in r.mismatches],
-             "trace": r.trace, "error": r.error}
+             "trace": r.trace, "trace_zone": r.trace_zone, "error": r.error}
             for r in run.results
         ],
     }

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -62,6 +62,7 @@ class CaseResult:
     status: str
     mismatches: list[Mismatch] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)
+    trace_zone: str = "UTC"  # every time in the trace is in this zone: the test file's
     error: str | None = None
     seconds: float = 0.0
 
@@ -202,6 +203,7 @@ def run_case(case: Case, subject: Subject) -> CaseResult:
         if result.mismatches:
             result.status = FAIL
             result.trace = trace_for(case, judged.get(case.lead_id), result.mismatches)
+            result.trace_zone = case.zone.key
     result.seconds = time.perf_counter() - started
     return result
 
@@ -502,25 +504,13 @@ def _compare_target_escalations(expect: TargetExpect, policy: str, target: str,
 
 # ---------------------------------------------------------------- explain trace
 
-_TRACE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})Z")
-
-
 def trace_for(case: Case, result: LeadResult | None, mismatches: list[Mismatch]) -> list[str]:
-    """The lead's explain trace in the case's local time, narrowed to the windows that failed."""
+    """The lead's explain trace, every time in the case's zone like the test file, narrowed to the
+    windows that failed."""
     if result is None or all(m.subject.startswith("target ") for m in mismatches):
         return []  # a target is judged over every lead of the case: no one lead's trace explains it
     windows = {m.clock for m in mismatches if m.clock is not None}
     narrow = all(m.clock is not None for m in mismatches)
-    lines = []
-    for line in result.trace:
-        clock = re.search(r"\[([^/\]]+)/([^\]]+)\]", line)
-        if narrow and clock and (clock[1], clock[2]) not in windows:
-            continue
-        lines.append(_TRACE_TIME.sub(lambda match: _local_trace_time(match[1], case.zone), line))
-    return lines
-
-
-def _local_trace_time(text: str, zone: ZoneInfo) -> str:
-    moment = datetime.fromisoformat(text).replace(tzinfo=timezone.utc).astimezone(zone)
-    return moment.strftime("%Y-%m-%d %H:%M:%S ") + (moment.tzname() or "")
+    return [line.text(case.zone) for line in result.trace
+            if not (narrow and line.clock is not None and line.clock not in windows)]
 

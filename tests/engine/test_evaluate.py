@@ -258,10 +258,21 @@ def test_segment_scoping_skips_leads_outside_the_segment():
 def test_explain_tells_the_deadline_in_the_calendars_words(as_of_hour):
     result = Evaluator(policy_set()).evaluate("L1", tier1_lead(at(20, 16, 30)), at(23, as_of_hour),
                                               explain=True)
-    text = "\n".join(result.trace)
-    assert "clock starts Fri 2026-11-20 16:30 America/New_York" in text
-    assert "2 business hours on office → due Mon 2026-11-23 10:30 America/New_York" in text
+    text = "\n".join(line.text(NY) for line in result.trace)
+    assert ("2026-11-20 16:30:00 EST  [inbound/first_response] clock starts (cycle 1, tier tier1); "
+            "2 business hours on office → due Mon 2026-11-23 10:30") in text
     assert "tier tier1? `lead_score >= 80 and director_plus` (lead_score=90, director_plus=True) → yes" in text
+
+
+def test_a_trace_shows_every_instant_in_the_zone_it_is_read_in():
+    # The clock runs on the New York office's hours; read in UTC, its stamp and its deadline agree.
+    result = Evaluator(policy_set()).evaluate("L1", tier1_lead(at(20, 16, 30)), at(23, 12), explain=True)
+    start = next(line for line in result.trace if "clock starts" in line.text())
+    assert start.clock == ("inbound", "first_response")
+    assert start.text().startswith("2026-11-20 21:30:00 UTC  [inbound/first_response] clock starts")
+    assert start.text().endswith("→ due Mon 2026-11-23 15:30")
+    assert start.text(ZoneInfo("Asia/Kolkata")).endswith("→ due Mon 2026-11-23 21:00")
+    assert [line.at for line in result.trace] == sorted(line.at for line in result.trace)
 
 
 def test_a_field_holding_a_json_object_never_matches_a_list():

@@ -42,7 +42,8 @@ def test_a_failure_exits_1_with_expected_against_actual(project):
     assert "FAIL policies/tests/inbound.test.toml:11: tier 2 <lead> & co" in result.output
     assert "tier             expected tier1" in result.output
     assert "actual   tier2" in result.output
-    assert "trace:" in result.output and "tier tier2? `lead_score >= 65` (lead_score=70) → yes" in result.output
+    assert "trace (times in America/New_York):" in result.output
+    assert "tier tier2? `lead_score >= 65` (lead_score=70) → yes" in result.output
     assert "1 passed, 1 failed" in result.output
 
 

@@ -228,15 +228,14 @@ def test_a_failure_trace_shows_when_the_warning_and_each_escalation_level_fall(p
     assert result.status == FAIL
     falls = [line for line in result.trace if " falls" in line]
     assert falls == [
-        "2026-11-23 10:30:00 EST  [inbound/first_response] cycle 1: warning falls "
-        "(Mon 2026-11-23 10:30 America/New_York)",
+        "2026-11-23 10:30:00 EST  [inbound/first_response] cycle 1: warning falls",
         "2026-11-23 10:30:00 EST  [inbound/first_response] cycle 1: escalate at warning falls due",
         "2026-11-23 11:00:00 EST  [inbound/first_response] cycle 1: escalate on breach falls due",
         "2026-11-24 11:00:00 EST  [inbound/first_response] cycle 1: escalate every 24h after breach falls due",
         "2026-11-25 11:00:00 EST  [inbound/first_response] cycle 1: escalate every 24h after breach (repeat 2) "
         "falls due",
         "2026-11-26 11:00:00 EST  [inbound/first_response] cycle 1: escalate every 24h after breach (repeat 3) "
-        "falls after the as-of; quiet hours move it to Fri 2026-11-27 09:00 America/New_York: not due yet",
+        "falls after the as-of; quiet hours move it to Fri 2026-11-27 09:00: not due yet",
     ]
     assert result.trace.index(falls[0]) < result.trace.index(
         next(line for line in result.trace if "breached" in line))  # in time order among the events
