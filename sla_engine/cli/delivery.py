@@ -7,7 +7,6 @@ Heavy modules are imported inside the commands so `sla-engine --help` stays fast
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ MAX_LISTED = 20
 def render_delivery(report: Any) -> None:
     """One line, then the errors and dead rows: what a person reading cron mail must act on."""
     if report.dry_run:
-        click.echo(f"deliver: would send {len(report.planned)} message(s)/action(s); "
+        click.echo(f"deliver: would send {report.planned_total} message(s)/action(s); "
                    f"{report.deferred} deferred by quiet hours", err=True)
         for item in report.planned[:MAX_LISTED]:
             what = item.get("subject") or item.get("action")
@@ -45,22 +44,21 @@ def render_delivery(report: Any) -> None:
     else:
         click.echo(f"deliver: {report.sent} sent in {report.messages} message(s) (+CRM actions), "
                    f"{report.resent} resent after an interrupted run, {report.recorded_only} recorded only, "
-                   f"{report.deferred} deferred, {report.failed} failed, {len(report.dead)} dead", err=True)
+                   f"{report.deferred} deferred, {report.failed} failed, {report.dead_total} dead", err=True)
     if report.obsolete or report.expired:
         verb = "would retire" if report.dry_run else "retired"
         click.echo(f"  {verb} {report.obsolete} obsolete (their window closed first) and {report.expired} expired "
                    "(older than the maximum age); see `sla-engine outbox --status obsolete|expired`", err=True)
-    if report.dry_run and len(report.planned) > MAX_LISTED:
-        click.echo(f"  … and {len(report.planned) - MAX_LISTED} more", err=True)
+    if report.dry_run and report.planned_total > MAX_LISTED:
+        click.echo(f"  … and {report.planned_total - MAX_LISTED} more", err=True)
     # The same cause repeats for every row (a missing SMTP host): say each cause once, with its count.
-    causes = Counter(error["error"] for error in report.errors)
-    for cause, count in causes.most_common(MAX_LISTED):
-        example = next(e["key"] for e in report.errors if e["error"] == cause)
+    causes = sorted(report.causes.items(), key=lambda item: -item[1][0])
+    for cause, (count, example) in causes[:MAX_LISTED]:
         click.echo(shown(f"  {count} × {cause} (e.g. {example})"), err=True)
     for row in report.dead[:MAX_LISTED]:
         click.echo(shown(f"  DEAD {row['key']}: gave up; see `sla-engine outbox --status dead`"), err=True)
-    if len(report.dead) > MAX_LISTED:
-        click.echo(f"  … and {len(report.dead) - MAX_LISTED} more dead", err=True)
+    if report.dead_total > MAX_LISTED:
+        click.echo(f"  … and {report.dead_total - MAX_LISTED} more dead", err=True)
 
 
 @click.command()

@@ -6,6 +6,12 @@ through the lead's source connector when it can push, and are recorded as events
 next evaluate sees them. Before anything is sent, rows nobody needs any more are retired:
 a reminder whose window closed first, an action older than ``max_age``. Run it under the
 store's run lock (``Store.locked``).
+
+A pass streams: messages left in flight by a dead run are resent first, the backlog older than
+``max_age`` is expired a page per statement, then due rows are read a page at a time (``batch``
+rows). Notices wait in their groups until ``batch`` of them are held, then go out; retirements
+and deferrals are written a batch per transaction. What a pass holds is bounded by ``batch``,
+not by the outbox's size, so a digest lists at most the notices held at once.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ SOURCE = "sla-engine"
 Checkpoint = Callable[[str], None]
 DIGESTS = ("off", "run", "day")
 DEFAULT_MAX_AGE = timedelta(days=1)
+MAX_KEPT = 1000  # errors, dead rows and planned messages a report lists; beyond that it counts them
 REMINDER_LEVELS = ("warning", "every_after_breach")
 
 
@@ -60,11 +67,36 @@ class DeliveryReport:
     dead: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)
+    dead_total: int = 0
+    errors_total: int = 0
+    planned_total: int = 0
+    causes: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Each error's text: how many rows had it, and the first row's key (what cron mail shows)."""
+
+    def note_error(self, key: str, error: str) -> None:
+        self.errors_total += 1
+        if len(self.errors) < MAX_KEPT:
+            self.errors.append({"key": key, "error": error})
+        count, example = self.causes.get(error, (0, key))
+        if count or len(self.causes) < MAX_KEPT:
+            self.causes[error] = (count + 1, example)
+
+    def note_dead(self, row: dict[str, Any]) -> None:
+        self.dead_total += 1
+        if len(self.dead) < MAX_KEPT:
+            self.dead.append(row)
+
+    def note_planned(self, plan: dict[str, Any]) -> None:
+        self.planned_total += 1
+        if len(self.planned) < MAX_KEPT:
+            self.planned.append(plan)
 
     def summary(self) -> dict[str, Any]:
+        """The counts, and the first MAX_KEPT errors, dead rows and planned messages."""
         return {"dry_run": self.dry_run, "sent": self.sent, "messages": self.messages, "resent": self.resent,
                 "failed": self.failed, "deferred": self.deferred, "recorded_only": self.recorded_only,
-                "obsolete": self.obsolete, "expired": self.expired, "dead": len(self.dead), "errors": self.errors,
+                "obsolete": self.obsolete, "expired": self.expired, "dead": self.dead_total,
+                "errors_total": self.errors_total, "errors": self.errors, "planned_total": self.planned_total,
                 "planned": self.planned}
 
 
@@ -90,7 +122,8 @@ class Delivery:
                  connectors: Iterable[Connector], people: Mapping[str, Person] | None,
                  notifiers: Mapping[str, Callable[..., Any]] | None, templates_dir: Path | None,
                  digest: str, max_attempts: int, backoff: timedelta, link_template: str | None,
-                 checkpoint: Checkpoint | None, max_age: timedelta | None, print_messages: bool = True) -> None:
+                 checkpoint: Checkpoint | None, max_age: timedelta | None, print_messages: bool = True,
+                 batch: int = outbox.BATCH) -> None:
         self.policy_set = policy_set
         self.store = store
         self.now = utc(now)
@@ -113,30 +146,83 @@ class Delivery:
         self.backoff = backoff
         self.link_template = link_template
         self.checkpoint = checkpoint or _no_checkpoint
-        self.leads: dict[str, dict[str, Any]] = {}
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1, not {batch}")
+        self.batch = batch
+        self.leads: dict[str, dict[str, Any]] = {}  # a page's leads: cleared when it holds `batch`
+        self.moved: dict[str, tuple[Any, list[Any]]] = {}  # owner and previous owners after this pass reassigned
+        self.groups: dict[str, list[_Notice]] = {}
+        self.reached: set[str] = set()  # recipients sent a message this pass: a daily digest's later batches go too
+        self.held = 0
+        self.retiring: list[tuple[str, str, str]] = []
+        self.deferring: list[tuple[str, datetime, str]] = []
         self.report = DeliveryReport(dry_run=dry_run)
 
     # ------------------------------------------------------------ the pass
     def run(self) -> DeliveryReport:
-        groups: dict[str, list[_Notice]] = {}
-        for row in outbox.due_rows(self.store, self.now):
-            if self.retired(row):
-                continue
-            kind = row["action"].get("action")
-            try:
-                if kind == "notify":
-                    notice = self.plan_notice(row)
-                    if notice is not None:
-                        groups.setdefault(notice.group, []).append(notice)
-                elif kind in ("reassign", "task", "set"):
-                    self.crm_action(row)
-                else:
-                    raise Unresolved(f"unknown action {kind!r}")
-            except (Unresolved, DeliveryFailed, MissingSecret) as error:
-                self.failed([row], str(error), count_attempt=row["status"] != outbox.SENDING)
+        self.resend_in_flight()
+        self.expire_backlog()
+        for row in outbox.due_rows(self.store, self.now, self.batch):
+            self.take(row)
+            if self.held >= self.batch:
+                self.flush()
+            elif len(self.retiring) + len(self.deferring) >= self.batch:
+                self.write()
+        self.flush()
+        return self.report
+
+    def resend_in_flight(self) -> None:
+        """Finish what a dead run claimed, each message whole: its rows go out together under their key."""
+        message: str | None = None
+        for row in outbox.in_flight(self.store, self.batch):
+            if row["idempotency_key"] != message and self.held >= self.batch:
+                self.flush()  # only between messages: a resend split in two would reuse one key for both
+            message = row["idempotency_key"]
+            self.take(row)
+        self.flush()
+
+    def expire_backlog(self) -> None:
+        """Expire what waited longer than max_age in a few set-based statements, before reading any row.
+
+        A dry run changes nothing, so it counts them as it reads them (``retired``).
+        """
+        if self.max_age is None or self.dry_run:
+            return
+        self.report.expired += outbox.expire(self.store, self.now - self.max_age, self.expired_tail(), self.batch)
+
+    def take(self, row: dict[str, Any]) -> None:
+        """One due row: retired, held for sending, or (a CRM action) done now."""
+        if self.retired(row):
+            return
+        kind = row["action"].get("action")
+        try:
+            if kind == "notify":
+                notice = self.plan_notice(row)
+                if notice is not None:
+                    self.groups.setdefault(notice.group, []).append(notice)
+                    self.held += 1
+            elif kind in ("reassign", "task", "set"):
+                self.crm_action(row)
+            else:
+                raise Unresolved(f"unknown action {kind!r}")
+        except (Unresolved, DeliveryFailed, MissingSecret) as error:
+            self.failed([row], str(error), count_attempt=row["status"] != outbox.SENDING)
+
+    def flush(self) -> None:
+        """Write what waits to be written, then send the notices held, one message per group."""
+        self.write()
+        groups, self.groups, self.held = self.groups, {}, 0
         for notices in groups.values():
             self.send(notices)
-        return self.report
+        self.write()  # a daily digest's deferrals
+
+    def write(self) -> None:
+        """Retirements and deferrals, a batch per transaction (a dry run writes nothing)."""
+        if self.retiring and not self.dry_run:
+            outbox.retire(self.store, self.retiring)
+        if self.deferring and not self.dry_run:
+            outbox.defer(self.store, self.deferring)
+        self.retiring, self.deferring = [], []
 
     # ------------------------------------------------------------ rows nobody needs any more
     def retired(self, row: dict[str, Any]) -> bool:
@@ -147,8 +233,8 @@ class Delivery:
             reason: str | None
             status, reason = outbox.DEAD, (f"interrupted {row['sends']} times while being sent; not sent again "
                                            "(it may have arrived: check with the recipient)")
-            self.report.dead.append(row)
-            self.report.errors.append({"key": row["key"], "error": reason})
+            self.report.note_dead(row)
+            self.report.note_error(row["key"], reason)
         elif (reason := self.expired_reason(row)) is not None:
             status = outbox.EXPIRED
             self.report.expired += 1
@@ -157,8 +243,7 @@ class Delivery:
             self.report.obsolete += 1
         else:
             return False
-        if not self.dry_run:
-            outbox.retire(self.store, [row["key"]], status, reason)
+        self.retiring.append((row["key"], status, reason))
         return True
 
     def expired_reason(self, row: dict[str, Any]) -> str | None:
@@ -168,7 +253,10 @@ class Delivery:
         since = datetime.fromisoformat(row["next_attempt_at"] or row["due_at"])
         if self.now - since <= self.max_age:
             return None
-        return f"due {row['due_at'][:16]}, more than {_span(self.max_age)} before delivery ({iso(self.now)[:16]})"
+        return f"due {row['due_at'][:16]}{self.expired_tail()}"
+
+    def expired_tail(self) -> str:
+        return f", more than {_span(self.max_age)} before delivery ({iso(self.now)[:16]})" if self.max_age else ""
 
     def instance(self, row: dict[str, Any]) -> dict[str, Any] | None:
         """The row's window instance as stored now (due, status, stopped), or None when withdrawn."""
@@ -218,8 +306,7 @@ class Delivery:
             if not calendar.is_open(self.now):
                 until = utc(calendar.next_open(self.now))
                 self.report.deferred += 1
-                if not self.dry_run:
-                    outbox.defer(self.store, [row["key"]], until, f"quiet hours {name} until {iso(until)}")
+                self.deferring.append((row["key"], until, f"quiet hours {name} until {iso(until)}"))
                 return True
         return False
 
@@ -232,7 +319,7 @@ class Delivery:
 
     def digest_waits(self, notices: list[_Notice], recipient: str) -> bool:
         """One digest a day: a recipient who had one today gets the rest at the next local midnight."""
-        if self.digest != "day":
+        if self.digest != "day" or recipient in self.reached:
             return False
         last = outbox.last_sent_to(self.store, recipient)
         zone = self.zone_of(notices[0])
@@ -241,9 +328,8 @@ class Delivery:
             return False
         tomorrow = datetime.combine(today + timedelta(days=1), time(0), tzinfo=zone)
         self.report.deferred += len(notices)
-        if not self.dry_run:
-            outbox.defer(self.store, [n.row["key"] for n in notices], utc(tomorrow),
-                         f"daily digest: one went to {recipient} today; next after {iso(utc(tomorrow))[:16]}")
+        reason = f"daily digest: one went to {recipient} today; next after {iso(utc(tomorrow))[:16]}"
+        self.deferring.extend((n.row["key"], utc(tomorrow), reason) for n in notices)
         return True
 
     def zone_of(self, notice: _Notice) -> Any:
@@ -274,8 +360,8 @@ class Delivery:
         if not inflight and self.digest_waits(notices, recipient):
             return
         if self.dry_run:
-            self.report.planned.append({"channel": first.channel, "recipient": recipient, "keys": keys,
-                                        "subject": message.subject(), "text": message.text()})
+            self.report.note_planned({"channel": first.channel, "recipient": recipient, "keys": keys,
+                                      "subject": message.subject(), "text": message.text()})
             if self.print_messages:
                 self.notifier("stdout", fallback=True).send(message)
             return
@@ -290,6 +376,7 @@ class Delivery:
         self.checkpoint("sent")
         outbox.mark_sent(self.store, keys, self.now)
         self.checkpoint("marked")
+        self.reached.add(recipient)
         self.report.sent += len(keys)
         self.report.messages += 1
         self.report.resent += len(keys) if inflight else 0
@@ -349,8 +436,8 @@ class Delivery:
             detail = {"set": update.field, "value": value}
         target = self.push_target(lead_id)
         if self.dry_run:
-            self.report.planned.append({"action": describe_action(action), "lead_id": lead_id, "keys": [row["key"]],
-                                        "via": target.name if target else "recorded only", **detail})
+            self.report.note_planned({"action": describe_action(action), "lead_id": lead_id, "keys": [row["key"]],
+                                      "via": target.name if target else "recorded only", **detail})
             return
         with self.store.transaction():
             if kind == "reassign" and not inflight and action.get("round_robin"):
@@ -378,9 +465,9 @@ class Delivery:
                 self.store.events.upsert([event], None)
             outbox.mark_sent(self.store, [row["key"]], self.now)
         self.checkpoint("marked")
-        if isinstance(update, OwnerChange):
-            lead["previous_owners"] = [*lead.get("previous_owners", []), lead.get("owner")]
-            lead["owner"] = update.owner
+        if isinstance(update, OwnerChange):  # a later action of this pass (a task for the owner) sees the new one
+            self.moved[lead_id] = (update.owner, [*lead.get("previous_owners", []), lead.get("owner")])
+            lead["previous_owners"], lead["owner"] = self.moved[lead_id][1], update.owner
         self.report.sent += 1
 
     def as_people(self, lead: Mapping[str, Any]) -> dict[str, Any]:
@@ -417,8 +504,14 @@ class Delivery:
 
     # ------------------------------------------------------------ helpers
     def lead(self, lead_id: str) -> dict[str, Any]:
+        """The lead as the last run folded it, with an owner this pass gave it; a page's worth kept."""
         if lead_id not in self.leads:
-            self.leads[lead_id] = self.store.leads.state(lead_id)
+            if len(self.leads) >= self.batch:
+                self.leads.clear()
+            lead = self.store.leads.state(lead_id)
+            if lead_id in self.moved:
+                lead["owner"], lead["previous_owners"] = self.moved[lead_id]
+            self.leads[lead_id] = lead
         return self.leads[lead_id]
 
     def item(self, row: dict[str, Any], lead: Mapping[str, Any]) -> Item:
@@ -457,13 +550,16 @@ class Delivery:
     def failed(self, rows: list[dict[str, Any]], error: str, count_attempt: bool = False) -> None:
         message = scrub(error)
         keys = [r["key"] for r in rows]
-        self.report.errors.extend({"key": k, "error": message} for k in keys)
+        for key in keys:
+            self.report.note_error(key, message)
         if self.dry_run:
             return
         dead = outbox.mark_failed(self.store, keys, message, self.now, max_attempts=self.max_attempts,
                                   backoff=self.backoff, count_attempt=count_attempt)
         self.report.failed += len(keys) - len(dead)
-        self.report.dead.extend(r for r in rows if r["key"] in dead)
+        for row in rows:
+            if row["key"] in dead:
+                self.report.note_dead(row)
 
 
 def obsolete_reason(row: Mapping[str, Any], instance: Mapping[str, Any] | None, level_when: str | None) -> str | None:
@@ -515,20 +611,21 @@ def deliver(policy_set: PolicySet, store: Store, as_of: datetime, *, dry_run: bo
             notifiers: Mapping[str, Callable[..., Any]] | None = None, templates_dir: Path | None = None,
             digest: str | bool = "off", max_attempts: int = 5, backoff: timedelta = timedelta(minutes=5),
             link_template: str | None = None, checkpoint: Checkpoint | None = None,
-            max_age: timedelta | None = DEFAULT_MAX_AGE, print_messages: bool = True) -> DeliveryReport:
+            max_age: timedelta | None = DEFAULT_MAX_AGE, print_messages: bool = True,
+            batch: int = outbox.BATCH) -> DeliveryReport:
     """Deliver every due outbox row once. Hold ``store.locked()`` around it.
 
     ``notifiers`` maps channel → factory (default: the plugins'); ``digest`` is ``"run"`` for
     one message per recipient per run, ``"day"`` for at most one a day (True means ``"run"``);
     ``max_age`` expires rows due longer ago (None: never); a dry run prints each message on
     stdout unless ``print_messages`` is False; ``checkpoint`` is called between steps (tests
-    inject crashes there).
+    inject crashes there); ``batch`` bounds the rows read, held and written at once.
     """
     mode = "run" if digest is True else "off" if digest is False else digest
     return Delivery(policy_set, store, as_of, dry_run=dry_run, connectors=connectors, people=people,
                     notifiers=notifiers, templates_dir=templates_dir, digest=mode, max_attempts=max_attempts,
                     backoff=backoff, link_template=link_template, checkpoint=checkpoint, max_age=max_age,
-                    print_messages=print_messages).run()
+                    print_messages=print_messages, batch=batch).run()
 
 
 def claimed_person(row: Mapping[str, Any]) -> Person:

@@ -190,6 +190,11 @@ MIGRATIONS: list[str] = [
     INSERT INTO status_counts (policy, window, tier, status, n)
         SELECT policy, window, coalesce(tier, '-'), status, count(*) FROM window_instances GROUP BY 1, 2, 3, 4;
     """,
+    # 8: the outbox rows still to deliver, in the order delivery reads them page by page, so a
+    # pass finds its next page without scanning the sent and retired rows that pile up behind it
+    """
+    CREATE INDEX IF NOT EXISTS outbox_open ON outbox (due_at, key) WHERE status IN ('pending', 'sending', 'failed');
+    """,
 ]
 
 # Actions are plain JSON with sorted keys; the encoder is built once, not once per action.

@@ -8,6 +8,11 @@ the one in flight arrives at most twice. Failures wait ``base * 2^(attempts-1)``
 next try and become ``dead`` after ``max_attempts``. A row nobody needs any more is retired
 without being sent: ``obsolete`` when its window closed first, ``expired`` when it waited
 longer than the delivery's maximum age (a first run over old history, a long outage).
+
+The outbox grows with the store (a first run over a year of history records every escalation
+of that year), so nothing here reads it whole: rows to deliver come a page at a time in the
+order of the ``outbox_open`` index (keyset paging on due time and key, never OFFSET), expiry
+is one UPDATE per page, and retirements and deferrals are written a batch per transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ OBSOLETE, EXPIRED = "obsolete", "expired"
 STATUSES = (PENDING, SENDING, SENT, FAILED, DEAD, OBSOLETE, EXPIRED)
 MAX_SENDS = 2  # the first send and one resend after an interrupted run
 MAX_ERROR = 500
+BATCH = 500  # rows read, expired or retired per statement or transaction: what a delivery pass holds at once
+# Rows still to deliver. Spelled as the outbox_open index's WHERE (migration 8), so SQLite uses that index.
+_OPEN = "status IN ('pending', 'sending', 'failed')"
 
 
 def idempotency_key(keys: Sequence[str]) -> str:
@@ -33,14 +41,66 @@ def idempotency_key(keys: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:32]
 
 
-def due_rows(store: Store, now: datetime) -> list[dict[str, Any]]:
-    """Rows to work on now: in flight when a run died, new, or failed and past their backoff."""
-    rows = store.db.query(
-        "SELECT * FROM outbox WHERE status = 'sending' OR (status IN ('pending', 'failed') "
-        "AND (next_attempt_at IS NULL OR next_attempt_at <= ?)) ORDER BY due_at, key",
-        [iso(now)],
-    )
-    return [{**row, "action": json.loads(row["action"])} for row in rows]
+def due_rows(store: Store, now: datetime, batch: int = BATCH) -> Iterator[dict[str, Any]]:
+    """Rows to send now, new or failed and past their backoff, oldest due first, a page at a time.
+
+    Each page starts after the last row of the one before (due time, key), so a row the caller
+    updated meanwhile (sent, failed, deferred) is never read twice in one pass, and a pass holds
+    one page whatever the outbox's size. Rows left in flight by a dead run are ``in_flight``'s.
+    """
+    sql = (f"SELECT * FROM outbox INDEXED BY outbox_open WHERE {_OPEN} AND status != 'sending' "
+           "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND (due_at, key) > (?, ?) "
+           "ORDER BY due_at, key LIMIT ?")
+    yield from _pages(store, sql, [iso(now)], ("due_at", "key"), batch)
+
+
+def in_flight(store: Store, batch: int = BATCH) -> Iterator[dict[str, Any]]:
+    """Rows a dead run left ``sending``, a page at a time, the rows of one message (one idempotency key) together."""
+    sql = ("SELECT *, coalesce(idempotency_key, '') AS message FROM outbox WHERE status = 'sending' "
+           "AND (coalesce(idempotency_key, ''), key) > (?, ?) ORDER BY message, key LIMIT ?")
+    for row in _pages(store, sql, [], ("message", "key"), batch):
+        del row["message"]
+        yield row
+
+
+def _pages(store: Store, sql: str, params: list[Any], order: tuple[str, str],
+           batch: int) -> Iterator[dict[str, Any]]:
+    """Keyset paging: ``sql`` ends with ``(a, b) > (?, ?) ORDER BY a, b LIMIT ?``; ``order`` names a and b."""
+    after: tuple[Any, Any] = ("", "")
+    while True:
+        page = list(store.db.query(sql, [*params, *after, batch]))
+        if page:
+            after = (page[-1][order[0]], page[-1][order[1]])
+        yield from ({**row, "action": json.loads(row["action"])} for row in page)
+        if len(page) < batch:
+            return
+
+
+def expire(store: Store, older_than: datetime, reason: str, batch: int = BATCH) -> int:
+    """Retire as ``expired`` every row due (or last let go) before ``older_than``; returns how many.
+
+    A page of the open rows per transaction, so a first run over years of
+    history retires its backlog in constant memory and a crash keeps what was retired. The
+    detail reads ``due <when><reason>``. Rows in flight finish instead.
+    """
+    cutoff = iso(older_than)
+    # Due before the cutoff bounds the index range; waiting since before it (a deferral or a backoff
+    # counts from when it let the row go) decides. A row deferred past its due time is later than both.
+    page_sql = (f"SELECT due_at, key FROM outbox INDEXED BY outbox_open WHERE {_OPEN} AND status != 'sending' "
+                "AND due_at < ? AND coalesce(next_attempt_at, due_at) < ? AND (due_at, key) > (?, ?) "
+                "ORDER BY due_at, key LIMIT ?")
+    expire_sql = ("UPDATE outbox SET status = 'expired', detail = 'due ' || substr(due_at, 1, 16) || ?, "
+                  "next_attempt_at = NULL WHERE key = ?")
+    expired = 0
+    after: tuple[str, str] = ("", "")
+    while True:
+        with store.transaction():
+            page = store.conn.execute(page_sql, (cutoff, cutoff, *after, batch)).fetchall()
+            store.conn.executemany(expire_sql, [(reason, key) for _, key in page])
+        expired += len(page)
+        if len(page) < batch:
+            return expired
+        after = page[-1]
 
 
 def claim(store: Store, keys: Sequence[str], idem: str, recipient: str | None, detail: str | None = None) -> None:
@@ -100,15 +160,17 @@ def mark_failed(store: Store, keys: Sequence[str], error: str, now: datetime, *,
     return dead
 
 
-def retire(store: Store, keys: Sequence[str], status: str, reason: str) -> None:
-    """Never send these: ``obsolete``, ``expired``, or ``dead`` after two interrupted sends."""
-    assert status in (OBSOLETE, EXPIRED, DEAD)
+def retire(store: Store, rows: Sequence[tuple[str, str, str]]) -> None:
+    """Never send these (key, status, reason): ``obsolete``, ``expired``, or ``dead`` after two interrupted sends.
+
+    One transaction for the lot: the caller hands a batch at a time.
+    """
+    assert all(status in (OBSOLETE, EXPIRED, DEAD) for _, status, _ in rows)
     with store.transaction():
-        store.conn.executemany("UPDATE outbox SET status = ?, detail = ?, next_attempt_at = NULL WHERE key = ?",
-                               [(status, reason, key) for key in keys])
-        if status == DEAD:
-            store.conn.executemany("UPDATE outbox SET last_error = ? WHERE key = ?",
-                                   [(reason[:MAX_ERROR], key) for key in keys])
+        store.conn.executemany(
+            "UPDATE outbox SET status = ?, detail = ?, next_attempt_at = NULL, "
+            "last_error = CASE WHEN ? = 'dead' THEN ? ELSE last_error END WHERE key = ?",
+            [(status, reason, status, reason[:MAX_ERROR], key) for key, status, reason in rows])
 
 
 def last_sent_to(store: Store, recipient: str) -> datetime | None:
@@ -118,11 +180,11 @@ def last_sent_to(store: Store, recipient: str) -> datetime | None:
     return datetime.fromisoformat(row[0]) if row and row[0] else None
 
 
-def defer(store: Store, keys: Sequence[str], until: datetime, reason: str) -> None:
-    """Not now (quiet hours, the recipient's off hours): try again at ``until``, no attempt used."""
+def defer(store: Store, rows: Sequence[tuple[str, datetime, str]]) -> None:
+    """Not now (key, until, reason): quiet hours, the recipient's off hours. No attempt used; one transaction."""
     with store.transaction():
         store.conn.executemany("UPDATE outbox SET next_attempt_at = ?, detail = ? WHERE key = ?",
-                               [(iso(until), reason, key) for key in keys])
+                               [(iso(until), reason, key) for key, until, reason in rows])
 
 
 def list_rows(store: Store, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import ssl
@@ -142,6 +143,7 @@ class Mailbox:
     messages: list[Any] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
     tls: list[bool] = field(default_factory=list)
+    delay: float = 0.0  # seconds each mail takes to be accepted, as a distant server's would
 
 
 def _free_port() -> int:
@@ -167,6 +169,7 @@ def smtp(tmp_path, monkeypatch) -> Iterator[Mailbox]:
 
     class Handler:
         async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            await asyncio.sleep(box.delay)
             box.messages.append(message_from_bytes(envelope.content, policy=policy.default))
             box.tls.append(session.ssl is not None)
             return "250 OK"

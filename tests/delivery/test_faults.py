@@ -1,7 +1,8 @@
 """Fault injection: kill delivery at random points over many runs; every action arrives exactly once.
 
 A "kill" is a BaseException raised between steps (before a claim, after it, after the send,
-after the mark) or inside a send before it reaches the receiver, plus a receiver that
+after the mark) or inside a send before it reaches the receiver, in passes of random batch
+sizes (a page, a digest and the writes held at once), plus a receiver that
 answers 500 now and then. Each step commits on its own, so what a kill leaves is exactly
 what a dead process leaves. The receiver dedupes on the idempotency key, as webhooks must.
 """
@@ -68,7 +69,8 @@ def test_random_kills_over_many_runs_deliver_each_action_exactly_once(tmp_path, 
         try:
             deliver(policy_set, store, LATER + timedelta(minutes=runs), notifiers=notifiers, connectors=[crm],
                     people=load_people(people), digest=rng.choice(["off", "off", "off", "run"]),
-                    backoff=timedelta(0), max_attempts=1000, checkpoint=kill_sometimes)
+                    backoff=timedelta(0), max_attempts=1000, checkpoint=kill_sometimes,
+                    batch=rng.choice([1, 2, 3, 500]))
         except Killed:
             kills += 1
     assert store.count("outbox", unfinished) == 0, f"not done after {runs} runs"
