@@ -229,7 +229,7 @@ class _Layout:
         if isinstance(decl, m.FieldDecl):
             return self.item(tree, "field", f"field {decl.name}: {_field_type(decl.type)}")
         if isinstance(decl, m.Definition):
-            return self.item(tree, "define", f"define {decl.name} = {_expr(decl.expr)}")
+            return self.item(tree, "define", _definition(decl))
         if isinstance(decl, m.Stage):
             return self.item(tree, "stage", _stage(decl))
         if isinstance(decl, m.ScoreDecl):
@@ -289,6 +289,7 @@ class _Layout:
     # ------------------------------------------------------------ policies
     def policy(self, tree: Tree, policy: m.Policy) -> list[Item]:
         tiers, windows, targets = iter(policy.tiers), iter(policy.windows), iter(policy.targets)
+        definitions, stages = iter(policy.definitions), iter(policy.stages)
         lines = {
             "policy_title": lambda: f"title {_quote(policy.title or '')}",
             "policy_version": lambda: f"version {_quote(policy.version or '')}",
@@ -305,6 +306,9 @@ class _Layout:
             return self.item(part, "tier", _tier(next(tiers)))
 
         lists = {
+            "define_decl": lambda part: self.item(part, "define", _definition(next(definitions))),
+            "stage_when": lambda part: self.item(part, "stage", _stage(next(stages))),
+            "stage_from": lambda part: self.item(part, "stage", _stage(next(stages))),
             "tier_when": tier,
             "tier_otherwise": tier,
             "window_decl": lambda part: self.window(part, next(windows)),
@@ -653,6 +657,10 @@ def _field_type(type_: m.FieldType) -> str:
     if type_.name == "enum":
         return "enum [" + ", ".join(_name_or_text(v) for v in type_.values) + "]"
     return type_.name
+
+
+def _definition(definition: m.Definition) -> str:
+    return f"define {definition.name} = {_expr(definition.expr)}"
 
 
 def _stage(stage: m.Stage) -> str:

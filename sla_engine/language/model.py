@@ -428,6 +428,9 @@ class Policy(Node):
     timezone: str | None = None
     calendar: str | None = None
     applies: Expr | None = None
+    # Its own definitions and stages: inside the policy they shadow the shared ones (language/scope.py).
+    definitions: list[Definition] = Field(default_factory=list)
+    stages: list[Stage] = Field(default_factory=list)
     tiers: list[Tier] = Field(default_factory=list)
     not_covered: Pos | None = None  # set when the tier list ends with "otherwise not covered"
     windows: list[Window] = Field(default_factory=list)

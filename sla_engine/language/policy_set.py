@@ -1,5 +1,8 @@
 """A policy set: every .sla file of a directory, sharing one namespace.
 
+A policy's own definitions and stages join that namespace under scoped names (language/scope.py),
+so everything past the language reads one flat set of names.
+
 Loading collects the syntax errors of every file before giving up, so one run shows them all.
 """
 
@@ -16,6 +19,7 @@ from typing import Any
 from sla_engine.language import model as m
 from sla_engine.language.errors import Diagnostic, PolicyError
 from sla_engine.language.parser import parse_text
+from sla_engine.language.scope import resolve
 
 POLICY_SUFFIX = ".sla"
 
@@ -81,10 +85,13 @@ class PolicySet:
     plans: dict[str, m.PlanDecl] = field(default_factory=dict)
     policies: dict[str, m.Policy] = field(default_factory=dict)
     duplicates: list[tuple[m.Declaration, m.Declaration]] = field(default_factory=list)
+    resolved: list[m.Declaration] = field(default_factory=list)  # see declarations()
 
     def declarations(self) -> Iterator[m.Declaration]:
-        for policy_file in self.files:
-            yield from policy_file.declarations
+        """Every declaration in file order, each policy's own definitions and stages under their
+        scoped names just before the policy, which reads them by those names (``files`` holds
+        the policies as written)."""
+        yield from self.resolved
 
     def namespaces(self) -> dict[type, dict[str, Any]]:
         return {
@@ -110,7 +117,13 @@ def content_hash(sources: dict[str, str]) -> str:
 def build_policy_set(files: list[m.PolicyFile], sources: dict[str, str]) -> PolicySet:
     policy_set = PolicySet(files=files, sources=sources, content_hash=content_hash(sources))
     namespaces = policy_set.namespaces()
-    seen: dict[str, m.Node] = {}
+    for policy_file in files:
+        for written in policy_file.declarations:
+            if isinstance(written, m.Policy):
+                hoisted, policy = resolve(written)
+                policy_set.resolved.extend([*hoisted, policy])
+            else:
+                policy_set.resolved.append(written)
     for declaration in policy_set.declarations():
         namespace = namespaces[type(declaration)]
         name = declaration.name
@@ -119,7 +132,6 @@ def build_policy_set(files: list[m.PolicyFile], sources: dict[str, str]) -> Poli
             policy_set.duplicates.append((namespace[name], declaration))
             continue
         namespace[name] = declaration
-        seen.setdefault(name, declaration)
     return policy_set
 
 

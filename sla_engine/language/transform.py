@@ -307,9 +307,13 @@ class ToModel(Transformer):
     # ------------------------------------------------------------ policies
     def policy_decl(self, meta: Meta, items: list[Any]) -> m.Policy:
         name, *parts = items
-        data: dict[str, Any] = {"tiers": [], "windows": [], "targets": []}
+        data: dict[str, Any] = {"tiers": [], "windows": [], "targets": [], "definitions": [], "stages": []}
         for part in self._settings("policy", name, parts):
-            if isinstance(part, m.Tier):
+            if isinstance(part, m.Definition):
+                data["definitions"].append(part)
+            elif isinstance(part, m.Stage):
+                data["stages"].append(part)
+            elif isinstance(part, m.Tier):
                 data["tiers"].append(part)
             elif isinstance(part, m.Window):
                 data["windows"].append(part)

@@ -29,6 +29,7 @@ from sla_engine.events import LeadEvent
 from sla_engine.language import model as m
 from sla_engine.language.actions import describe_action
 from sla_engine.language.policy_set import PolicySet
+from sla_engine.language.scope import stages_seen_by
 from sla_engine.policytest.coverage import Coverage, Recorder, definitions_read, items
 from sla_engine.policytest.files import (
     Case,
@@ -299,14 +300,17 @@ def fired(result: LeadResult, policy: str, window: str, cycle: int) -> list[str]
 def compare_stages(case: Case, policy_set: PolicySet, result: LeadResult) -> list[Mismatch]:
     expect = case.stages
     assert expect is not None
-    order = list(policy_set.stages)
+    # Stages as the policy under test names them: its own `mql` is `mql` here (language/scope.py).
+    seen = stages_seen_by(case.policy, list(policy_set.stages))
+    order = list(seen.values())
     named = [*(expect.entered or []), *expect.at]
     for stage in named:
-        if stage not in policy_set.stages:
+        if stage not in order:
             raise CaseError(f"expect.stages: no stage named {stage!r} (stages: {', '.join(order)})")
     entries: dict[str, list[datetime]] = {}
     for stage, at in result.stage_entries:
-        entries.setdefault(stage, []).append(at)
+        if stage in seen:
+            entries.setdefault(seen[stage], []).append(at)
     found: list[Mismatch] = []
     if expect.entered is not None:
         wanted = sorted(set(expect.entered), key=order.index)

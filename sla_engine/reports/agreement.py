@@ -23,6 +23,7 @@ from typing import Any
 
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet, plan_numbers
+from sla_engine.language.scope import stages_seen_by, written_name
 from sla_engine.safe_text import strip_control
 
 DAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -77,13 +78,13 @@ class Agreement:
 
 
 def words(name: str) -> str:
-    """A model name as a reader says it: ``director_plus`` → "director plus"."""
-    return name.replace("_", " ")
+    """A model name as a reader says it: ``director_plus`` → "director plus" (a policy's own name as written)."""
+    return written_name(name).replace("_", " ")
 
 
 def stage_word(name: str) -> str:
     """Stage names people spell in capitals: MQL, SAL, SQL."""
-    return name.upper() if name in ("mql", "sal", "sql", "icp") else words(name)
+    return written_name(name).upper() if written_name(name) in ("mql", "sal", "sql", "icp") else words(name)
 
 
 def number(value: float) -> str:
@@ -486,7 +487,8 @@ def target_clause(policy: m.Policy, target: m.Target, people: People, policy_set
 def definitions(policy: m.Policy, policy_set: PolicySet) -> list[Clause]:
     clauses = []
     stages = []
-    for stage in policy_set.stages.values():
+    seen = stages_seen_by(policy.name, list(policy_set.stages))  # its own stages, else the shared ones
+    for stage in (policy_set.stages[name] for name in seen):
         if stage.expr is not None:
             stages.append(f"A lead is {stage_word(stage.name)} when {condition(stage.expr)}.")
         elif stage.from_field and stage.from_values is not None:
@@ -495,7 +497,7 @@ def definitions(policy: m.Policy, policy_set: PolicySet) -> list[Clause]:
         else:
             raise Unphrasable(f"stage {stage.name}")
     if stages:
-        order = " → ".join(stage_word(s) for s in policy_set.stages)
+        order = " → ".join(stage_word(s) for s in seen)
         clauses.append(Clause(f"{policy.name}-stages", "Funnel stages", [f"The funnel, in order: {order}.", *stages]))
     if policy.tiers:
         sentences = []
@@ -521,7 +523,8 @@ def definitions(policy: m.Policy, policy_set: PolicySet) -> list[Clause]:
 def referenced(policy: m.Policy, policy_set: PolicySet) -> set[str]:
     """The names the policy and the funnel stages use, followed through definitions and scores."""
     found: set[str] = set()
-    pending = [policy.model_dump(), *(stage.model_dump() for stage in policy_set.stages.values())]
+    seen = stages_seen_by(policy.name, list(policy_set.stages))
+    pending = [policy.model_dump(), *(policy_set.stages[name].model_dump() for name in seen)]
     while pending:
         names = set(_names(pending.pop())) - found
         found |= names

@@ -31,9 +31,15 @@ def report(tmp_path_factory):
         store.close()
 
 
+# Latin America opens in October 2026: the example data has no LATAM leads yet (its policy's tests exercise it).
+NOT_IN_THE_DATA = {"latam_mid_market"}
+
+
 def test_most_commitments_are_on_target_and_a_few_at_risk_or_missed(report):
+    tiles = [tile for tile in report.tiles if tile.policy not in NOT_IN_THE_DATA]
+    on_target = sum(1 for tile in tiles if str(tile.status) == "on target")
+    assert on_target * 2 >= len(tiles)
     tally = report.tally()
-    assert tally["on target"] * 2 >= len(report.tiles)
     assert tally["at risk"] >= 1 and tally["missed"] >= 1
 
 

@@ -305,12 +305,46 @@ class Scope:
     event: LeadEvent | None = None
     event_kind: str | None = None
     window_start: datetime | None = None
+    policy: str | None = None  # whose own definitions and stages the names may mean (docs/language.md)
+    defining: str | None = None  # the policy's own declaration being read: its name means the shared one
 
 
 class Interpreter:
+    """Conditions read from the policy files as written: a policy's own names are resolved here,
+    by scope, not through the scoped names the engine is given."""
+
     def __init__(self, policy_set: PolicySet) -> None:
         self.ps = policy_set
         self.plans = {name: plan_numbers(plan) for name, plan in policy_set.plans.items()}
+        self.shared: dict[str, m.Node] = {}
+        self.own: dict[str, dict[str, m.Node]] = {}
+        self.policies: list[m.Policy] = []
+        for policy_file in policy_set.files:
+            for decl in policy_file.declarations:
+                if isinstance(decl, m.Policy):
+                    self.policies.append(decl)
+                    own = self.own.setdefault(decl.name, {})
+                    for local in [*decl.definitions, *decl.stages]:
+                        own.setdefault(local.name, local)
+                elif isinstance(decl, m.Definition | m.ScoreDecl | m.Stage):
+                    self.shared.setdefault(decl.name, decl)
+        # Every stage a lead may enter, keyed "name" (shared) or "policy/name" (a policy's own).
+        self.stages: list[tuple[str, str | None, m.Stage]] = [
+            (name, None, decl) for name, decl in self.shared.items() if isinstance(decl, m.Stage)]
+        for policy, own in self.own.items():
+            self.stages += [(f"{policy}/{name}", policy, decl) for name, decl in own.items()
+                            if isinstance(decl, m.Stage)]
+
+    def declaration(self, name: str, scope: Scope) -> tuple[str | None, m.Node | None]:
+        """(owner policy or None, declaration) a bare name means where ``scope`` reads it."""
+        own = self.own.get(scope.policy or "", {})
+        if name in own and name != scope.defining:
+            return scope.policy, own[name]
+        return None, self.shared.get(name)
+
+    def stage_key(self, name: str, scope: Scope) -> str:
+        owner, decl = self.declaration(name, scope)
+        return f"{owner}/{name}" if owner is not None and isinstance(decl, m.Stage) else name
 
     def holds(self, expr: m.Node, scope: Scope) -> bool:
         if isinstance(expr, m.And):
@@ -320,7 +354,7 @@ class Interpreter:
         if isinstance(expr, m.Not):
             return not self.holds(expr.operand, scope)
         if isinstance(expr, m.Becomes):
-            return expr.stage in scope.lead.entered_now
+            return self.stage_key(expr.stage, scope) in scope.lead.entered_now
         if isinstance(expr, m.Truth):
             value = self.value(expr.operand, scope)
             return value.casefold() in ("true", "yes", "1") if isinstance(value, str) else bool(value)
@@ -382,19 +416,23 @@ class Interpreter:
     def name(self, name: str, scope: Scope) -> Any:
         if scope.event_kind is not None and name in EVENT_FIELDS.get(scope.event_kind, {}):
             return scope.event.payload.get(name) if scope.event is not None else None
-        ps = self.ps
-        lead_only = Scope(scope.lead, window_start=scope.window_start)  # a definition reads the lead, not the event
-        if name in ps.definitions:
-            return self.holds(ps.definitions[name].expr, lead_only)
-        if name in ps.scores:
-            return self.score(ps.scores[name], lead_only)
-        if name in ps.stages:
-            return self.stage_holds(ps.stages[name], scope)
+        owner, decl = self.declaration(name, scope)
+        # A definition reads the lead, not the event; a shared one sees only shared names.
+        lead_only = Scope(scope.lead, window_start=scope.window_start, policy=owner,
+                          defining=name if owner is not None else None)
+        if isinstance(decl, m.Definition):
+            return self.holds(decl.expr, lead_only)
+        if isinstance(decl, m.ScoreDecl):
+            return self.score(decl, lead_only)
+        if isinstance(decl, m.Stage):
+            return self.stage_holds(decl, lead_only)
         return scope.lead.fields.get(name)
 
     def stage_holds(self, stage: m.Stage, scope: Scope) -> bool:
+        """``scope``: where the stage's own body is read (its owner policy, and its name as `defining`)."""
         if stage.expr is not None:
-            return self.holds(stage.expr, Scope(scope.lead, window_start=scope.window_start))
+            return self.holds(stage.expr, Scope(scope.lead, window_start=scope.window_start, policy=scope.policy,
+                                                defining=scope.defining))
         wanted = [_text(self.value(v, scope)) for v in (stage.from_values.items if stage.from_values else [])]
         return _text(scope.lead.fields.get(stage.from_field or "status")) in wanted
 
@@ -416,7 +454,7 @@ class Interpreter:
         if node.since == "start":
             floor = scope.window_start
         elif node.since is not None:
-            floor = scope.lead.stage_entered.get(node.since)
+            floor = scope.lead.stage_entered.get(self.stage_key(node.since, scope))
             if floor is None:
                 return 0
         total, seen = 0, set()
@@ -426,7 +464,7 @@ class Interpreter:
             by = event.payload.get("by")
             if node.by_owner and (by is None or owner is None or str(by).casefold() != str(owner).casefold()):
                 continue
-            inner = Scope(scope.lead, event, node.event, scope.window_start)
+            inner = Scope(scope.lead, event, node.event, scope.window_start, scope.policy, scope.defining)
             if node.where is not None and not self.holds(node.where, inner):
                 continue
             total += 1
@@ -532,7 +570,7 @@ class ReferenceEvaluator:
         self.ps = policy_set
         self.interp = Interpreter(policy_set)
         self.faces = {name: clockface_of(decl) for name, decl in policy_set.calendars.items()}
-        self.windows = [(policy, window) for policy in policy_set.policies.values() for window in policy.windows]
+        self.windows = [(policy, window) for policy in self.interp.policies for window in policy.windows]
 
     def face_for(self, policy: m.Policy, window: m.Window, goal: m.Goal) -> Clockface:
         if not goal.duration.business:
@@ -543,7 +581,7 @@ class ReferenceEvaluator:
     # ------------------------------------------------------------ one lead
     def evaluate(self, events: list[LeadEvent], as_of: datetime, elapsed: bool = True) -> dict[str, Any]:
         now = seconds(as_of)
-        lead = Lead(stage_now={name: False for name in self.ps.stages})
+        lead = Lead(stage_now={key: False for key, _, _ in self.interp.stages})
         clocks: list[list[Clock]] = [[] for _ in self.windows]
         start_was = [False] * len(self.windows)
         recycled_since_start = [False] * len(self.windows)
@@ -569,7 +607,7 @@ class ReferenceEvaluator:
                         self.end(clock, t, "recycled")
                 if window.start is None:
                     continue
-                fired = self.fires(window.start, lead, event, window_start=event.occurred_at)
+                fired = self.fires(window.start, lead, event, event.occurred_at, policy.name)
                 if window.start.event is None:
                     fired, start_was[index] = fired and not start_was[index], fired
                 if not fired:
@@ -577,12 +615,15 @@ class ReferenceEvaluator:
                 if clock is not None and not (window.restarts_on_recycle and recycled_since_start[index]
                                               and clock.finished):
                     continue
-                if policy.applies is not None and not self.interp.holds(policy.applies, Scope(lead)):
+                applies = policy.applies
+                if applies is not None and not self.interp.holds(applies, Scope(lead, policy=policy.name)):
                     continue
                 recycled_since_start[index] = False
                 instances.append(self.start(policy, window, len(instances) + 1, lead, t))
-            for index, (_, window) in enumerate(self.windows):
-                if clocks[index] and lead.entered_at_recycle & _becomes(window.start):
+            for index, (policy, window) in enumerate(self.windows):
+                becomes = {self.interp.stage_key(name, Scope(lead, policy=policy.name))
+                           for name in _becomes(window.start)}
+                if clocks[index] and lead.entered_at_recycle & becomes:
                     clocks[index][-1].tags.add(STAGE_AT_RECYCLE)
         result: dict[str, Any] = {"instances": {}, "actions": {}}
         for (policy, window), instances in zip(self.windows, clocks, strict=True):
@@ -599,8 +640,8 @@ class ReferenceEvaluator:
         lead.entered_now = set()
         if recycled:
             lead.stage_entered.clear()  # `since STAGE` counts from the entries after the recycle (zero until then)
-        for name, stage in self.ps.stages.items():
-            now = self.interp.stage_holds(stage, Scope(lead))
+        for name, owner, stage in self.interp.stages:
+            now = self.interp.stage_holds(stage, Scope(lead, policy=owner, defining=stage.name if owner else None))
             was, lead.condition_was[name] = lead.condition_was.get(name, False), now
             if recycled and (lead.stage_now[name] or was):
                 lead.stage_now[name] = False
@@ -612,10 +653,11 @@ class ReferenceEvaluator:
                     lead.entered_at_recycle.add(name)
             lead.stage_now[name] = now
 
-    def fires(self, trigger: m.Trigger, lead: Lead, event: LeadEvent | None, window_start: datetime) -> bool:
+    def fires(self, trigger: m.Trigger, lead: Lead, event: LeadEvent | None, window_start: datetime,
+              policy: str) -> bool:
         if trigger.event is None:
             assert trigger.condition is not None
-            return self.interp.holds(trigger.condition, Scope(lead, window_start=window_start))
+            return self.interp.holds(trigger.condition, Scope(lead, window_start=window_start, policy=policy))
         if event is None or str(event.type) != trigger.event:
             return False
         if trigger.by_owner:
@@ -623,12 +665,13 @@ class ReferenceEvaluator:
             by = event.payload.get("by")
             if not by or not owner or str(by).casefold() != str(owner).casefold():
                 return False
-        scope = Scope(lead, event, trigger.event, window_start)
+        scope = Scope(lead, event, trigger.event, window_start, policy)
         return trigger.where is None or self.interp.holds(trigger.where, scope)
 
     def tier_of(self, policy: m.Policy, lead: Lead, window_start: datetime) -> str | None:
         for tier in policy.tiers:
-            if tier.when is None or self.interp.holds(tier.when, Scope(lead, window_start=window_start)):
+            if tier.when is None or self.interp.holds(tier.when, Scope(lead, window_start=window_start,
+                                                                       policy=policy.name)):
                 return tier.name
         return None
 
@@ -657,7 +700,7 @@ class ReferenceEvaluator:
                 clock.tier = tier
                 clock.set_goal(goal, face)
                 clock.reckon()
-        if self.stops(clock.window.stop, lead, event, start):
+        if self.stops(clock.window.stop, lead, event, start, clock.policy.name):
             if clock.paused_since is not None:
                 clock.tags.add(STOP_WHILE_PAUSED)
             clock.end_pause(t)
@@ -677,7 +720,7 @@ class ReferenceEvaluator:
         pause = clock.window.pause
         if pause is None:
             return
-        paused = self.interp.holds(pause, Scope(lead, window_start=start))
+        paused = self.interp.holds(pause, Scope(lead, window_start=start, policy=clock.policy.name))
         if paused and clock.paused_since is None:
             clock.pauses.append([t, None])
             if clock.breached_at is None:
@@ -687,12 +730,13 @@ class ReferenceEvaluator:
         elif not paused and clock.paused_since is not None:
             clock.end_pause(t)
 
-    def stops(self, stop: m.Trigger | None, lead: Lead, event: LeadEvent | None, start: datetime) -> bool:
+    def stops(self, stop: m.Trigger | None, lead: Lead, event: LeadEvent | None, start: datetime,
+              policy: str) -> bool:
         if stop is None:
             return False
         if event is None and stop.event is not None:
             return False  # an event stop needs an event after the start
-        return self.fires(stop, lead, event, window_start=start)
+        return self.fires(stop, lead, event, start, policy)
 
     def end(self, clock: Clock, t: float, reason: str) -> None:
         """Deleted, disqualified, or recycled with `restarts on recycle`: the clock ends for good."""

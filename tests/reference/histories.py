@@ -108,6 +108,15 @@ LEVELS = [
     "escalate every 2h after breach { notify owner via email }",
     "escalate every 1 business hour after breach quiet hours qh { notify owner via email }",
 ]
+# A policy's own definitions and stages (docs/language.md): none, a refinement of the shared MQL
+# (its name inside its own body means the shared one), a replacement read through a local
+# definition, and a local SAL that reads the shared one.
+OWN = [
+    None,
+    "stage mql when mql and company_size between 50 and 500",
+    'define icp = company_size between 50 and 500 and seniority in ["vp", "director"]\n  stage mql when icp',
+    "define icp = company_size >= 100\n  stage sal when sal and icp\n  stage mql when icp or form == \"demo_request\"",
+]
 SHARED = """
 stage mql when lead_score >= 65 or form == "demo_request"
 stage sal when disposition == "accepted"
@@ -135,6 +144,9 @@ def generated_policies(draw: st.DrawFn) -> str:
     for name in calendars:
         lines.append(f"calendar {name} {{\n  {CALENDARS[name]}\n}}")
     lines.append(f"policy gen {{\n  calendar {calendars[0]}")
+    own = draw(st.sampled_from(OWN))
+    if own:
+        lines.append("  " + own)
     if draw(st.booleans()):
         lines.append('  applies when region == "NA"')
     if tiered != "none":
@@ -225,7 +237,7 @@ def _step(draw: st.DrawFn, owner: str | None) -> tuple[str, dict[str, Any]]:
     if kind == "updated":
         changes = draw(st.sampled_from([
             {"lead_score": 95}, {"lead_score": 70}, {"lead_score": 40}, {"form": "demo_request"},
-            {"seniority": "manager"}, {"seniority": "vp"}, {"region": "EMEA"}, {"owner": None},
+            {"seniority": "manager"}, {"seniority": "vp"}, {"region": "EMEA"}, {"owner": None}, {"company_size": 200},
             {"target_account": True}, {"target_account": False},
         ]))
         return "updated", {"changes": changes}
@@ -244,7 +256,7 @@ def histories(draw: st.DrawFn, max_steps: int = 10, lead_id: str = LEAD) -> list
     """One lead's history, in the order a source might deliver it (shuffled)."""
     t = draw(st.sampled_from(ANCHORS)) + timedelta(minutes=draw(st.integers(0, 24 * 60)))
     attributes = {
-        "region": draw(st.sampled_from(["NA", "NA", "NA", "EMEA", "APAC", None])),
+        "region": draw(st.sampled_from(["NA", "NA", "NA", "EMEA", "APAC", "LATAM", None])),
         "country": draw(st.sampled_from(["US", "AU", "GB"])),
         "lead_score": draw(st.sampled_from([40, 66, 70, 85, 95, 95])),
         "seniority": draw(st.sampled_from(["director", "manager", "vp", "staff"])),

@@ -438,4 +438,4 @@ def test_command_writes_the_agreement(tmp_path: Path) -> None:
 def test_command_names_the_known_policies_for_an_unknown_one() -> None:
     result = CliRunner().invoke(main, ["agreement", "--policies", str(POLICIES), "--policy", "nope"])
     assert result.exit_code == 1
-    assert "no policy named 'nope' (known: b2b_services, inbound_tiered, one_page" in result.output
+    assert "no policy named 'nope' (known: b2b_services, inbound_tiered, latam_mid_market, one_page" in result.output

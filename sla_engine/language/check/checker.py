@@ -57,6 +57,7 @@ class Checker(NameChecks, StageChecks, PlanChecks, PolicyChecks):
         self.check_duplicates()
         self.check_repeated_items()
         self.check_shared_names()
+        self.check_local_names()
         self.check_cycles()
         for declaration in self.ps.declarations():
             self.check_declaration(declaration)

@@ -23,6 +23,7 @@ from sla_engine.language.check.types import (
 )
 from sla_engine.language.errors import suggest
 from sla_engine.language.patterns import PatternError, compile_pattern
+from sla_engine.language.scope import written_name
 from sla_engine.language.vocabulary import EVENT_KINDS
 
 
@@ -63,7 +64,7 @@ class ConditionChecks(CheckerBase):
     def check_stage_ref(self, name: str, pos: m.Pos) -> None:
         """`becomes X` for a stage that does not exist is never true."""
         if name not in self.ps.stages and name not in self.broken:
-            self.report("E201", f"unknown stage '{name}'", pos, suggest(name, self.ps.stages))
+            self.report("E201", f"unknown stage '{name}'", pos, suggest(name, map(written_name, self.ps.stages)))
 
     def check_compare(self, expr: m.Compare, scope: Scope) -> None:
         """Comparing a number with a text is never true: the engine would silently skip the lead."""
@@ -200,7 +201,8 @@ class ConditionChecks(CheckerBase):
             return self.fields[name]
         if name in self.broken:
             return None
-        candidates = [*event, *self.ps.definitions, *self.ps.scores, *self.ps.stages, *scope.extra, *self.fields]
+        candidates = [*event, *map(written_name, [*self.ps.definitions, *self.ps.scores, *self.ps.stages]),
+                      *scope.extra, *self.fields]
         quoted = f'a text needs double quotes: "{name}"' if quote_hint else None
         if quote_hint and any(name in type_.values for type_ in self.fields.values()):
             hint = quoted
@@ -259,5 +261,5 @@ class ConditionChecks(CheckerBase):
                             "use it in a window's `stops` or `pauses`, or count `since STAGE`")
             return
         if count.since not in self.ps.stages and count.since not in self.broken:
-            self.report("E201", f"unknown stage '{count.since}'", pos, suggest(count.since or "", [*self.ps.stages,
-                                                                                                  "start"]))
+            self.report("E201", f"unknown stage '{count.since}'", pos, suggest(count.since or "", [
+                *map(written_name, self.ps.stages), "start"]))

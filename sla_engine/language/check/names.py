@@ -8,6 +8,7 @@ from typing import Any
 from sla_engine.language import model as m
 from sla_engine.language.check.base import CheckerBase, _article, _kind
 from sla_engine.language.check.types import _event_fields
+from sla_engine.language.scope import locals_of
 from sla_engine.language.vocabulary import LEAD_FIELDS
 
 
@@ -64,6 +65,27 @@ class NameChecks(CheckerBase):
             elif not isinstance(decl, m.FieldDecl) and name in LEAD_FIELDS:
                 self.report("E203", f"{_kind(decl)} '{name}' has the name of the standard lead field '{name}'; "
                             "conditions could not tell them apart", decl.pos, "rename it")
+
+    def check_local_names(self) -> None:
+        """A policy's own definition or stage may shadow a shared one of its kind (that is what it is for);
+        shadowing a field or another kind would change what the name is inside the policy."""
+        named = (("field", self.ps.fields), ("score", self.ps.scores), ("definition", self.ps.definitions),
+                 ("stage", self.ps.stages))
+        policies = [d for f in self.ps.files for d in f.declarations if isinstance(d, m.Policy)]
+        for policy in policies:
+            for decl in locals_of(policy):
+                kind = _kind(decl)
+                clash = next(((other, ns[decl.name]) for other, ns in named
+                              if decl.name in ns and other != kind), None)
+                if clash is not None:
+                    other, earlier = clash
+                    self.report("E203", f"{kind} '{decl.name}' of policy '{policy.name}' has the same name as "
+                                f"{other} '{decl.name}' at {earlier.pos}; conditions could not tell them apart",
+                                decl.pos, f"a policy may refine a shared {kind} of the same name; rename this one")
+                elif decl.name in LEAD_FIELDS:
+                    self.report("E203", f"{kind} '{decl.name}' of policy '{policy.name}' has the name of the "
+                                f"standard lead field '{decl.name}'; conditions could not tell them apart",
+                                decl.pos, "rename it")
 
     def check_cycles(self) -> None:
         """A definition that depends on itself has no value: the engine would read it as never true."""
