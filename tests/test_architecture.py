@@ -9,6 +9,7 @@ the core only through the plugin interfaces, and the core never imports them.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -172,4 +173,25 @@ def test_only_the_store_runs_sql():
                     and node.func.attr in SQL_CALLS and isinstance(node.func.value, ast.Attribute)
                     and node.func.value.attr in ("conn", "db")):
                 outside.append(f"{path.relative_to(ROOT)}:{node.lineno}: {ast.unparse(node.func)}(...)")
+    assert outside == []
+
+
+SQL_TEXT = re.compile(r"\b(SELECT|INSERT (OR \w+ )?INTO|UPDATE \w+ SET|DELETE FROM|CREATE (TEMP )?TABLE"
+                      r"|json_extract)\b")
+
+
+def test_only_the_store_writes_sql():
+    """No SQL text outside sla_engine/store/, not even handed to a store method to run."""
+    outside = []
+    for name, path in MODULES.items():
+        if not name.startswith("sla_engine") or layer_of(name) == layer_of("sla_engine.store"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                    and SQL_TEXT.search(node.value)):
+                outside.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}")
     assert outside == []
