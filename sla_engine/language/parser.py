@@ -12,7 +12,7 @@ import os
 import re
 from bisect import bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -230,18 +230,195 @@ def scan(text: str) -> list[SourceToken]:
 # ---------------------------------------------------------------- error recovery
 
 
+# A statement keyword at the start of an unindented line begins a new statement even inside
+# braces: the block before it lacks its `}`. (Keywords that are also block items, such as
+# `calendar`, are left out: an unindented block item is not a new statement.)
+FRESH_STATEMENT = TOP_KEYWORDS - frozenset().union(*(keywords for _, keywords in BLOCK_ITEMS.values()))
+
+
+def _starts_statement(token: SourceToken) -> bool:
+    return token.line_start and token.column == 1 and token.text in FRESH_STATEMENT
+
+
 def _scan(text: str) -> tuple[list[SourceToken], list[tuple[int, int]]]:
-    """Line-opening words with their brace depth, and closing braces with theirs."""
-    tokens = [token for token in scan(text) if not token.is_comment]
-    words = [t for t in tokens if t.line_start and (t.text[0].isalpha() or t.text[0] == "_")]
-    closers = [(t.offset, t.depth) for t in tokens if t.text == "}"]
+    """Line-opening words with their brace depth, and closing braces with theirs.
+
+    Depths count from the last fresh statement, so a block left open does not swallow the
+    statements after it: they are still split, parsed and checked on their own.
+    """
+    words: list[SourceToken] = []
+    closers: list[tuple[int, int]] = []
+    unclosed = 0
+    for token in scan(text):
+        if token.is_comment:
+            continue
+        if _starts_statement(token):
+            unclosed = token.depth
+        depth = max(token.depth - unclosed, 0)
+        if token.line_start and (token.text[0].isalpha() or token.text[0] == "_"):
+            words.append(replace(token, depth=depth))
+        elif token.text == "}":
+            closers.append((token.offset, depth))
     return words, closers
 
 
-def statement_spans(text: str) -> list[tuple[int, int]]:
-    """Where each top-level statement starts and ends, as error recovery splits a file."""
-    words, _ = _scan(text)
-    return [(start, end) for start, end, _ in _spans(words, 0, TOP_KEYWORDS, 0, len(text))]
+def _open_blocks(tokens: list[SourceToken], start: int, end: int) -> list[tuple[SourceToken, SourceToken]]:
+    """The blocks opened in text[start:end] and still open at its end, innermost last: (head, brace)."""
+    stack: list[tuple[SourceToken, SourceToken]] = []
+    head: SourceToken | None = None
+    for token in tokens:
+        if token.offset < start or token.is_comment:
+            continue
+        if token.offset >= end:
+            break
+        if _starts_statement(token):
+            stack.clear()
+        if token.line_start:
+            head = token
+        if token.text == "{":
+            stack.append((head or token, token))
+        elif token.text == "}" and stack:
+            stack.pop()
+    return stack
+
+
+def _unclosed(text: str, path: str, block: tuple[SourceToken, SourceToken], before: SourceToken | None
+              ) -> Diagnostic:
+    """A block missing its `}`, reported where it opens: the mistake is there, not where parsing stopped."""
+    head, brace = block
+    if head.line == brace.line:
+        opening = text[head.offset:brace.offset + 1]
+        pos = m.Pos(file=path, line=head.line, column=head.column, end_line=head.line,
+                    end_column=brace.column + 1)
+    else:
+        opening = head.text
+        pos = m.Pos(file=path, line=head.line, column=head.column, end_line=head.line,
+                    end_column=head.column + len(head.text))
+    where = f"before line {before.line} (`{before.text}`)" if before is not None else "at the end of the file"
+    return Diagnostic("E001", f"`{opening}` is never closed: its `}}` is missing {where}", pos)
+
+
+# Signs other languages use, and this language's word for each.
+FOREIGN_SIGNS = {"&&": "and", "||": "or", "&": "and", "|": "or", "!": "not"}
+
+
+def _foreign_sign(text: str, lines: LineIndex, error: UnexpectedCharacters, path: str) -> Diagnostic | None:
+    """`&&` where the language says `and`: name the word instead of listing every expected token."""
+    offset = lines.starts[error.line - 1] + error.column - 1 if 0 < error.line <= len(lines.starts) else -1
+    sign = next((s for s in FOREIGN_SIGNS if offset >= 0 and text.startswith(s, offset)), None)
+    if sign is None:
+        return None
+    word = FOREIGN_SIGNS[sign]
+    pos = m.Pos(file=path, line=error.line, column=error.column, end_line=error.line,
+                end_column=error.column + len(sign))
+    return Diagnostic("E002", f"`{sign}` is not part of the policy language: write `{word}`", pos,
+                      f"conditions combine with `and`, `or` and `not`, e.g. `lead_score > 80 {word} ...`"
+                      if word != "not" else "negate a condition with `not`, e.g. `not industry == \"Retail\"`")
+
+
+def _diagnose(error: UnexpectedInput, text: str, path: str, lines: LineIndex, tokens: list[SourceToken],
+              span: tuple[int, int]) -> Diagnostic:
+    """The syntax error in words that name the likely mistake where one is recognised.
+
+    ``span`` is the text that was parsed (the whole file, or one statement or item of it).
+    """
+    if isinstance(error, UnexpectedCharacters):
+        return _foreign_sign(text, lines, error, path) or syntax_diagnostic(error, path)
+    if not isinstance(error, UnexpectedToken):
+        return syntax_diagnostic(error, path)
+    token = error.token
+    if token.type == "$END":
+        blocks = _open_blocks(tokens, *span)
+        if blocks:
+            following = _token_at(tokens, _next_token_offset(text, span[1]))
+            return _unclosed(text, path, blocks[-1], following)
+        return syntax_diagnostic(error, path)
+    if token.line is None or token.column is None or not 0 < token.line <= len(lines.starts):
+        return syntax_diagnostic(error, path)
+    offset = lines.starts[token.line - 1] + token.column - 1
+    at = _token_at(tokens, offset)
+    if str(token) == "=" and "COMPARATOR" in error.expected:
+        message = "unexpected '='; a condition compares with `==` (`=` gives a value in `define` and `set`)"
+        return Diagnostic("E001", message, syntax_diagnostic(error, path).pos, "write `==`")
+    blocks = _open_blocks(tokens, span[0], offset)
+    if at is not None and at.line_start and blocks and _belongs_outside(at.text, [h.text for h, _ in blocks]):
+        return _unclosed(text, path, blocks[-1], at)
+    return syntax_diagnostic(error, path)
+
+
+def _belongs_outside(word: str, kinds: list[str]) -> bool:
+    """A keyword that opens an item of an enclosing block (or a statement), but not of the innermost one."""
+    inner = BLOCK_ITEMS.get(kinds[-1], ("", frozenset()))[1]
+    if word in inner or kinds[-1] not in BLOCK_ITEMS:
+        return False
+    return word in TOP_KEYWORDS or any(word in BLOCK_ITEMS.get(kind, ("", frozenset()))[1] for kind in kinds[:-1])
+
+
+def _token_at(tokens: list[SourceToken], offset: int) -> SourceToken | None:
+    index = bisect_right([t.offset for t in tokens], offset) - 1
+    return tokens[index] if index >= 0 and tokens[index].offset == offset else None
+
+
+@dataclass(frozen=True)
+class Salvaged:
+    """One top-level statement of a file with syntax errors, as far as it parses."""
+
+    tree: Tree | None  # None: not even its head parses
+    broken: frozenset[str]  # names declared by the parts left out (the statement's own, or its items')
+
+
+def salvage_statements(text: str) -> list[Salvaged]:
+    """Each top-level statement, read without the block items that do not parse.
+
+    The items that fail are blanked out (newlines kept, so every position stays where it is)
+    and the statement is parsed again: a policy with one broken window still has its tiers,
+    other windows and targets checked.
+    """
+    words, closers = _scan(text)
+    lines = LineIndex(text)
+    salvaged: list[Salvaged] = []
+
+    def failing(start: int, end: int, keyword: str, symbol: str, depth: int) -> list[tuple[int, int]]:
+        """The smallest parts of text[start:end] that do not parse; none if it all does."""
+        try:
+            parse_span(text, start, end, symbol, lines)
+            return []
+        except (UnexpectedInput, RecursionError):
+            pass
+        if keyword not in BLOCK_ITEMS:
+            return [(start, end)]
+        item_symbol, item_keywords = BLOCK_ITEMS[keyword]
+        body_end = max((offset for offset, d in closers if d == depth and start <= offset < end), default=end)
+        parts = [part for item_start, item_end, word in _spans(words, depth + 1, item_keywords, start, body_end)
+                 for part in failing(item_start, item_end, word, item_symbol, depth + 1)]
+        return parts or [(start, end)]
+
+    for start, end, keyword in _spans(words, 0, TOP_KEYWORDS, 0, len(text)):
+        parts = failing(start, end, keyword, "start", 0)
+        broken = frozenset(name for part_start, part_end in parts
+                           if (name := _declared_name(text, part_start, part_end)) is not None)
+        tree = None
+        if parts != [(start, end)]:
+            blanked = text
+            for part_start, part_end in parts:
+                blanked = _blank(blanked, part_start, part_end)
+            try:
+                tree = parse_span(blanked, start, end, "start", lines)
+            except (UnexpectedInput, RecursionError):
+                broken |= {name for name in [_declared_name(text, start, end)] if name is not None}
+        salvaged.append(Salvaged(tree, broken))
+    return salvaged
+
+
+def _blank(text: str, start: int, end: int) -> str:
+    """The text with text[start:end] made spaces, its newlines kept, so every other position stays."""
+    return text[:start] + re.sub(r"[^\n]", " ", text[start:end]) + text[end:]
+
+
+def _declared_name(text: str, start: int, end: int) -> str | None:
+    """The name a statement or block item declares (`window NAME`), if it reads like one."""
+    declared = re.compile(r"\w+\s+(\w+)").match(text, start, end)
+    return declared.group(1) if declared else None
 
 
 class LineIndex:
@@ -314,25 +491,28 @@ MAX_SYNTAX_ERRORS = 100  # per file: past this, recovery stops (as compilers do)
 
 
 def _recover(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:
+    tokens = [token for token in scan(text) if not token.is_comment]
     words, closers = _scan(text)
     lines = LineIndex(text)
-    found: dict[tuple[int, int], Diagnostic] = {}
+    found: dict[tuple[int, int], Diagnostic] = {}  # by where parsing stopped, which may not be where it is shown
 
-    def note(error: UnexpectedInput, chunk_end: int | None = None) -> None:
-        diagnostic = syntax_diagnostic(error, path)
-        if chunk_end is not None and isinstance(error, UnexpectedToken) and error.token.type == "$END":
+    def note(error: UnexpectedInput, span: tuple[int, int], chunk: bool = True) -> None:
+        stopped = syntax_diagnostic(error, path)
+        if chunk and isinstance(error, UnexpectedToken) and error.token.type == "$END":
             # A chunk that ends early is the same mistake the whole-file parse met at the next token.
-            following = _at_offset(diagnostic, text, _next_token_offset(text, chunk_end), path)
+            following = _at_offset(stopped, text, _next_token_offset(text, span[1]), path)
             if (following.pos.line, following.pos.column) in found:
                 return
-        found.setdefault((diagnostic.pos.line, diagnostic.pos.column), diagnostic)
+        key = (stopped.pos.line, stopped.pos.column)
+        if key not in found:
+            found[key] = _diagnose(error, text, path, lines, tokens, span)
 
     def try_parse(start: int, end: int, symbol: str) -> bool:
         try:
             parse_span(text, start, end, symbol, lines)
             return True
         except UnexpectedInput as error:
-            note(error, end)
+            note(error, (start, end))
             return False
 
     def recurse(start: int, end: int, keyword: str, depth: int) -> None:
@@ -345,7 +525,7 @@ def _recover(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:
             if not try_parse(item_start, item_end, symbol):
                 recurse(item_start, item_end, word, depth + 1)
 
-    note(first)
+    note(first, (0, len(text)), chunk=False)
     for start, end, word in _spans(words, 0, TOP_KEYWORDS, 0, len(text)):
         if len(found) >= MAX_SYNTAX_ERRORS:
             line = lines.line_and_column(start)[0]
@@ -355,7 +535,8 @@ def _recover(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:
             break
         if not try_parse(start, end, "start"):
             recurse(start, end, word, 0)
-    return sorted(found.values(), key=lambda d: (d.pos.line, d.pos.column))
+    unique = {(d.pos.line, d.pos.column, d.message): d for d in found.values()}
+    return sorted(unique.values(), key=lambda d: (d.pos.line, d.pos.column))
 
 
 def _next_token_offset(text: str, offset: int) -> int:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lark.exceptions import UnexpectedInput, VisitError
+from lark import Tree
+from lark.exceptions import VisitError
 
 from sla_engine.language import model as m
 from sla_engine.language.check.base import _sorted
 from sla_engine.language.check.checker import Checker
 from sla_engine.language.errors import Diagnostic, PolicyError
-from sla_engine.language.parser import LineIndex, parse_span, parse_text, statement_spans
+from sla_engine.language.parser import parse_text, salvage_statements
 from sla_engine.language.policy_set import POLICY_SUFFIX, build_policy_set, linked_outside, policy_files
 from sla_engine.language.transform import ToModel, TransformError
 from sla_engine.language.vocabulary import Channels
@@ -151,17 +151,23 @@ def _salvage(text: str, path: str) -> _Salvaged:
     repeated: list[m.Repeated] = []
     broken: set[str] = set()
     diagnostics: list[Diagnostic] = []
-    lines = LineIndex(text)
-    for start, end in statement_spans(text):
-        declared = re.compile(r"\w+\s+(\w+)").match(text, start, end)
+    for statement in salvage_statements(text):
+        broken |= statement.broken
+        if statement.tree is None:
+            continue
         try:
-            tree = parse_span(text, start, end, "start", lines)
-            statement = ToModel(path).transform(tree)
-            declarations.extend(statement.declarations)
-            repeated.extend(statement.repeated)
-        except (UnexpectedInput, VisitError, RecursionError) as error:
-            if declared:
-                broken.add(declared.group(1))
+            parsed = ToModel(path).transform(statement.tree)
+            declarations.extend(parsed.declarations)
+            repeated.extend(parsed.repeated)
+        except (VisitError, RecursionError) as error:
+            broken |= {_declaration_name(statement.tree)}
             if isinstance(error, VisitError):
                 diagnostics.append(_visit_diagnostic(error, path))
     return _Salvaged(m.PolicyFile(path=path, declarations=declarations, repeated=repeated), broken, diagnostics)
+
+
+def _declaration_name(tree: Tree) -> str:
+    """The name a parsed statement declares: the first token of its declaration."""
+    declaration = tree.children[0] if tree.children else None
+    first = declaration.children[0] if isinstance(declaration, Tree) and declaration.children else ""
+    return str(first)

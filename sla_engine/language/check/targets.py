@@ -109,7 +109,7 @@ class TargetChecks(WindowChecks):
     def check_window_ref(self, policy: m.Policy, name: str, pos: m.Pos) -> None:
         """Met rates and elapsed times read the clocks of this policy's own windows."""
         windows = [w.name for w in policy.windows]
-        if name not in windows:
+        if name not in windows and name not in self.broken:
             self.report("E201", f"policy '{policy.name}' has no window '{name}'", pos, suggest(name, windows))
 
     def check_target_period(self, target: m.Target) -> None:

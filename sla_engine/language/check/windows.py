@@ -9,6 +9,7 @@ from sla_engine.language.check.types import Scope
 from sla_engine.language.errors import suggest
 from sla_engine.language.vocabulary import EVENT_KINDS, WINDOW_ROLES
 
+_GOAL_FILLERS = frozenset({"within", "in", "under"})  # `goal within 24h`: English, not a tier
 _LEVEL_RANK = {"warning": 0, "breach": 1, "after_breach": 2, "every_after_breach": 3}
 
 
@@ -75,7 +76,12 @@ class WindowChecks(ActionChecks, CalendarChecks):
         tiers = [t.name for t in policy.tiers]
         seen: dict[str | None, m.Goal] = {}
         for goal in window.goals:
-            if goal.tier is not None and goal.tier not in tiers:
+            if goal.tier in _GOAL_FILLERS and goal.tier not in tiers:
+                self.report("E201", f"`goal {goal.tier} {m.format_duration(goal.duration)}` reads '{goal.tier}' as a "
+                            "tier: a goal is written without it", self.within(goal.pos, "goal", goal.tier),
+                            f"write `goal {m.format_duration(goal.duration)}`, or `goal TIER "
+                            f"{m.format_duration(goal.duration)}` for one tier's goal")
+            elif goal.tier is not None and goal.tier not in tiers and goal.tier not in self.broken:
                 self.report("E201", f"unknown tier '{goal.tier}' in policy '{policy.name}'",
                             self.within(goal.pos, "goal", goal.tier),
                             suggest(goal.tier, tiers) or (None if tiers else "this policy declares no tiers"))
