@@ -33,7 +33,7 @@ TOP_KEYWORDS = frozenset({"field", "score", "define", "stage", "calendar", "cont
 BLOCK_ITEMS: dict[str, tuple[str, frozenset[str]]] = {
     "policy": ("policy_item", frozenset({
         "title", "version", "effective", "owner", "description", "timezone", "calendar", "applies",
-        "tier", "otherwise", "window", "target",
+        "define", "stage", "tier", "otherwise", "window", "target",
     })),
     "window": ("window_item", frozenset({
         "starts", "stops", "pauses", "calendar", "goal", "warn", "restarts", "quiet", "role", "escalate",

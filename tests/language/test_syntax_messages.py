@@ -124,11 +124,18 @@ def test_a_block_open_at_the_end_of_the_file() -> None:
 
 
 def test_statements_after_an_unclosed_block_are_still_checked(tmp_path: Path) -> None:
-    text = 'policy p {\n  title "x"\n\nstage sql when becomes mqll\n'
+    text = 'policy p {\n  title "x"\n\npolicy q {\n  tier a when lead_scor > 3\n}\n'
     diagnostics = checked(tmp_path, text)
-    assert where(diagnostics) == [("E001", 1, 1), ("E201", 4, 24)]
-    assert diagnostics[0].message == "`policy p {` is never closed: its `}` is missing before line 4 (`stage`)"
-    assert diagnostics[1].message == "unknown stage 'mqll'"
+    assert where(diagnostics) == [("E001", 1, 1), ("E201", 5, 15)]
+    assert diagnostics[0].message == "`policy p {` is never closed: its `}` is missing before line 4 (`policy`)"
+    assert diagnostics[1].message.startswith("unknown name 'lead_scor'")
+
+
+def test_an_unindented_stage_after_an_unclosed_policy_is_read_as_the_policys_own() -> None:
+    # A policy may declare its own stages, so only the end of the file shows the brace is missing.
+    [diagnostic] = syntax('policy p {\n  title "x"\n\nstage sql when becomes mql\n')
+    assert (diagnostic.pos.line, diagnostic.pos.column) == (1, 1)
+    assert diagnostic.message == "`policy p {` is never closed: its `}` is missing at the end of the file"
 
 
 # ---------------------------------------------------------------- checking goes on past a syntax error
