@@ -4,6 +4,10 @@ SLA_ENGINE_SMTP_HOST, SLA_ENGINE_SMTP_PORT (587), SLA_ENGINE_SMTP_FROM, SLA_ENGI
 SLA_ENGINE_SMTP_PASSWORD (optional, together), SLA_ENGINE_SMTP_STARTTLS (1; 0 only for a local
 relay), SLA_ENGINE_SMTP_CAFILE (a private CA), SLA_ENGINE_SMTP_TIMEOUT (15 s). The idempotency
 key is the Message-ID, so a message resent after a crash is the same message to every mail system that dedupes.
+
+Messages of one delivery batch share one SMTP session (connect, STARTTLS and login once, up to
+MAX_PER_SESSION messages); delivery calls ``close`` after each batch. A session the server closed
+between two messages is opened again once for the next one.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ if TYPE_CHECKING:  # every `sla-engine --help` imports this module: smtplib and 
     from sla_engine.delivery.message import Message
 
 IDEMPOTENCY_HEADER = "X-SLA-Engine-Idempotency-Key"
+MAX_PER_SESSION = 50  # many servers refuse more messages than this on one connection
 
 
 class EmailNotifier:
@@ -35,6 +40,8 @@ class EmailNotifier:
         self.starttls = os.environ.get("SLA_ENGINE_SMTP_STARTTLS", "1") != "0"
         self.cafile = os.environ.get("SLA_ENGINE_SMTP_CAFILE") or None
         self.timeout = float(os.environ.get("SLA_ENGINE_SMTP_TIMEOUT", "15"))
+        self._open: Any = None  # the batch's session (smtplib.SMTP), logged in
+        self._sent_in_session = 0
 
     def build(self, message: Message) -> EmailMessage:
         from email.message import EmailMessage
@@ -50,7 +57,37 @@ class EmailNotifier:
         return mail
 
     def send(self, message: Message) -> None:
-        self._session(lambda smtp: smtp.send_message(self.build(message)))
+        """Send on the batch's session, opening it (or a fresh one, if the server hung up) when needed."""
+        import smtplib
+
+        mail = self.build(message)
+        if self._open is not None and self._sent_in_session < MAX_PER_SESSION:
+            try:
+                self._open.send_message(mail)
+                self._sent_in_session += 1
+                return
+            except smtplib.SMTPServerDisconnected:
+                self.close()  # it timed out between two messages: nothing of this one was accepted
+            except (smtplib.SMTPException, OSError) as error:
+                self.close()
+                raise RuntimeError(scrub(f"SMTP {self.host}:{self.port}: {error}")) from None
+        self.close()
+        self._open = self._connect()
+        try:
+            self._open.send_message(mail)
+            self._sent_in_session = 1
+        except (smtplib.SMTPException, OSError) as error:
+            self.close()
+            raise RuntimeError(scrub(f"SMTP {self.host}:{self.port}: {error}")) from None
+
+    def close(self) -> None:
+        """End the batch's session (delivery calls this after each batch)."""
+        session, self._open, self._sent_in_session = self._open, None, 0
+        if session is not None:
+            try:
+                session.quit()
+            except Exception:  # a session that is already gone needs no goodbye
+                session.close()
 
     def check(self) -> str:
         """`sla-engine doctor`'s harmless call: connect, STARTTLS, EHLO and log in; no mail is sent."""
@@ -61,19 +98,34 @@ class EmailNotifier:
 
     def _session(self, then: Callable[[Any], Any]) -> None:
         import smtplib
+
+        smtp = self._connect()
+        try:
+            then(smtp)
+        except (smtplib.SMTPException, OSError) as error:
+            raise RuntimeError(scrub(f"SMTP {self.host}:{self.port}: {error}")) from None
+        finally:
+            smtp.close()
+
+    def _connect(self) -> Any:
+        """A session: connected, STARTTLS (unless turned off), logged in when a user is set."""
+        import smtplib
         import ssl
 
         if not self.host or not self.sender:
             raise RuntimeError("set SLA_ENGINE_SMTP_HOST and SLA_ENGINE_SMTP_FROM to send email")
         password = secret_env("SLA_ENGINE_SMTP_PASSWORD") if self.user else None
+        smtp = None
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context(cafile=self.cafile))
-                if self.user and password:
-                    smtp.login(self.user, password)
-                then(smtp)
+            smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context(cafile=self.cafile))
+            if self.user and password:
+                smtp.login(self.user, password)
+            return smtp
         except (smtplib.SMTPException, OSError) as error:
+            if smtp is not None:
+                smtp.close()
             raise RuntimeError(scrub(f"SMTP {self.host}:{self.port}: {error}")) from None
 
 

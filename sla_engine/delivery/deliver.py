@@ -212,9 +212,22 @@ class Delivery:
         """Write what waits to be written, then send the notices held, one message per group."""
         self.write()
         groups, self.groups, self.held = self.groups, {}, 0
-        for notices in groups.values():
-            self.send(notices)
+        try:
+            for notices in groups.values():
+                self.send(notices)
+        finally:
+            self.close_notifiers()
         self.write()  # a daily digest's deferrals
+
+    def close_notifiers(self) -> None:
+        """The end of a batch: a notifier that keeps a connection for one (email's SMTP session) closes it."""
+        for notifier in self.made.values():
+            close = getattr(notifier, "close", None)
+            if callable(close):
+                try:
+                    close()
+                except Exception:  # every message of the batch is already recorded
+                    continue
 
     def write(self) -> None:
         """Retirements and deferrals, a batch per transaction (a dry run writes nothing)."""

@@ -7,7 +7,7 @@ import hmac
 
 from sla_engine.delivery.deliver import deliver
 from sla_engine.plugins import notifiers
-from tests.delivery.conftest import SECRET, evaluated_store, make_policy_set
+from tests.delivery.conftest import POLICY, SECRET, evaluated_store, make_policy_set
 from tests.engine.test_evaluate import at
 
 NOW = at(17, 11, 30)
@@ -100,3 +100,33 @@ def test_hostile_lead_data_reaches_mail_and_slack_as_one_safe_line(tmp_path, smt
     assert "\x1b" not in mail.as_string()
     slack = [p for p in http_env.posts if "blocks" in p.json]
     assert slack and all("javascript:" not in p.body.decode() for p in slack)
+
+
+def test_the_mails_of_one_batch_share_one_smtp_session(tmp_path, smtp):
+    text = POLICY.replace("      notify cro via slack\n      notify cro via webhook\n", "").replace(
+        "      reassign to pool round robin skip previous owners\n      task \"Call this lead now\" for owner due 1h\n"
+        "      set sla_status = \"breached\"\n", "      notify owner via email\n")
+    store = evaluated_store(tmp_path, leads=6, as_of=at(17, 14), text=text)  # 12 mails: 2 levels of 6 leads
+    report = deliver(make_policy_set(text), store, at(17, 14), batch=5)
+    assert report.sent == 12 and report.errors == [] and len(smtp.messages) == 12
+    assert len(smtp.logins) == 3  # batches of 5, 5 and 2: one login each, not one per mail
+    assert smtp.tls == [True] * 12
+
+
+def test_a_session_the_server_closed_between_two_mails_is_opened_again(tmp_path, smtp):
+    from connectors.notify_email import EmailNotifier
+    from sla_engine.delivery.message import Item, Message
+
+    def mail(n: int) -> Message:
+        item = Item(key=f"k{n}", lead_id=f"L{n}", lead_name="Ann", company="Acme", policy="p", window="w",
+                    level="on breach", timing="overdue by 5m", owner="rep", link="", action="notify owner")
+        return Message(channel="email", address="rep@example.com", recipient="Rep", items=(item,),
+                       idempotency_key=f"key{n}")
+
+    notifier = EmailNotifier()
+    notifier.send(mail(1))
+    notifier._open.close()  # gone, as after the server's idle timeout: smtplib then says SMTPServerDisconnected
+    notifier.send(mail(2))
+    notifier.close()
+    assert [m["Message-ID"] for m in smtp.messages] == ["<key1@sla-engine>", "<key2@sla-engine>"]
+    assert len(smtp.logins) == 2
