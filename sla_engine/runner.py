@@ -24,6 +24,7 @@ from sla_engine.engine.evaluate import Evaluator, LeadResult
 from sla_engine.engine.status import OPEN_STATUSES, ClockStatus
 from sla_engine.engine.targets import due_target_escalations, targets_may_have_changed
 from sla_engine.events import utc
+from sla_engine.judging import judged, workers_for
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.store.db import Store, iso
 from sla_engine.store.metrics import Metrics
@@ -118,8 +119,12 @@ def evaluate_run(
     git_commit: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     keep_instances: bool = False,
+    workers: int | None = None,
 ) -> RunReport:
-    """A whole run in one transaction: a crash or --dry-run leaves the store untouched."""
+    """A whole run in one transaction: a crash or --dry-run leaves the store untouched.
+
+    A run with many leads to judge judges them in worker processes, one per core (sla_engine/judging.py);
+    `workers` sets how many (0 or 1: in this process)."""
     as_of = utc(as_of)
     last = store.runs.last()
     if last is not None and as_of < last["as_of"]:
@@ -136,12 +141,12 @@ def evaluate_run(
             store.leads.mark_all_dirty()
             report.full = True
         report.leads_evaluated = store.leads.select_to_evaluate(as_of)
-        histories = store.events.of_selected_leads()
+        histories = store.events.rows_of_selected_leads()
+        batches = iter(lambda: list(islice(histories, BATCH_LEADS)), [])
         done = 0
         with older_objects_frozen():
-            while batch := list(islice(histories, BATCH_LEADS)):
-                results = [evaluator.evaluate(lead_id, events, as_of, policy_hash=policy_set.content_hash)
-                           for lead_id, events in batch]
+            for _, results in judged(evaluator, batches, as_of, policy_set.content_hash,
+                                     workers_for(report.leads_evaluated, workers)):
                 _save_results(store, results, run_id, as_of, report, keep_instances)
                 for _ in results:
                     done += 1

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("language", ("sla_engine.language",)),
     ("engine", ("sla_engine.engine",)),
     ("store", ("sla_engine.store",)),
-    ("run", ("sla_engine.sync", "sla_engine.runner")),
+    ("run", ("sla_engine.sync", "sla_engine.judging", "sla_engine.runner")),
     ("delivery", ("sla_engine.delivery",)),
     ("reports", ("sla_engine.reports",)),
     ("tools", ("sla_engine.policytest", "sla_engine.conformance", "sla_engine.plugin_docs")),

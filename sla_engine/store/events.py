@@ -64,11 +64,19 @@ def _event(row: tuple[Any, ...]) -> LeadEvent:
     )
 
 
-def _stored_event(row: tuple[Any, ...]) -> StoredEvent:
+StoredRow = tuple[Any, ...]  # an events row as stored: (event_id, lead_id, occurred_at, source, type, payload)
+
+
+def _stored_event(row: StoredRow) -> StoredEvent:
     return StoredEvent(row[0], row[1], datetime.fromisoformat(row[2]), row[3], row[4], json.loads(row[5]))
 
 
-E = TypeVar("E", LeadEvent, StoredEvent)
+def stored_events(rows: Iterable[StoredRow]) -> list[StoredEvent]:
+    """Stored event rows decoded for the engine."""
+    return [_stored_event(row) for row in rows]
+
+
+E = TypeVar("E", LeadEvent, StoredEvent, StoredRow)
 
 
 class Events:
@@ -183,11 +191,17 @@ class Events:
         The engine orders them itself. They were validated when stored, so they are read back as
         plain ``StoredEvent`` tuples.
         """
+        for lead_id, rows in self.rows_of_selected_leads():
+            yield lead_id, stored_events(rows)
+
+    def rows_of_selected_leads(self) -> Iterator[tuple[str, list[StoredRow]]]:
+        """As ``of_selected_leads``, but the rows as stored, not yet decoded (``stored_events`` decodes
+        them): rows of text are what a run hands its worker processes, cheaper to send than events."""
         rows = self.conn.execute(
             "SELECT e.event_id, e.lead_id, e.occurred_at, e.source, e.type, e.payload "
             "FROM temp.todo AS t JOIN events AS e ON e.lead_id = t.lead_id ORDER BY t.lead_id"
         )
-        yield from histories_by_lead(rows, _stored_event)
+        yield from histories_by_lead(rows, tuple)
 
     def sources_of(self, lead_id: str, besides: str) -> list[str]:
         """The sources a lead's events came from, first seen first, other than ``besides``."""
