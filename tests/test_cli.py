@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -145,6 +146,35 @@ def test_check_reports_every_error_and_exits_1(project, tmp_path):
     assert result.exit_code == 1
     assert "a.sla:1:12" in result.output and "a.sla:2:12" in result.output
     assert "did you mean 'industry'?" in result.output
+
+
+def test_check_of_one_file_of_the_configured_set_resolves_names_against_the_set_as_pre_commit_runs_it(project):
+    (project / "policies" / "zz_regional.sla").write_text(
+        "policy regional {\n  calendar office\n  window w {\n    starts when becomes mql\n"
+        "    stops on activity\n    goal 2 business hours\n    escalate on breach { notify cro }\n  }\n}\n",
+        encoding="utf-8")
+    result = invoke(project, "check", "policies/zz_regional.sla")
+    assert result.exit_code == 0, result.output
+    assert "ok: 1 file(s), no errors" in result.output
+
+
+def test_check_of_some_files_reports_only_theirs(project):
+    (project / "policies" / "broken.sla").write_text("define broken = lead_score >\n", encoding="utf-8")
+    (project / "policies" / "new.sla").write_text("define d = director_plus and lead_scor > 3\n", encoding="utf-8")
+    result = invoke(project, "check", "policies/new.sla")
+    assert result.exit_code == 1
+    assert "policies/new.sla:1:30: E201 unknown name 'lead_scor'" in result.output
+    assert "broken.sla" not in result.output and "'director_plus'" not in result.output
+    assert "1 error(s) in 1 file(s)" in result.output
+
+
+def test_the_shipped_pre_commit_hooks_run_commands_and_options_that_exist():
+    manifest = (Path(__file__).resolve().parents[1] / ".pre-commit-hooks.yaml").read_text(encoding="utf-8")
+    entries = re.findall(r"^  entry: sla-engine (.+)$", manifest, re.MULTILINE)
+    assert entries == ["check", "fmt --check"]
+    for entry in entries:
+        assert CliRunner().invoke(main, [*entry.split(), "--help"]).exit_code == 0, entry
+    assert manifest.count(r"files: \.sla$") == 2
 
 
 def test_check_and_fmt_pass_on_the_shipped_policies(project):

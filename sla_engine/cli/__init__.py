@@ -165,19 +165,27 @@ def main(ctx: click.Context, config_path: Path | None) -> None:
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
 def check(ctx: click.Context, paths: tuple[Path, ...], output: str) -> None:
-    """Check a policy set and report every error at once (exit 0 clean, 1 errors; warnings do not fail)."""
+    """Check a policy set and report every error at once (exit 0 clean, 1 errors; warnings do not fail).
+
+    Files of the configured policy set are checked as part of it (names from its other files
+    are known) and only their problems are reported, as a pre-commit hook needs.
+    """
     import json
 
-    from sla_engine.language.check import channels_used, check_paths
+    from sla_engine.language.check import channels_used, check_files_of_set, check_paths
     from sla_engine.language.policy_set import load_policy_set
     from sla_engine.language.vocabulary import installed_channels
     from sla_engine.plugins import PluginError
 
     targets = list(paths) or [load_config(ctx).policies]
+    policy_dir = _configured_policies(ctx) if paths else None
     warnings: list[Any] = []
     try:
         channels = installed_channels()
-        diagnostics, sources = check_paths(targets, channels, warnings)
+        if policy_dir is not None:
+            diagnostics, sources = check_files_of_set(targets, policy_dir, channels, warnings)
+        else:
+            diagnostics, sources = check_paths(targets, channels, warnings)
     except FileNotFoundError as error:
         raise click.ClickException(str(error)) from None
     except PluginError as error:
@@ -199,6 +207,17 @@ def check(ctx: click.Context, paths: tuple[Path, ...], output: str) -> None:
             for channel, plugin in delivered_by.items():
                 click.echo(f"  via {channel}: delivered by plugin {plugin}", err=True)
     sys.exit(EXIT_ERROR if diagnostics else EXIT_OK)
+
+
+def _configured_policies(ctx: click.Context) -> Path | None:
+    """The configured policy directory, for checking some of its files; None if the configuration cannot be read
+    (the files are then checked alone, as they would be without one)."""
+    from sla_engine import app
+
+    try:
+        return app.load_config((ctx.obj or {}).get("config_path")).policies
+    except app.AppError:
+        return None
 
 
 @main.command()

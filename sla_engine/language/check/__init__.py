@@ -58,6 +58,7 @@ over one shared symbol table, and ``files`` reads the files.
 """
 
 from sla_engine.language.check.checker import channels_used, check_policy_set
-from sla_engine.language.check.files import MAX_ERRORS_PER_FILE, MAX_POLICY_BYTES, check_paths
+from sla_engine.language.check.files import MAX_ERRORS_PER_FILE, MAX_POLICY_BYTES, check_files_of_set, check_paths
 
-__all__ = ["MAX_ERRORS_PER_FILE", "MAX_POLICY_BYTES", "channels_used", "check_paths", "check_policy_set"]
+__all__ = ["MAX_ERRORS_PER_FILE", "MAX_POLICY_BYTES", "channels_used", "check_files_of_set", "check_paths",
+           "check_policy_set"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,42 @@ def check_paths(paths: Iterable[str | Path], channels: Channels | None = None,
     if warnings is not None:
         warnings.extend(_capped(_sorted(checker.warned)))
     return _capped(_sorted(diagnostics)), sources
+
+
+def check_files_of_set(paths: Iterable[str | Path], policy_dir: str | Path, channels: Channels | None = None,
+                       warnings: list[Diagnostic] | None = None) -> tuple[list[Diagnostic], dict[str, str]]:
+    """check_paths for files that may belong to the policy set under ``policy_dir``.
+
+    As pre-commit runs ``check`` on the files a commit changes: a file of the set is checked as
+    part of the whole set (a name declared in its other files is known), and only its own errors
+    and warnings are reported, at the path as given. A file outside the set is checked alone.
+    """
+    paths = list(paths)
+    given = {path.resolve(): path for path in policy_files(paths)}
+    members = {path.resolve() for path in policy_files([policy_dir])} if Path(policy_dir).is_dir() else set()
+    if not set(given) & members:
+        return check_paths(paths, channels, warnings)
+    found_warnings: list[Diagnostic] = []
+    diagnostics, sources = check_paths([policy_dir], channels, found_warnings)
+
+    def own(found: list[Diagnostic]) -> list[Diagnostic]:
+        kept = []
+        for diagnostic in found:
+            resolved = Path(diagnostic.pos.file).resolve()
+            if resolved in given and resolved in members:
+                kept.append(replace(diagnostic, pos=diagnostic.pos.model_copy(update={"file": str(given[resolved])})))
+        return kept
+
+    diagnostics, found_warnings = own(diagnostics), own(found_warnings)
+    sources = {str(given[Path(name).resolve()]): text for name, text in sources.items()
+               if Path(name).resolve() in given}
+    others = [path for resolved, path in given.items() if resolved not in members]
+    if others:
+        alone, alone_sources = check_paths(others, channels, found_warnings)
+        diagnostics, sources = _sorted([*diagnostics, *alone]), {**sources, **alone_sources}
+    if warnings is not None:
+        warnings.extend(_sorted(found_warnings))
+    return diagnostics, sources
 
 
 MAX_ERRORS_PER_FILE = 100  # as compilers do: a file with more has a deeper problem, and printing stays bounded
