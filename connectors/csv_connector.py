@@ -22,7 +22,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from connectors.csv_source import CsvSourceError, format_timestamp, read_crm_export, read_event_log
+from connectors.csv_source import CsvSourceError, read_crm_export, read_event_log
+from connectors.csv_writer import format_timestamp
 from sla_engine.connector import (
     Connector,
     ConnectorConfig,

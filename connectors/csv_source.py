@@ -2,66 +2,63 @@
 
 Reading is pure and streaming: every row becomes a LeadEvent or a Rejected that names the file,
 the physical line and a reason a RevOps reader can act on. The caller stores the events and
-quarantines the rejects. Both formats, and the writer's, are described in docs/events.md.
+quarantines the rejects. Both formats, and the writer's (csv_writer.py), are described in
+docs/events.md.
 
-Speed: the payload of an ordinary row is checked by cheap code written from the payload models
-(`_PayloadSpec`); anything that code is not sure of goes through pydantic itself, so every
-rejection reason comes from the models and an accepted payload is exactly what the models give.
-An ordinary event log row is read straight from its cells (`_LogPlan`); any other row takes the
-full path, which gives the same event or the reason it is rejected. For the store, the lane can
-give the row the store keeps instead (`rows=True`, an EventRow), with the JSON of the payloads a
-log repeats remembered.
+Speed: the payload of an ordinary row is checked by the cheap checks the events module writes
+from the payload models (``events.PAYLOAD_SPECS``, ``events.validated_payload``); anything they
+are not sure of goes through pydantic itself, so every rejection reason comes from the models and
+an accepted payload is exactly what the models give. An ordinary event log row is read straight
+from its cells (`_LogPlan`); any other row takes the full path, which gives the same event or the
+reason it is rejected. For the store, the lane can give the row the store keeps instead
+(`rows=True`, an EventRow), with the JSON of the payloads a log repeats remembered.
 
-Size: both readers share the fast lane and the pydantic path it must agree with; they stay in one
+Size: both readers share the fast lane and the full path it must agree with; they stay in one
 file so that the fast path is held to its plain version in one place.
 """
 
 from __future__ import annotations
 
 import csv
-import enum
 import json
 import math
 import re
-import types
-import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import timezone as dt_timezone
-from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]  # CPython's C encoder
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ValidationError
-from pydantic.fields import FieldInfo
-
 from sla_engine.events import (
+    BOOLEAN_WORDS,
+    CHOICE_FIELDS,
     PAYLOAD_MODELS,
+    PAYLOAD_SPECS,
     STANDARD_FIELDS,
+    UNSURE,
+    Check,
     EventRow,
     EventType,
     IdentifierError,
     LeadEvent,
+    PayloadError,
+    check_text,
     make_event_id,
     normalize_identifier,
-    payload_text,
+    plain_payload_text,
     stored_instant,
+    validated_payload,
 )
 from sla_engine.safe_text import escape_control
 
 __all__ = [
     "CsvSourceError",
-    "EventLogWriter",
     "Rejected",
-    "event_log_columns",
-    "format_timestamp",
     "read_crm_export",
     "read_event_log",
-    "validated_payload",
-    "write_event_log",
 ]
 
 
@@ -221,7 +218,6 @@ def _rejected(layout: _Layout, line: int, cells: list[str], reason: str) -> Reje
 
 _INTEGER = re.compile(r"[+-]?\d+")
 _DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_BOOLEANS = {"true": True, "false": False, "yes": True, "no": False, "1": True, "0": False}
 
 
 def _zone(name: str | None) -> ZoneInfo | None:
@@ -288,7 +284,7 @@ def _lead_id(values: Mapping[str, str]) -> str:
 
 
 def _boolean(name: str, text: str) -> bool:
-    value = _BOOLEANS.get(text.lower())
+    value = BOOLEAN_WORDS.get(text.lower())
     if value is None:
         raise _RowError(f"{name} {_quoted(text)} is not true or false (write true/false, yes/no or 1/0)")
     return value
@@ -332,150 +328,6 @@ def _finite(text: str) -> float:
     return value
 
 
-# ---------------------------------------------------------------- payload checks
-
-
-_UNSURE = object()  # the cheap check cannot vouch for a value: ask pydantic
-Check = Callable[[Any], Any]
-
-
-def _text(value: Any) -> Any:
-    return value if type(value) is str else _UNSURE
-
-
-def _float(value: Any) -> Any:
-    if type(value) is float or type(value) is int:
-        return float(value)
-    if type(value) is str and _PLAIN_NUMBER.fullmatch(value):
-        return float(value)
-    return _UNSURE
-
-
-def _bool(value: Any) -> Any:
-    if type(value) is bool:
-        return value
-    if type(value) is str:
-        return _BOOLEANS.get(value.lower(), _UNSURE)
-    return _UNSURE
-
-
-def _mapping(value: Any) -> Any:
-    """Values here come from cells or finite JSON, which model_dump(mode='json') leaves as they are."""
-    return value if type(value) is dict else _UNSURE
-
-
-def _choice(values: frozenset[str]) -> Check:
-    return lambda value: value if type(value) is str and value in values else _UNSURE
-
-
-def _optional(check: Check) -> Check:
-    return lambda value: None if value is None else check(value)
-
-
-_PLAIN_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?")
-_SIMPLE_CHECKS: dict[Any, Check] = {str: _text, float: _float, bool: _bool, dict[str, Any]: _mapping}
-
-
-def _check_for(annotation: Any) -> Check | None:
-    """A cheap check equivalent to pydantic's for this annotation, or None if we have none."""
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return _choice(frozenset(str(member.value) for member in annotation))
-    if annotation in _SIMPLE_CHECKS:
-        return _SIMPLE_CHECKS[annotation]
-    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
-        rest = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        inner = _check_for(rest[0]) if len(rest) == 1 else None
-        return None if inner is None else _optional(inner)
-    return None
-
-
-@dataclass(frozen=True)
-class _PayloadSpec:
-    """A payload model's fields with cheap checks; `normalize` gives what model_dump(mode='json') gives."""
-
-    fields: tuple[tuple[str, Check, FieldInfo], ...]
-
-    @classmethod
-    def of(cls, model: type[BaseModel]) -> _PayloadSpec | None:
-        fields = []
-        for name, info in model.model_fields.items():
-            check = _check_for(info.annotation)
-            if check is None or info.alias:
-                return None
-            fields.append((name, check, info))
-        return cls(tuple(fields))
-
-    def normalize(self, payload: Mapping[str, Any]) -> dict[str, Any] | None:
-        out: dict[str, Any] = {}
-        for name, check, info in self.fields:
-            if name in payload:
-                value = check(payload[name])
-                if value is _UNSURE:
-                    return None
-                out[name] = value
-            elif info.is_required():
-                return None
-            else:
-                out[name] = info.get_default(call_default_factory=True)
-        for name, value in payload.items():
-            if name not in out:
-                out[name] = value  # an extra field: the models allow and keep them
-        return out
-
-
-_SPECS: dict[EventType, _PayloadSpec | None] = {type_: _PayloadSpec.of(m) for type_, m in PAYLOAD_MODELS.items()}
-_CHOICE_FIELDS = frozenset(
-    name for model in PAYLOAD_MODELS.values() for name, info in model.model_fields.items()
-    if isinstance(info.annotation, type) and issubclass(info.annotation, enum.Enum)
-)
-
-
-def validated_payload(type_: EventType, payload: dict[str, Any], *, fast: bool = True) -> dict[str, Any]:
-    """The payload as LeadEvent would store it; the reason if the model rejects it.
-
-    Values come from cells (text) or JSON without NaN or infinities: for those, the cheap check
-    and pydantic agree (tests/connectors/test_csv_source.py proves it on generated payloads).
-    """
-    spec = _SPECS[type_] if fast else None
-    if spec is not None:
-        normalized = spec.normalize(payload)
-        if normalized is not None:
-            return normalized
-    try:
-        return PAYLOAD_MODELS[type_].model_validate(payload).model_dump(mode="json", exclude_none=False)
-    except ValidationError as error:
-        raise _RowError(_human(type_, error)) from None
-
-
-def _human(type_: EventType, error: ValidationError) -> str:
-    """Pydantic's errors, said as a RevOps reader would: 'activity channel 'fax' is not one of ...'."""
-    return "; ".join(_one_problem(type_, problem) for problem in error.errors(include_url=False))
-
-
-def _one_problem(type_: EventType, problem: Any) -> str:
-    where = ".".join(str(part) for part in problem["loc"]) or "payload"
-    kind: str = problem["type"]
-    shown = _shown(problem.get("input"))
-    if kind == "missing":
-        return f"{type_} needs {where}"
-    if kind == "enum":
-        choices = problem["ctx"]["expected"].replace("'", "").replace(" or ", ", ")
-        return f"{type_} {where} {shown} is not one of {choices}"
-    if kind.startswith(("float", "int", "decimal")):
-        return f"{type_} {where} {shown} is not a number"
-    if kind.startswith("bool"):
-        return f"{type_} {where} {shown} is not true or false"
-    if kind == "string_type":
-        return f"{type_} {where} must be text, not {shown}"
-    if kind in ("dict_type", "model_type"):
-        return f"{type_} {where} must be a JSON object, not {shown}"
-    return f"{type_} {where}: {problem['msg']}"
-
-
-def _shown(value: Any) -> str:
-    text = f"'{value}'" if isinstance(value, str) else json.dumps(value, default=str)
-    return escape_control(text if len(text) <= 80 else text[:77] + "...")
-
 
 # ---------------------------------------------------------------- values to events
 
@@ -500,13 +352,21 @@ def _payload(type_: EventType, values: Mapping[str, str], zone: ZoneInfo | None)
         payload: dict[str, Any] = {folded: _fields(values, _NOT_FIELDS, zone)}
     else:
         payload = {name: values[name] for name in PAYLOAD_COLUMNS[type_] if name in values}
-        for name in _CHOICE_FIELDS.intersection(payload):
+        for name in CHOICE_FIELDS.intersection(payload):
             payload[name] = payload[name].lower()
     if PAYLOAD_JSON in values:
         _merge(payload, _json_object(values[PAYLOAD_JSON]), folded)
     elif type_ is EventType.UPDATED and not payload["changes"]:
         raise _RowError("updated row changes nothing: fill at least one field column")
-    return validated_payload(type_, payload)
+    return _checked(type_, payload)
+
+
+def _checked(type_: EventType, payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as the models give it; the reason the models refuse it is the row's quarantine reason."""
+    try:
+        return validated_payload(type_, payload)
+    except PayloadError as error:
+        raise _RowError(str(error)) from None
 
 
 def _merge(payload: dict[str, Any], extra: dict[str, Any], folded: str | None) -> None:
@@ -586,18 +446,6 @@ _TYPE_CELLS = {str(type_): type_ for type_ in EventType}
 _PLAIN_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", re.ASCII)
 
 
-def _plain_encoder() -> Callable[[dict[str, Any]], str]:
-    """payload_text for payloads made from cells: the encoder json.dumps builds per call, built once.
-
-    It skips the check for a payload that contains itself, which a payload read from a file cannot.
-    """
-    if c_make_encoder is None:
-        return payload_text
-    encode = c_make_encoder(None, str, encode_basestring_ascii, None, ": ", ", ", True, False, True)
-    return lambda payload: "".join(encode(payload, 0))
-
-
-_plain_payload_text = _plain_encoder()
 _KNOWN_PAYLOADS = 4096  # payload texts a plan remembers: the frequent ones come early and often
 
 
@@ -640,7 +488,7 @@ class _LogPlan:
     def of(cls, names: tuple[str, ...], zone: ZoneInfo | None) -> _LogPlan:
         index = {name: i for i, name in enumerate(names) if name}
         named = {}
-        for type_, spec in _SPECS.items():
+        for type_, spec in PAYLOAD_SPECS.items():
             if type_ in FOLDED_KEY or spec is None:
                 continue
             columns = []
@@ -648,7 +496,7 @@ class _LogPlan:
                 default = _REQUIRED if info.is_required() else info.default
                 if default is not _REQUIRED and not isinstance(default, str | int | float | None):
                     break  # a default made or copied per event: leave the type to the full path
-                columns.append((name, index.get(name), None if check is _text else check, name in _CHOICE_FIELDS,
+                columns.append((name, index.get(name), None if check is check_text else check, name in CHOICE_FIELDS,
                                 default))
             else:
                 named[type_] = tuple(columns)
@@ -657,7 +505,7 @@ class _LogPlan:
         }
         folded = tuple((name, i, converters.get(STANDARD_FIELDS.get(name, "text")))
                        for name, i in index.items() if name not in _NOT_FIELDS)
-        folded_types = frozenset(type_ for type_ in FOLDED_KEY if _SPECS[type_] is not None)
+        folded_types = frozenset(type_ for type_ in FOLDED_KEY if PAYLOAD_SPECS[type_] is not None)
         named_cells = {type_: _cells_at([column for _, column, *_ in columns if column is not None])
                        for type_, columns in named.items()}
         return cls(names, zone, index.get("event_id"), index["lead_id"], index["occurred_at"], index["type"],
@@ -694,7 +542,7 @@ class _LogPlan:
             payload = self._payload(type_, cells)
             if payload is None:
                 return None
-            text = _plain_payload_text(payload)
+            text = plain_payload_text(payload)
             if cells_of is not None and len(self.known_payloads) < _KNOWN_PAYLOADS:
                 self.known_payloads[key] = text
         instant = when[:19] + "+00:00" if _PLAIN_UTC.fullmatch(when) else stored_instant(occurred_at)
@@ -726,7 +574,7 @@ class _LogPlan:
                     payload[name] = text
                 elif text:
                     value = check(text.lower() if lower else text)
-                    if value is _UNSURE:
+                    if value is UNSURE:
                         return None
                     payload[name] = value
                 elif default is _REQUIRED:
@@ -812,7 +660,7 @@ def _lead_row_events(values: Mapping[str, str], source: str, zone: ZoneInfo | No
         wanted.append((EventType.CONVERTED, times["converted_at"], {"amount": values.get("amount")}))
     if "status" in values:
         wanted.append((EventType.STATUS_CHANGED, latest, {"field": "status", "new": values["status"]}))
-    return [_event(source, lead_id, type_, at, validated_payload(type_, payload), "")
+    return [_event(source, lead_id, type_, at, _checked(type_, payload), "")
             for type_, at, payload in wanted]
 
 
@@ -822,117 +670,3 @@ def _activity_event(values: Mapping[str, str], source: str, zone: ZoneInfo | Non
     payload = _payload(EventType.ACTIVITY, values, zone)
     key = values.get("activity_id") or _content_key(values)
     return _event(source, lead_id, EventType.ACTIVITY, occurred_at, payload, key)
-
-
-# ---------------------------------------------------------------- writing the event log
-
-
-def event_log_columns(attributes: Sequence[str] = ()) -> tuple[str, ...]:
-    """The writer's header: identity, each type's payload columns, lead fields, then the payload JSON."""
-    columns = list(IDENTITY_COLUMNS)
-    for name in (*(c for cs in PAYLOAD_COLUMNS.values() for c in cs), *STANDARD_ATTRIBUTE_COLUMNS, *attributes):
-        if name not in columns and name != PAYLOAD_JSON:
-            columns.append(name)
-    columns.append(PAYLOAD_JSON)
-    return tuple(columns)
-
-
-def format_timestamp(value: datetime) -> str:
-    """ISO 8601 with its offset; UTC as Z."""
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def _cell(value: Any, kind: str) -> str | None:
-    """The cell that reads back as exactly `value` for a column of this kind, or None if there is none."""
-    if kind in ("text", "choice"):
-        if type(value) is not str or not value or value != value.strip() or "\r" in value or "\x00" in value:
-            return None  # the reader strips cells, reads an empty one as "not given", and ends a line at \r
-        return value if kind == "text" or value == value.lower() else None
-    if kind == "number" and type(value) in (int, float) and math.isfinite(value):
-        return repr(value)
-    if kind == "float" and type(value) is float:
-        return repr(value)  # a payload amount: pydantic reads 'inf' back as inf
-    if kind == "boolean" and type(value) is bool:
-        return "true" if value else "false"
-    return None
-
-
-_PAYLOAD_KINDS: dict[str, str] = {"amount": "float", "won": "boolean", **dict.fromkeys(_CHOICE_FIELDS, "choice")}
-
-
-class EventLogWriter:
-    """Writes events as event log rows one at a time, so a generator can stream millions of them.
-
-    A value that would not read back identically from a cell (a non-standard attribute, a number
-    in a text column, surrounding spaces, None in `attributes`) goes in the payload JSON column.
-    """
-
-    def __init__(self, handle: TextIO, attributes: Sequence[str] = ()) -> None:
-        self.columns = event_log_columns(attributes)
-        self._attribute_columns = frozenset(self.columns) - _NOT_FIELDS
-        self._writer = csv.writer(handle, lineterminator="\n")
-        self._writer.writerow(self.columns)
-
-    def write(self, event: LeadEvent) -> None:
-        self.write_raw(self.row(event))
-
-    def write_raw(self, row: Mapping[str, str]) -> None:
-        """A row as given (e.g. a deliberately broken one); keys must be columns of this log."""
-        unknown = set(row) - set(self.columns)
-        if unknown:
-            raise ValueError(f"not columns of this event log: {', '.join(sorted(unknown))}")
-        self._writer.writerow([row.get(name, "") for name in self.columns])
-
-    def row(self, event: LeadEvent) -> dict[str, str]:
-        type_ = EventType(event.type)
-        row = {"event_id": event.event_id, "lead_id": event.lead_id,
-               "occurred_at": format_timestamp(event.occurred_at), "type": str(type_)}
-        extra: dict[str, Any] = {}
-        folded = FOLDED_KEY.get(type_)
-        for name, value in event.payload.items():
-            if name == folded and isinstance(value, dict):
-                rest = self._fields_into(row, value)
-                if rest or (not value and type_ is EventType.UPDATED):
-                    extra[name] = rest  # an empty `changes` is said explicitly, or it reads as a mistake
-            elif name in PAYLOAD_COLUMNS.get(type_, ()):
-                if value is None:
-                    continue  # an empty cell reads back as the model's default, None
-                cell = _cell(value, _PAYLOAD_KINDS.get(name, "text"))
-                if cell is None:
-                    extra[name] = value
-                else:
-                    row[name] = cell
-            else:
-                extra[name] = value
-        if extra:
-            row[PAYLOAD_JSON] = json.dumps(extra, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return row
-
-    def _fields_into(self, row: dict[str, str], fields: Mapping[str, Any]) -> dict[str, Any]:
-        """Put each lead field in its column when it reads back the same; return the rest."""
-        rest = {}
-        for name, value in fields.items():
-            cell = None
-            if name in self._attribute_columns:
-                kind = STANDARD_FIELDS.get(name, "text")
-                cell = _cell(value, kind) if kind != "timestamp" else None
-            if cell is None:
-                rest[name] = value
-            else:
-                row[name] = cell
-        return rest
-
-
-def write_event_log(events: Iterable[LeadEvent], path: str | Path, *, attributes: Sequence[str] = ()) -> int:
-    """Write events in the event log format read_event_log reads; returns the number of rows.
-
-    `attributes` adds columns for non-standard lead fields (they would otherwise go in the JSON).
-    """
-    count = 0
-    with Path(path).open("w", newline="", encoding="utf-8") as handle:
-        writer = EventLogWriter(handle, attributes)
-        for event in events:
-            writer.write(event)
-            count += 1
-    return count

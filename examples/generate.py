@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # runnable from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
-from connectors.csv_source import EventLogWriter, format_timestamp  # noqa: E402
+from connectors.csv_writer import EventLogWriter, format_timestamp  # noqa: E402
 from sla_engine.events import EventType, LeadEvent  # noqa: E402
 
 UTC = timezone.utc

@@ -14,7 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from connectors.csv_source import write_event_log
+from connectors.csv_writer import write_event_log
 from sla_engine.cli import LAZY_COMMANDS, main
 from tests.engine.test_evaluate import POLICY, activity, assigned, at, created
 

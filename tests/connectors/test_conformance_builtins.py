@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from connectors.csv_source import write_event_log
+from connectors.csv_writer import write_event_log
 from sla_engine.conformance import ConnectorConformance
 from tests.engine.test_evaluate import activity, assigned, created
 

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 import pytest
 
 from connectors.csv_connector import CrmExportConnector, CsvConnector, safe_cell
-from connectors.csv_source import Rejected, write_event_log
+from connectors.csv_source import Rejected
+from connectors.csv_writer import write_event_log
 from sla_engine.connector import (
     ConnectorConfigError,
     ConnectorError,

@@ -15,16 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors import csv_source
-from connectors.csv_source import (
-    CsvSourceError,
-    Rejected,
-    _RowError,
-    event_log_columns,
-    read_crm_export,
-    read_event_log,
-    validated_payload,
-    write_event_log,
-)
+from connectors.csv_source import CsvSourceError, Rejected, read_crm_export, read_event_log
+from connectors.csv_writer import event_log_columns, write_event_log
 from sla_engine.events import STANDARD_FIELDS, EventRow, EventType, LeadEvent, event_row
 
 UTC = timezone.utc
@@ -345,40 +337,6 @@ def test_every_event_read_is_what_full_validation_makes_of_it(tmp_path):
         assert LeadEvent.model_validate(event.model_dump()) == event
 
 
-# What a row can hold: text from cells, and JSON values (the reader refuses NaN and infinities in JSON).
-PAYLOAD_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),
-    st.sampled_from(["call", "Call", "fax", "accepted", "true", "YES", "y", "off", "1", "0", "12", "12.50", "-0",
-                     "007", "1e3", " 5", "1_000", "inf", "", "status"]),
-    st.lists(st.integers(), max_size=2),
-    st.dictionaries(st.text(max_size=4), st.one_of(st.integers(), st.text(max_size=4), st.booleans()), max_size=3),
-)
-
-
-@st.composite
-def payloads(draw: st.DrawFn) -> tuple[EventType, dict[str, Any]]:
-    type_ = draw(st.sampled_from(list(EventType)))
-    from sla_engine.events import PAYLOAD_MODELS
-
-    names = [*PAYLOAD_MODELS[type_].model_fields, "extra", "note"]
-    keys = draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
-    return type_, {key: draw(PAYLOAD_VALUES) for key in keys}
-
-
-def outcome(type_: EventType, payload: dict[str, Any], *, fast: bool) -> Any:
-    try:
-        return validated_payload(type_, dict(payload), fast=fast)
-    except _RowError as error:
-        return ("rejected", str(error))
-
-
-@settings(max_examples=400, deadline=None)
-@given(payloads())
-def test_the_cheap_payload_check_agrees_with_pydantic_on_every_payload(case):
-    type_, payload = case
-    assert outcome(type_, payload, fast=True) == outcome(type_, payload, fast=False)
-
-
 # What an event log cell can hold: mostly what a good export writes, else each way a cell can be odd or wrong.
 ORDINARY_CELLS = {
     "type": [str(type_) for type_ in EventType],
@@ -475,19 +433,6 @@ def test_a_payload_remembered_from_an_earlier_row_is_the_one_that_row_would_give
     assert list(read_event_log(path, rows=True)) == expected
     monkeypatch.setattr(csv_source, "_KNOWN_PAYLOADS", 1)  # full: later payloads are encoded each time
     assert list(read_event_log(path, rows=True)) == expected
-
-
-JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
-    max_leaves=12,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.text(), JSON_VALUES, max_size=6))
-def test_a_payload_read_from_a_file_is_written_as_json_dumps_writes_it(payload):
-    assert csv_source._plain_payload_text(payload) == json.dumps(payload, sort_keys=True, default=str)
 
 
 # ---------------------------------------------------------------- writing

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from connectors.csv_source import write_event_log
+from connectors.csv_writer import write_event_log
 from sla_engine.cli import main
 from sla_engine.store import sync_state
 from sla_engine.store.db import Store

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.csv_source import write_event_log
+from connectors.csv_writer import write_event_log
 from sla_engine.engine.evaluate import Evaluator
 from sla_engine.policytest.diff import CLOCK_GONE, NEW_CLOCK, compare_lead
 from sla_engine.store.db import Store
