@@ -182,7 +182,8 @@ def _save_results(store: Store, results: list[LeadResult], run_id: int, as_of: d
     if keep_instances:
         for lead_rows in rows.values():
             report.instances.extend(lead_rows)
-    report.actions_due += store.record_actions((a for result in results for a in result.actions), run_id)
+    owners = {result.lead_id: result.state.get("owner") for result in results if result.actions}
+    report.actions_due += store.record_actions((a for result in results for a in result.actions), run_id, owners)
     store.leads.save_stage_entries({result.lead_id: result.stage_entries for result in results})
     store.leads.save(((result.lead_id, result.state, result.next_check) for result in results), run_id)
 

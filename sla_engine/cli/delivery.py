@@ -123,31 +123,63 @@ def deliver(ctx: click.Context, policies: Path | None, policies_option: Path | N
 @click.command()
 @click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: from the configuration).")
 @click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "dead", "obsolete", "expired"]))
-@click.option("--limit", type=int, default=None)
+@click.option("--owner", metavar="EMAIL", help="Only rows about this rep's leads (an email, or a CRM owner id).")
+@click.option("--recipient", metavar="ADDRESS",
+              help="Only rows going to this address (maria@example.com, #revenue), once a delivery has resolved it.")
+@click.option("--limit", type=click.IntRange(min=1), default=None)
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
-def outbox(ctx: click.Context, db: Path | None, status: str | None, limit: int | None, output: str) -> None:
+def outbox(ctx: click.Context, db: Path | None, status: str | None, owner: str | None, recipient: str | None,
+           limit: int | None, output: str) -> None:
     """List the outbox: what is due, sent, failing or dead, and why."""
-    from sla_engine.language.actions import describe_action
+    from sla_engine.store import owners
     from sla_engine.store.outbox import list_rows
 
     store = open_existing_store(app.store_path(load_config(ctx), None, db))
     try:
-        rows = list_rows(store, status, limit)
+        rows = list_rows(store, status, limit, owner=owner, recipient=recipient)
+        people = {ident: owners.label(person) for ident, person in owners.all_owners(store).items()}
     finally:
         store.close()
     if output == "json":
         click.echo(json.dumps(rows, indent=2, default=str))
         return
     for row in rows:
-        action = describe_action(json.loads(row["action"]))
-        line = (f"{row['status']:<8} {row['due_at'][:16]}  {row['lead_id'] or '-'}  {row['policy']}/{row['window']} "
-                f"{row['level']}: {action}  attempts={row['attempts']}")
-        if row.get("next_attempt_at") and row["status"] in ("pending", "failed"):
-            line += f"  next={row['next_attempt_at'][:16]}"
-        if row.get("last_error"):
-            line += f"  error: {row['last_error']}"
-        elif row["status"] in ("obsolete", "expired") and row.get("detail"):
-            line += f"  why: {row['detail']}"
-        click.echo(shown(line))
+        for line in _outbox_lines(row, json.loads(row["action"]), people):
+            click.echo(shown(line))
     click.echo(f"{len(rows)} row(s)", err=True)
+
+
+def _outbox_lines(row: dict[str, Any], action: dict[str, Any], people: dict[str, str]) -> list[str]:
+    """A row as a person reads it: when and which clock; what it does, whose lead and to whom;
+    then where its delivery stands (sent, the next try and the last error, why it was retired)."""
+    lines = [f"{row['status']:<8} {_minute(row['due_at'])} UTC  {row['lead_id'] or '-'}  "
+             f"{row['policy']}/{row['window']} {row['level']}"]
+    from sla_engine.language.actions import describe_action
+
+    details = [describe_action(action)]
+    if row.get("owner"):
+        details.append(f"owner {people.get(row['owner'], row['owner'])}")
+    if row.get("recipient") and action.get("action") == "notify":  # "email:maria@…": the action says the channel
+        details.append(f"to {str(row['recipient']).partition(':')[2] or row['recipient']}")
+    elif row.get("recipient"):  # a CRM action: the source it was written through
+        details.append(f"through {row['recipient']}")
+    lines.append(INDENT + " · ".join(details))
+    retry = f"next try {_minute(row['next_attempt_at'])}" if row.get("next_attempt_at") and row["status"] in (
+        "pending", "failed") else ""
+    if row.get("last_error"):
+        lines.append(f"{INDENT}attempt {row['attempts']} failed{f' ({retry})' if retry else ''}: {row['last_error']}")
+    elif row["status"] in ("obsolete", "expired") and row.get("detail"):
+        lines.append(f"{INDENT}why: {row['detail']}")
+    elif row["status"] == "sent" and row.get("sent_at"):
+        lines.append(f"{INDENT}sent {_minute(row['sent_at'])} UTC")
+    elif retry:
+        lines.append(f"{INDENT}{retry}" + (f": {row['detail']}" if row.get("detail") else ""))
+    return lines
+
+
+INDENT = " " * 9
+
+
+def _minute(stamp: str) -> str:
+    return stamp[:16].replace("T", " ")

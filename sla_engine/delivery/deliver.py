@@ -7,6 +7,9 @@ next evaluate sees them. Before anything is sent, rows nobody needs any more are
 a reminder whose window closed first, an action older than ``max_age``. Run it under the
 store's run lock (``Store.locked``).
 
+Size: one pass's state (resends, expiry, retirement, notices, CRM actions, the writes batched
+between them) in one class; the CRM actions are the next part to move to a module of their own.
+
 A pass streams: messages left in flight by a dead run are resent first, the backlog older than
 ``max_age`` is expired a page per statement, then due rows are read a page at a time (``batch``
 rows). Notices wait in their groups until ``batch`` of them are held, then go out; retirements
@@ -156,6 +159,7 @@ class Delivery:
         self.held = 0
         self.retiring: list[tuple[str, str, str]] = []
         self.deferring: list[tuple[str, datetime, str]] = []
+        self.addressing: list[tuple[str, str, object]] = []
         self.report = DeliveryReport(dry_run=dry_run)
 
     # ------------------------------------------------------------ the pass
@@ -166,7 +170,7 @@ class Delivery:
             self.take(row)
             if self.held >= self.batch:
                 self.flush()
-            elif len(self.retiring) + len(self.deferring) >= self.batch:
+            elif len(self.retiring) + len(self.deferring) + len(self.addressing) >= self.batch:
                 self.write()
         self.flush()
         return self.report
@@ -230,12 +234,14 @@ class Delivery:
                     continue
 
     def write(self) -> None:
-        """Retirements and deferrals, a batch per transaction (a dry run writes nothing)."""
+        """Recipients noted, retirements and deferrals, a batch per transaction (a dry run writes nothing)."""
+        if self.addressing and not self.dry_run:
+            outbox.address(self.store, self.addressing)
         if self.retiring and not self.dry_run:
             outbox.retire(self.store, self.retiring)
         if self.deferring and not self.dry_run:
             outbox.defer(self.store, self.deferring)
-        self.retiring, self.deferring = [], []
+        self.retiring, self.deferring, self.addressing = [], [], []
 
     # ------------------------------------------------------------ rows nobody needs any more
     def retired(self, row: dict[str, Any]) -> bool:
@@ -298,6 +304,8 @@ class Delivery:
         channel, address = person.channel(action.get("channel"), self.addressed)
         if channel not in self.factories:
             raise Unresolved(f"no notifier for channel {channel!r} (install the plugin that provides it)")
+        if row["status"] != outbox.SENDING:  # whom it is for, sent or not: `outbox --recipient`, `--owner`
+            self.addressing.append((row["key"], f"{channel}:{address.ident}", lead.get("owner")))
         if row["status"] != outbox.SENDING and self.quiet(row, person):
             return None
         if row["status"] == outbox.SENDING and row["idempotency_key"]:

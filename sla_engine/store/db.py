@@ -16,7 +16,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -195,6 +195,12 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX IF NOT EXISTS outbox_open ON outbox (due_at, key) WHERE status IN ('pending', 'sending', 'failed');
     """,
+    # 9: whose lead each outbox row is about (its owner when the row was recorded), so one rep's
+    # queue can be listed; rows recorded before have none until a delivery looks at them
+    """
+    ALTER TABLE outbox ADD COLUMN owner TEXT;
+    CREATE INDEX outbox_owner ON outbox (lower(owner));
+    """,
 ]
 
 # Actions are plain JSON with sorted keys; the encoder is built once, not once per action.
@@ -223,10 +229,11 @@ class OutboxAction(Protocol):
     def due_at(self) -> datetime: ...
 
 
-def outbox_row(action: OutboxAction, run_id: int) -> tuple[Any, ...]:
-    """A due action as an outbox row: the one encoder of that stored shape."""
+def outbox_row(action: OutboxAction, run_id: int, owner: object = None) -> tuple[Any, ...]:
+    """A due action as an outbox row: the one encoder of that stored shape. ``owner`` is the lead's
+    owner as the run left it (a CRM id or an email), if it has one."""
     return (action.key, action.lead_id, action.policy, action.window, action.cycle, action.level,
-            _action_text(action.action), iso(action.due_at), run_id)
+            _action_text(action.action), iso(action.due_at), run_id, str(owner) if owner not in (None, "") else None)
 
 
 class Store:
@@ -376,12 +383,17 @@ class Store:
         self.conn.execute("PRAGMA cache_size = -262144")
 
     # ------------------------------------------------------------ the outbox
-    def record_actions(self, actions: Iterable[OutboxAction], run_id: int) -> int:
-        """Record due actions (a clock's or a target's) once per key; returns how many are new."""
+    def record_actions(self, actions: Iterable[OutboxAction], run_id: int,
+                       owners: Mapping[str, object] | None = None) -> int:
+        """Record due actions (a clock's or a target's) once per key; returns how many are new.
+
+        ``owners`` (lead id → its owner) records whose lead each row is about.
+        """
+        owner_of = owners or {}
         cursor = self.conn.executemany(
             "INSERT OR IGNORE INTO outbox (key, lead_id, policy, window, cycle, level, action, due_at, "
-            "created_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (outbox_row(action, run_id) for action in actions),
+            "created_run, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (outbox_row(action, run_id, owner_of.get(action.lead_id)) for action in actions),
         )
         return max(cursor.rowcount, 0)
 

@@ -187,8 +187,39 @@ def defer(store: Store, rows: Sequence[tuple[str, datetime, str]]) -> None:
                                [(iso(until), reason, key) for key, until, reason in rows])
 
 
-def list_rows(store: Store, status: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    sql = "SELECT * FROM outbox" + (" WHERE status = ?" if status else "") + " ORDER BY due_at, key"
+def address(store: Store, rows: Sequence[tuple[str, str, object]]) -> None:
+    """Note whom rows not yet claimed go to now (key, ``channel:address`` as a claim writes it, the
+    lead's owner) and, for a row recorded before owners were kept, whose lead it is. One transaction;
+    a row that already says so is not written."""
+    with store.transaction():
+        store.conn.executemany(
+            "UPDATE outbox SET recipient = ?, owner = coalesce(owner, ?) WHERE key = ? AND status != 'sending' "
+            "AND (recipient IS NOT ? OR (owner IS NULL AND ? IS NOT NULL))",
+            [(recipient, _text(owner), key, recipient, _text(owner)) for key, recipient, owner in rows])
+
+
+def _text(value: object) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def list_rows(store: Store, status: str | None = None, limit: int | None = None, *, owner: str | None = None,
+              recipient: str | None = None) -> list[dict[str, Any]]:
+    """The rows in due order; ``owner`` (an email or a CRM owner id) keeps one rep's leads, the CRM's
+    ids of that email included; ``recipient`` keeps what goes to one address (``maria@example.com``,
+    ``#revenue``) or ``channel:address``, as far as a delivery has resolved it. Any case."""
+    where: list[str] = []
+    params: list[Any] = []
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    if owner:
+        where.append("(lower(owner) = lower(?) OR owner IN "
+                     "(SELECT owner_id FROM owners WHERE lower(email) = lower(?)))")
+        params += [owner.strip(), owner.strip()]
+    if recipient:
+        where.append("(lower(recipient) = lower(?) OR lower(substr(recipient, instr(recipient, ':') + 1)) = lower(?))")
+        params += [recipient.strip(), recipient.strip()]
+    sql = "SELECT * FROM outbox" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY due_at, key"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return list(store.db.query(sql, [status] if status else []))
+    return list(store.db.query(sql, params))
