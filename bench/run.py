@@ -339,6 +339,22 @@ def evaluate_as_users_run_it(leads: int, workdir: Path, deliver: bool = True) ->
     return seconds, peak, outbox
 
 
+def deliver_alone(leads: int, workdir: Path) -> tuple[float, float]:
+    """`sla-engine deliver` over the store `evaluate --no-deliver` left: seconds and the child's peak MB.
+
+    Run right after ``evaluate_as_users_run_it(leads, workdir, deliver=False)``: the delivery cost
+    on its own (expiring the backlog, reading due rows, recording failures), without judging.
+    """
+    config = workdir / f"delivery-{leads}.toml"
+    code = (
+        "import sys; from sla_engine.cli import main; "
+        f"sys.argv = ['sla-engine', '--config', {str(config)!r}, 'deliver', '--as-of', {AS_OF.isoformat()!r}]; "
+        "main()"
+    )
+    seconds, peak, _ = child_run(code, workdir, ok_codes=(0, 3))
+    return seconds, peak
+
+
 # What any click CLI whose plugins are found by entry point pays before its own code runs.
 STACK_FLOOR = "import click, pluggy, importlib.metadata as m; m.entry_points(group='sla_engine')"
 
@@ -469,6 +485,9 @@ def run(sizes: list[int], rss_sizes: list[int], workdir: Path, report_sizes: lis
                         seconds / quiet, "≤ 500 MB" if big else "", peak <= 500 if big else None,
                         note=f"{peak:.0f} MB peak ({quiet_peak:.0f} MB without delivery); outbox "
                              + ", ".join(f"{n:,} {status}" for status, n in sorted(delivered.items()))))
+        alone, alone_peak = deliver_alone(leads, workdir)
+        rows.append(Row(f"  deliver alone, {leads:,} leads", alone, "", None, None, "", None,
+                        note=f"{alone_peak:.0f} MB peak, over the store --no-deliver left"))
     if len(rss) >= 2:
         small, large = min(rss), max(rss)
         ratio = rss[large] / rss[small]

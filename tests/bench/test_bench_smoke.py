@@ -27,6 +27,8 @@ def test_the_benchmark_runs_every_measurement_and_writes_json(tmp_path):
     delivery = rows["evaluate with delivery, 200 leads"]
     assert delivery["seconds"] > 0 and "MB peak" in delivery["note"] and "outbox" in delivery["note"]
     assert delivery["floor_name"] == "the same, --no-deliver" and delivery["floor_seconds"] > 0
+    alone = rows["  deliver alone, 200 leads"]  # delivery on its own, over the store the --no-deliver run left
+    assert alone["seconds"] > 0 and 5 < float(alone["note"].split()[0]) < 400
     assert 5 < float(rows["peak RSS 200 leads"]["note"].split()[0]) < 400
     assert rows["ingest 150 leads"]["seconds"] > 0 and rows["ingest 150 leads"]["floor_seconds"] > 0
     # full evaluation is also set beside reading the events and writing what it wrote
