@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from sla_engine.connector import Connector, FieldChange, OwnerChange, TaskReques
 from sla_engine.delivery.message import Item, Message, Templates
 from sla_engine.delivery.reassign import eligible, members_of, pick, remember_pick
 from sla_engine.delivery.recipients import Address, Directory, Person, Unresolved
+from sla_engine.delivery.report import DeliveryReport
 from sla_engine.delivery.secrets import MissingSecret, scrub
 from sla_engine.delivery.stdout import StdoutNotifier
 from sla_engine.engine.compile import build_calendar
@@ -48,59 +49,11 @@ SOURCE = "sla-engine"
 Checkpoint = Callable[[str], None]
 DIGESTS = ("off", "run", "day")
 DEFAULT_MAX_AGE = timedelta(days=1)
-MAX_KEPT = 1000  # errors, dead rows and planned messages a report lists; beyond that it counts them
 REMINDER_LEVELS = ("warning", "every_after_breach")
 
 
 class DeliveryFailed(RuntimeError):
     """One action could not be delivered this time; recorded on its row and retried later."""
-
-
-@dataclass
-class DeliveryReport:
-    dry_run: bool
-    sent: int = 0
-    messages: int = 0
-    resent: int = 0
-    failed: int = 0
-    deferred: int = 0
-    recorded_only: int = 0
-    obsolete: int = 0
-    expired: int = 0
-    dead: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)
-    planned: list[dict[str, Any]] = field(default_factory=list)
-    dead_total: int = 0
-    errors_total: int = 0
-    planned_total: int = 0
-    causes: dict[str, tuple[int, str]] = field(default_factory=dict)
-    """Each error's text: how many rows had it, and the first row's key (what cron mail shows)."""
-
-    def note_error(self, key: str, error: str) -> None:
-        self.errors_total += 1
-        if len(self.errors) < MAX_KEPT:
-            self.errors.append({"key": key, "error": error})
-        count, example = self.causes.get(error, (0, key))
-        if count or len(self.causes) < MAX_KEPT:
-            self.causes[error] = (count + 1, example)
-
-    def note_dead(self, row: dict[str, Any]) -> None:
-        self.dead_total += 1
-        if len(self.dead) < MAX_KEPT:
-            self.dead.append(row)
-
-    def note_planned(self, plan: dict[str, Any]) -> None:
-        self.planned_total += 1
-        if len(self.planned) < MAX_KEPT:
-            self.planned.append(plan)
-
-    def summary(self) -> dict[str, Any]:
-        """The counts, and the first MAX_KEPT errors, dead rows and planned messages."""
-        return {"dry_run": self.dry_run, "sent": self.sent, "messages": self.messages, "resent": self.resent,
-                "failed": self.failed, "deferred": self.deferred, "recorded_only": self.recorded_only,
-                "obsolete": self.obsolete, "expired": self.expired, "dead": self.dead_total,
-                "errors_total": self.errors_total, "errors": self.errors, "planned_total": self.planned_total,
-                "planned": self.planned}
 
 
 @dataclass

@@ -163,7 +163,7 @@ def test_a_daily_digest_in_batches_sends_the_whole_first_run_and_defers_the_next
 
 
 def test_a_report_lists_a_bounded_number_of_errors_and_counts_them_all(tmp_path, monkeypatch):
-    from sla_engine.delivery import deliver as delivery
+    from sla_engine.delivery import report as delivery
     from tests.delivery.test_outbox import Recorder, channels
 
     monkeypatch.setattr(delivery, "MAX_KEPT", 3)
