@@ -112,6 +112,28 @@ def test_problems_name_the_file_line_case_and_key(project, change, line, message
     assert message is None or message in problem
 
 
+@pytest.mark.parametrize(("change", "line", "message"), [
+    (('tier = "tier1"', 'tier = "tier1"\ncycle = 0'), 20, "first_response.cycle must be a whole number from 1"),
+    (('tier = "tier1"', 'tier = "tier1"\nmet_late = "yes"'), 20, "first_response.met_late must be true or false"),
+    (('tier = "tier1"', 'tierr = "tier1"'), 19,
+     "unknown key 'tierr' in the expectations of first_response (did you mean 'tier'?)"),
+    (('as_of = "2026-11-20 17:00"', 'as-of = "2026-11-20 17:00"'), 9,
+     "unknown key 'as-of' in a case (did you mean 'as_of'?)"),
+    (('lead = { lead_score = 90 }', "lead = 90"), 10, "lead must be a table, e.g. lead = { ... }"),
+    (('type = "assigned", owner', 'type = "assigned", lead_id = "", owner'), 13,
+     "events[2].lead_id must be a non-empty text"),
+    (('due = "2026-11-23 10:30"', 'due = "2026-11-23 10:30"\n[case.expect.targets.contact]\nsample = 1.5'), 22,
+     "targets.contact.sample must be a whole number"),
+    (('stages = ["mql"]', 'stages = { mql = "2026-11-20" }'), 17,
+     "stages.mql: 2026-11-20 is a date; give a time of day too"),
+])
+def test_each_tables_shape_is_checked_and_said_in_the_files_words(project, change, line, message):
+    path = write(project, BASIC.replace(*change))
+    (problem,) = problems(path)
+    assert problem.startswith(f"{path}:{line}: case 'tier 1 lead': ")
+    assert message in problem
+
+
 def test_an_instant_without_offset_needs_a_zone(project):
     found = problems(write(project, BASIC.replace('timezone = "America/New_York"\n', "")))
     assert len(found) == 4  # as_of, the two events without offset and the expected due: every one
