@@ -192,7 +192,8 @@ def timing(evaluator: Evaluator, row: dict[str, Any], as_of: datetime) -> dict[s
     """Elapsed and remaining business time at as_of, on the instance's own calendar."""
     calendar = evaluator.calendars.get(row.get("calendar") or "", CALENDAR_TIME)
     started = datetime.fromisoformat(row["started_at"])
-    end = datetime.fromisoformat(row["stopped_at"]) if row.get("stopped_at") else as_of
+    ended = row.get("stopped_at") or row.get("ended_at")  # a breached clock ended by a recycle stops counting
+    end = datetime.fromisoformat(ended) if ended else as_of
     if row.get("paused_since"):
         end = min(end, datetime.fromisoformat(row["paused_since"]))
     elapsed = elapsed_business(calendar, started, end, row.get("paused_seconds") or 0)

@@ -52,6 +52,7 @@ class Instance:
     paused_seconds: float = 0.0
     paused_since: datetime | None = None
     policy_hash: str = ""
+    ended_at: datetime | None = None  # when a breached clock was ended by a delete, disqualification or recycle
 
     @property
     def key(self) -> str:
@@ -103,7 +104,7 @@ class DueAction:
 class Clock:
     """The instances of one window for one lead, advanced event by event."""
 
-    __slots__ = ("cal", "current", "ended_at", "ev", "goal", "instances", "lead_id", "pauses", "policy",
+    __slots__ = ("cal", "current", "ev", "goal", "instances", "lead_id", "pauses", "policy",
                  "policy_hash", "recycled_since_start", "start_was_true", "trace", "window")
 
     def __init__(self, evaluator: CompiledPolicySet, policy: CompiledPolicy, window: CompiledWindow,
@@ -121,7 +122,6 @@ class Clock:
         self.goal: m.Goal | None = None
         self.cal: BusinessCalendar = CALENDAR_TIME
         self.pauses: dict[int, list[tuple[datetime, datetime]]] = {}  # each cycle's ended pauses, [paused, resumed)
-        self.ended_at: dict[int, datetime] = {}  # when a breached cycle was ended (deleted, disqualified, recycled)
 
     @property
     def running(self) -> bool:
@@ -367,7 +367,7 @@ class Clock:
         self._end_pause(inst, t)
         inst.cancelled_reason = reason
         if inst.status == BREACHED:
-            self.ended_at[inst.cycle] = t
+            inst.ended_at = t
             self._say(t, f"breached clock ends ({reason}): no later contact stops it")
             return
         inst.status = CANCELLED
@@ -383,7 +383,7 @@ class Clock:
         """Due actions up to as_of, and the next instant one becomes due."""
         if inst.due_at is None or inst.status == NOT_APPLICABLE:
             return [], None
-        end = inst.stopped_at or self.ended_at.get(inst.cycle)
+        end = inst.stopped_at or inst.ended_at
         pauses = self.pauses.get(inst.cycle, ())
         due: list[DueAction] = []
         upcoming: list[datetime] = []

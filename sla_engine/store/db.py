@@ -201,6 +201,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN owner TEXT;
     CREATE INDEX outbox_owner ON outbox (lower(owner));
     """,
+    # 10: when a breached clock was ended by a delete, disqualification or recycle, so its elapsed
+    # time stops there instead of running on to each as-of
+    """
+    ALTER TABLE window_instances ADD COLUMN ended_at TEXT;
+    """,
 ]
 
 # Actions are plain JSON with sorted keys; the encoder is built once, not once per action.

@@ -760,14 +760,14 @@ class ReferenceEvaluator:
         status = clock.status
         elapsed = None
         if clock.goal is not None and with_elapsed:
-            end = clock.stopped if clock.stopped is not None else now
+            end = clock.stopped if clock.stopped is not None else clock.ended if clock.ended is not None else now
             if clock.paused_since is not None:
                 end = min(end, clock.paused_since)
             elapsed = max(clock.face.business(clock.started, end) - clock.paused_seconds(), 0.0)
         return {
             "cycle": clock.cycle, "tier": clock.tier, "status": status,
             "started_at": when(clock.started), "due_at": when(clock.due), "warning_at": when(clock.warning),
-            "stopped_at": when(clock.stopped), "breached_at": when(clock.breached_at),
+            "stopped_at": when(clock.stopped), "breached_at": when(clock.breached_at), "ended_at": when(clock.ended),
             "met_late": clock.met_late, "cancelled_reason": clock.cancelled_reason,
             "goal": m.format_duration(clock.goal.duration) if clock.goal else None,
             "calendar": clock.face.name if clock.goal else None,

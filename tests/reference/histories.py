@@ -334,7 +334,7 @@ def edges(reference: ReferenceEvaluator, events: list[LeadEvent]) -> list[dateti
 # ---------------------------------------------------------------- the comparison
 
 COMPARED = ("cycle", "tier", "status", "started_at", "due_at", "warning_at", "stopped_at", "breached_at",
-            "met_late", "cancelled_reason", "goal", "calendar", "paused_since", "elapsed")
+            "ended_at", "met_late", "cancelled_reason", "goal", "calendar", "paused_since", "elapsed")
 
 
 def engine_verdict(evaluator: Evaluator, events: list[LeadEvent], as_of: datetime) -> dict[str, Any]:
@@ -344,7 +344,7 @@ def engine_verdict(evaluator: Evaluator, events: list[LeadEvent], as_of: datetim
     for inst in result.instances:
         row = inst.as_row()
         shaped = {key: getattr(inst, key) for key in COMPARED if key != "elapsed"}
-        for key in ("started_at", "due_at", "warning_at", "stopped_at", "breached_at", "paused_since"):
+        for key in ("started_at", "due_at", "warning_at", "stopped_at", "breached_at", "ended_at", "paused_since"):
             if shaped[key] is not None:
                 shaped[key] = shaped[key].astimezone(UTC)
         shaped["elapsed"] = timing(evaluator, row, as_of)["elapsed_business_seconds"] if inst.due_at else None

@@ -10,7 +10,7 @@ from sla_engine.language.parser import parse_text
 from sla_engine.language.policy_set import build_policy_set
 from tests.engine.test_evaluate import activity, assigned, at, deleted, disposition, status, updated
 from tests.engine.test_timelines import EIGHT_HOURS, NEW_REP, REP, created, recycled_and_back, z
-from tests.reference.histories import SHIPPED, reference_for
+from tests.reference.histories import SHIPPED, engine_for, engine_verdict, reference_for
 
 
 def first_response(events: list[LeadEvent], as_of, window: str = "inbound_tiered|first_response"):
@@ -31,6 +31,19 @@ def test_a_deleted_leads_breached_clock_is_not_stopped_by_later_activity():
               activity("L1", z(9, 8, 15))]
     (only,), _ = first_response(events, z(10, 30, 18))
     assert (only["status"], only["stopped_at"], only["met_late"]) == ("breached", None, False)
+
+
+def test_a_breached_clock_ended_by_a_delete_stops_counting_elapsed_time_there():
+    events = [created(z(9, 1, 14)), assigned("L1", z(9, 1, 14, 5)), deleted("L1", z(9, 5, 15))]
+    (soon,), _ = first_response(events, z(9, 10, 18))
+    (later,), _ = first_response(events, z(10, 30, 18))
+    assert soon["ended_at"] == later["ended_at"] == z(9, 5, 15)
+    assert soon["elapsed"] == later["elapsed"] > 0
+    # The engine (and the timing the store's rows get) agrees: elapsed ends at the delete.
+    engine = [engine_verdict(engine_for(SHIPPED), events, as_of)["instances"]["inbound_tiered|first_response|1"]
+              for as_of in (z(9, 10, 18), z(10, 30, 18))]
+    assert engine[0]["ended_at"] == engine[1]["ended_at"] == z(9, 5, 15)
+    assert abs(engine[0]["elapsed"] - soon["elapsed"]) < 1e-3 and engine[0]["elapsed"] == engine[1]["elapsed"]
 
 
 def test_a_contact_made_while_paused_is_met():

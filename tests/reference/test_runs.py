@@ -56,7 +56,7 @@ def stored_verdict(store: Store, lead_id: str, as_of: datetime) -> dict[str, Any
     instances = {}
     for row in store.instances.rows(lead_id):
         shaped = {key: row.get(key) for key in COMPARED if key != "elapsed"}
-        for key in ("started_at", "due_at", "warning_at", "stopped_at", "breached_at", "paused_since"):
+        for key in ("started_at", "due_at", "warning_at", "stopped_at", "breached_at", "ended_at", "paused_since"):
             if shaped[key] is not None:
                 shaped[key] = datetime.fromisoformat(shaped[key]).astimezone(UTC)
         shaped["met_late"] = bool(shaped["met_late"])

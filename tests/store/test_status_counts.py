@@ -66,23 +66,21 @@ def test_a_run_that_fails_leaves_the_counts_as_the_last_finished_run_left_them(t
 
 def test_a_store_from_before_the_counts_gets_them_counted_when_it_is_migrated(tmp_path):
     path = tmp_path / "store.db"
-    store = Store(path)
-    with store.transaction():
-        store.instances.save({lead: [instance(lead, "w1", 1, None, status, "h1", False),
-                                        instance(lead, "w2", 1, "tier2", "met", "h1", True)]
-                                 for lead, status in zip(LEADS, ["running", "breached", "running"], strict=True)}, 1)
-    expected = counted(store)
-    store.close()
-    connection = sqlite3.connect(path)
-    connection.execute("DROP TABLE status_counts")
-    connection.execute("DROP INDEX outbox_owner")  # and the owner column a later migration adds
-    connection.execute("ALTER TABLE outbox DROP COLUMN owner")
     before_counts = next(n for n, script in enumerate(MIGRATIONS) if "CREATE TABLE status_counts" in script)
+    connection = sqlite3.connect(path)  # a store as the version before the counts left it
+    for script in MIGRATIONS[:before_counts]:
+        connection.executescript(script)
+    rows = [instance(lead, "w1", 1, None, status, "h1", False)
+            for lead, status in zip(LEADS, ["running", "breached", "running"], strict=True)]
+    rows += [instance(lead, "w2", 1, "tier2", "met", "h1", True) for lead in LEADS]
+    for row in rows:
+        connection.execute(f"INSERT INTO window_instances ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                           list(row.values()))
     connection.execute(f"PRAGMA user_version = {before_counts}")
     connection.commit()
     connection.close()
     store = Store(path)
     assert store.version == len(MIGRATIONS)
-    assert store.instances.status_counts() == expected == {
+    assert store.instances.status_counts() == counted(store) == {
         ("p", "w1", "-", "running"): 2, ("p", "w1", "-", "breached"): 1, ("p", "w2", "tier2", "met"): 3}
     store.close()
