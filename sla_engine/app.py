@@ -72,11 +72,14 @@ def policy_path(config: Config, policies: Path | None) -> Path:
     return Path(policies or config.policies)
 
 
-def store_path(config: Config, policies: Path | None, db: Path | None) -> Path:
-    """The store named, else beside policies named on the command line, else the configured one."""
+def store_path(config: Config, policies: Path | None, db: Path | str | None) -> Path | str:
+    """The store named (an SQLite file or a PostgreSQL URL), else beside policies named on the command
+    line, else the configured one."""
+    from sla_engine.store.location import is_postgres
+
     if db is not None:
-        return Path(db)
-    return config.db_path if policies is None else Path(policies).parent / STORE_FILE
+        return db if is_postgres(db) else Path(db)
+    return config.db_location if policies is None else Path(policies).parent / STORE_FILE
 
 
 def project_dir(policies: Path) -> Path:
@@ -111,15 +114,16 @@ def render_agreement(policy_set: PolicySet, policy: str | None, output: str) -> 
     return to_html(agreements) if output == "html" else to_markdown(agreements)
 
 
-def open_store(path: Path, timeout: float = 30.0) -> Store:
-    """The store at ``path``, created or migrated, with what the plugins prepare in it.
+def open_store(path: Path | str, timeout: float = 30.0) -> Store:
+    """The store at ``path`` (an SQLite file or a PostgreSQL URL), created or migrated, with what the
+    plugins prepare in it.
 
-    ``timeout``: how long to wait for another program's lock on the file (a StoreLocked after).
+    ``timeout``: how long to wait for another program's lock on the store (a StoreLocked after).
     """
     from sla_engine.plugins import PluginError, prepare_database
-    from sla_engine.store.db import Store
+    from sla_engine.store.location import open_location
 
-    store = Store(path, timeout)
+    store = open_location(path, timeout)
     try:
         prepare_database(store)
     except PluginError as error:
@@ -128,13 +132,14 @@ def open_store(path: Path, timeout: float = 30.0) -> Store:
     return store
 
 
-def open_existing_store(path: Path) -> Store:
-    """The store a run left, for commands that only read: there must be one."""
-    from sla_engine.store.db import Store
+def open_existing_store(path: Path | str) -> Store:
+    """The store a run left, for commands that only read: there must be one (a PostgreSQL store is
+    migrated as it is opened, so an empty database reads as a store with nothing in it yet)."""
+    from sla_engine.store.location import is_postgres, open_location
 
-    if not Path(path).exists():
+    if not is_postgres(path) and not Path(path).exists():
         raise AppError(f"{path}: no store yet; run `sla-engine evaluate` first")
-    return Store(path)
+    return open_location(path)
 
 
 def _resolve_secret_files(options: dict[str, Any], base_dir: Path) -> dict[str, Any]:
@@ -240,10 +245,3 @@ def migrate_store(location: Path | str, copy_from: Path | None = None) -> tuple[
     return before, after, copied
 
 
-def store_location(config: Config, policies: Path | None, db: str | None) -> Path | str:
-    """The store named (a file or a PostgreSQL URL), else the one ``store_path`` finds."""
-    from sla_engine.store.location import is_postgres
-
-    if db is not None:
-        return db if is_postgres(db) else Path(db)
-    return config.db_location if policies is None else Path(policies).parent / STORE_FILE

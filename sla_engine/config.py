@@ -92,7 +92,7 @@ class Config(BaseModel):
         """The store lives beside the policies unless the configuration says otherwise."""
         if is_postgres(self.db):
             raise StoreError(f"db = {display(str(self.db))!r} is a PostgreSQL store; this command reads "
-                             "an SQLite file so far (`sla-engine migrate` works with either)")
+                             "an SQLite file")
         if self.db is not None:
             return Path(self.db)
         return self.policies.parent / "sla-engine.db"

@@ -52,14 +52,26 @@ def diagnose(config_path: Path | None = None) -> list[Finding]:
         findings.append(Finding("policies", FAILED, f"{error}: `sla-engine check` shows each one"))
     except app.AppError as error:
         findings.append(Finding("policies", FAILED, str(error)))
-    findings.append(_store_finding(config.db_path))
+    findings.append(_store_finding(config.db_location))
     findings.extend(_source_finding(config, source.name, source.type) for source in config.sources)
     if policy_set is not None:
         findings.extend(_notifier_findings(policy_set))
     return findings
 
 
-def _store_finding(path: Path) -> Finding:
+def _store_finding(path: Path | str) -> Finding:
+    from sla_engine.store.location import display, is_postgres
+
+    if is_postgres(path):
+        def reach() -> str:
+            store = app.open_existing_store(path)
+            try:
+                return f"{display(str(path))}: reachable, schema at version {store.version}"
+            finally:
+                store.close()
+
+        return _attempt("store", reach)
+    path = Path(path)
     if not path.exists():
         return Finding("store", OK, f"{path}: not created yet; the first evaluate creates it")
 

@@ -24,6 +24,7 @@ from sla_engine.cli.common import (
     EXIT_OK,
     EXIT_STORE_DAMAGED,
     POLICIES_HELP,
+    STORE_OPTION,
     as_of_or_last_run,
     connector,
     delivery_failed,
@@ -273,7 +274,8 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check_only: bool, show_diff
 @click.option("--policies", "policies_option", type=click.Path(path_type=Path), help=POLICIES_HELP)
 @click.option("--source", "source_specs", multiple=True, metavar="NAME|TYPE:ARG",
               help="A configured source, or TYPE:ARG such as csv:events.csv (default: every configured source).")
-@click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: beside the policies).")
+@click.option("--db", type=STORE_OPTION,
+              help="The store: a file or a postgresql:// URL (default: beside the policies).")
 @click.option("--as-of", "as_of", help="Judge as of this instant (ISO 8601 with zone; default: now).")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.option("--dry-run", is_flag=True, help="Evaluate and report, but write nothing to the store or a push target.")
@@ -382,7 +384,7 @@ def _render_push(pushed: Any) -> None:
 @main.command()
 @click.option("--source", "source_specs", multiple=True, metavar="NAME|TYPE:ARG",
               help="Only this source (default: every configured source).")
-@click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: from the configuration).")
+@click.option("--db", type=STORE_OPTION, help="The store: a file or a postgresql:// URL (default: configured).")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.option("--lock-timeout", type=float, default=None, help="Seconds to wait for another run (default 30).")
 @click.pass_context
@@ -402,7 +404,7 @@ def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, out
     if not connectors:
         raise click.ClickException("no sources: configure [[sources]] or pass --source")
     wait = lock_timeout if lock_timeout is not None else config.lock_timeout
-    store = open_store(db or config.db_path, wait)
+    store = open_store(db or config.db_location, wait)
     console = Console(stderr=True)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} events"),
                TimeElapsedColumn())
@@ -443,7 +445,7 @@ def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, out
 @main.command()
 @click.option("--source", help="Only rows from this source.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many rows.")
-@click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: from the configuration).")
+@click.option("--db", type=STORE_OPTION, help="The store: a file or a postgresql:// URL (default: configured).")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.pass_context
 def quarantine(ctx: click.Context, source: str | None, limit: int | None, db: Path | None, output: str) -> None:
@@ -475,7 +477,7 @@ def quarantine(ctx: click.Context, source: str | None, limit: int | None, db: Pa
 @click.argument("lead_id")
 @click.option("--window", "window_name", help="Only this window.")
 @click.option("--policies", "policies", type=click.Path(path_type=Path), help=POLICIES_HELP)
-@click.option("--db", type=click.Path(path_type=Path))
+@click.option("--db", type=STORE_OPTION, help="The store, a file or a postgresql:// URL.")
 @click.option("--as-of", "as_of", help="Explain as of this instant (default: the last run's as-of).")
 @click.option("--zone", help="Show every time in this zone, e.g. America/New_York (default: the zone of the "
                              "policies that judge the lead when they agree, else UTC).")

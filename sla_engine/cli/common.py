@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -63,12 +63,28 @@ def store_problem(error: BaseException) -> StoreProblem:
     return StoreProblem(store_error(error, path))  # type: ignore[arg-type]
 
 
-def _remember_store(path: Path) -> None:
+def _remember_store(path: Path | str) -> None:
+    from sla_engine.store.location import display, is_postgres
+
     context = click.get_current_context(silent=True)
     if context is not None:
         root = context.find_root()
         root.ensure_object(dict)
-        root.obj["store_path"] = path
+        root.obj["store_path"] = display(str(path)) if is_postgres(path) else path
+
+
+class StoreOption(click.ParamType):
+    """``--db``: an SQLite file (a Path), or a PostgreSQL URL kept as written."""
+
+    name = "path|url"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
+        from sla_engine.store.location import is_postgres
+
+        return str(value).strip() if is_postgres(value) else Path(value)
+
+
+STORE_OPTION = StoreOption()
 
 
 @contextmanager
@@ -119,13 +135,13 @@ def load_policies(path: Path) -> PolicySet:
         return app.load_policies(path)
 
 
-def open_store(path: Path, timeout: float = 30.0) -> Store:
+def open_store(path: Path | str, timeout: float = 30.0) -> Store:
     _remember_store(path)
     with user_errors():
         return app.open_store(path, timeout)
 
 
-def open_existing_store(path: Path) -> Store:
+def open_existing_store(path: Path | str) -> Store:
     """The store, checked first (PRAGMA quick_check): a damaged one is read as far as it can be,
     with a warning first and exit code 65 at the end, never silently."""
     _remember_store(path)

@@ -15,6 +15,7 @@ import click
 from sla_engine import app
 from sla_engine.cli.common import (
     POLICIES_HELP,
+    STORE_OPTION,
     as_of_or_last_run,
     delivery_failed,
     load_config,
@@ -64,7 +65,8 @@ def render_delivery(report: Any) -> None:
 @click.command()
 @click.argument("policies", required=False, type=click.Path(path_type=Path))
 @click.option("--policies", "policies_option", type=click.Path(path_type=Path), help=POLICIES_HELP)
-@click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: beside the policies).")
+@click.option("--db", type=STORE_OPTION,
+              help="The store: a file or a postgresql:// URL (default: beside the policies).")
 @click.option("--as-of", "as_of", help="Deliver as of this instant (quiet hours, backoff, maximum age; default: "
                                      "the last run's as-of).")
 @click.option("--source", "source_specs", multiple=True, metavar="NAME|TYPE:ARG",
@@ -121,7 +123,7 @@ def deliver(ctx: click.Context, policies: Path | None, policies_option: Path | N
 
 
 @click.command()
-@click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: from the configuration).")
+@click.option("--db", type=STORE_OPTION, help="The store: a file or a postgresql:// URL (default: configured).")
 @click.option("--status", type=click.Choice(["pending", "sending", "sent", "failed", "dead", "obsolete", "expired"]))
 @click.option("--owner", metavar="EMAIL", help="Only rows about this rep's leads (an email, or a CRM owner id).")
 @click.option("--recipient", metavar="ADDRESS",

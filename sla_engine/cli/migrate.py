@@ -7,11 +7,11 @@ from pathlib import Path
 import click
 
 from sla_engine import app
-from sla_engine.cli.common import load_config, user_errors
+from sla_engine.cli.common import STORE_OPTION, load_config, user_errors
 
 
 @click.command()
-@click.option("--db", help="The store: an SQLite file or a postgresql:// URL (default: from the configuration).")
+@click.option("--db", type=STORE_OPTION, help="The store: a file or a postgresql:// URL (default: configured).")
 @click.option("--copy-from", type=click.Path(path_type=Path, dir_okay=False),
               help="Then copy this SQLite store into the (empty) PostgreSQL store, in one transaction.")
 @click.pass_context
@@ -24,7 +24,7 @@ def migrate(ctx: click.Context, db: str | None, copy_from: Path | None) -> None:
     from sla_engine.store.location import display, is_postgres
 
     config = load_config(ctx)
-    location = app.store_location(config, None, db)
+    location = app.store_path(config, None, db)
     shown = display(str(location)) if is_postgres(location) else str(location)
     with user_errors():
         before, after, copied = app.migrate_store(location, copy_from)

@@ -13,6 +13,7 @@ import click
 
 from sla_engine import app
 from sla_engine.cli.common import (
+    STORE_OPTION,
     as_of_or_last_run,
     load_config,
     load_policies,
@@ -21,7 +22,7 @@ from sla_engine.cli.common import (
 )
 
 
-def _paths(ctx: click.Context, policies: Path | None, db: Path | None) -> tuple[Path, Path]:
+def _paths(ctx: click.Context, policies: Path | None, db: Path | str | None) -> tuple[Path, Path | str]:
     """The policies and the store, found as `evaluate` finds them."""
     config = load_config(ctx)
     return app.policy_path(config, policies), app.store_path(config, policies, db)
@@ -50,7 +51,8 @@ def _write(text: str, out: Path | None) -> None:
 @click.option("--format", "output", type=click.Choice(["text", "markdown", "json", "csv", "html"]), default="text")
 @click.option("--out", type=click.Path(path_type=Path), help="Write to this file instead of standard output.")
 @click.option("--policies", type=click.Path(path_type=Path), help="The policy directory (default: configured).")
-@click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: beside the policies).")
+@click.option("--db", type=STORE_OPTION,
+              help="The store: a file or a postgresql:// URL (default: beside the policies).")
 @click.option("--as-of", "as_of", help="Report as of this instant (default: the last run's as-of).")
 @click.option("--send", is_flag=True, help="Send the review (default: of the last completed week) to each contact "
                                             "accountable for a target, once per period, through the notifiers.")
@@ -143,7 +145,7 @@ def _rate(value: str | None, name: str) -> float | None:
                                                  "(default: month).")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 @click.option("--policies", type=click.Path(path_type=Path), help="The policy directory (default: configured).")
-@click.option("--db", type=click.Path(path_type=Path), help="The store, for observed rates (default: beside the "
+@click.option("--db", type=STORE_OPTION, help="The store, for observed rates (default: beside the "
                                                              "policies).")
 @click.pass_context
 def plan(ctx: click.Context, plan_name: str | None, revenue: float | None, deal_size: float | None,
@@ -155,7 +157,7 @@ def plan(ctx: click.Context, plan_name: str | None, revenue: float | None, deal_
     from sla_engine.language import model as m
     from sla_engine.language.vocabulary import PERIODS
     from sla_engine.reports.plan import PlanError, render_plan, work_backwards
-    from sla_engine.store.db import Store
+    from sla_engine.store.location import is_postgres, open_location
 
     if revenue is not None and revenue <= 0:
         raise click.BadParameter(f"{revenue:g} is not a revenue goal: give a positive amount", param_hint="--revenue")
@@ -200,7 +202,7 @@ def plan(ctx: click.Context, plan_name: str | None, revenue: float | None, deal_
         })]
     if not plans:
         raise click.ClickException("no plan: declare one in the policies or give --revenue and --deal-size")
-    store = Store(db_path) if db_path.exists() else None
+    store = open_location(db_path) if is_postgres(db_path) or Path(db_path).exists() else None
     try:
         reports = [work_backwards(p, store, policy_set) for p in plans]
     except PlanError as error:

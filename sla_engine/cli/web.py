@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from sla_engine import app
-from sla_engine.cli.common import load_config, load_policies, open_existing_store
+from sla_engine.cli.common import STORE_OPTION, load_config, load_policies, open_existing_store
 
 
 @click.command()
@@ -15,7 +15,8 @@ from sla_engine.cli.common import load_config, load_policies, open_existing_stor
               help="Interface to listen on; anything but loopback needs SLA_ENGINE_TOKEN set.")
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--policies", type=click.Path(path_type=Path), help="The policy directory (default: configured).")
-@click.option("--db", type=click.Path(path_type=Path), help="The SQLite store (default: beside the policies).")
+@click.option("--db", type=STORE_OPTION,
+              help="The store: a file or a postgresql:// URL (default: beside the policies).")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, policies: Path | None, db: Path | None) -> None:
     """The dashboard live in a browser: read-only, on 127.0.0.1 unless told otherwise.

@@ -378,6 +378,10 @@ class Store:
         sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
         return int(self.conn.execute(sql, list(params)).fetchone()[0])
 
+    def for_metrics(self) -> Store:
+        """The store the metric queries run on (they call SQL functions written in Python): this one."""
+        return self
+
     def read_only(self) -> None:
         """From now on this connection refuses to write (the live dashboard's)."""
         self.conn.execute("PRAGMA query_only = ON")
@@ -396,8 +400,8 @@ class Store:
         """
         owner_of = owners or {}
         cursor = self.conn.executemany(
-            "INSERT OR IGNORE INTO outbox (key, lead_id, policy, window, cycle, level, action, due_at, "
-            "created_run, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            'INSERT INTO outbox (key, lead_id, policy, "window", cycle, level, action, due_at, '
+            "created_run, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (outbox_row(action, run_id, owner_of.get(action.lead_id)) for action in actions),
         )
         return max(cursor.rowcount, 0)

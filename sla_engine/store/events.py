@@ -146,6 +146,18 @@ class Events:
             existing[row[0]] = tuple(row[1:6])
             if row[6] > ingest.mark:  # written by this ingest (a replaced row gets a new rowid too)
                 this_ingest.add(row[0])
+        fresh, unchanged, conflicts, dirty = self._judge_batch(rows, existing, this_ingest, ingest)
+        self.conn.executemany(
+            f"INSERT OR REPLACE INTO events ({_COLUMNS}, ingested_run) VALUES (?, ?, ?, ?, ?, ?, ?)", fresh,
+        )
+        self._note_changed(fresh, dirty)
+        return Upserted(len(fresh), unchanged, conflicts)
+
+    @staticmethod
+    def _judge_batch(rows: list[tuple[Any, ...]], existing: dict[str, tuple[Any, ...]], this_ingest: set[str],
+                     ingest: Ingest) -> tuple[list[tuple[Any, ...]], int, list[tuple[EventRow, EventRow]], set[str]]:
+        """Of a batch meeting stored events (``existing``: id → stored lead_id … payload): the rows to
+        write, how many were unchanged, the conflicts, and the leads to judge again. Both backends'."""
         fresh: dict[str, tuple[Any, ...]] = {}
         conflicts: list[tuple[EventRow, EventRow]] = []
         dirty: set[str] = set()
@@ -164,12 +176,7 @@ class Events:
                 dirty.add(old[0])  # an event moved to another lead: the old one is judged again too
             fresh[row[0]] = row
             dirty.add(row[1])
-        self.conn.executemany(
-            f"INSERT OR REPLACE INTO events ({_COLUMNS}, ingested_run) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            fresh.values(),
-        )
-        self._note_changed(fresh.values(), dirty)
-        return Upserted(len(fresh), unchanged, conflicts)
+        return list(fresh.values()), unchanged, conflicts, dirty
 
     def _note_changed(self, rows: Iterable[tuple[Any, ...]], leads: set[str]) -> None:
         """Mark the leads of new or changed events dirty, and remember the earliest such event."""

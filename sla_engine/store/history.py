@@ -29,6 +29,9 @@ class History:
     store: Store
     policy_set: PolicySet | None
 
+    def __post_init__(self) -> None:
+        self.store = self.store.for_metrics()  # its SQL reads JSON as SQLite does
+
     def _one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:
         return tuple(self.store.conn.execute(sql, params).fetchone())
 

@@ -72,13 +72,16 @@ class Instances:
         for record in writes:
             by_columns.setdefault(tuple(record), []).append(list(record.values()))
         for names, values in by_columns.items():
+            columns = ", ".join(f'"{name}"' for name in names)
+            updates = ", ".join(f'"{name}" = excluded."{name}"' for name in names if name != "key")
             self.conn.executemany(
-                f"INSERT OR REPLACE INTO window_instances ({', '.join(names)}) VALUES ({marks(names)})", values,
+                f"INSERT INTO window_instances ({columns}) VALUES ({marks(names)}) "
+                f"ON CONFLICT (key) DO UPDATE SET {updates}", values,
             )
         self.conn.executemany("DELETE FROM window_instances WHERE key = ?", withdrawn)
         self.conn.executemany(
-            "INSERT INTO status_counts (policy, window, tier, status, n) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (policy, window, tier, status) DO UPDATE SET n = n + excluded.n",
+            'INSERT INTO status_counts (policy, "window", tier, status, n) VALUES (?, ?, ?, ?, ?) '
+            'ON CONFLICT (policy, "window", tier, status) DO UPDATE SET n = status_counts.n + excluded.n',
             [(*key, n) for key, n in counts.items() if n],
         )
         self.conn.execute("DELETE FROM status_counts WHERE n = 0")
@@ -93,7 +96,7 @@ class Instances:
 
     def status_counts(self) -> dict[tuple[str, str, str, str], int]:
         """How many clocks are in each (policy, window, tier or "-", status), as kept by ``save``."""
-        rows = self.conn.execute("SELECT policy, window, tier, status, n FROM status_counts")
+        rows = self.conn.execute('SELECT policy, "window", tier, status, n FROM status_counts')
         return {(policy, window, tier, status): n for policy, window, tier, status, n in rows}
 
     def timing(self, key: str) -> dict[str, Any] | None:

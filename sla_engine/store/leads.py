@@ -67,7 +67,7 @@ class Leads:
         for chunk in chunks(list(entries_by_lead)):
             self.conn.execute(f"DELETE FROM stage_entries WHERE lead_id IN ({marks(chunk)})", chunk)
         self.conn.executemany(
-            "INSERT OR IGNORE INTO stage_entries (lead_id, stage, entered_at) VALUES (?, ?, ?)",
+            "INSERT INTO stage_entries (lead_id, stage, entered_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             ((lead_id, stage, iso(entered_at))
              for lead_id, entries in entries_by_lead.items() for stage, entered_at in entries),
         )

@@ -119,6 +119,7 @@ class Metrics:
     def __post_init__(self) -> None:
         self.compiler = Compiler(self.policy_set)
         self.calendars = {name: build_calendar(decl) for name, decl in self.policy_set.calendars.items()}
+        self.store = self.store.for_metrics()  # the metric SQL calls Python functions: SQLite hosts them
         conn = self.store.conn
         conn.create_function("sla_fold", 1, _fold, deterministic=True)
         conn.create_function("sla_num", 1, _num, deterministic=True)

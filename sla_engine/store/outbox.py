@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sla_engine.store.db import Store, iso
+from sla_engine.store.sql import dict_rows
 
 PENDING, SENDING, SENT, FAILED, DEAD = "pending", "sending", "sent", "failed", "dead"
 OBSOLETE, EXPIRED = "obsolete", "expired"
@@ -68,7 +69,7 @@ def _pages(store: Store, sql: str, params: list[Any], order: tuple[str, str],
     """Keyset paging: ``sql`` ends with ``(a, b) > (?, ?) ORDER BY a, b LIMIT ?``; ``order`` names a and b."""
     after: tuple[Any, Any] = ("", "")
     while True:
-        page = list(store.db.query(sql, [*params, *after, batch]))
+        page = dict_rows(store.conn.execute(sql, [*params, *after, batch]))
         if page:
             after = (page[-1][order[0]], page[-1][order[1]])
         yield from ({**row, "action": json.loads(row["action"])} for row in page)
@@ -194,7 +195,7 @@ def address(store: Store, rows: Sequence[tuple[str, str, object]]) -> None:
     with store.transaction():
         store.conn.executemany(
             "UPDATE outbox SET recipient = ?, owner = coalesce(owner, ?) WHERE key = ? AND status != 'sending' "
-            "AND (recipient IS NOT ? OR (owner IS NULL AND ? IS NOT NULL))",
+            "AND (coalesce(recipient, '') != coalesce(?, '') OR (owner IS NULL AND coalesce(?, '') != ''))",
             [(recipient, _text(owner), key, recipient, _text(owner)) for key, recipient, owner in rows])
 
 
@@ -222,4 +223,4 @@ def list_rows(store: Store, status: str | None = None, limit: int | None = None,
     sql = "SELECT * FROM outbox" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY due_at, key"
     if limit:
         sql += f" LIMIT {int(limit)}"
-    return list(store.db.query(sql, params))
+    return dict_rows(store.conn.execute(sql, params))

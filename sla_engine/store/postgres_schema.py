@@ -21,6 +21,11 @@ from sla_engine.store.db import MIGRATIONS
 if TYPE_CHECKING:
     import psycopg
 
+# SQLite's functions the store's SQL calls, where PostgreSQL spells them otherwise; created by
+# every migrate, whatever the version, so a function added here reaches existing databases.
+FUNCTIONS = (
+    "CREATE OR REPLACE FUNCTION instr(text, text) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT strpos($1, $2)'",
+)
 OVERRIDES: dict[int, str] = {}  # migration number → its PostgreSQL text, where the rewrite is not enough
 MIGRATE_LOCK = 0x534C_4130  # pg_advisory_xact_lock key held while migrating ("SLA0")
 
@@ -56,6 +61,8 @@ def migrate(conn: psycopg.Connection[Any]) -> tuple[int, int]:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
         before = schema_version(conn)
+        for function in FUNCTIONS:
+            conn.execute(function)
         if before >= len(MIGRATIONS):
             return before, before
         if before == 0:

@@ -21,8 +21,8 @@ class Quarantine:
         raw_text = json.dumps(raw, sort_keys=True, default=str)
         key = f"{source}|{file}|{line}|{raw_text}"
         cursor = self.conn.execute(
-            "INSERT OR IGNORE INTO quarantine (key, source, file, line, reason, raw, first_run) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO quarantine (key, source, file, line, reason, raw, first_run) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (key, source, file, line, reason, raw_text, run_id),
         )
         return cursor.rowcount > 0

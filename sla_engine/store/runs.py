@@ -20,10 +20,10 @@ class Runs:
         """Record a run as running; returns its id."""
         cursor = self.conn.execute(
             "INSERT INTO runs (started_at, as_of, status, policy_hash, git_commit, dry_run) "
-            "VALUES (?, ?, 'running', ?, ?, ?)",
+            "VALUES (?, ?, 'running', ?, ?, ?) RETURNING id",
             (iso(now_utc()), iso(as_of), policy_hash, git_commit, int(dry_run)),
         )
-        return int(cursor.lastrowid or 0)
+        return int(cursor.fetchone()[0])
 
     def finish(self, run_id: int, counts: dict[str, Any], status: str = "finished") -> None:
         self.conn.execute(

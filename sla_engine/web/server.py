@@ -41,6 +41,7 @@ from sla_engine.reports.dashboard import Report, build_report
 from sla_engine.reports.explain import render_explanation
 from sla_engine.reports.render.html import environment
 from sla_engine.store.db import Store
+from sla_engine.store.location import is_postgres, open_location
 from sla_engine.store.metrics import Metrics
 
 TOKEN_ENV = "SLA_ENGINE_TOKEN"
@@ -68,13 +69,13 @@ class Site:
     """What every request reads: the policies, the store's path, and reports cached per run."""
 
     policy_set: PolicySet
-    db_path: Path
+    db_path: Path | str
     token: str | None = None
     _cache: dict[tuple[Any, ...], Report] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def store(self) -> Store:
-        store = Store(self.db_path)
+        store = open_location(self.db_path)
         store.read_only()
         return store
 
@@ -304,9 +305,10 @@ class Pages:
 
 
 
-def create_app(policy_set: PolicySet, db_path: Path, token: str | None = None) -> Flask:
+def create_app(policy_set: PolicySet, db_path: Path | str, token: str | None = None) -> Flask:
     """The WSGI app. `token`: when set, every request must carry it."""
-    pages = Pages(Site(policy_set, Path(db_path), token), environment(PackageLoader("sla_engine.web", "templates")))
+    site = Site(policy_set, db_path if is_postgres(db_path) else Path(db_path), token)
+    pages = Pages(site, environment(PackageLoader("sla_engine.web", "templates")))
     app = Flask(__name__)
     app.before_request(pages.guard)
     app.after_request(pages.headers)
@@ -350,7 +352,7 @@ def _filtered(report: Report, policy: str) -> Report:
                    targets=[r for r in report.targets if r.policy == policy])
 
 
-def serve(policy_set: PolicySet, db_path: Path, host: str = "127.0.0.1", port: int = 8765,
+def serve(policy_set: PolicySet, db_path: Path | str, host: str = "127.0.0.1", port: int = 8765,
           echo: Callable[[str], None] = print) -> None:
     """Run the server until interrupted; refuses to listen beyond loopback without a token."""
     from waitress import serve as waitress_serve

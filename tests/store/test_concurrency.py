@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sla_engine.store.db import MIGRATIONS, Store, _statements
+from sla_engine.store.location import open_location
 
 RUNS = 4
 
@@ -16,7 +17,7 @@ RUNS = 4
 def _open_and_write(path: str, start, results) -> None:
     start.wait(30)
     try:
-        store = Store(path)
+        store = open_location(path)
         with store.locked(wait_seconds=30), store.transaction():
             store.conn.execute("INSERT INTO round_robin (team, last_member, updated_at) VALUES (?, 'x', 'now')",
                                (str(multiprocessing.current_process().pid),))
@@ -74,3 +75,19 @@ def test_four_first_runs_after_an_upgrade_all_succeed_and_migrate_once(tmp_path,
     outcomes = _race(path, rounds=1)
     assert outcomes == [("ok", len(MIGRATIONS))] * RUNS
     assert Store(path).count("round_robin") == RUNS
+
+
+def test_four_first_runs_on_a_new_postgres_database_migrate_it_once_and_all_succeed(pg_url):
+    context = multiprocessing.get_context("fork")
+    start, results = context.Event(), context.Queue()
+    workers = [context.Process(target=_open_and_write, args=(pg_url, start, results)) for _ in range(RUNS)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    outcomes = [results.get(timeout=60) for _ in workers]
+    for worker in workers:
+        worker.join(30)
+    assert outcomes == [("ok", len(MIGRATIONS))] * RUNS
+    store = open_location(pg_url)
+    assert store.count("round_robin") == RUNS
+    store.close()

@@ -16,22 +16,23 @@ import pytest
 from sla_engine.events import event_row
 from sla_engine.runner import evaluate_run
 from sla_engine.store.db import MIGRATIONS, Store, iso
+from sla_engine.store.location import open_location
 from tests.engine.test_evaluate import activity, assigned, at, created, policy_set
 from tests.test_runner import history, run, snapshot
 
 
-def test_a_new_store_is_at_the_latest_schema_version_and_reopening_changes_nothing(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_a_new_store_is_at_the_latest_schema_version_and_reopening_changes_nothing(open_store):
+    store = open_store()
     assert store.version == len(MIGRATIONS)
-    tables = set(store.db.table_names())
-    assert {"events", "leads", "window_instances", "outbox", "quarantine", "runs", "sync_state"} <= tables
+    tables = ("events", "leads", "window_instances", "outbox", "quarantine", "runs", "sync_state")
+    assert {table: store.count(table) for table in tables} == dict.fromkeys(tables, 0)
     store.close()
-    again = Store(tmp_path / "s.db")
+    again = open_store()
     assert again.version == len(MIGRATIONS)
 
 
-def test_events_upsert_by_id_and_only_changes_mark_a_lead_for_judging(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_events_upsert_by_id_and_only_changes_mark_a_lead_for_judging(open_store):
+    store = open_store()
     events = [created("L1", at(23, 9), lead_score=95), assigned("L1", at(23, 9, 1))]
     with store.transaction():
         assert store.events.upsert(events, run_id=1) == (2, 0, [])
@@ -50,8 +51,8 @@ def dirty_leads(store: Store) -> list[str]:
     return [row[0] for row in store.conn.execute("SELECT lead_id FROM leads WHERE dirty = 1 ORDER BY lead_id")]
 
 
-def test_new_events_are_stored_and_their_leads_marked_with_the_earliest_instant_noted(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_new_events_are_stored_and_their_leads_marked_with_the_earliest_instant_noted(open_store):
+    store = open_store()
     events = [activity("L2", at(23, 11)), created("L1", at(23, 9), lead_score=95), assigned("L1", at(23, 10))]
     with store.transaction():
         assert store.events.upsert(events, run_id=1) == (3, 0, [])
@@ -60,8 +61,8 @@ def test_new_events_are_stored_and_their_leads_marked_with_the_earliest_instant_
     assert store.events.earliest_new_event == iso(at(23, 9))
 
 
-def test_the_earliest_new_event_noted_is_that_of_the_current_transaction(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_the_earliest_new_event_noted_is_that_of_the_current_transaction(open_store):
+    store = open_store()
     with store.transaction():
         store.events.upsert([created("L1", at(23, 9))], run_id=1)
     with store.transaction():
@@ -70,8 +71,8 @@ def test_the_earliest_new_event_noted_is_that_of_the_current_transaction(tmp_pat
     assert store.events.earliest_new_event == iso(at(23, 12))  # the unchanged event is not new
 
 
-def test_every_repository_writes_in_the_stores_one_transaction(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_every_repository_writes_in_the_stores_one_transaction(open_store):
+    store = open_store()
     with store.transaction(rollback=True):
         run_id = store.runs.start(at(23, 10), "h", None, dry_run=True)
         store.events.upsert([created("L1", at(23, 9))], run_id)
@@ -83,8 +84,8 @@ def test_every_repository_writes_in_the_stores_one_transaction(tmp_path):
     assert {table: store.count(table) for table in tables} == dict.fromkeys(tables, 0)
 
 
-def test_a_batch_meeting_stored_events_writes_only_the_new_and_the_changed(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_a_batch_meeting_stored_events_writes_only_the_new_and_the_changed(open_store):
+    store = open_store()
     kept, changed, moved = created("L1", at(23, 9)), assigned("L1", at(23, 10)), activity("L2", at(23, 11))
     with store.transaction():
         store.events.upsert([kept, changed, moved], run_id=1)
@@ -102,8 +103,8 @@ def test_a_batch_meeting_stored_events_writes_only_the_new_and_the_changed(tmp_p
     assert store.events.earliest_new_event == iso(at(23, 10))
 
 
-def test_of_two_versions_of_an_event_in_one_batch_the_first_is_kept_and_the_other_refused(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_of_two_versions_of_an_event_in_one_batch_the_first_is_kept_and_the_other_refused(open_store):
+    store = open_store()
     first = assigned("L1", at(23, 10))
     second = first.model_copy(update={"payload": {"owner": "other@example.com"}})
     with store.transaction():
@@ -111,8 +112,8 @@ def test_of_two_versions_of_an_event_in_one_batch_the_first_is_kept_and_the_othe
     assert json.loads(stored(store)[first.event_id][1])["owner"] == first.payload["owner"]
 
 
-def test_an_id_this_ingest_already_wrote_or_read_is_a_conflict_in_any_later_batch(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_an_id_this_ingest_already_wrote_or_read_is_a_conflict_in_any_later_batch(open_store):
+    store = open_store()
     old = assigned("L1", at(23, 9))
     with store.transaction():
         store.events.upsert([old], run_id=1)
@@ -127,8 +128,8 @@ def test_an_id_this_ingest_already_wrote_or_read_is_a_conflict_in_any_later_batc
     assert [kept for kept, _ in done.conflicts] == [event_row(fresh[0]), event_row(old)]
 
 
-def test_an_id_read_again_in_a_later_ingest_with_other_content_is_a_correction_and_replaces(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_an_id_read_again_in_a_later_ingest_with_other_content_is_a_correction_and_replaces(open_store):
+    store = open_store()
     task = activity("L1", at(23, 9))
     with store.transaction():
         store.events.upsert([task], run_id=1)
@@ -175,8 +176,8 @@ def test_a_new_store_has_8_kib_pages_and_an_older_store_keeps_its_own(tmp_path):
     assert store.version == len(MIGRATIONS) and store.count("events") == 1
 
 
-def test_a_failure_mid_run_leaves_the_store_as_the_last_finished_run_left_it(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_a_failure_mid_run_leaves_the_store_as_the_last_finished_run_left_it(open_store):
+    store = open_store()
     run(store, history(4), at(20, 12))
     before = snapshot(store)
     runs_before = store.count("runs")
@@ -193,13 +194,12 @@ def test_a_failure_mid_run_leaves_the_store_as_the_last_finished_run_left_it(tmp
     assert report.actions_due > 0  # nothing was lost: the next run records what the crash did not
 
 
-def test_a_process_killed_during_a_run_loses_nothing_and_records_nothing_twice(tmp_path):
+def test_a_process_killed_during_a_run_loses_nothing_and_records_nothing_twice(tmp_path, store_location):
     """SIGKILL in the middle of a run: the rerun records every due action exactly once."""
-    db = tmp_path / "s.db"
     script = textwrap.dedent(f"""
         import os, signal
         from sla_engine.runner import evaluate_run
-        from sla_engine.store.db import Store
+        from sla_engine.store.location import open_location
         from tests.engine.test_evaluate import at, policy_set
         from tests.test_runner import history
 
@@ -207,22 +207,24 @@ def test_a_process_killed_during_a_run_loses_nothing_and_records_nothing_twice(t
             if done == 5:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        evaluate_run(policy_set(), Store({str(db)!r}), [("test", iter(history(12)))], at(25, 12), progress=die)
+        store = open_location({store_location!r})
+        evaluate_run(policy_set(), store, [("test", iter(history(12)))], at(25, 12), progress=die)
     """)
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, "-c", script], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
                             timeout=120)
     assert result.returncode == -signal.SIGKILL
-    store = Store(db)
+    store = open_location(store_location)
     assert store.count("outbox") == 0 and store.count("events") == 0
     run(store, history(12), at(25, 12))
     reference = Store(tmp_path / "reference.db")
     run(reference, history(12), at(25, 12))
     assert snapshot(store) == snapshot(reference)
+    store.close()
 
 
-def test_outbox_keys_are_unique_per_lead_window_cycle_level_and_action(tmp_path):
-    store = Store(tmp_path / "s.db")
+def test_outbox_keys_are_unique_per_lead_window_cycle_level_and_action(open_store):
+    store = open_store()
     events = [created("L1", at(23, 9), lead_score=95), assigned("L1", at(23, 9, 1)), activity("L1", at(24, 9))]
     run(store, events, at(24, 12))
     keys = [row["key"] for row in store.outbox()]
@@ -288,12 +290,12 @@ def test_saving_many_leads_at_once_stores_what_saving_them_one_by_one_does(tmp_p
     assert leads[0] == leads[1]
 
 
-def test_recording_actions_counts_only_the_new_ones(tmp_path):
+def test_recording_actions_counts_only_the_new_ones(open_store):
     from dataclasses import replace
 
     from sla_engine.engine.clock import DueAction
 
-    store = Store(tmp_path / "s.db")
+    store = open_store()
     action = DueAction(lead_id="L1", policy="p", window="w", cycle=1, level="on breach", level_index=0, repeat=0,
                        action_index=0, action={"action": "notify"},
                        due_at=datetime(2026, 11, 20, 10, tzinfo=timezone.utc))

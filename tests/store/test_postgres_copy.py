@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from sla_engine.store.db import MIGRATIONS, Store
 from sla_engine.store.errors import StoreError
 from tests.engine.test_evaluate import at
 from tests.test_cli import invoke_in
+from tests.test_cli import project as project  # the fixture
 from tests.test_runner import history, run
 
 TABLES = ("events", "leads", "window_instances", "outbox", "quarantine", "runs", "stage_entries", "status_counts")
@@ -97,9 +99,19 @@ def test_an_sqlite_store_is_migrated_in_place_and_cannot_be_copied_into(tmp_path
     assert refused.exit_code == 1 and "give --db postgresql://" in refused.output
 
 
-def test_commands_not_yet_on_postgres_say_so_instead_of_treating_the_url_as_a_file(tmp_path, pg_url):
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "sla-engine.toml").write_text(f'db = "{pg_url}"\n', encoding="utf-8")
-    result = invoke_in(tmp_path, main, "outbox")
-    assert result.exit_code != 0 and "is a PostgreSQL store" in result.output
-    assert not (tmp_path / "postgresql:").exists()
+def test_evaluate_outbox_report_and_explain_on_postgres_say_what_they_say_on_sqlite(project, pg_url):
+    as_of = ("--as-of", "2026-11-23T17:00:00Z")
+    on_sqlite = invoke_in(project, main, "evaluate", *as_of, "--format", "json", "--no-deliver")
+    on_postgres = invoke_in(project, main, "evaluate", "--db", pg_url, *as_of, "--format", "json", "--no-deliver")
+    assert on_sqlite.exit_code == on_postgres.exit_code == 0, on_postgres.output
+    assert json.loads(on_postgres.output) == json.loads(on_sqlite.output)
+    outboxes = [invoke_in(project, main, "outbox", *db, "--format", "json") for db in ((), ("--db", pg_url))]
+    assert outboxes[0].exit_code == outboxes[1].exit_code == 0
+    assert json.loads(outboxes[1].output) == json.loads(outboxes[0].output) != []
+    reports = [invoke_in(project, main, "report", *db, "--format", "json") for db in ((), ("--db", pg_url))]
+    assert reports[0].exit_code == reports[1].exit_code == 0, reports[1].output
+    built = [{k: v for k, v in json.loads(r.output).items() if k != "generated_at"} for r in reports]
+    assert built[1] == built[0]
+    explained = [invoke_in(project, main, "explain", "slow", *db, "--format", "json") for db in ((), ("--db", pg_url))]
+    assert explained[0].exit_code == explained[1].exit_code == 0, explained[1].output
+    assert json.loads(explained[1].output) == json.loads(explained[0].output)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sla_engine.store.db import MIGRATIONS, Store
@@ -14,7 +14,7 @@ STATUSES = ["running", "met", "breached", "cancelled", "paused"]
 
 
 def counted(store: Store) -> dict[tuple[str, str, str, str], int]:
-    rows = store.conn.execute("SELECT policy, window, coalesce(tier, '-'), status, count(*) "
+    rows = store.conn.execute("SELECT policy, \"window\", coalesce(tier, '-'), status, count(*) "
                               "FROM window_instances GROUP BY 1, 2, 3, 4")
     return {(policy, window, tier, status): n for policy, window, tier, status, n in rows}
 
@@ -35,10 +35,13 @@ instances = st.builds(instance, st.sampled_from(LEADS), st.sampled_from(["w1", "
 runs = st.lists(st.dictionaries(st.sampled_from(LEADS), st.lists(instances, max_size=4)), min_size=1, max_size=6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(runs)
-def test_after_any_sequence_of_runs_the_kept_counts_equal_counting_the_instances(tmp_path_factory, sequence):
-    store = Store(tmp_path_factory.mktemp("s") / "store.db")
+def test_after_any_sequence_of_runs_the_kept_counts_equal_counting_the_instances(open_store, sequence):
+    store = open_store()
+    with store.transaction():  # each example starts from an empty store
+        store.conn.execute("DELETE FROM window_instances")
+        store.conn.execute("DELETE FROM status_counts")
     for run_id, judged in enumerate(sequence, start=1):
         by_lead = {lead: list({row["key"]: row for row in rows if row["lead_id"] == lead}.values())
                    for lead, rows in judged.items()}
@@ -49,8 +52,8 @@ def test_after_any_sequence_of_runs_the_kept_counts_equal_counting_the_instances
     store.close()
 
 
-def test_a_run_that_fails_leaves_the_counts_as_the_last_finished_run_left_them(tmp_path):
-    store = Store(tmp_path / "store.db")
+def test_a_run_that_fails_leaves_the_counts_as_the_last_finished_run_left_them(open_store):
+    store = open_store()
     with store.transaction():
         store.instances.save({"L1": [instance("L1", "w1", 1, "tier1", "running", "h1", False)]}, 1)
     before = store.instances.status_counts()

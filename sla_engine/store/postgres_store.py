@@ -1,0 +1,243 @@
+"""The PostgreSQL store: the same Store, its repositories and SQL, on a PostgreSQL database.
+
+The repositories' SQL is written once in the subset both databases share and runs here through
+``portable.PortableConnection``. What differs is overridden here and only here:
+
+- the run lock is a session advisory lock (any machine), not a lock file;
+- a transaction is PostgreSQL's own; a dry run rolls it back;
+- events arrive by COPY into a temporary table and are merged from there in one statement per
+  batch (``PostgresEvents``); "written by this ingest" is a temporary table of ids, where SQLite
+  compares rowids;
+- the leads a run judges are a temporary table too, read back through a server-side cursor.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+from sla_engine.store.db import Store
+from sla_engine.store.errors import StoreError, StoreLocked
+from sla_engine.store.events import Events, Ingest, StoredEvent, Upserted, _stored_event, histories_by_lead
+from sla_engine.store.instances import Instances
+from sla_engine.store.leads import Leads
+from sla_engine.store.location import display
+from sla_engine.store.portable import PortableConnection
+from sla_engine.store.postgres import connect
+from sla_engine.store.postgres_schema import migrate, schema_version
+from sla_engine.store.quarantine import Quarantine
+from sla_engine.store.runs import Runs
+from sla_engine.store.sql import iso, marks
+
+RUN_LOCK = 0x534C_4131  # pg_advisory_lock key a run holds ("SLA1")
+COPY_BATCH = 5000  # events per COPY: PostgreSQL's round trips cost more than SQLite's calls
+HISTORY_FETCH = 2000  # rows fetched at a time from the server-side cursor over the selected leads
+METRIC_TABLES = ("events", "leads", "window_instances", "stage_entries")  # what metrics, drill-down and history read
+SNAPSHOT_FETCH = 10_000
+_EVENT_COLUMNS = "event_id, lead_id, occurred_at, source, type, payload, ingested_run"
+
+
+class PostgresLeads(Leads):
+    def select_to_evaluate(self, as_of: datetime) -> int:
+        """The leads this run must judge, in a temporary table of this session (``todo``)."""
+        self.conn.execute("DROP TABLE IF EXISTS pg_temp.todo")
+        self.conn.execute("CREATE TEMP TABLE todo (lead_id TEXT PRIMARY KEY)")
+        cursor = self.conn.execute(
+            "INSERT INTO todo SELECT lead_id FROM leads "
+            "WHERE dirty = 1 OR (next_check_at IS NOT NULL AND next_check_at <= ?)",
+            (iso(as_of),),
+        )
+        self.conn.execute("ANALYZE todo")
+        return cursor.rowcount
+
+
+class PostgresEvents(Events):
+    conn: PortableConnection  # type: ignore[assignment]  # the repositories' connection, on PostgreSQL
+
+    def begin_ingest(self) -> Ingest:
+        """Ids this ingest writes are kept in a temporary table (``ingest_written``), emptied here."""
+        self._temp_tables()
+        self.conn.execute("TRUNCATE ingest_written")
+        return Ingest(0)
+
+    def upsert_rows(self, rows: Any, run_id: int | None, ingest: Ingest | None = None) -> Upserted:
+        ingest = self.begin_ingest() if ingest is None else ingest
+        self._temp_tables()
+        done = Upserted(0, 0, [])
+        rows = iter(rows)
+        while batch := [(*row, run_id) for row in islice(rows, COPY_BATCH)]:
+            part = self._upsert_batch(batch, ingest)
+            done = Upserted(done.written + part.written, done.unchanged + part.unchanged,
+                            done.conflicts + part.conflicts)
+        return done
+
+    def _temp_tables(self) -> None:
+        # Created again after a rolled-back transaction (a dry run) took them away.
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS ingest_written (event_id TEXT PRIMARY KEY)")
+        self.conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS incoming (event_id TEXT, lead_id TEXT, occurred_at TEXT, "
+            "source TEXT, type TEXT, payload TEXT, ingested_run BIGINT)")
+
+    def _copy_in(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        self.conn.execute("TRUNCATE incoming")
+        with self.conn.raw.cursor().copy(f"COPY incoming ({_EVENT_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def _upsert_batch(self, rows: list[tuple[Any, ...]], ingest: Ingest) -> Upserted:
+        """COPY the batch in; when none of its ids is stored or repeated, one INSERT … SELECT writes it."""
+        if not rows:
+            return Upserted(0, 0, [])
+        self._copy_in(rows)
+        met = self.conn.execute(
+            "SELECT e.event_id, e.lead_id, e.occurred_at, e.source, e.type, e.payload, "
+            "w.event_id IS NOT NULL FROM events e JOIN (SELECT DISTINCT event_id FROM incoming) i "
+            "USING (event_id) LEFT JOIN ingest_written w ON w.event_id = e.event_id").fetchall()
+        if not met and len({row[0] for row in rows}) == len(rows):
+            self.conn.execute(f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM incoming")
+            self.conn.execute("INSERT INTO ingest_written SELECT event_id FROM incoming")
+            self._note_changed(rows, {row[1] for row in rows})
+            return Upserted(len(rows), 0, [])
+        existing = {row[0]: tuple(row[1:6]) for row in met}
+        this_ingest = {row[0] for row in met if row[6]}
+        fresh, unchanged, conflicts, dirty = self._judge_batch(rows, existing, this_ingest, ingest)
+        if fresh:
+            self._copy_in(fresh)
+            self.conn.execute(
+                f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM incoming "
+                "ON CONFLICT (event_id) DO UPDATE SET lead_id = excluded.lead_id, occurred_at = excluded.occurred_at, "
+                "source = excluded.source, type = excluded.type, payload = excluded.payload, "
+                "ingested_run = excluded.ingested_run")
+            self.conn.execute("INSERT INTO ingest_written SELECT event_id FROM incoming ON CONFLICT DO NOTHING")
+        self._note_changed(fresh, dirty)
+        return Upserted(len(fresh), unchanged, conflicts)
+
+    def of_selected_leads(self) -> Iterator[tuple[str, list[StoredEvent]]]:
+        """The selected leads' events; in a run's transaction through a server-side cursor, so a full
+        run holds one fetch at a time, not every event."""
+        sql = ("SELECT e.event_id, e.lead_id, e.occurred_at, e.source, e.type, e.payload "
+               "FROM todo AS t JOIN events AS e ON e.lead_id = t.lead_id ORDER BY t.lead_id")
+        if not self.conn.in_transaction:
+            yield from histories_by_lead(self.conn.execute(sql), _stored_event)
+            return
+        cursor = self.conn.raw.cursor(name="selected_histories")
+        cursor.itersize = HISTORY_FETCH
+        try:
+            cursor.execute(sql)
+            yield from histories_by_lead(cursor, _stored_event)
+        finally:
+            cursor.close()
+
+
+class PostgresStore(Store):
+    """A Store whose database is PostgreSQL; selected by a ``postgresql://`` URL (``open_store``)."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        # Not Store.__init__: that opens an SQLite file.
+        self.url = url
+        self.path = display(url)  # type: ignore[assignment]  # what messages name the store by
+        raw = connect(url, timeout)
+        try:
+            migrate(raw)
+        except Exception as error:
+            raw.close()
+            raise StoreError(f"cannot migrate the PostgreSQL store {self.path}: {error}") from None
+        self.conn = PortableConnection(raw)  # type: ignore[assignment]  # sqlite3's calls, on psycopg
+        self.leads = PostgresLeads(self.conn)
+        self.events = PostgresEvents(self.conn, self.leads)
+        self.instances = Instances(self.conn)
+        self.runs = Runs(self.conn)
+        self.quarantine = Quarantine(self.conn)
+        self._set_lock_timeout(timeout)
+
+    @property
+    def _pg(self) -> PortableConnection:
+        return self.conn  # type: ignore[return-value]
+
+    # ------------------------------------------------------------ schema
+    @property
+    def version(self) -> int:
+        return schema_version(self._pg.raw)
+
+    def migrate(self) -> None:
+        migrate(self._pg.raw)
+
+    def integrity_problems(self, quick: bool = True) -> list[str]:
+        """PostgreSQL checks its own pages; a reachable, migrated database is sound here."""
+        return []
+
+    # ------------------------------------------------------------ locking and transactions
+    @contextmanager
+    def locked(self, wait_seconds: float = 30.0) -> Iterator[None]:
+        """Hold the run lock (an advisory lock, seen by runs on every machine); wait, then give up."""
+        self._set_lock_timeout(wait_seconds)
+        deadline = time.monotonic() + wait_seconds
+        while not self._try_lock():
+            if time.monotonic() >= deadline:
+                raise StoreLocked(f"another sla-engine run holds {self.path} (waited {wait_seconds:.0f}s); "
+                                  "nothing was changed")
+            time.sleep(0.1)
+        try:
+            yield
+        finally:
+            if not self._pg.raw.closed:
+                self._pg.raw.execute("SELECT pg_advisory_unlock(%s)", (RUN_LOCK,))
+
+    def _try_lock(self) -> bool:
+        row = self._pg.raw.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK,)).fetchone()
+        return bool(row and row[0])
+
+    def set_busy_timeout(self, seconds: float) -> None:
+        self._set_lock_timeout(seconds)
+
+    def _set_lock_timeout(self, seconds: float) -> None:
+        """How long a statement waits for a row or table lock another session holds."""
+        self._pg.raw.execute(f"SET lock_timeout = {int(max(seconds, 0) * 1000)}")
+
+    @contextmanager
+    def transaction(self, rollback: bool = False) -> Iterator[None]:
+        """All of the block's writes or none; ``rollback`` undoes them even when it succeeds (a dry run)."""
+        import psycopg
+
+        self.events.earliest_new_event = None
+        with self._pg.raw.transaction() as done:
+            yield
+            if rollback:
+                raise psycopg.Rollback(done)
+
+    def close(self) -> None:
+        self._pg.close()
+
+    # ------------------------------------------------------------ reading
+    def read_only(self) -> None:
+        """From now on this session refuses to write (the live dashboard's)."""
+        self._pg.raw.execute("SET default_transaction_read_only = on")
+
+    def prepare_for_reports(self) -> None:
+        """PostgreSQL sizes its own caches."""
+
+    def for_metrics(self) -> Store:
+        """An in-memory SQLite copy of the tables the metric queries read, as this session sees them.
+
+        The metric SQL calls functions written in Python (a policy's conditions, judged by the
+        engine's own compiler), which SQLite hosts and PostgreSQL cannot; so reports and targets
+        read this copy. It costs a read of those tables each time: the next step is metric SQL in
+        PostgreSQL's dialect, with the Python-judged conditions evaluated beside it.
+        """
+        copy = Store(":memory:")
+        raw = self._pg.raw
+        with raw.transaction():  # a named cursor needs one; inside a run, a savepoint that sees its writes
+            for table in METRIC_TABLES:
+                cursor = raw.cursor(name=f"copy_{table}")
+                cursor.itersize = SNAPSHOT_FETCH
+                cursor.execute(f"SELECT * FROM {table}")
+                names = [column.name for column in cursor.description or ()]
+                insert = f"INSERT INTO {table} ({', '.join(f'{n!r}' for n in names)}) VALUES ({marks(names)})"
+                while rows := cursor.fetchmany(SNAPSHOT_FETCH):
+                    copy.conn.executemany(insert.replace("'", '"'), rows)
+                cursor.close()
+        return copy
