@@ -121,7 +121,7 @@ def open_store(path: Path | str, timeout: float = 30.0) -> Store:
     ``timeout``: how long to wait for another program's lock on the store (a StoreLocked after).
     """
     from sla_engine.plugins import PluginError, prepare_database
-    from sla_engine.store.location import open_location
+    from sla_engine.store.backend import open_location
 
     store = open_location(path, timeout)
     try:
@@ -135,7 +135,8 @@ def open_store(path: Path | str, timeout: float = 30.0) -> Store:
 def open_existing_store(path: Path | str) -> Store:
     """The store a run left, for commands that only read: there must be one (a PostgreSQL store is
     migrated as it is opened, so an empty database reads as a store with nothing in it yet)."""
-    from sla_engine.store.location import is_postgres, open_location
+    from sla_engine.store.backend import open_location
+    from sla_engine.store.location import is_postgres
 
     if not is_postgres(path) and not Path(path).exists():
         raise AppError(f"{path}: no store yet; run `sla-engine evaluate` first")

@@ -157,7 +157,8 @@ def plan(ctx: click.Context, plan_name: str | None, revenue: float | None, deal_
     from sla_engine.language import model as m
     from sla_engine.language.vocabulary import PERIODS
     from sla_engine.reports.plan import PlanError, render_plan, work_backwards
-    from sla_engine.store.location import is_postgres, open_location
+    from sla_engine.store.backend import open_location
+    from sla_engine.store.location import is_postgres
 
     if revenue is not None and revenue <= 0:
         raise click.BadParameter(f"{revenue:g} is not a revenue goal: give a positive amount", param_hint="--revenue")

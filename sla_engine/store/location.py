@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from sla_engine import redact
-
-if TYPE_CHECKING:
-    from sla_engine.store.db import Store
 
 SCHEMES = ("postgresql://", "postgres://")
 _PASSWORD_PARAM = re.compile(r"(?i)(password=)[^&\s]*")
@@ -46,16 +42,3 @@ def remember_secrets(url: str) -> None:
     for found in _PASSWORD_PARAM.finditer(url):
         redact.remember(found.group(0).split("=", 1)[1])
 
-
-def open_location(location: str | Path, timeout: float = 30.0) -> Store:
-    """The store at ``location``, created or migrated: a PostgreSQL URL, else an SQLite file."""
-    if is_postgres(location):
-        from sla_engine.store.postgres_store import PostgresStore
-
-        return PostgresStore(str(location).strip(), timeout)
-    from sla_engine.store.db import Store
-    from sla_engine.store.errors import StoreError
-
-    if str(location).lower().startswith(("postgresql:", "postgres:")):  # a URL that went through Path()
-        raise StoreError(f"{location}: a PostgreSQL URL read as a file name; nothing was created")
-    return Store(location, timeout)

@@ -40,8 +40,9 @@ from sla_engine.reports.agreement import build_all, to_html
 from sla_engine.reports.dashboard import Report, build_report
 from sla_engine.reports.explain import render_explanation
 from sla_engine.reports.render.html import environment
+from sla_engine.store.backend import open_location
 from sla_engine.store.db import Store
-from sla_engine.store.location import is_postgres, open_location
+from sla_engine.store.location import is_postgres
 from sla_engine.store.metrics import Metrics
 
 TOKEN_ENV = "SLA_ENGINE_TOKEN"

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from sla_engine.store.backend import open_location
 from sla_engine.store.db import Store
-from sla_engine.store.location import open_location
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

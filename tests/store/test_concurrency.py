@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from sla_engine.store.backend import open_location
 from sla_engine.store.db import MIGRATIONS, Store, _statements
-from sla_engine.store.location import open_location
 
 RUNS = 4
 

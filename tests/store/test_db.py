@@ -15,8 +15,8 @@ import pytest
 
 from sla_engine.events import event_row
 from sla_engine.runner import evaluate_run
+from sla_engine.store.backend import open_location
 from sla_engine.store.db import MIGRATIONS, Store, iso
-from sla_engine.store.location import open_location
 from tests.engine.test_evaluate import activity, assigned, at, created, policy_set
 from tests.test_runner import history, run, snapshot
 
@@ -199,7 +199,7 @@ def test_a_process_killed_during_a_run_loses_nothing_and_records_nothing_twice(t
     script = textwrap.dedent(f"""
         import os, signal
         from sla_engine.runner import evaluate_run
-        from sla_engine.store.location import open_location
+        from sla_engine.store.backend import open_location
         from tests.engine.test_evaluate import at, policy_set
         from tests.test_runner import history
 

@@ -7,8 +7,8 @@ import json
 from sla_engine.reports.dashboard import build_report
 from sla_engine.reports.render import render
 from sla_engine.runner import evaluate_run
+from sla_engine.store.backend import open_location
 from sla_engine.store.db import Store
-from sla_engine.store.location import open_location
 from tests.reports.dataset import AS_OF, events, hostile, policy_set
 
 
