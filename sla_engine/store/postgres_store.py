@@ -22,7 +22,7 @@ from typing import Any
 
 from sla_engine.store.db import Store
 from sla_engine.store.errors import StoreError, StoreLocked
-from sla_engine.store.events import Events, Ingest, StoredEvent, Upserted, _stored_event, histories_by_lead
+from sla_engine.store.events import Events, Ingest, StoredRow, Upserted, histories_by_lead
 from sla_engine.store.instances import Instances
 from sla_engine.store.leads import Leads
 from sla_engine.store.location import display
@@ -116,19 +116,19 @@ class PostgresEvents(Events):
         self._note_changed(fresh, dirty)
         return Upserted(len(fresh), unchanged, conflicts)
 
-    def of_selected_leads(self) -> Iterator[tuple[str, list[StoredEvent]]]:
-        """The selected leads' events; in a run's transaction through a server-side cursor, so a full
-        run holds one fetch at a time, not every event."""
+    def rows_of_selected_leads(self) -> Iterator[tuple[str, list[StoredRow]]]:
+        """The selected leads' events as stored; in a run's transaction through a server-side cursor,
+        so a full run holds one fetch at a time, not every event."""
         sql = ("SELECT e.event_id, e.lead_id, e.occurred_at, e.source, e.type, e.payload "
                "FROM todo AS t JOIN events AS e ON e.lead_id = t.lead_id ORDER BY t.lead_id")
         if not self.conn.in_transaction:
-            yield from histories_by_lead(self.conn.execute(sql), _stored_event)
+            yield from histories_by_lead(self.conn.execute(sql), tuple)
             return
         cursor = self.conn.raw.cursor(name="selected_histories")
         cursor.itersize = HISTORY_FETCH
         try:
             cursor.execute(sql)
-            yield from histories_by_lead(cursor, _stored_event)
+            yield from histories_by_lead(cursor, tuple)
         finally:
             cursor.close()
 

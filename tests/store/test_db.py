@@ -306,3 +306,13 @@ def test_recording_actions_counts_only_the_new_ones(open_store):
     row = store.outbox()[0]
     assert (row["key"], row["due_at"], json.loads(row["action"])) == (
         "L1|p|w|1|0.0|0", "2026-11-20T10:00:00+00:00", {"action": "notify"})
+
+
+def test_forked_workers_judging_over_the_stores_connection_store_what_one_process_does(open_store, tmp_path):
+    store = open_store()
+    evaluate_run(policy_set(), store, [("test", iter(history(60)))], at(25, 12), workers=2)
+    evaluate_run(policy_set(), store, [("test", iter(history(60)))], at(26, 12), workers=2)  # the connection lives on
+    reference = Store(tmp_path / "reference.db")
+    for as_of in (at(25, 12), at(26, 12)):
+        evaluate_run(policy_set(), reference, [("test", iter(history(60)))], as_of, workers=0)
+    assert snapshot(store) == snapshot(reference)
