@@ -332,7 +332,11 @@ def _diagnose(error: UnexpectedInput, text: str, path: str, lines: LineIndex, to
         if blocks:
             following = _token_at(tokens, _next_token_offset(text, span[1]))
             return _unclosed(text, path, blocks[-1], following)
-        return syntax_diagnostic(error, path)
+        stopped = syntax_diagnostic(error, path)
+        if _next_token_offset(text, span[1]) < len(text):  # more follows: this statement is what ended early
+            message = f"the statement is unfinished; expected {_expected(set(error.expected))}"
+            return Diagnostic(stopped.code, message, stopped.pos, stopped.hint)
+        return stopped
     if token.line is None or token.column is None or not 0 < token.line <= len(lines.starts):
         return syntax_diagnostic(error, path)
     offset = lines.starts[token.line - 1] + token.column - 1
@@ -526,6 +530,8 @@ def _recover(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:
                 recurse(item_start, item_end, word, depth + 1)
 
     note(first, (0, len(text)), chunk=False)
+    first_key = next(iter(found))
+    first_offset = lines.starts[first_key[0] - 1] + first_key[1] - 1 if 0 < first_key[0] <= len(lines.starts) else -1
     for start, end, word in _spans(words, 0, TOP_KEYWORDS, 0, len(text)):
         if len(found) >= MAX_SYNTAX_ERRORS:
             line = lines.line_and_column(start)[0]
@@ -535,6 +541,12 @@ def _recover(text: str, path: str, first: UnexpectedInput) -> list[Diagnostic]:
             break
         if not try_parse(start, end, "start"):
             recurse(start, end, word, 0)
+        elif start <= first_offset < end and len(found) > 1 and first_key in found:
+            # The whole-file parse stopped in a statement that parses alone: it read on past the end
+            # of a broken statement before it (`define d = x >` then `calendar c {`), whose own error is shown.
+            shown = found[first_key].pos
+            if (shown.line, shown.column) == first_key:
+                del found[first_key]
     unique = {(d.pos.line, d.pos.column, d.message): d for d in found.values()}
     return sorted(unique.values(), key=lambda d: (d.pos.line, d.pos.column))
 

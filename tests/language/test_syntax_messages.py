@@ -138,6 +138,18 @@ def test_an_unindented_stage_after_an_unclosed_policy_is_read_as_the_policys_own
     assert diagnostic.message == "`policy p {` is never closed: its `}` is missing at the end of the file"
 
 
+# ---------------------------------------------------------------- a statement that stops short
+
+
+def test_an_unfinished_statement_is_reported_where_it_stops_not_in_the_statement_after_it() -> None:
+    # `calendar` may be a field name, so the whole file reads on into `calendar c` and stops at `c`;
+    # the mistake is the missing value after `>`.
+    diagnostics = syntax('define d = lead_score >\ncalendar c {\n  timezone "UTC"\n  hours mon 09:00-17:00\n}\n')
+    assert where(diagnostics) == [("E001", 1, 23)]
+    assert diagnostics[0].message.startswith("the statement is unfinished; expected one of ")
+    assert "a number" in diagnostics[0].message
+
+
 # ---------------------------------------------------------------- checking goes on past a syntax error
 
 
