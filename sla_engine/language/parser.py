@@ -1,8 +1,13 @@
 """Parse .sla text into the model, reporting every syntax error of a file at once.
 
-The LALR parser is built once per process and cached. After a syntax error, each top-level
-statement (and each item of a block) is parsed on its own against a copy of the text with
-everything else blanked out, so positions stay exact and one mistake does not hide the next.
+The LALR parser is built once per process, its analysis of the grammar cached on disk. After a
+syntax error, each top-level statement (and each item of a block that fails) is parsed on its
+own with its lines and columns in the whole file, so positions stay exact and one mistake does
+not hide the next. A mistake the parser only sees later (a `}` left out, `&&` for `and`) is
+named and shown where the author can fix it. ``salvage_statements`` gives the checker the
+statements of a broken file as far as they parse, so semantic checking goes on around the
+syntax errors. ``scan`` is the one list of the source's tokens (comments and keywords
+included) that recovery, the checker's positions and fmt share.
 """
 
 from __future__ import annotations
