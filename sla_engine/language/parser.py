@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -271,8 +271,8 @@ def _open_blocks(tokens: list[SourceToken], start: int, end: int) -> list[tuple[
     """The blocks opened in text[start:end] and still open at its end, innermost last: (head, brace)."""
     stack: list[tuple[SourceToken, SourceToken]] = []
     head: SourceToken | None = None
-    for token in tokens:
-        if token.offset < start or token.is_comment:
+    for token in tokens[bisect_left(tokens, start, key=_offset):]:
+        if token.is_comment:
             continue
         if token.offset >= end:
             break
@@ -363,8 +363,12 @@ def _belongs_outside(word: str, kinds: list[str]) -> bool:
     return word in TOP_KEYWORDS or any(word in BLOCK_ITEMS.get(kind, ("", frozenset()))[1] for kind in kinds[:-1])
 
 
+def _offset(token: SourceToken) -> int:
+    return token.offset
+
+
 def _token_at(tokens: list[SourceToken], offset: int) -> SourceToken | None:
-    index = bisect_right([t.offset for t in tokens], offset) - 1
+    index = bisect_right(tokens, offset, key=_offset) - 1
     return tokens[index] if index >= 0 and tokens[index].offset == offset else None
 
 
