@@ -9,6 +9,7 @@ says what to do. Heavy modules are imported where used so that a command pays on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -201,10 +202,12 @@ def people_file(policies: Path, explicit: Path | None = None) -> Path | None:
 
 def run_delivery(policy_set: PolicySet, store: Store, policies: Path, as_of: datetime, *, dry_run: bool,
                  connectors: list[Any], settings: DeliveryConfig, people: Path | None = None,
-                 print_messages: bool = True) -> DeliveryReport:
+                 print_messages: bool = True,
+                 progress: Callable[[int, int | None], None] | None = None) -> DeliveryReport:
     """Deliver with the policy set's templates and people file and the ``[delivery]`` settings.
 
-    What `deliver` does, and `evaluate` at its end. The caller holds the store's lock.
+    What `deliver` does, and `evaluate` at its end. The caller holds the store's lock; ``progress``
+    is told how many rows the pass has taken up.
     """
     from sla_engine.delivery.deliver import deliver
     from sla_engine.delivery.recipients import load_people
@@ -212,7 +215,7 @@ def run_delivery(policy_set: PolicySet, store: Store, policies: Path, as_of: dat
     return deliver(policy_set, store, as_of, dry_run=dry_run, connectors=connectors,
                    people=load_people(people_file(policies, people)), templates_dir=project_dir(policies) / "templates",
                    digest=settings.digest, max_attempts=settings.max_attempts, link_template=settings.link_template,
-                   max_age=settings.max_age_delta, print_messages=print_messages)
+                   max_age=settings.max_age_delta, print_messages=print_messages, progress=progress)
 
 
 def migrate_store(location: Path | str, copy_from: Path | None = None) -> tuple[int, int, dict[str, int]]:

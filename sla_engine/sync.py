@@ -9,7 +9,7 @@ crash between pulling and committing leaves both as they were and the rerun pull
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -127,11 +127,16 @@ class Pull:
         self.count = 0
         self.owners: list[Owner] | None = None
         self.owners_error: str | None = None
+        self.progress: Callable[[int, int | None], None] | None = None
+        """Told how many rows were read so far (and no total), as they are read: a terminal's bar."""
 
     def __iter__(self) -> Iterator[Any]:
         self.result = self.connector.pull_rows(self.since, self.until)
+        progress = self.progress
         for item in self.result.items:
             self.count += 1
+            if progress is not None:
+                progress(self.count, None)
             yield item
         if self.result.stopped is None:
             try:

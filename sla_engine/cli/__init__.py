@@ -297,9 +297,11 @@ def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | 
     import json
 
     from sla_engine.cli.delivery import render_delivery
+    from sla_engine.cli.progress import bars
     from sla_engine.connector import ConnectorError
     from sla_engine.reports.run_summary import render_run
     from sla_engine.runner import BackInTime, evaluate_run, git_commit_of
+    from sla_engine.safe_text import one_line
     from sla_engine.sync import open_pulls, push_updates, status_updates
 
     config = load_config(ctx)
@@ -316,18 +318,22 @@ def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | 
     pushed = None
     delivered = None
     try:
-        with store.locked(wait):
+        with store.locked(wait), bars() as progress_bars:
             pulls = open_pulls(store, connectors, datetime.now(timezone.utc))
+            for pull in pulls:
+                pull.progress = progress_bars.bar(f"reading {one_line(pull.name)}")
             report = evaluate_run(policy_set, store, [(pull.name, pull) for pull in pulls], moment,
                                   dry_run=dry_run, keep_instances=output == "json" or target is not None,
-                                  git_commit=git_commit_of(app.project_dir(policy_dir)))
+                                  git_commit=git_commit_of(app.project_dir(policy_dir)),
+                                  progress=progress_bars.bar("judging leads"))
             if target is not None:
                 updates = status_updates(store, overlay=report.instances if dry_run else ())
                 pushed = push_updates(store, target, updates, dry_run=dry_run)
             if not no_deliver:
                 delivered = app.run_delivery(policy_set, store, policy_dir, moment, dry_run=dry_run,
-                                         connectors=connectors, settings=config.delivery,
-                                         print_messages=False)  # bodies: `deliver --dry-run`
+                                             connectors=connectors, settings=config.delivery,
+                                             print_messages=False,  # bodies: `deliver --dry-run`
+                                             progress=progress_bars.bar("delivering (outbox rows)"))
     except BackInTime as error:
         raise click.ClickException(str(error)) from None
     except ConnectorError as error:
@@ -393,10 +399,9 @@ def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, out
     """Pull what changed in each source since its last sync into the store."""
     import json
 
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
+    from sla_engine.cli.progress import bars
     from sla_engine.connector import ConnectorError
+    from sla_engine.safe_text import one_line
     from sla_engine.sync import sync_sources
 
     config = load_config(ctx)
@@ -405,17 +410,12 @@ def sync(ctx: click.Context, source_specs: tuple[str, ...], db: Path | None, out
         raise click.ClickException("no sources: configure [[sources]] or pass --source")
     wait = lock_timeout if lock_timeout is not None else config.lock_timeout
     store = open_store(db or config.db_location, wait)
-    console = Console(stderr=True)
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} events"),
-               TimeElapsedColumn())
     try:
-        with store.locked(wait), Progress(*columns, console=console, disable=output == "json") as bar:
+        with store.locked(wait), bars(enabled=output != "json") as progress_bars:
 
             def progress(pull: Any) -> Any:
-                task = bar.add_task(pull.name, total=None)
-                for item in pull:
-                    bar.advance(task)
-                    yield item
+                pull.progress = progress_bars.bar(f"reading {one_line(pull.name)}")
+                return pull
 
             summaries = sync_sources(store, connectors, datetime.now(timezone.utc), progress=progress)
     except ConnectorError as error:

@@ -92,6 +92,7 @@ def deliver(ctx: click.Context, policies: Path | None, policies_option: Path | N
 
     from pydantic import ValidationError
 
+    from sla_engine.cli.progress import bars
     from sla_engine.connector import describe_validation_error
 
     config = load_config(ctx)
@@ -108,10 +109,11 @@ def deliver(ctx: click.Context, policies: Path | None, policies_option: Path | N
     wait = lock_timeout if lock_timeout is not None else config.lock_timeout
     store = open_store(app.store_path(config, policies, db), wait)
     try:
-        with store.locked(wait):
+        with store.locked(wait), bars() as progress_bars:
             report = app.run_delivery(policy_set, store, policy_dir, as_of_or_last_run(as_of, store), dry_run=dry_run,
-                                  connectors=connectors, settings=settings, people=people,
-                                  print_messages=output != "json")
+                                      connectors=connectors, settings=settings, people=people,
+                                      print_messages=output != "json",
+                                      progress=progress_bars.bar("delivering (outbox rows)"))
     finally:
         store.close()
         app.close_all(connectors)

@@ -96,6 +96,7 @@ def policy_diff(ctx: click.Context, old: str, new: str, events: str | None, as_o
     """Re-judge the same history under OLD and NEW policies (directories or git revisions); report what changes."""
     import tempfile
 
+    from sla_engine.cli.progress import bars
     from sla_engine.policytest.diff import DiffError, open_events, resolve_side, run_diff, to_json, to_markdown, to_text
 
     config = load_config(ctx)
@@ -108,7 +109,9 @@ def policy_diff(ctx: click.Context, old: str, new: str, events: str | None, as_o
             old_side = resolve_side(old, policy_path, workdir, "old")
             new_side = resolve_side(new, policy_path, workdir, "new")
             source = open_events(events or str(config.db_path), workdir)
-            result = run_diff(old_side, new_side, source, moment, workdir, limit=limit)
+            with bars() as progress_bars:
+                result = run_diff(old_side, new_side, source, moment, workdir, limit=limit,
+                                  progress=progress_bars.bar("judging leads under both policy sets"))
         except DiffError as error:
             raise click.ClickException(str(error)) from None
         finally:

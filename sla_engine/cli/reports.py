@@ -63,6 +63,7 @@ def report(ctx: click.Context, period: str | None, output: str, out: Path | None
     if send:
         _send_review(ctx, policies, db, period, as_of)
         return
+    from sla_engine.cli.progress import bars
     from sla_engine.engine.measures import MetricError
     from sla_engine.engine.periods import PeriodError
     from sla_engine.reports.dashboard import build_report
@@ -76,7 +77,9 @@ def report(ctx: click.Context, period: str | None, output: str, out: Path | None
     try:
         moment = _as_of(as_of, store)
         try:
-            result = build_report(policy_set, store, moment, period)
+            with bars() as progress_bars:
+                result = build_report(policy_set, store, moment, period,
+                                      progress=progress_bars.bar("building the report"))
         except (PeriodError, MetricError) as error:
             raise click.ClickException(str(error)) from None
     finally:

@@ -79,8 +79,10 @@ class Delivery:
                  notifiers: Mapping[str, Callable[..., Any]] | None, templates_dir: Path | None,
                  digest: str, max_attempts: int, backoff: timedelta, link_template: str | None,
                  checkpoint: Checkpoint | None, max_age: timedelta | None, print_messages: bool = True,
-                 batch: int = outbox.BATCH) -> None:
+                 batch: int = outbox.BATCH, progress: Callable[[int, int | None], None] | None = None) -> None:
         self.policy_set = policy_set
+        self.progress = progress  # told how many rows this pass has taken up (a terminal's bar)
+        self.taken = 0
         self.store = store
         self.now = utc(now)
         self.dry_run = dry_run
@@ -149,6 +151,9 @@ class Delivery:
 
     def take(self, row: dict[str, Any]) -> None:
         """One due row: retired, held for sending, or (a CRM action) done now."""
+        self.taken += 1
+        if self.progress is not None:
+            self.progress(self.taken, None)
         if self.retired(row):
             return
         kind = row["action"].get("action")
@@ -586,7 +591,7 @@ def deliver(policy_set: PolicySet, store: Store, as_of: datetime, *, dry_run: bo
             digest: str | bool = "off", max_attempts: int = 5, backoff: timedelta = timedelta(minutes=5),
             link_template: str | None = None, checkpoint: Checkpoint | None = None,
             max_age: timedelta | None = DEFAULT_MAX_AGE, print_messages: bool = True,
-            batch: int = outbox.BATCH) -> DeliveryReport:
+            batch: int = outbox.BATCH, progress: Callable[[int, int | None], None] | None = None) -> DeliveryReport:
     """Deliver every due outbox row once. Hold ``store.locked()`` around it.
 
     ``notifiers`` maps channel → factory (default: the plugins'); ``digest`` is ``"run"`` for
@@ -599,7 +604,7 @@ def deliver(policy_set: PolicySet, store: Store, as_of: datetime, *, dry_run: bo
     return Delivery(policy_set, store, as_of, dry_run=dry_run, connectors=connectors, people=people,
                     notifiers=notifiers, templates_dir=templates_dir, digest=mode, max_attempts=max_attempts,
                     backoff=backoff, link_template=link_template, checkpoint=checkpoint, max_age=max_age,
-                    print_messages=print_messages, batch=batch).run()
+                    print_messages=print_messages, batch=batch, progress=progress).run()
 
 
 def claimed_person(row: Mapping[str, Any]) -> Person:

@@ -17,7 +17,7 @@ import subprocess
 import tarfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,7 +31,7 @@ from sla_engine.engine.trace import policy_zone
 from sla_engine.events import LeadEvent
 from sla_engine.language.actions import describe_action
 from sla_engine.language.policy_set import PolicySet, build_policy_set, load_policy_set, policy_files
-from sla_engine.store.events import histories_until, open_read_only
+from sla_engine.store.events import histories_until, lead_count_until, open_read_only
 
 NEW_CLOCK, CLOCK_GONE = "new clock", "clock gone"
 CHANGE_KINDS = ("tier", "deadline", "outcome", "escalations", NEW_CLOCK, CLOCK_GONE)
@@ -133,6 +133,9 @@ class EventSource:
 
     def histories(self, as_of: datetime) -> Iterator[tuple[str, list[LeadEvent]]]:
         return histories_until(self.conn, as_of)
+
+    def lead_count(self, as_of: datetime) -> int:
+        return lead_count_until(self.conn, as_of)
 
     def close(self) -> None:
         self.conn.close()
@@ -299,8 +302,9 @@ class _TargetStores:
 
 
 def run_diff(old: Side, new: Side, source: EventSource, as_of: datetime, workdir: Path,
-             limit: int = 50) -> DiffReport:
-    """Judge every lead under both sets and collect the changes (details for the first ``limit`` leads)."""
+             limit: int = 50, progress: Callable[[int, int | None], None] | None = None) -> DiffReport:
+    """Judge every lead under both sets and collect the changes (details for the first ``limit`` leads);
+    ``progress`` is told how many leads are judged, of how many."""
     started = time.perf_counter()
     as_of = as_of.astimezone(timezone.utc)
     report = DiffReport(old.label, new.label, source.label, as_of, rejected=source.rejected, limit=limit)
@@ -315,8 +319,11 @@ def run_diff(old: Side, new: Side, source: EventSource, as_of: datetime, workdir
     first_event: datetime | None = None
     with ExitStack() as stack:
         stores = _TargetStores(workdir, stack) if has_targets else None
+        total = source.lead_count(as_of) if progress is not None else None
         for lead_id, events in source.histories(as_of):
             report.leads += 1
+            if progress is not None:
+                progress(report.leads, total)
             report.events_read += len(events)
             first_event = min(first_event or events[0].occurred_at, events[0].occurred_at)
             results = (evaluators[0].evaluate(lead_id, events, as_of, policy_hash=old.policy_set.content_hash),

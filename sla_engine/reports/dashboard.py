@@ -12,6 +12,7 @@ sparkline, the person accountable, and a line saying what the number counts.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -168,8 +169,15 @@ def report_zone(policy_set: PolicySet) -> str:
     return next((p.timezone for p in policy_set.policies.values() if p.timezone), "UTC")
 
 
-def build_report(policy_set: PolicySet, store: Store, as_of: datetime, period: str | None = None) -> Report:
-    """Everything the dashboard shows, computed over the store as the last run left it."""
+def build_report(policy_set: PolicySet, store: Store, as_of: datetime, period: str | None = None,
+                 progress: Callable[[int, int | None], None] | None = None) -> Report:
+    """Everything the dashboard shows, computed over the store as the last run left it.
+
+    ``progress`` is told how many of its steps are done: each target twice (its periods, its
+    tile), then the escalations, metrics, speed, owners and rejections.
+    """
+    targets = sum(len(policy.targets) for policy in policy_set.policies.values())
+    steps = _Steps(progress, 2 * targets + 5)
     as_of = utc(as_of)
     q = Metrics(store, policy_set)
     zone = zone_of(report_zone(policy_set))
@@ -189,16 +197,40 @@ def build_report(policy_set: PolicySet, store: Store, as_of: datetime, period: s
             if trend:
                 report.trends.append(Trend(policy.name, target.name, target.label or target.name,
                                            trend[0].unit, trend))
-    report.tiles = [tile for policy in policy_set.policies.values() for target in policy.targets
-                    if (tile := build_tile(q, policy, target, as_of, period)) is not None]
+            steps.done()
+    report.tiles = []
+    for policy in policy_set.policies.values():
+        for target in policy.targets:
+            if (tile := build_tile(q, policy, target, as_of, period)) is not None:
+                report.tiles.append(tile)
+            steps.done()
     report.escalations = open_escalations(store)
+    steps.done()
     report.metrics = dashboard_metrics(q, chosen)
+    steps.done()
     report.speed = mx.speed_distribution(q, chosen)
+    steps.done()
     people = owners.all_owners(store)
     report.owners = [replace(line, owner=owners.short_label(people[line.owner])) if line.owner in people else line
                      for line in owner_lines(q, chosen)]
+    steps.done()
     report.rejections = mx.rejection_reasons(q, chosen)
+    steps.done()
     return report
+
+
+@dataclass
+class _Steps:
+    """A report's steps counted for a progress bar."""
+
+    progress: Callable[[int, int | None], None] | None
+    total: int
+    count: int = 0
+
+    def done(self) -> None:
+        self.count += 1
+        if self.progress is not None:
+            self.progress(self.count, self.total)
 
 
 def accountable_text(policy_set: PolicySet, name: str | None) -> str:

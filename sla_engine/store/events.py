@@ -239,6 +239,12 @@ def histories_until(conn: sqlite3.Connection, as_of: datetime) -> Iterator[tuple
     yield from histories_by_lead(rows)
 
 
+def lead_count_until(conn: sqlite3.Connection, as_of: datetime) -> int:
+    """How many leads ``histories_until`` gives: a bar's total."""
+    row = conn.execute("SELECT count(DISTINCT lead_id) FROM events WHERE occurred_at <= ?", (iso(as_of),)).fetchone()
+    return int(row[0])
+
+
 def histories_by_lead(rows: Iterable[tuple[Any, ...]],
                       read: Callable[[tuple[Any, ...]], E] = _event,  # type: ignore[assignment]  # E is LeadEvent then
                       ) -> Iterator[tuple[str, list[E]]]:
