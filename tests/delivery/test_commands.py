@@ -150,14 +150,20 @@ def test_rows_recorded_before_owners_were_kept_stay_readable_and_delivery_fills_
     from sla_engine.store.db import MIGRATIONS
 
     runner = evaluated_project(tmp_path, monkeypatch)
-    assert runner.invoke(main, ["evaluate", "--as-of", "2026-11-17T16:30:00Z", "--no-deliver"], obj={}).exit_code == 0
-    # The store as the version before this column wrote it: no owner on any row.
-    connection = sqlite3.connect(tmp_path / "sla-engine.db")
-    connection.execute("DROP INDEX outbox_owner")
-    connection.execute("ALTER TABLE outbox DROP COLUMN owner")
-    connection.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
-    connection.commit()
-    connection.close()
+    assert runner.invoke(main, ["evaluate", "--as-of", "2026-11-17T16:30:00Z", "--db", "now.db", "--no-deliver"],
+                         obj={}).exit_code == 0
+    # The same rows in a store of the version before owners were kept, as that version wrote them.
+    before_owners = next(n for n, script in enumerate(MIGRATIONS) if "ADD COLUMN owner" in script)
+    old = sqlite3.connect(tmp_path / "sla-engine.db")
+    for script in MIGRATIONS[:before_owners]:
+        old.executescript(script)
+    old.execute(f"ATTACH '{tmp_path / 'now.db'}' AS now")
+    for table in ("events", "leads", "window_instances", "outbox", "runs"):
+        columns = ", ".join(f'"{c[1]}"' for c in old.execute(f"PRAGMA main.table_info({table})"))
+        old.execute(f"INSERT INTO main.{table} ({columns}) SELECT {columns} FROM now.{table}")
+    old.execute(f"PRAGMA user_version = {before_owners}")
+    old.commit()
+    old.close()
     before = listed(runner)
     assert len(before) == 9 and {row["owner"] for row in before} == {None}
     text = runner.invoke(main, ["outbox", "--limit", "1"], obj={})
