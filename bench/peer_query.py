@@ -8,10 +8,10 @@ status changes and assignments), the scores `fit` and `engagement`, the `mql` st
 way a recycle ends it (docs/semantics.md), `applies when region == "NA"`, the tiers, "activity
 by owner" with the owner before the activity, cancellation on deletion, disqualification and
 recycle, and "2 business hours" of `ny_office` by a table of open spans with running totals
-(built here from the calendar's hours, the `holidays` package and its closed dates). The
-Nurture pause is not rebuilt: the example data reaches Nurture only at a disposition after the
-owner's first contact, when the clock has already stopped; `tests/bench/test_peer_query.py`
-holds the verdict counts equal to the engine's, which would catch data where that changes.
+(built here from the calendar's hours, the `holidays` package and its closed dates), the
+Nurture pause that moves the deadline by the business time spent in it, and what the run
+knows as of its instant only. `tests/bench/test_peer_query.py` holds it equal to the engine
+on every instance; bench/run.py checks the counts at every size it measures.
 
 DuckDB is a benchmark-only extra (`pip install -e '.[bench]'`).
 """
@@ -87,6 +87,11 @@ def _field(name: str) -> str:
             f"WHEN 'updated' THEN payload->'$.changes'->>'{name}' END")
 
 
+def _position(spans: str, instant: str) -> str:
+    """The business time of ny_office before an instant: the span it is in or after, `spans` joined ASOF."""
+    return f"coalesce({spans}.before_us + least({instant} - {spans}.start_us, {spans}.length_us), 0)"
+
+
 _FIELDS = ("lead_score", "form", "industry", "title", "company_size", "email", "pricing_page_visits",
            "seniority", "target_account", "region")
 _LEAD = "PARTITION BY lead_id ORDER BY t, event_id"
@@ -97,15 +102,23 @@ WITH written AS (
         {', '.join(f'{_field(name)} AS w_{name}' for name in _FIELDS)},
         CASE WHEN type = 'assigned' THEN payload->>'owner' WHEN type = 'updated' THEN payload->'$.changes'->>'owner'
              END AS w_owner,
+        CASE WHEN type = 'status_changed' AND coalesce(payload->>'field', 'status') = 'status'
+             THEN payload->>'new' ELSE {_field('status')} END AS w_status,
+        CASE WHEN type = 'disposition' THEN payload->>'disposition' END AS w_disposition,
+        CASE WHEN type = 'deleted' THEN true END AS w_deleted,
         (type = 'disposition' AND payload->>'disposition' = 'recycled')
             OR (type = 'status_changed' AND coalesce(payload->>'field', 'status') = 'status'
                 AND lower(payload->>'new') = 'recycled') AS recycle
     FROM events
+    WHERE epoch_us(occurred_at) <= $as_of  -- what has happened as of the run
 ),
 fields AS (  -- each event with the lead's fields after it, and its owner before it
     SELECT lead_id, event_id, t, type, payload, recycle,
         row_number() OVER ({_LEAD}) AS seq,
         {', '.join(f'last_value(w_{name} IGNORE NULLS) OVER lead_so_far AS {name}' for name in _FIELDS)},
+        coalesce(lower(last_value(w_status IGNORE NULLS) OVER lead_so_far) = 'nurture', false) AS nurture,
+        last_value(w_disposition IGNORE NULLS) OVER lead_so_far AS disposition,
+        coalesce(last_value(w_deleted IGNORE NULLS) OVER lead_so_far, false) AS deleted,
         last_value(w_owner IGNORE NULLS) OVER (
             {_LEAD} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS owner_before
     FROM written
@@ -138,46 +151,76 @@ entries AS (  -- an event enters mql if it holds now and did not: a recycle ends
              ELSE mql_holds AND NOT coalesce(
                  CASE WHEN lag(recycle) OVER lead
                       THEN lag(mql_holds) OVER lead AND NOT coalesce(lag(mql_holds, 2) OVER lead, false)
-                      ELSE lag(mql_holds) OVER lead END, false) END AS enters_mql
+                      ELSE lag(mql_holds) OVER lead END, false) END AS enters_mql,
+        lead(t) OVER lead AS next_t
     FROM judged
     WINDOW lead AS (PARTITION BY lead_id ORDER BY seq)
 ),
 starts AS (
-    SELECT lead_id, seq, t, tier,
-        CASE tier WHEN 'tier2' THEN t + {86400 * MICROS}
-                  WHEN 'tier1' THEN NULL END AS calendar_due
+    SELECT lead_id, seq, t, tier, deleted OR coalesce(disposition = 'disqualified', false) AS closed
     FROM entries
     WHERE enters_mql AND region = 'NA'
 ),
-business AS (  -- tier 1: 2 business hours of ny_office after the start
-    SELECT s.lead_id, s.seq,
-        coalesce(sp.before_us + least(s.t - sp.start_us, sp.length_us), 0) + {7200 * MICROS} AS target
-    FROM starts s ASOF LEFT JOIN spans sp ON sp.start_us <= s.t
-    WHERE s.tier = 'tier1'
-),
-due AS (
-    SELECT s.lead_id, s.seq, s.t, s.tier,
-        coalesce(s.calendar_due, sp.start_us + (b.target - sp.before_us)) AS due_at
-    FROM starts s
-    LEFT JOIN business b USING (lead_id, seq)
-    ASOF LEFT JOIN spans sp ON sp.before_us <= b.target
-),
-ends AS (  -- what can end a running first contact clock
+ends AS (  -- what ends a running first contact clock: a stop, or a deletion, disqualification or recycle
     SELECT lead_id, seq, t,
         type = 'activity' AND payload->>'direction' = 'outbound'
             AND lower(payload->>'by') = lower(owner_before) AS stops
     FROM entries
     WHERE (type = 'activity' AND payload->>'direction' = 'outbound' AND lower(payload->>'by') = lower(owner_before))
-        OR type = 'deleted' OR (type = 'disposition' AND payload->>'disposition' = 'disqualified') OR recycle
+        OR (type IN ('deleted', 'disposition') AND (deleted OR coalesce(disposition = 'disqualified', false)))
+        OR recycle
+),
+clocks AS (  -- each instance with the event that ended it, if any
+    SELECT s.*, e.seq AS end_seq, e.t AS end_t, e.stops
+    FROM starts s ASOF LEFT JOIN ends e ON e.lead_id = s.lead_id AND e.seq > s.seq
+    WHERE s.tier IS NOT NULL AND NOT s.closed
+),
+stretches AS (  -- from each Nurture event of a running clock to the next event (its end at the latest)
+    SELECT c.lead_id, c.seq, c.tier, ev.t AS from_t, coalesce(ev.next_t, $as_of) AS to_t
+    FROM clocks c JOIN entries ev
+        ON ev.lead_id = c.lead_id AND ev.seq >= c.seq AND ev.seq < coalesce(c.end_seq, 9223372036854775807)
+    WHERE ev.nurture
+),
+paused AS (  -- the time the clock spent in Nurture, on its goal's calendar; whether it is paused now
+    SELECT st.lead_id, st.seq,
+        sum(CASE WHEN st.tier = 'tier1'
+                 THEN {_position('b', 'st.to_t')} - {_position('a', 'st.from_t')}
+                 ELSE st.to_t - st.from_t END) AS paused_us,
+        bool_or(st.to_t = $as_of) AS paused_now
+    FROM stretches st
+    ASOF LEFT JOIN spans a ON a.start_us <= st.from_t
+    ASOF LEFT JOIN spans b ON b.start_us <= st.to_t
+    GROUP BY st.lead_id, st.seq
+),
+targets AS (  -- tier 1: the business time position the deadline is at (2 business hours, plus pauses)
+    SELECT c.*, coalesce(p.paused_us, 0) AS paused_us, coalesce(p.paused_now, false) AS paused_now,
+        CASE WHEN c.tier = 'tier1'
+             THEN {_position('sp', 'c.t')} + {7200 * MICROS} + coalesce(p.paused_us, 0) END AS target
+    FROM clocks c
+    LEFT JOIN paused p USING (lead_id, seq)
+    ASOF LEFT JOIN spans sp ON sp.start_us <= c.t
+),
+due AS (
+    SELECT tg.*,
+        CASE WHEN tg.tier = 'tier1' THEN sp.start_us + (tg.target - sp.before_us)
+             ELSE tg.t + {86400 * MICROS} + tg.paused_us END AS due_at
+    FROM targets tg ASOF LEFT JOIN spans sp ON sp.before_us <= tg.target
+),
+judged_clocks AS (
+    SELECT lead_id, t, CASE
+        WHEN end_seq IS NULL THEN CASE WHEN due_at < $as_of THEN 'breached' WHEN paused_now THEN 'paused'
+                                       ELSE 'running' END
+        WHEN stops THEN CASE WHEN end_t <= due_at THEN 'met' ELSE 'breached' END
+        ELSE CASE WHEN due_at < end_t THEN 'breached' ELSE 'cancelled' END
+        END AS status
+    FROM due
 ),
 verdicts AS (
-    SELECT d.lead_id, d.t AS started_us, CASE
-        WHEN d.tier IS NULL THEN 'not_applicable'
-        WHEN e.seq IS NULL THEN CASE WHEN d.due_at < $as_of THEN 'breached' ELSE 'running' END
-        WHEN e.stops THEN CASE WHEN e.t <= d.due_at THEN 'met' ELSE 'breached' END
-        ELSE CASE WHEN d.due_at < e.t THEN 'breached' ELSE 'cancelled' END
-        END AS status
-    FROM due d ASOF LEFT JOIN ends e ON e.lead_id = d.lead_id AND e.seq > d.seq
+    SELECT lead_id, t AS started_us, 'not_applicable' AS status FROM starts WHERE tier IS NULL
+    UNION ALL
+    SELECT lead_id, t, 'cancelled' FROM starts WHERE tier IS NOT NULL AND closed  -- closed as it starts
+    UNION ALL
+    SELECT lead_id, t, status FROM judged_clocks
 )
 """
 COUNTS = VERDICTS + "SELECT status, count(*) FROM verdicts GROUP BY status ORDER BY status"
