@@ -105,7 +105,8 @@ def test_the_query_follows_pauses_and_closings_the_generated_data_rarely_shows(t
         event("T4", "2026-10-09T14:00:00+00:00", "deleted"),
         # an activity by someone else does not stop the clock; the owner's, after the deadline: breached
         created("T5", "2026-10-05T13:30:00+00:00"), event("T5", "2026-10-05T13:31:00+00:00", "assigned", owner=rep),
-        event("T5", "2026-10-05T13:40:00+00:00", "activity", by="other@example.com", direction="outbound", channel="call"),
+        event("T5", "2026-10-05T13:40:00+00:00", "activity", by="other@example.com", direction="outbound",
+              channel="call"),
         event("T5", "2026-10-05T18:00:00+00:00", "activity", by=rep.upper(), direction="outbound", channel="call"),
     ]
     db = tmp_path / "store.db"
