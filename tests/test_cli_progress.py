@@ -6,6 +6,7 @@ import fcntl
 import io
 import os
 import pty
+import re
 import struct
 import subprocess
 import sys
@@ -129,3 +130,16 @@ def test_a_bar_redraws_a_few_times_a_second_however_often_it_is_told():
 def test_without_a_terminal_a_bar_is_nothing():
     update = Bars(None).bar("judging leads")
     update(5, 10)  # no error, no output: nothing to draw on
+
+
+def test_the_evaluate_summary_reads_whole_at_100_columns(repository):
+    code, drawn = on_terminal(repository, ["evaluate", "--as-of", AS_OF, "--db", "wide.db"])
+    assert code in (0, 2, 3), drawn
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn.rsplit("\x1b[?25h", 1)[-1]).replace("\r", "")
+    lines = [line for line in shown.split("\n") if line.strip()]
+    assert all(len(line) <= 100 for line in lines), "\n".join(line for line in lines if len(line) > 100)
+    assert "…" not in shown  # no name or header cut short
+    header = next(line for line in lines if line.split()[:2] == ["policy", "window"])
+    assert header.split() == ["policy", "window", "tier", "met", "breached", "running", "paused", "cancelled", "n/a"]
+    assert any(line.split()[:2] == ["one_page", "rejection_reason"] for line in lines)
+    assert any(line.startswith("deliver: 0 sent in 0 message(s)") for line in lines)

@@ -43,19 +43,22 @@ def render_delivery(report: Any) -> None:
             to = to.removeprefix(f"{channel}:")  # "email maria@…", not "email email:maria@…"
             click.echo(shown(f"  {channel} {to}: {what}"), err=True)
     else:
-        click.echo(f"deliver: {report.sent} sent in {report.messages} message(s) (+CRM actions), "
-                   f"{report.resent} resent after an interrupted run, {report.recorded_only} recorded only, "
-                   f"{report.deferred} deferred, {report.failed} failed, {report.dead_total} dead", err=True)
+        counts = [(report.resent, "resent after an interrupted run"), (report.recorded_only, "recorded only"),
+                  (report.deferred, "deferred"), (report.failed, "failed"), (report.dead_total, "dead")]
+        click.echo(", ".join([f"deliver: {report.sent:,} sent in {report.messages:,} message(s) (+CRM actions)",
+                              *(f"{n:,} {what}" for n, what in counts if n)]), err=True)
     if report.obsolete or report.expired:
         verb = "would retire" if report.dry_run else "retired"
-        click.echo(f"  {verb} {report.obsolete} obsolete (their window closed first) and {report.expired} expired "
-                   "(older than the maximum age); see `sla-engine outbox --status obsolete|expired`", err=True)
+        click.echo(f"  {verb} {report.obsolete:,} obsolete (their window closed first) and {report.expired:,} "
+                   "expired (older than the maximum age):\n  see `sla-engine outbox --status obsolete|expired`",
+                   err=True)
     if report.dry_run and report.planned_total > MAX_LISTED:
         click.echo(f"  … and {report.planned_total - MAX_LISTED} more", err=True)
     # The same cause repeats for every row (a missing SMTP host): say each cause once, with its count.
     causes = sorted(report.causes.items(), key=lambda item: -item[1][0])
     for cause, (count, example) in causes[:MAX_LISTED]:
-        click.echo(shown(f"  {count} × {cause} (e.g. {example})"), err=True)
+        click.echo(shown(f"  {count:,} × {cause}"), err=True)
+        click.echo(shown(f"    e.g. {example}"), err=True)
     for row in report.dead[:MAX_LISTED]:
         click.echo(shown(f"  DEAD {row['key']}: gave up; see `sla-engine outbox --status dead`"), err=True)
     if report.dead_total > MAX_LISTED:

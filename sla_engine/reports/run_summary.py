@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -15,6 +16,7 @@ from sla_engine.safe_text import one_line
 STATUS_COLUMNS = (ClockStatus.MET, ClockStatus.BREACHED, ClockStatus.RUNNING, ClockStatus.PAUSED,
                   ClockStatus.CANCELLED, ClockStatus.NOT_APPLICABLE)
 MAX_LISTED = 25
+HEADERS: dict[str, str] = {ClockStatus.NOT_APPLICABLE: "n/a"}
 
 
 def render_run(report: RunReport, console: Console | None = None) -> None:
@@ -26,11 +28,9 @@ def render_run(report: RunReport, console: Console | None = None) -> None:
             console.width = 200  # cron logs and pipes: never cut a lead id short
 
     mode = "dry run" if report.dry_run else f"run {report.run_id}"
-    git = f" (git {report.git_commit[:10]})" if report.git_commit else ""
-    console.print(_line(
-        f"sla-engine evaluate · {mode} · as of {report.as_of:%Y-%m-%d %H:%M} UTC · "
-        f"policies {report.policy_hash}{git}"
-    ))
+    git = f" · git {report.git_commit[:10]}" if report.git_commit else ""
+    console.print(_line(f"sla-engine evaluate · {mode} · as of {report.as_of:%Y-%m-%d %H:%M} UTC"))
+    console.print(_line(f"policies {report.policy_hash}{git}"))
     for source in report.sources:
         console.print(_line(
             f"source {source.name}: {source.read:,} rows read, {source.accepted:,} accepted, "
@@ -44,9 +44,10 @@ def render_run(report: RunReport, console: Console | None = None) -> None:
     scope = "all leads (full run)" if report.full else "leads with new events or due deadlines"
     console.print(_line(f"{report.leads_evaluated:,} leads evaluated: {scope}"))
 
-    table = Table(title="Window instances by status", title_justify="left")
+    table = _table("Window instances by status")
     for column in ("policy", "window", "tier", *STATUS_COLUMNS):
-        table.add_column(column.replace("_", " "), justify="right" if column in STATUS_COLUMNS else "left")
+        numbers = column in STATUS_COLUMNS
+        table.add_column(HEADERS.get(column, column), justify="right" if numbers else "left", no_wrap=not numbers)
     grouped: dict[tuple[str, str, str], dict[str, int]] = defaultdict(dict)
     for (policy, window, tier, status), count in report.status_counts.items():
         grouped[(policy, window, tier)][status] = count
@@ -59,17 +60,23 @@ def render_run(report: RunReport, console: Console | None = None) -> None:
         f"actions due: {report.actions_due:,}"
     ))
     if report.new_breaches:
-        breaches = Table(title="New breaches", title_justify="left")
-        for column in ("lead", "policy / window", "tier", "started", "due", "stopped"):
-            breaches.add_column(column)
+        breaches = _table("New breaches (times in UTC)")
+        for column in ("lead", "policy / window", "tier", "due", "stopped"):
+            breaches.add_column(column, no_wrap=True)
         for row in report.new_breaches[:MAX_LISTED]:
             breaches.add_row(
                 _line(row["lead_id"]), _line(f"{row['policy']} / {row['window']}"), _line(row["tier"] or "-"),
-                _line(_short(row["started_at"])), _line(_short(row["due_at"])), _line(_short(row["stopped_at"])),
+                _line(_short(row["due_at"])), _line(_short(row["stopped_at"])),
             )
         console.print(breaches)
         if report.new_breach_count > MAX_LISTED:
             console.print(_line(f"… and {report.new_breach_count - MAX_LISTED:,} more (--format json lists all)"))
+
+
+def _table(title: str) -> Table:
+    """A table that fits 100 columns: a rule under the header, one space between columns, one line a row."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True,
+                 pad_edge=False)
 
 
 def _line(value: object) -> Text:
