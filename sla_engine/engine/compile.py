@@ -9,7 +9,13 @@ from typing import Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
 from sla_engine.engine.conditions import Compiled, Compiler, Context
-from sla_engine.engine.dependencies import SHAPES_KEPT, FieldMemo, fields_read_by_name, stages_to_enter
+from sla_engine.engine.dependencies import (
+    SHAPES_KEPT,
+    FieldMemo,
+    fields_read_by_name,
+    recency_by_kind,
+    stages_to_enter,
+)
 from sla_engine.engine.trace import names_read, source_text
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
@@ -75,6 +81,7 @@ class CompiledPolicySet:
         self._stage_fields = [fields_read_by_name(name, policy_set) for name in policy_set.stages]
         self._stages_reading: dict[tuple[str, ...], list[tuple[str, Compiled]]] = {}
         self.policies = [self._compile_policy(p) for p in policy_set.policies.values()]
+        self.recency = recency_by_kind(policy_set)  # event kind -> the `within` spans counting it
         # One clock per window and lead, in this order.
         self.windows = [(policy, window) for policy in self.policies for window in policy.windows]
         self._starters: dict[tuple[str, frozenset[str] | None], tuple[int, ...]] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from sla_engine.events import Event
@@ -32,6 +32,7 @@ class Context:
     stage_entered: dict[str, datetime] = field(default_factory=dict)
     event: Event | None = None
     window_start: datetime | None = None
+    now: datetime | None = None  # the instant judged: an event's, or one where time alone changes a `within` count
     entered_now: set[str] = field(default_factory=set)
     extra: dict[str, Any] = field(default_factory=dict)
     memo: dict[int, Any] = field(default_factory=dict)  # see engine.dependencies.FieldMemo
@@ -195,6 +196,7 @@ class Compiler:
         kind = node.event
         where = self.condition(node.where, event_kind=kind) if node.where is not None else None
         distinct, by_owner, since = node.distinct, node.by_owner, node.since
+        within = timedelta(seconds=node.within.seconds) if node.within is not None else None
 
         def count(ctx: Context) -> int:
             floor: datetime | None = None
@@ -204,12 +206,16 @@ class Compiler:
                 floor = ctx.stage_entered.get(since)
                 if floor is None:
                     return 0
+            # An event counts `within D` from its instant until D later: [occurred_at, occurred_at + D).
+            recent = ctx.now - within if within is not None and ctx.now is not None else None
             seen: set[Any] = set()
             total = 0
             outer = ctx.event
             try:
                 for event, owner in ctx.history:
                     if event.type != kind or (floor is not None and event.occurred_at < floor):
+                        continue
+                    if recent is not None and event.occurred_at <= recent:
                         continue
                     if by_owner and not _same_person(event.payload.get("by"), owner):
                         continue

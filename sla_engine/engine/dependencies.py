@@ -12,6 +12,7 @@ stage entries) or ``becomes STAGE`` (the stages entered at this event) — is ju
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from typing import Any
 
 from sla_engine.engine.conditions import Compiled, Context
@@ -156,3 +157,27 @@ class FieldMemo:
                 self._reading[written] = slots
         for slot in slots:
             memo.pop(slot, None)
+
+
+def recency_by_kind(policy_set: PolicySet) -> dict[str, tuple[timedelta, ...]]:
+    """The `within` spans of the set's counts, by the event kind each counts.
+
+    An event of such a kind leaves a `within D` count D after it happened: there, with no event,
+    a condition may change (a lead stops qualifying), so the lead is judged again at that instant.
+    """
+    found: dict[str, set[timedelta]] = {}
+
+    def walk(node: Any) -> None:
+        if isinstance(node, m.Count) and node.within is not None:
+            found.setdefault(node.event, set()).add(timedelta(seconds=node.within.seconds))
+        if isinstance(node, m.Node):
+            for name in type(node).model_fields:
+                if name != "pos":
+                    walk(getattr(node, name))
+        elif isinstance(node, list | tuple):
+            for item in node:
+                walk(item)
+
+    for declaration in policy_set.declarations():
+        walk(declaration)
+    return {kind: tuple(sorted(spans)) for kind, spans in found.items()}

@@ -8,12 +8,13 @@ trace's words are engine/trace.py. The rules are written out in docs/semantics.m
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import heapq
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sla_engine.engine.clock import RUNNING, Clock, DueAction, Instance
+from sla_engine.engine.clock import NO_EVENT, RUNNING, Clock, DueAction, Instance
 from sla_engine.engine.compile import CompiledPolicySet
 from sla_engine.engine.conditions import Context
 from sla_engine.engine.state import LeadState, sorted_events
@@ -50,26 +51,31 @@ class Evaluator(CompiledPolicySet):
         clocks: dict[int, Clock] = {}  # by window index, each made when an event first reaches it
         running: list[int] = []  # the clocks (by index) whose current instance is unfinished
         next_checks: list[datetime] = []
-        for event in sorted_events(events):
-            if event.occurred_at > as_of:
-                # Known but not yet happened as of this run: judge the lead again when it has.
-                next_checks.append(utc(event.occurred_at))
-                break
-            t = utc(event.occurred_at)
+        written: tuple[str, ...]
+        for t, moment in self._moments(events, as_of, next_checks):
             for index in running:
                 clocks[index].advance_to(t)
-            owner_before = state.fields.get("owner")
-            recycles_before = state.recycles
-            written = state.apply(event)
-            forget(memo, written)
-            ctx.history.append((event, owner_before))
-            ctx.event = event
-            recycled = state.recycles > recycles_before
+            ctx.now = t
+            if moment is None:
+                # No event: a counted event leaves a `within` window, and time alone may change a condition.
+                event, written, recycled = NO_EVENT, (), False
+                ctx.event = None
+                if trace is not None:
+                    trace.append(TraceLine(t, ("judged again: a counted event leaves its `within` span",)))
+            else:
+                event = moment
+                owner_before = state.fields.get("owner")
+                recycles_before = state.recycles
+                written = state.apply(event)
+                forget(memo, written)
+                ctx.history.append((event, owner_before))
+                ctx.event = event
+                recycled = state.recycles > recycles_before
+                if trace is not None:
+                    trace.append(TraceLine(t, (describe_event(event),)))
             entered_before = ctx.entered_now
             if entered_before:
                 ctx.entered_now = set()
-            if trace is not None:
-                trace.append(TraceLine(t, (describe_event(event),)))
             if recycled:
                 # A recycle ends the lead's stages: one whose condition held before it (mql) is entered
                 # again only by a later event that is not a recycle; one that holds only now (recycled)
@@ -137,3 +143,37 @@ class Evaluator(CompiledPolicySet):
         result.next_check = min(next_checks) if next_checks else None
         result.state = state.snapshot()
         return result
+
+    def _moments(self, events: Iterable[Event], as_of: datetime,
+                 next_checks: list[datetime]) -> Iterator[tuple[datetime, Event | None]]:
+        """The instants a lead is judged at, in order: each event up to the as-of, and each instant
+        before it where a counted event leaves a `within` span (None: no event there). An event at
+        exactly such an instant is judged there already. The first such instant or event after the
+        as-of goes to ``next_checks``: the lead is judged again when it comes."""
+        recency = self.recency
+        pending: list[datetime] = []  # a heap of the instants events leave their `within` spans
+        for event in sorted_events(events):
+            t = utc(event.occurred_at)
+            while pending and pending[0] <= t and pending[0] <= as_of:
+                instant = _next_instant(pending)
+                if instant < t:  # at the event's own instant the event is judged
+                    yield instant, None
+            if t > as_of:
+                # Known but not yet happened as of this run: judge the lead again when it has.
+                next_checks.append(t)
+                break
+            yield t, event
+            for span in recency.get(event.type, ()) if recency else ():
+                heapq.heappush(pending, t + span)
+        while pending and pending[0] <= as_of:
+            yield _next_instant(pending), None
+        if pending:
+            next_checks.append(pending[0])
+
+
+def _next_instant(pending: list[datetime]) -> datetime:
+    """The earliest instant of the heap, taken out with every copy of it."""
+    instant = heapq.heappop(pending)
+    while pending and pending[0] == instant:
+        heapq.heappop(pending)
+    return instant

@@ -645,6 +645,8 @@ def _count(count: m.Count) -> str:
         words.append(f"where {_expr(count.where)}")
     if count.since:
         words.append(f"since {count.since}")
+    if count.within is not None:
+        words.append(f"within {_duration(count.within)}")
     return f"count({' '.join(words)})"
 
 

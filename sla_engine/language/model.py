@@ -103,7 +103,10 @@ Value = Annotated[Union[Literal_, Duration, ListValue, Ref, Env], Field(discrimi
 
 
 class Count(Node):
-    """``count(activity by owner where channel == "call" since start)``."""
+    """``count(activity by owner where channel == "call" since start)``.
+
+    ``within``: only the events of that last stretch of time before the instant judged (recency).
+    """
 
     kind: Literal["count"] = "count"
     event: str
@@ -111,6 +114,7 @@ class Count(Node):
     by_owner: bool = False
     where: Expr | None = None
     since: str | None = None
+    within: Duration | None = None
 
 
 Operand = Annotated[Union[Literal_, Duration, ListValue, Ref, Count], Field(discriminator="kind")]  # noqa: UP007

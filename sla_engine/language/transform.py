@@ -602,10 +602,10 @@ class ToModel(Transformer):
         return m.Ref(path=[str(t) for t in items], pos=self._pos(meta))
 
     def count(self, meta: Meta, items: list[Any]) -> m.Count:
-        distinct, event, by_owner, where, since = items
+        distinct, event, by_owner, where, since, within = items
         return m.Count(
             event=str(event), distinct=distinct, by_owner=by_owner is not None, where=where,
-            since=since, pos=self._pos(meta),
+            since=since, within=within, pos=self._pos(meta),
         )
 
     def distinct(self, meta: Meta, items: list[Token]) -> str:
@@ -616,6 +616,9 @@ class ToModel(Transformer):
 
     def since(self, meta: Meta, items: list[Token]) -> str:
         return str(items[0])
+
+    def within(self, meta: Meta, items: list[Any]) -> m.Duration:
+        return items[0]
 
     # ------------------------------------------------------------ values
     def env(self, meta: Meta, items: list[Token]) -> m.Env:

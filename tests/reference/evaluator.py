@@ -196,6 +196,7 @@ class Lead:
     stage_entered: dict[str, datetime] = field(default_factory=dict)
     entered_now: set[str] = field(default_factory=set)
     entered_at_recycle: set[str] = field(default_factory=set)  # stages a recycle event entered
+    now: datetime | None = None  # the instant judged: an event's, or one where an event leaves a `within` span
 
     def fold(self, event: LeadEvent) -> bool:
         """Apply one event (docs/events.md); True if it is a recycle."""
@@ -461,6 +462,9 @@ class Interpreter:
         for event, owner in scope.lead.history:
             if str(event.type) != node.event or (floor is not None and event.occurred_at < floor):
                 continue
+            if node.within is not None and scope.lead.now is not None and not (
+                    event.occurred_at <= scope.lead.now < event.occurred_at + timedelta(seconds=node.within.seconds)):
+                continue  # `within D`: an event counts from its instant until D later
             by = event.payload.get("by")
             if node.by_owner and (by is None or owner is None or str(by).casefold() != str(owner).casefold()):
                 continue
@@ -585,29 +589,30 @@ class ReferenceEvaluator:
         clocks: list[list[Clock]] = [[] for _ in self.windows]
         start_was = [False] * len(self.windows)
         recycled_since_start = [False] * len(self.windows)
-        for event in sorted(events, key=lambda e: (e.occurred_at, e.event_id)):
-            t = seconds(event.occurred_at)
-            if t > now:
-                break
+        for t, event in self.moments(events, now):
+            when = instant(t)
             for instances in clocks:
                 if instances:
                     instances[-1].breach_check(t)
-            owner_before = lead.fields.get("owner")
-            recycled = lead.fold(event)
-            lead.history.append((event, owner_before))
-            self.judge_stages(lead, event.occurred_at, recycled)
+            lead.now = when
+            recycled = False
+            if event is not None:
+                owner_before = lead.fields.get("owner")
+                recycled = lead.fold(event)
+                lead.history.append((event, owner_before))
+            self.judge_stages(lead, when, recycled)
             for index, (policy, window) in enumerate(self.windows):
                 instances = clocks[index]
                 clock = instances[-1] if instances else None
                 if clock is not None and not clock.finished:
-                    self.on_event(clock, lead, event, t)
+                    self.on_event(clock, lead, event, t, moved_by_time=event is None)
                 if recycled:
                     recycled_since_start[index] = True
                     if clock is not None and not clock.finished and window.restarts_on_recycle:
                         self.end(clock, t, "recycled")
                 if window.start is None:
                     continue
-                fired = self.fires(window.start, lead, event, event.occurred_at, policy.name)
+                fired = self.fires(window.start, lead, event, when, policy.name)
                 if window.start.event is None:
                     fired, start_was[index] = fired and not start_was[index], fired
                 if not fired:
@@ -687,8 +692,36 @@ class ReferenceEvaluator:
         self.on_event(clock, lead, None, t)
         return clock
 
-    def on_event(self, clock: Clock, lead: Lead, event: LeadEvent | None, t: float) -> None:
-        """Re-target, then stop, else end, else pause or resume (docs/semantics.md, Clocks)."""
+    def moments(self, events: list[LeadEvent], now: float) -> list[tuple[float, LeadEvent | None]]:
+        """Each event up to the as-of, and each instant where an event leaves a `within D` count
+        (its instant + D) that no event falls on, up to the as-of: there time alone judges again."""
+        spans: dict[str, set[float]] = {}
+
+        def walk(node: Any) -> None:
+            if isinstance(node, m.Count) and node.within is not None:
+                spans.setdefault(node.event, set()).add(node.within.seconds)
+            if isinstance(node, m.Node):
+                for name in type(node).model_fields:
+                    walk(getattr(node, name))
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        walk(list(self.interp.shared.values()))
+        walk(self.interp.policies)
+        happened = [e for e in sorted(events, key=lambda e: (e.occurred_at, e.event_id))
+                    if seconds(e.occurred_at) <= now]
+        at_events = {seconds(e.occurred_at) for e in happened}
+        ticks = {seconds(e.occurred_at) + span for e in happened for span in spans.get(str(e.type), ())}
+        found: list[tuple[float, LeadEvent | None]] = [(seconds(e.occurred_at), e) for e in happened]
+        found += [(tick, None) for tick in ticks if tick <= now and tick not in at_events]
+        return sorted(found, key=lambda moment: moment[0])  # stable: events keep their order
+
+    def on_event(self, clock: Clock, lead: Lead, event: LeadEvent | None, t: float,
+                 moved_by_time: bool = False) -> None:
+        """Re-target, then stop, else end, else pause or resume (docs/semantics.md, Clocks).
+
+        ``event`` None: the start instant, or (``moved_by_time``) an instant where only time passed."""
         start = instant(clock.started)
         if clock.breached_at is None:
             tier = self.tier_of(clock.policy, lead, start)
@@ -713,7 +746,7 @@ class ReferenceEvaluator:
                 clock.status = MET
             return
         f = lead.fields
-        if (f.get("deleted") or f.get("disposition") == "disqualified") and (
+        if (f.get("deleted") or f.get("disposition") == "disqualified") and not moved_by_time and (
                 event is None or str(event.type) in ("deleted", "disposition")):
             self.end(clock, t, "deleted" if f.get("deleted") else "disqualified")
             return

@@ -82,6 +82,7 @@ STARTS = [
     "starts when lead_score >= 80",
     'starts on disposition where disposition == "accepted"',
     'starts on activity where direction == "inbound"',
+    'starts when count(activity where direction == "inbound" within 2h) >= 2',
 ]
 STOPS = [
     'stops on activity by owner where direction == "outbound"',
@@ -90,18 +91,21 @@ STOPS = [
     "stops when sal or disqualified",
     'stops on disposition where disposition == "accepted" or reason is set',
     'stops on assigned',
+    "stops when count(activity by owner within 90m) >= 2",
 ]
 PAUSES = [
     None,
     'pauses while status == "Nurture"',
     'pauses while status in ["Nurture", "On hold"] or disposition == "nurture"',
     "pauses while owner is missing",
+    'pauses while count(activity where direction == "inbound" within 1h) >= 1',
 ]
 GOALS = ["15 business minutes", "2 business hours", "5h", "24h", "1 business day", "2 business days", "90m"]
 WARNINGS = [None, "warn at 75%", "warn at 50%", "warn 30m before due", "warn 1 business hour before due",
             "warn at 80%\n    warn 2h before due"]
 LEVELS = [
     "escalate at warning { notify owner via email }",
+    "escalate when at risk { notify manager via email }",  # the same level, as a reader says it
     "escalate on breach { notify manager via email }",
     "escalate 1 business hour after breach { notify manager via email }",
     "escalate 4h after breach { notify manager via email }",
@@ -116,6 +120,8 @@ OWN = [
     "stage mql when mql and company_size between 50 and 500",
     'define icp = company_size between 50 and 500 and seniority in ["vp", "director"]\n  stage mql when icp',
     "define icp = company_size >= 100\n  stage sal when sal and icp\n  stage mql when icp or form == \"demo_request\"",
+    # Recency: the lead stops being an MQL a day after its second inbound touch, unless it scores.
+    'stage mql when lead_score >= 90 or count(activity where direction == "inbound" within 1d) >= 2',
 ]
 SHARED = """
 stage mql when lead_score >= 65 or form == "demo_request"
@@ -150,7 +156,10 @@ def generated_policies(draw: st.DrawFn) -> str:
     if draw(st.booleans()):
         lines.append('  applies when region == "NA"')
     if tiered != "none":
-        lines.append('  tier hot when lead_score >= 80')
+        lines.append(draw(st.sampled_from([
+            "  tier hot when lead_score >= 80",
+            '  tier hot when lead_score >= 80 or count(activity where direction == "inbound" within 3h) >= 1',
+        ])))
         lines.append('  tier warm when lead_score >= 65')
         lines.append("  otherwise not covered" if tiered == "not covered" else "  tier cold otherwise")
     for number in range(draw(st.integers(1, 2))):
@@ -217,13 +226,15 @@ def _event(lead_id: str, kind: str, t: datetime, payload: dict[str, Any], event_
 
 
 KINDS = ["assigned", "activity", "activity", "activity", "status", "status", "status", "updated", "updated",
-         "disposition", "disposition", "deleted", "converted"]
+         "disposition", "disposition", "deleted", "converted", "inbound", "inbound"]
 
 
 def _step(draw: st.DrawFn, owner: str | None) -> tuple[str, dict[str, Any]]:
     kind = draw(st.sampled_from(KINDS if owner else ["assigned", *KINDS]))
     if kind == "assigned":
         return "assigned", {"owner": draw(st.sampled_from(OWNERS)), "owner_manager": "boss@example.com"}
+    if kind == "inbound":  # the lead's own touches, which `within` counts and pauses read
+        return "activity", {"channel": draw(st.sampled_from(["email", "call"])), "direction": "inbound", "by": None}
     if kind == "activity":
         return "activity", {
             "channel": draw(st.sampled_from(["call", "email", "meeting"])),
@@ -293,6 +304,8 @@ def with_an_event_on_an_edge(draw: st.DrawFn, reference: ReferenceEvaluator,
     verdict = reference.evaluate(ordered, ordered[-1].occurred_at + timedelta(days=20), elapsed=False)
     found = [row[key] for row in verdict["instances"].values() for key in ("due_at", "warning_at")]
     found += verdict["actions"].values()  # escalation instants too: a pause that begins at one
+    found += [instant(t) for t, event in reference.moments(ordered, seconds(ordered[-1].occurred_at) + 20 * 86400)
+              if event is None]  # where an event leaves a `within` span
     instants = sorted({t for t in found if t is not None and t.second == 0 and t.microsecond == 0})
     if not instants:
         return events
@@ -321,6 +334,9 @@ def edges(reference: ReferenceEvaluator, events: list[LeadEvent]) -> list[dateti
     faces = [face for name, face in reference.faces.items() if name in used]
     for event in events:
         found.add(event.occurred_at.astimezone(UTC))
+    for t, event in reference.moments(events, seconds(far)):
+        if event is None:  # an event leaves a `within` span: exactly there and a second either side
+            found.update({instant(t), instant(t - 1), instant(t + 1)})
     for event in events[:3]:
         for face in faces:
             opening = face.next_open(seconds(event.occurred_at))

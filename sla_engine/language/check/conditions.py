@@ -241,7 +241,19 @@ class ConditionChecks(CheckerBase):
             self.condition(count.where, replace(scope, event_kind=kind))
         if count.since is not None:
             self.check_since(count, scope)
+        if count.within is not None:
+            self.check_recency(count.within)
         return NUMBER
+
+    def check_recency(self, within: m.Duration) -> None:
+        """`within 7d` is the last 7 days before each instant judged: plain time, never a calendar's open hours
+        (an event would leave the window at a closing hour, and a lead stop qualifying overnight)."""
+        if within.business:
+            plain = m.format_duration(within.model_copy(update={"business": False}))
+            self.report("E218", f"`within {m.format_duration(within)}` counts business time; recency is plain time",
+                        within.pos, f"write `within {plain}`")
+        else:
+            self.check_positive(within, "`within`")
 
     def check_distinct(self, count: m.Count, kind: str) -> None:
         """`distinct F` counts different values of an event field; a lead field would count nothing."""
