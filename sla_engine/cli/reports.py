@@ -46,7 +46,7 @@ def _write(text: str, out: Path | None) -> None:
 
 
 @click.command()
-@click.option("--period", help="The period to report: 2026-W46, 2026-11 or 2026-Q4 (default: each target's "
+@click.option("--period", help="The period to report: 2026-11-16, 2026-W46, 2026-11 or 2026-Q4 (default: each target's "
                                "current period; the dashboard metrics for the current month).")
 @click.option("--format", "output", type=click.Choice(["text", "markdown", "json", "csv", "html"]), default="text")
 @click.option("--out", type=click.Path(path_type=Path), help="Write to this file instead of standard output.")

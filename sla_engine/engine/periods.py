@@ -1,4 +1,4 @@
-"""Reporting periods: ISO weeks (2026-W46), months (2026-11) and quarters (2026-Q4).
+"""Reporting periods: days (2026-11-16), ISO weeks (2026-W46), months (2026-11) and quarters (2026-Q4).
 
 Boundaries are local midnights in the policy's time zone, converted to UTC to compare with
 the store's UTC timestamps: a lead that becomes an MQL at 23:30 New York time on 30 November
@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-KINDS = ("week", "month", "quarter")
+KINDS = ("day", "week", "month", "quarter")
 # Average lengths in days, to scale a count goal from one kind of period to another
 # (a plan "per month" read as a weekly goal, a weekly target shown for a quarter).
 KIND_DAYS = {"day": 1.0, "week": 7.0, "month": 365.25 / 12, "quarter": 365.25 / 4, "year": 365.25}
 
+_DAY = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _WEEK = re.compile(r"^(\d{4})-?W(\d{1,2})$", re.IGNORECASE)
 _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 _QUARTER = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
@@ -104,7 +105,10 @@ def _month_start(year: int, month: int) -> date:
 
 
 def _build(kind: str, first: date, zone: ZoneInfo) -> Period:
-    if kind == "week":
+    if kind == "day":
+        last = first + timedelta(days=1)
+        label = first.isoformat()
+    elif kind == "week":
         last = first + timedelta(days=7)
         iso_year, iso_week, _ = first.isocalendar()
         label = f"{iso_year}-W{iso_week:02d}"
@@ -122,7 +126,9 @@ def _build(kind: str, first: date, zone: ZoneInfo) -> Period:
 def period_of(kind: str, instant: datetime, zone: ZoneInfo) -> Period:
     """The period of this kind that contains the instant, as seen on the zone's wall clock."""
     local = instant.astimezone(zone).date()
-    if kind == "week":
+    if kind == "day":
+        first = local
+    elif kind == "week":
         first = local - timedelta(days=local.weekday())
     elif kind == "month":
         first = local.replace(day=1)
@@ -134,8 +140,14 @@ def period_of(kind: str, instant: datetime, zone: ZoneInfo) -> Period:
 
 
 def parse_period(text: str, zone: ZoneInfo) -> Period:
-    """Read 2026-W46, 2026-11 or 2026-Q4."""
+    """Read 2026-11-16, 2026-W46, 2026-11 or 2026-Q4."""
     value = text.strip()
+    if match := _DAY.match(value):
+        try:
+            day = date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            raise PeriodError(f"{text!r}: no such day") from None
+        return _build("day", day, zone)
     if match := _WEEK.match(value):
         year, week = int(match[1]), int(match[2])
         try:
@@ -150,7 +162,7 @@ def parse_period(text: str, zone: ZoneInfo) -> Period:
         if not 1 <= month <= 12:
             raise PeriodError(f"{text!r}: no month {month}")
         return _build("month", date(int(match[1]), month, 1), zone)
-    raise PeriodError(f"{text!r} is not a period: write 2026-W46, 2026-11 or 2026-Q4")
+    raise PeriodError(f"{text!r} is not a period: write 2026-11-16, 2026-W46, 2026-11 or 2026-Q4")
 
 
 def completed_before(kind: str, as_of: datetime, zone: ZoneInfo, count: int) -> list[Period]:

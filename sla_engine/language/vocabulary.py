@@ -49,7 +49,8 @@ EVENT_KINDS: tuple[str, ...] = tuple(str(kind) for kind in EventType)
 # Fields a target's `where` and `group by` may use, beside the lead fields.
 TARGET_FIELDS: dict[str, str] = {"tier": "text", "policy": "text", "window": "text"}
 
-PERIODS = ("week", "month", "quarter")
+PERIODS = ("week", "month", "quarter")  # a plan's revenue period
+TARGET_PERIODS = ("day", *PERIODS)  # a target may also be judged per day (speed to lead, routing)
 TARGET_OWNERS = ("marketing", "sales", "joint")
 # What a window can be to the dashboard's built-in metrics (`role speed_to_lead`).
 WINDOW_ROLES = ("speed_to_lead", "feedback")

@@ -44,7 +44,7 @@ COUNT_NOUNS = {
     "opportunity_closed": "closed opportunities", "deleted": "deletions",
 }
 SIDES = {"marketing": "Marketing", "sales": "Sales", "joint": "Marketing and Sales jointly"}
-PERIOD_WORDS = {"week": "weekly", "month": "monthly", "quarter": "quarterly"}
+PERIOD_WORDS = {"day": "daily", "week": "weekly", "month": "monthly", "quarter": "quarterly"}
 
 
 class Unphrasable(Exception):
@@ -640,7 +640,7 @@ def build(policy_set: PolicySet, policy_name: str) -> Agreement:
         term.append(f"Version {clean(policy.version)}.")
     periods = [t.period or "month" for t in policy.targets]
     if periods:
-        shortest = min(periods, key=["week", "month", "quarter"].index)
+        shortest = min(periods, key=["day", "week", "month", "quarter"].index)
         term.append(f"The targets are reviewed {PERIOD_WORDS[shortest]}; changes are made to the policy file and "
                     "take effect in the next run.")
     if policy.timezone:

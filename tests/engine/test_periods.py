@@ -1,8 +1,8 @@
-"""Periods are ISO weeks, months and quarters on the policy's wall clock."""
+"""Periods are days, ISO weeks, months and quarters on the policy's wall clock."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -65,7 +65,21 @@ def test_navigation_and_helpers():
     assert scale(100, "week", "month") == pytest.approx(100 * 365.25 / 12 / 7)
 
 
-@pytest.mark.parametrize("text", ["2026-13", "2026", "W46", "2026-Q5", "next week"])
+def test_a_day_runs_from_local_midnight_to_midnight():
+    day = parse_period("2026-11-16", NY)
+    assert (day.kind, day.label) == ("day", "2026-11-16")
+    assert (day.start_utc, day.end_utc) == ("2026-11-16T05:00:00+00:00", "2026-11-17T05:00:00+00:00")
+    assert period_of("day", utc("2026-11-17T04:59:59"), NY) == day  # 23:59:59 in New York
+    assert (day.previous().label, day.next().label) == ("2026-11-15", "2026-11-17")
+    dst = parse_period("2026-11-01", NY)  # the day clocks go back is 25 hours long
+    assert (dst.end - dst.start).total_seconds() == 86400 and dst.elapsed_share(utc("2026-11-02T05:00:00")) == 1.0
+    assert dst.end.astimezone(timezone.utc) - dst.start.astimezone(timezone.utc) == timedelta(hours=25)
+    assert [p.label for p in completed_before("day", utc("2026-11-17T12:00:00"), NY, 2)] == ["2026-11-15",
+                                                                                             "2026-11-16"]
+    assert scale(70, "week", "day") == pytest.approx(10)
+
+
+@pytest.mark.parametrize("text", ["2026-13", "2026", "W46", "2026-Q5", "next week", "2026-02-30"])
 def test_bad_labels_say_how_to_write_one(text):
     with pytest.raises(PeriodError):
         parse_period(text, NY)

@@ -881,7 +881,7 @@ def test_a_target_without_a_metric() -> None:
 
 
 @pytest.mark.parametrize(("line", "word", "hint"), [
-    ("period year", "year", "use one of: week, month, quarter"),
+    ("period year", "year", "use one of: day, week, month, quarter"),
     ("period mnth", "mnth", "did you mean 'month'?"),
     ("owner sals", "sals", "did you mean 'sales'?"),
     ("metric p100 elapsed of w", "p100", "use average, median or pNN such as p90"),

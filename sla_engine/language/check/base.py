@@ -80,6 +80,15 @@ class CheckerBase:
             return first
         return first.model_copy(update={"end_column": last.end_column})
 
+    def level_text(self, escalation: m.Escalation) -> str:
+        """An escalation level as written (`escalate when at risk`), for messages."""
+        pos = self.head(escalation.pos)
+        text = self.ps.sources.get(pos.file)
+        lines = source_lines(text) if text is not None else []
+        if pos.line != pos.end_line or pos.line > len(lines):
+            return f"escalate {escalation.label}"
+        return lines[pos.line - 1][pos.column - 1:pos.end_column - 1].strip()
+
     def text(self, node: m.Node) -> str:
         """The policy text of a node, for messages."""
         source_text = self.ps.sources.get(node.pos.file)

@@ -11,7 +11,7 @@ from sla_engine.language.check.types import DURATION, NUMBER, PERCENT, Scope, Ty
 from sla_engine.language.check.windows import WindowChecks
 from sla_engine.language.errors import suggest
 from sla_engine.language.policy_set import PolicySet
-from sla_engine.language.vocabulary import PERIODS, TARGET_FIELDS, TARGET_OWNERS
+from sla_engine.language.vocabulary import TARGET_FIELDS, TARGET_OWNERS, TARGET_PERIODS
 
 _AGGREGATE = re.compile(r"(average|median|p[1-9][0-9]?)")
 _GOAL_TYPES = {"count": NUMBER, "met_rate": PERCENT, "rate": PERCENT, "completeness": PERCENT, "elapsed": DURATION}
@@ -113,10 +113,10 @@ class TargetChecks(WindowChecks):
             self.report("E201", f"policy '{policy.name}' has no window '{name}'", pos, suggest(name, windows))
 
     def check_target_period(self, target: m.Target) -> None:
-        """Targets are judged per week, month or quarter; any other period cannot be reported."""
-        if target.period is not None and target.period not in PERIODS:
+        """Targets are judged per day, week, month or quarter; any other period cannot be reported."""
+        if target.period is not None and target.period not in TARGET_PERIODS:
             self.report("E216", f"unknown period '{target.period}'", self.in_block(target.pos, "period", target.period),
-                        suggest(target.period, PERIODS) or f"use one of: {', '.join(PERIODS)}")
+                        suggest(target.period, TARGET_PERIODS) or f"use one of: {', '.join(TARGET_PERIODS)}")
 
     def check_target_owner(self, target: m.Target) -> None:
         """The dashboard groups targets by the side that owns them."""
@@ -197,8 +197,10 @@ class TargetChecks(WindowChecks):
         for escalation in target.escalations:
             self.check_escalation(escalation)
             if escalation.when != "missed":
-                self.report("E210", f"a target escalates only `when missed N periods`, not `{escalation.label}`",
-                            self.head(escalation.pos))
+                at_risk = "a target is at risk while within its tolerance; " if escalation.when == "warning" else ""
+                self.report("E210", f"a target escalates only `when missed N periods`, not "
+                            f"`{self.level_text(escalation).removeprefix('escalate ')}`", self.head(escalation.pos),
+                            f"{at_risk}escalate `when missed 1 periods` to act on the first missed period")
                 continue
             periods = escalation.missed_periods or 0
             if periods < 1:

@@ -131,8 +131,9 @@ class WindowChecks(ActionChecks, CalendarChecks):
                             "on breach or after breach", self.head(escalation.pos))
                 continue
             if escalation.when == "warning" and not window.warnings:
-                self.report("E210", f"`escalate at warning` never fires: window '{window.name}' has no `warn`",
-                            self.head(escalation.pos), "add e.g. `warn at 75%`")
+                self.report("E210", f"`{self.level_text(escalation)}` never fires: window '{window.name}' has no "
+                            "`warn`", self.head(escalation.pos),
+                            "add e.g. `warn at 75%`: a clock is at risk from its warning")
             after = escalation.after.seconds if escalation.when == "after_breach" and escalation.after else 0.0
             key = (_LEVEL_RANK[escalation.when], after)
             if highest is not None and key <= highest[0]:
