@@ -26,7 +26,8 @@ E202    Type mismatch: operands that cannot be compared, ``>``/``<`` on text or 
 E203    Duplicate or ambiguous name: a name declared twice, one name for a field and a
         score/definition/stage (or a standard lead field), a tier/window/target twice in
         a policy, two goals for one tier, a one-value item (``starts``, ``metric``,
-        ``timezone``, ``win rate``…) given twice in one block
+        ``timezone``, ``win rate``…) given twice in one block, a policy's own definition
+        or stage named like a field or a shared declaration of another kind
 E204    Reference cycle among definitions, scores and stages (``a → b → a``)
 E205    Unreachable tier: after a catch-all, a same or narrower condition than an earlier
         tier, after ``otherwise not covered``; ``otherwise not covered`` twice or after a
@@ -36,7 +37,7 @@ E207    A duration (goal, warning, escalation, task due) or period count that is
 E208    A percentage outside 0-100 (target goal, tolerance)
 E209    A warning at or after the deadline (``warn at 100%``, ``warn 3h before due`` on a 2h goal)
 E210    Escalation levels out of order, given twice, or of the wrong kind for a window or
-        target; ``escalate at warning`` in a window with no ``warn``
+        target; ``escalate at warning`` (or ``when at risk``) in a window with no ``warn``
 E211    A plan that cannot be worked back: a rate outside (0, 1], a missing revenue, deal
         size or win rate, a conversion chain that does not lead from mql to opportunity,
         a revenue period that is not week, month or quarter
@@ -49,6 +50,7 @@ E215    A contact or team attribute that does not exist, is given twice or has t
 E216    Target misuse: no metric, unknown period or owner, an aggregate that is not
         average, median or pNN, a metric subject of the wrong kind
 E217    ``since start`` outside a window's ``stops`` or ``pauses`` (there is no clock start)
+E218    ``count(... within D)`` with a business duration: recency is plain time
 ======  ===================================================================================
 
 The checks live by declaration kind, one module each (``names``, ``stages``, ``calendars``,
