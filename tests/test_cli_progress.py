@@ -143,3 +143,14 @@ def test_the_evaluate_summary_reads_whole_at_100_columns(repository):
     assert header.split() == ["policy", "window", "tier", "met", "breached", "running", "paused", "cancelled", "n/a"]
     assert any(line.split()[:2] == ["one_page", "rejection_reason"] for line in lines)
     assert any(line.startswith("deliver: 0 sent in 0 message(s)") for line in lines)
+
+
+def test_explain_on_a_terminal_wraps_long_lines_under_their_words_and_a_log_keeps_them_whole(repository):
+    code, drawn = on_terminal(repository, ["explain", "L002", "--as-of", AS_OF])
+    assert code == 0, drawn
+    lines = drawn.replace("\r", "").split("\n")
+    assert all(len(line) <= 100 for line in lines)
+    start = next(i for i, line in enumerate(lines) if "[one_page/review] clock starts" in line)
+    assert lines[start + 1] == " " * 25 + "due Tue 2026-11-17 11:00"
+    logged = piped(repository, ["explain", "L002", "--as-of", AS_OF]).stdout
+    assert any(len(line) > 100 and "clock starts" in line for line in logged.splitlines())  # grep finds it whole

@@ -515,7 +515,29 @@ def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies:
         return
     from sla_engine.safe_text import strip_control
 
-    click.echo(strip_control(render_explanation(policy_set, lead_id, events, moment, window_name, people, zone)))
+    text = strip_control(render_explanation(policy_set, lead_id, events, moment, window_name, people, zone))
+    if sys.stdout.isatty():  # a person reading: long lines wrap under their own words, not under the times
+        import shutil
+
+        text = wrapped(text, shutil.get_terminal_size().columns)
+    click.echo(text)
+
+
+def wrapped(text: str, width: int) -> str:
+    """Each line cut to ``width``, its continuations indented under its words (after a trace line's
+    time), or four spaces further than the line itself."""
+    import re
+    import textwrap
+
+    lines = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        stamp = re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \S+ {2}", line)
+        indent = " " * min(len(stamp.group(0)) if stamp else len(line) - len(line.lstrip(" ")) + 4, width // 2)
+        lines += textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=True, break_on_hyphens=False)
+    return "\n".join(lines)
 
 
 def _check_zone(name: str) -> None:
