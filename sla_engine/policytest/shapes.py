@@ -48,9 +48,8 @@ class Mistake(Exception):
         self.line: int | None = None
 
 
-
 class Mistakes(Exception):
-    """Every problem found in one case, so a test file's mistakes are all reported at once."""
+    """Every problem found in one table or case, so a test file's mistakes are all reported at once."""
 
     def __init__(self, problems: list[Mistake]) -> None:
         super().__init__("\n".join(str(p) for p in problems))
