@@ -405,7 +405,7 @@ def test_a_value_without_field_history_is_recorded_when_first_seen_and_explain_s
     assert (seen.occurred_at, seen.payload["changes"]["title"]) == (at(45), "VP Sales")
     text = render_explanation(policy_set(), lead, items, UNTIL)
     (line,) = [line for line in text.splitlines() if "title='VP Sales'" in line]
-    assert line.startswith("2026-11-02 14:45:00Z  updated ")
+    assert line.startswith("2026-11-02 09:45:00 EST  updated ")  # 14:45Z, in the policy's zone
     assert line.endswith("(first seen now: Salesforce keeps no field history for these fields, so their values "
                          "before this are unknown)")
 
