@@ -11,7 +11,8 @@ from typing import NamedTuple
 from sla_engine.engine.measures import Scope
 from sla_engine.engine.periods import Period
 from sla_engine.language import model as m
-from sla_engine.store.metrics import Metrics, Params
+from sla_engine.store.conditions import Params
+from sla_engine.store.metrics import Metrics
 
 CLOCK_METRICS = ("met_rate", "elapsed")  # the kinds counted over clocks; the others count leads
 

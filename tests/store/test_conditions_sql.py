@@ -11,8 +11,8 @@ from sla_engine.engine.conditions import Compiler, Context
 from sla_engine.engine.state import LeadState
 from sla_engine.language.parser import parse_text
 from sla_engine.language.policy_set import build_policy_set
+from sla_engine.store.conditions import Names, Params, SqlConditions
 from sla_engine.store.db import Store
-from sla_engine.store.metrics import Metrics, Names, Params
 
 CONDITIONS = [
     'region == "NA"', 'region != "NA"', 'region == "ä"', 'region in ["NA", "emea"]', 'region not in ["NA"]',
@@ -63,7 +63,7 @@ def world(tmp_path_factory):
 def test_sql_condition_agrees_with_the_engine(world, index):
     policy_set, store, states, tiers = world
     expr = policy_set.definitions[f"c{index}"].expr
-    q = Metrics(store, policy_set)
+    q = SqlConditions(store, policy_set)
     ps = Params()
     names = Names(lead="l.lead_id", tier="t.tier", policy="NULL", window="NULL")
     sql = f"SELECT l.lead_id FROM leads l JOIN tiers t ON t.lead_id = l.lead_id WHERE {q.condition(ps, expr, names)}"
@@ -81,7 +81,7 @@ def test_the_common_forms_need_no_python():
     """Plain fields, tier and definitions over them run as SQL; scores and patterns call the engine."""
     text = DEFINITIONS + 'define d = director_plus and region in ["NA"] and lead_score >= 70 and tier == "t"\n'
     policy_set = build_policy_set([parse_text(text, "c.sla")], {"c.sla": text})
-    q = Metrics.__new__(Metrics)
+    q = SqlConditions.__new__(SqlConditions)
     q.policy_set = policy_set
     q.compiler = Compiler(policy_set)
     names = Names(lead="l.lead_id", tier="t.tier", policy="NULL", window="NULL")
