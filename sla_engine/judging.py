@@ -6,8 +6,8 @@ and most of a full run's time; the store has one writer. So the run's process ke
 writing (in its transaction, so events ingested by the same run are seen) while forked workers,
 which inherit the compiled policy set, judge the batches it hands them. Results come back in
 the order the batches went out, so the store receives exactly what judging in-process gives.
-A worker that dies (killed, out of memory) breaks the pool and fails the run, whose
-transaction then rolls back: nothing half-judged is kept.
+A worker that dies (killed, out of memory) breaks the pool and fails the run, whose chunk in
+flight then rolls back: nothing half-judged is kept, and the next run judges what is left.
 
 Only a run with many leads to judge uses workers (`PARALLEL_FROM`): starting them costs more
 than judging a cron tick's few leads.

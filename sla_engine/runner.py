@@ -1,22 +1,26 @@
 """One `evaluate` run: ingest sources, judge the leads that need it, record what became due.
 
 The cost of a cron run follows the change: only leads with new events and leads whose next
-deadline, warning or escalation has come are judged again. A changed policy set judges every
-lead again. An as-of earlier than the last run's is refused (docs/semantics.md, "No going back").
+deadline, warning or escalation has come are judged again. A changed policy set queues the
+leads to judge again, which this and the next runs work through after the due ones. A run
+commits a chunk of leads at a time and the store keeps what is left (store/worklist.py), so a
+killed run is finished by the next. An as-of earlier than the last run's is refused
+(docs/semantics.md, "No going back").
 """
 
 from __future__ import annotations
 
 import gc
 import subprocess
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sla_engine.engine.calendar import CALENDAR_TIME
 from sla_engine.engine.clock import elapsed_business
@@ -24,10 +28,11 @@ from sla_engine.engine.evaluate import Evaluator, LeadResult
 from sla_engine.engine.status import OPEN_STATUSES, ClockStatus
 from sla_engine.engine.targets import due_target_escalations, targets_may_have_changed
 from sla_engine.events import utc
-from sla_engine.judging import judged, workers_for
+from sla_engine.judging import Batch, judged, workers_for
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.store.db import Store, iso
 from sla_engine.store.metrics import Metrics
+from sla_engine.store.worklist import DUE, REJUDGE
 from sla_engine.sync import Item, Pull, SourceCounts, ingest
 
 
@@ -47,6 +52,8 @@ class RunReport:
     new_breaches: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_KEPT, for display
     new_warnings: list[dict[str, Any]] = field(default_factory=list)
     actions_due: int = 0
+    judged: int = 0  # leads judged so far in this run
+    rejudge_left: int = 0  # leads a policy change queued that later runs will judge
     instances: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -57,6 +64,7 @@ class RunReport:
             "git_commit": self.git_commit,
             "dry_run": self.dry_run,
             "full": self.full,
+            "rejudge_left": self.rejudge_left,
             "sources": [s.as_dict() for s in self.sources],
             "leads_evaluated": self.leads_evaluated,
             "new_breaches": self.new_breach_count,
@@ -84,6 +92,15 @@ class BackInTime(Exception):
 
 MAX_KEPT = 1000  # new breaches and warnings kept for display; the counts are exact
 BATCH_LEADS = 500  # leads judged, then written together: one query and a few executemany calls a batch
+CHUNK_LEADS = 5000  # leads judged per transaction: the write-ahead log holds about one chunk's writes
+
+
+class Chunk(NamedTuple):
+    """The leads of a list (the run's due leads, or the re-judge queue) in (after, last]."""
+
+    listed: str  # worklist.DUE or worklist.REJUDGE
+    after: str | None
+    last: str
 
 
 @contextmanager
@@ -120,48 +137,127 @@ def evaluate_run(
     progress: Callable[[int, int], None] | None = None,
     keep_instances: bool = False,
     workers: int | None = None,
+    chunk_leads: int | None = None,
+    rejudge_seconds: float | None = None,
 ) -> RunReport:
-    """A whole run in one transaction: a crash or --dry-run leaves the store untouched.
+    """A run committed in chunks of leads: a crash keeps the chunks before it, and the next run
+    judges what is left (store/worklist.py). --dry-run is one transaction, rolled back.
 
     A run with many leads to judge judges them in worker processes, one per core (sla_engine/judging.py);
-    `workers` sets how many (0 or 1: in this process)."""
+    ``workers`` sets how many (0 or 1: in this process). ``rejudge_seconds`` bounds the time spent on
+    the leads a policy change queued, once the leads with new events or a deadline come are judged
+    (at least one chunk; None: all of them).
+    """
     as_of = utc(as_of)
-    last = store.runs.last()
-    if last is not None and as_of < last["as_of"]:
-        raise BackInTime(as_of, last["as_of"])
+    latest = store.runs.latest_as_of()
+    if latest is not None and as_of < latest:
+        raise BackInTime(as_of, latest)
     evaluator = Evaluator(policy_set)
-    with store.transaction(rollback=dry_run):
-        run_id = store.runs.start(as_of, policy_set.content_hash, git_commit, dry_run)
-        report = RunReport(run_id, as_of, policy_set.content_hash, git_commit, dry_run)
-        for name, items in sources:
-            report.sources.append(ingest(store, name, items, run_id))
-            if isinstance(items, Pull):
-                items.save(store)  # the cursors advance in the transaction that stores the events
-        if last is None or last["policy_hash"] != policy_set.content_hash:
-            store.leads.mark_all_dirty()
-            report.full = True
-        report.leads_evaluated = store.leads.select_to_evaluate(as_of)
-        histories = store.events.rows_of_selected_leads()
-        batches = iter(lambda: list(islice(histories, BATCH_LEADS)), [])
-        done = 0
+    step: Callable[[], AbstractContextManager[None]] = nullcontext if dry_run else store.transaction
+    with store.transaction(rollback=True) if dry_run else nullcontext():
+        with step():
+            report, since = _begin(policy_set, store, sources, as_of, dry_run, git_commit)
         with older_objects_frozen():
-            for _, results in judged(evaluator, batches, as_of, policy_set.content_hash,
-                                     workers_for(report.leads_evaluated, workers)):
-                _save_results(store, results, run_id, as_of, report, keep_instances)
-                for _ in results:
-                    done += 1
-                    if progress is not None:
-                        progress(done, report.leads_evaluated)
-        report.status_counts.update(store.instances.status_counts())
-        for row in report.instances:
-            row.update(timing(evaluator, row, as_of))
-        changed_since = store.events.earliest_new_event
-        earliest = datetime.fromisoformat(changed_since) if changed_since else None
-        if report.full or targets_may_have_changed(policy_set, last["as_of"] if last else None, as_of, earliest):
-            report.actions_due += record_target_escalations(policy_set, store, as_of, run_id,
-                                                            since=last["as_of"] if last else None)
-        store.runs.finish(run_id, report.summary())
+            _judge(store, evaluator, report, chunk_leads or CHUNK_LEADS, rejudge_seconds,
+                   workers_for(report.leads_evaluated, workers), step, progress, keep_instances)
+        with step():
+            _finish(policy_set, store, evaluator, report, since)
     return report
+
+
+def _begin(policy_set: PolicySet, store: Store, sources: list[tuple[str, Iterable[Item]]], as_of: datetime,
+           dry_run: bool, git_commit: str | None) -> tuple[RunReport, datetime | None]:
+    """The run's first transaction: record it, ingest, queue what a policy change affects, list the
+    due leads. Returns the report and the as-of of the last finished run."""
+    store.runs.mark_interrupted()
+    last = store.runs.last()
+    run_id = store.runs.start(as_of, policy_set.content_hash, git_commit, dry_run)
+    report = RunReport(run_id, as_of, policy_set.content_hash, git_commit, dry_run)
+    for name, items in sources:
+        report.sources.append(ingest(store, name, items, run_id))
+        if isinstance(items, Pull):
+            items.save(store)  # the cursors advance in the transaction that stores the events
+    worklist = store.worklist
+    changed = worklist.state("policy_hash") != policy_set.content_hash
+    if changed:
+        worklist.queue_judged_leads()  # a dirty lead is on this run's own list
+        worklist.set_state("policy_hash", policy_set.content_hash)
+    report.full = worklist.rejudge_left() > 0
+    changed_since = store.events.earliest_new_event
+    earliest = datetime.fromisoformat(changed_since) if changed_since else None
+    since = last["as_of"] if last else None
+    if changed or targets_may_have_changed(policy_set, since, as_of, earliest):
+        worklist.set_state("targets_pending", "1")
+    report.leads_evaluated = worklist.select_due(as_of) + worklist.queued_besides_due()
+    return report, since
+
+
+def _chunks(store: Store, size: int, rejudge_seconds: float | None) -> Iterator[Chunk]:
+    """The run's chunks of leads, in lead order: its due leads, then the re-judge queue for at most
+    ``rejudge_seconds`` (at least one chunk of it)."""
+    for listed in (DUE, REJUDGE):
+        after: str | None = None
+        started = time.monotonic()
+        while last := store.worklist.chunk_end(listed, after, size):
+            yield Chunk(listed, after, last)
+            after = last
+            if listed == REJUDGE and rejudge_seconds is not None and time.monotonic() - started >= rejudge_seconds:
+                return
+
+
+def _judge(store: Store, evaluator: Evaluator, report: RunReport, size: int, rejudge_seconds: float | None,
+           workers: int, step: Callable[[], AbstractContextManager[None]],
+           progress: Callable[[int, int], None] | None, keep_instances: bool) -> None:
+    """Judge the run's chunks of leads, each chunk written in one transaction (``step``).
+
+    Batches are read ahead of the writes (workers judge while the run writes), so each batch is
+    followed by the chunk it closes, if any, in the order the results come back.
+    """
+    closes: deque[Chunk | None] = deque()
+
+    def batches() -> Iterator[Batch]:
+        for chunk in _chunks(store, size, rejudge_seconds):
+            histories = store.worklist.histories(chunk.listed, chunk.after, chunk.last)
+            batch = list(islice(histories, BATCH_LEADS))
+            if not batch:  # leads without events (all moved to other leads): the chunk still closes
+                closes.append(chunk)
+                yield []
+            while batch:
+                following = list(islice(histories, BATCH_LEADS))
+                closes.append(None if following else chunk)
+                yield batch
+                batch = following
+
+    with ExitStack() as transaction:
+        open_chunk = False
+        for _, results in judged(evaluator, batches(), report.as_of, report.policy_hash, workers):
+            if not open_chunk:
+                transaction.enter_context(step())
+                open_chunk = True
+            _save_results(store, results, report.run_id, report.as_of, report, keep_instances)
+            for _ in results:
+                report.judged += 1
+                if progress is not None:
+                    progress(report.judged, max(report.leads_evaluated, report.judged))
+            chunk = closes.popleft()
+            if chunk is not None:
+                store.worklist.rejudged(chunk.listed, chunk.after, chunk.last)
+                transaction.close()  # commits the chunk
+                open_chunk = False
+
+
+def _finish(policy_set: PolicySet, store: Store, evaluator: Evaluator, report: RunReport,
+            since: datetime | None) -> None:
+    """The run's last transaction: counts, the targets once no re-judge is left, the run's record."""
+    report.leads_evaluated = report.judged
+    report.rejudge_left = store.worklist.rejudge_left()
+    report.status_counts.update(store.instances.status_counts())
+    for row in report.instances:
+        row.update(timing(evaluator, row, report.as_of))
+    if store.worklist.state("targets_pending") and not report.rejudge_left:
+        report.actions_due += record_target_escalations(policy_set, store, report.as_of, report.run_id, since=since)
+        store.worklist.set_state("targets_pending", None)
+    store.runs.finish(report.run_id, report.summary())
 
 
 def _save_results(store: Store, results: list[LeadResult], run_id: int, as_of: datetime, report: RunReport,

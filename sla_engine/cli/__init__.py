@@ -288,11 +288,17 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check_only: bool, show_diff
               help="After evaluating, write SLA status to a configured source or TYPE:ARG (csv:status.csv).")
 @click.option("--no-deliver", is_flag=True,
               help="Record due actions but do not send them (run `sla-engine deliver` later).")
+@click.option("--chunk-leads", type=click.IntRange(min=1), default=None,
+              help="Leads judged per committed chunk (default 5000): a crash loses one chunk at most.")
+@click.option("--rejudge-seconds", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="After a policy change, time a run spends re-judging leads beyond those due; "
+                   "the next runs go on.")
 @click.pass_context
 def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | None,
              source_specs: tuple[str, ...], db: Path | None,
              as_of: str | None, output: str, dry_run: bool, fail_on: str | None,
-             lock_timeout: float | None, no_sync: bool, push_target: str | None, no_deliver: bool) -> None:
+             lock_timeout: float | None, no_sync: bool, push_target: str | None, no_deliver: bool,
+             chunk_leads: int | None, rejudge_seconds: float) -> None:
     """Sync the sources, evaluate every policy over the lead events and record what is due."""
     import json
 
@@ -325,7 +331,8 @@ def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | 
             report = evaluate_run(policy_set, store, [(pull.name, pull) for pull in pulls], moment,
                                   dry_run=dry_run, keep_instances=output == "json" or target is not None,
                                   git_commit=git_commit_of(app.project_dir(policy_dir)),
-                                  progress=progress_bars.bar("judging leads"))
+                                  progress=progress_bars.bar("judging leads"),
+                                  chunk_leads=chunk_leads, rejudge_seconds=rejudge_seconds)
             if target is not None:
                 updates = status_updates(store, overlay=report.instances if dry_run else ())
                 pushed = push_updates(store, target, updates, dry_run=dry_run)

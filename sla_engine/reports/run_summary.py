@@ -41,8 +41,14 @@ def render_run(report: RunReport, console: Console | None = None) -> None:
                 f"  {source.conflicts:,} events of {source.name} reused an id already read with other content: "
                 "the first was kept, the others quarantined with the reason"
             ))
-    scope = "all leads (full run)" if report.full else "leads with new events or due deadlines"
+    scope = ("leads with new events or due deadlines, and those the policy change affects" if report.full
+             else "leads with new events or due deadlines")
     console.print(_line(f"{report.leads_evaluated:,} leads evaluated: {scope}"))
+    if report.rejudge_left:
+        console.print(_line(
+            f"{report.rejudge_left:,} leads the policy change affects are left for the next runs "
+            "(each run judges due deadlines first, then goes on with them); targets wait until they are done"
+        ))
 
     table = _table("Window instances by status")
     for column in ("policy", "window", "tier", *STATUS_COLUMNS):

@@ -2,11 +2,12 @@
 
 ``Store`` owns the one connection, the run lock and the transaction, and hands out one
 repository per aggregate, all sharing that connection: ``events``, ``leads``, ``instances``,
-``runs`` and ``quarantine`` (the outbox, sync state and owners are function modules over a
+``runs``, ``quarantine`` and ``worklist`` (the outbox, sync state and owners are function modules over a
 Store beside it). The file is versioned by ``PRAGMA user_version`` with ordered migrations.
 Every run holds an exclusive lock file for its whole duration, so an overlapping cron run waits
-(bounded) or exits with a clear message; all of a run's writes happen in one transaction, so a
-crash leaves the store as the last finished run left it.
+(bounded) or exits with a clear message. A run commits its ingest, then each chunk of leads it
+judges; what is left to do is kept in the store (``worklist``), so a crash loses only the chunk
+in flight and the next run goes on from there.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sla_engine.store.quarantine import Quarantine
 from sla_engine.store.runs import Runs
 from sla_engine.store.sql import dict_rows, iso
 from sla_engine.store.sql import now_utc as now_utc  # re-exported: the store's clock
+from sla_engine.store.worklist import Worklist
 
 MIGRATIONS: list[str] = [
     # 1: the initial schema
@@ -206,6 +208,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE window_instances ADD COLUMN ended_at TEXT;
     """,
+    # 11: what a run left to do, so runs commit in chunks and the next one resumes (store/worklist.py):
+    # the leads a policy change queued for a re-judge, the policy set that queue is for, pending targets
+    """
+    CREATE TABLE IF NOT EXISTS rejudge (lead_id TEXT PRIMARY KEY);
+    CREATE TABLE IF NOT EXISTS run_state (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO run_state (name, value)
+        SELECT 'policy_hash', policy_hash FROM runs
+        WHERE status = 'finished' AND dry_run = 0 AND policy_hash IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM run_state WHERE name = 'policy_hash')
+        ORDER BY id DESC LIMIT 1;
+    """,
 ]
 
 # Actions are plain JSON with sorted keys; the encoder is built once, not once per action.
@@ -258,6 +271,7 @@ class Store:
         self.instances = Instances(self.conn)
         self.runs = Runs(self.conn)
         self.quarantine = Quarantine(self.conn)
+        self.worklist = Worklist(self.conn)
         deadline = time.monotonic() + timeout
         while True:
             try:

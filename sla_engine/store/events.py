@@ -192,24 +192,6 @@ class Events:
         )
         return [_event(row) for row in rows]
 
-    def of_selected_leads(self) -> Iterator[tuple[str, list[StoredEvent]]]:
-        """Each lead's events of those ``Leads.select_to_evaluate`` chose, one lead at a time.
-
-        The engine orders them itself. They were validated when stored, so they are read back as
-        plain ``StoredEvent`` tuples.
-        """
-        for lead_id, rows in self.rows_of_selected_leads():
-            yield lead_id, stored_events(rows)
-
-    def rows_of_selected_leads(self) -> Iterator[tuple[str, list[StoredRow]]]:
-        """As ``of_selected_leads``, but the rows as stored, not yet decoded (``stored_events`` decodes
-        them): rows of text are what a run hands its worker processes, cheaper to send than events."""
-        rows = self.conn.execute(
-            "SELECT e.event_id, e.lead_id, e.occurred_at, e.source, e.type, e.payload "
-            "FROM temp.todo AS t JOIN events AS e ON e.lead_id = t.lead_id ORDER BY t.lead_id"
-        )
-        yield from histories_by_lead(rows, tuple)
-
     def sources_of(self, lead_id: str, besides: str) -> list[str]:
         """The sources a lead's events came from, first seen first, other than ``besides``."""
         rows = self.conn.execute(

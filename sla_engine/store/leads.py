@@ -2,7 +2,7 @@
 
 A lead is marked dirty when one of its events is new or changed (``Events`` does that as it
 stores them) and clean when a run saves its state; a run judges the dirty leads and those whose
-next check has come (``select_to_evaluate``).
+next check has come (``Worklist.select_due``).
 """
 
 from __future__ import annotations
@@ -32,25 +32,6 @@ class Leads:
             "ON CONFLICT (lead_id) DO UPDATE SET dirty = 1",
             ((lead_id,) for lead_id in lead_ids),
         )
-
-    def mark_all_dirty(self) -> None:
-        """Every lead must be judged again (the policies changed)."""
-        self.conn.execute("UPDATE leads SET dirty = 1")
-
-    def select_to_evaluate(self, as_of: datetime) -> int:
-        """Note, inside SQLite, the leads this run must judge; returns how many.
-
-        Kept in a temporary table (``temp.todo``, read by ``Events.of_selected_leads``) rather than
-        in Python, so a full run over a million leads costs no memory here.
-        """
-        self.conn.execute("DROP TABLE IF EXISTS temp.todo")
-        self.conn.execute("CREATE TEMP TABLE todo (lead_id TEXT PRIMARY KEY)")
-        cursor = self.conn.execute(
-            "INSERT INTO temp.todo SELECT lead_id FROM leads "
-            "WHERE dirty = 1 OR (next_check_at IS NOT NULL AND next_check_at <= ?)",
-            (iso(as_of),),
-        )
-        return cursor.rowcount
 
     def save(self, leads: Iterable[tuple[str, dict[str, Any], datetime | None]], run_id: int) -> None:
         """Each lead's state and next check, marked clean: (lead_id, state, next_check) triples."""

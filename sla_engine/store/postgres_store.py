@@ -8,7 +8,7 @@ The repositories' SQL is written once in the subset both databases share and run
 - events arrive by COPY into a temporary table and are merged from there in one statement per
   batch (``PostgresEvents``); "written by this ingest" is a temporary table of ids, where SQLite
   compares rowids;
-- the leads a run judges are a temporary table too, read back through a server-side cursor.
+- the leads a run judges are a temporary table too (``pg_temp.todo``), read a chunk at a time.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from itertools import islice
-from typing import Any
+from typing import Any, ClassVar
 
 from sla_engine.store.db import Store
 from sla_engine.store.errors import StoreError, StoreLocked
-from sla_engine.store.events import Events, Ingest, StoredRow, Upserted, histories_by_lead
+from sla_engine.store.events import Events, Ingest, Upserted
 from sla_engine.store.instances import Instances
 from sla_engine.store.leads import Leads
 from sla_engine.store.location import display
@@ -31,28 +31,23 @@ from sla_engine.store.postgres import connect
 from sla_engine.store.postgres_schema import migrate, schema_version
 from sla_engine.store.quarantine import Quarantine
 from sla_engine.store.runs import Runs
-from sla_engine.store.sql import iso, marks
+from sla_engine.store.sql import marks
+from sla_engine.store.worklist import DUE, REJUDGE, Worklist
 
 RUN_LOCK = 0x534C_4131  # pg_advisory_lock key a run holds ("SLA1")
 COPY_BATCH = 5000  # events per COPY: PostgreSQL's round trips cost more than SQLite's calls
-HISTORY_FETCH = 2000  # rows fetched at a time from the server-side cursor over the selected leads
 METRIC_TABLES = ("events", "leads", "window_instances", "stage_entries")  # what metrics, drill-down and history read
 SNAPSHOT_FETCH = 10_000
 _EVENT_COLUMNS = "event_id, lead_id, occurred_at, source, type, payload, ingested_run"
 
 
-class PostgresLeads(Leads):
-    def select_to_evaluate(self, as_of: datetime) -> int:
-        """The leads this run must judge, in a temporary table of this session (``todo``)."""
-        self.conn.execute("DROP TABLE IF EXISTS pg_temp.todo")
-        self.conn.execute("CREATE TEMP TABLE todo (lead_id TEXT PRIMARY KEY)")
-        cursor = self.conn.execute(
-            "INSERT INTO todo SELECT lead_id FROM leads "
-            "WHERE dirty = 1 OR (next_check_at IS NOT NULL AND next_check_at <= ?)",
-            (iso(as_of),),
-        )
+class PostgresWorklist(Worklist):
+    tables: ClassVar[dict[str, str]] = {DUE: "pg_temp.todo", REJUDGE: "rejudge"}
+
+    def select_due(self, as_of: datetime) -> int:
+        count = super().select_due(as_of)
         self.conn.execute("ANALYZE todo")
-        return cursor.rowcount
+        return count
 
 
 class PostgresEvents(Events):
@@ -116,22 +111,6 @@ class PostgresEvents(Events):
         self._note_changed(fresh, dirty)
         return Upserted(len(fresh), unchanged, conflicts)
 
-    def rows_of_selected_leads(self) -> Iterator[tuple[str, list[StoredRow]]]:
-        """The selected leads' events as stored; in a run's transaction through a server-side cursor,
-        so a full run holds one fetch at a time, not every event."""
-        sql = ("SELECT e.event_id, e.lead_id, e.occurred_at, e.source, e.type, e.payload "
-               "FROM todo AS t JOIN events AS e ON e.lead_id = t.lead_id ORDER BY t.lead_id")
-        if not self.conn.in_transaction:
-            yield from histories_by_lead(self.conn.execute(sql), tuple)
-            return
-        cursor = self.conn.raw.cursor(name="selected_histories")
-        cursor.itersize = HISTORY_FETCH
-        try:
-            cursor.execute(sql)
-            yield from histories_by_lead(cursor, tuple)
-        finally:
-            cursor.close()
-
 
 class PostgresStore(Store):
     """A Store whose database is PostgreSQL; selected by a ``postgresql://`` URL (``open_store``)."""
@@ -147,11 +126,12 @@ class PostgresStore(Store):
             raw.close()
             raise StoreError(f"cannot migrate the PostgreSQL store {self.path}: {error}") from None
         self.conn = PortableConnection(raw)  # type: ignore[assignment]  # sqlite3's calls, on psycopg
-        self.leads = PostgresLeads(self.conn)
+        self.leads = Leads(self.conn)
         self.events = PostgresEvents(self.conn, self.leads)
         self.instances = Instances(self.conn)
         self.runs = Runs(self.conn)
         self.quarantine = Quarantine(self.conn)
+        self.worklist = PostgresWorklist(self.conn)
         self._set_lock_timeout(timeout)
 
     @property

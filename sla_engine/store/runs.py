@@ -11,7 +11,7 @@ from sla_engine.store.sql import iso, now_utc
 
 
 class Runs:
-    """The ``runs`` table, written in the run's own transaction (a crashed run leaves no row)."""
+    """The ``runs`` table: a run's row is written in its first transaction, finished in its last one."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
@@ -40,3 +40,12 @@ class Runs:
         if row is None:
             return None
         return {"id": row[0], "as_of": datetime.fromisoformat(row[1]), "policy_hash": row[2]}
+
+    def latest_as_of(self) -> datetime | None:
+        """The latest as-of a run wrote results at, finished or killed (a dry run writes nothing)."""
+        row = self.conn.execute("SELECT max(as_of) FROM runs WHERE dry_run = 0").fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    def mark_interrupted(self) -> int:
+        """Runs left 'running' by a process that died; called by the run that holds the lock now."""
+        return self.conn.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'").rowcount

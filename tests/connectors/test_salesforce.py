@@ -240,10 +240,10 @@ def test_a_crash_between_pull_and_commit_pulls_again_and_records_no_duplicate(sa
     connector = make_sf(fields={"lead_score": "Lead_Score__c"})
     crash = RuntimeError("killed between pull and commit")
 
-    def finish_run(*args, **kwargs):
+    def listing_due_leads(*args, **kwargs):  # the last step of the run's first transaction
         raise crash
 
-    monkeypatch.setattr(store.runs, "finish", finish_run)
+    monkeypatch.setattr(store.worklist, "select_due", listing_due_leads)
     with pytest.raises(RuntimeError):
         evaluate_run(policy_set(), store, [(p.name, p) for p in open_pulls(store, [connector], UNTIL)], UNTIL)
     assert store.count("events") == 0 and sync_state.load_cursors(store, "sf") == {}

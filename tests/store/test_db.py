@@ -17,6 +17,7 @@ from sla_engine.events import event_row
 from sla_engine.runner import evaluate_run
 from sla_engine.store.backend import open_location
 from sla_engine.store.db import MIGRATIONS, Store, iso
+from sla_engine.store.worklist import DUE
 from tests.engine.test_evaluate import activity, assigned, at, created, policy_set
 from tests.test_runner import history, run, snapshot
 
@@ -38,8 +39,8 @@ def test_events_upsert_by_id_and_only_changes_mark_a_lead_for_judging(open_store
         assert store.events.upsert(events, run_id=1) == (2, 0, [])
         assert store.events.upsert(events, run_id=2) == (0, 2, [])
     assert store.count("events") == 2
-    assert store.leads.select_to_evaluate(at(23, 10)) == 1
-    assert [lead for lead, _ in store.events.of_selected_leads()] == ["L1"]
+    assert store.worklist.select_due(at(23, 10)) == 1
+    assert [lead for lead, _ in store.worklist.histories(DUE, None, "L1")] == ["L1"]
 
 
 def stored(store: Store) -> dict[str, tuple]:
@@ -176,22 +177,27 @@ def test_a_new_store_has_8_kib_pages_and_an_older_store_keeps_its_own(tmp_path):
     assert store.version == len(MIGRATIONS) and store.count("events") == 1
 
 
-def test_a_failure_mid_run_leaves_the_store_as_the_last_finished_run_left_it(open_store):
+def test_a_failure_mid_run_keeps_the_chunks_before_it_and_the_next_run_judges_the_rest(tmp_path, open_store):
     store = open_store()
     run(store, history(4), at(20, 12))
-    before = snapshot(store)
-    runs_before = store.count("runs")
 
     def crash(done: int, total: int) -> None:
-        if done == 2:
+        if done == 5:  # in the second chunk of three leads
             raise KeyboardInterrupt("killed")
 
     with pytest.raises(KeyboardInterrupt):
-        evaluate_run(policy_set(), store, [("test", iter(history(8)))], at(25, 12), progress=crash)
-    assert snapshot(store) == before
-    assert store.count("runs") == runs_before
+        evaluate_run(policy_set(), store, [("test", iter(history(8)))], at(25, 12), progress=crash, chunk_leads=3)
+    judged = store.conn.execute("SELECT lead_id FROM leads WHERE evaluated_run = 2 ORDER BY 1").fetchall()
+    assert len(judged) == 3  # the first chunk committed, the second rolled back
+    assert store.conn.execute("SELECT status FROM runs WHERE id = 2").fetchone() == ("running",)
     report = run(store, history(8), at(25, 12))
-    assert report.actions_due > 0  # nothing was lost: the next run records what the crash did not
+    assert report.leads_evaluated == 5 and report.sources[0].new_events == 0  # ingest had committed
+    assert store.conn.execute("SELECT status FROM runs WHERE id = 2").fetchone() == ("interrupted",)
+    reference = Store(tmp_path / "reference.db")
+    run(reference, history(4), at(20, 12))
+    run(reference, history(8), at(25, 12))
+    assert snapshot(store) == snapshot(reference)
+    assert store.instances.status_counts() == reference.instances.status_counts()
 
 
 def test_a_process_killed_during_a_run_loses_nothing_and_records_nothing_twice(tmp_path, store_location):
@@ -215,7 +221,7 @@ def test_a_process_killed_during_a_run_loses_nothing_and_records_nothing_twice(t
                             timeout=120)
     assert result.returncode == -signal.SIGKILL
     store = open_location(store_location)
-    assert store.count("outbox") == 0 and store.count("events") == 0
+    assert store.count("outbox") == 0 and store.count("window_instances") == 0  # the chunk in flight is gone
     run(store, history(12), at(25, 12))
     reference = Store(tmp_path / "reference.db")
     run(reference, history(12), at(25, 12))
