@@ -8,6 +8,7 @@ a message that says what to write, at the place to fix, and the rest of the file
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,3 +199,45 @@ def test_every_diagnostic_of_a_broken_file_has_a_line_and_a_caret(tmp_path: Path
         assert rendered[0].startswith(f"{tmp_path / 'test.sla'}:{diagnostic.pos.line}:{diagnostic.pos.column}: ")
         assert rendered[1] == "    " + BROKEN_POLICY.splitlines()[diagnostic.pos.line - 1]
         assert rendered[2].strip().startswith("^")
+
+
+# ---------------------------------------------------------------- recovery's keywords follow the grammar
+
+
+def _first_keywords(symbol: str) -> set[str]:
+    """The words that can open a `symbol` in the grammar (a regex terminal by its name)."""
+    from lark.grammar import Terminal
+    from lark.lexer import PatternStr
+
+    from sla_engine.language.parser import get_parser
+
+    parser = get_parser()
+    expansions: dict[str, list[list[Any]]] = {}
+    for rule in parser.rules:
+        expansions.setdefault(rule.origin.name, []).append(list(rule.expansion))
+
+    def first(name: str, seen: frozenset[str]) -> set[str]:
+        found: set[str] = set()
+        for expansion in expansions.get(name, []):
+            if not expansion:
+                continue
+            head = expansion[0]
+            if isinstance(head, Terminal):
+                pattern = parser.get_terminal(head.name).pattern
+                found.add(pattern.value if isinstance(pattern, PatternStr) else head.name)
+            elif head.name not in seen:
+                found |= first(head.name, seen | {name})
+        return found
+
+    return first(symbol, frozenset())
+
+
+def test_error_recovery_splits_blocks_at_exactly_the_words_that_open_their_items() -> None:
+    """A keyword the grammar adds to a block must be added to recovery too, or a broken block
+    swallows the items after it (and checking stops seeing them)."""
+    from sla_engine.language.parser import BLOCK_ITEMS, TOP_KEYWORDS
+
+    assert _first_keywords("start") == set(TOP_KEYWORDS)
+    for kind, (symbol, keywords) in BLOCK_ITEMS.items():
+        if keywords:  # an empty set splits at every line-opening word (score rules, plan lines)
+            assert _first_keywords(symbol) == set(keywords), kind
