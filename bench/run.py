@@ -1,6 +1,7 @@
 """Benchmarks: each measurement beside the floor it is judged against, as ratios.
 
     python bench/run.py --leads 10000 --leads 100000 [--rss-leads 100000 --rss-leads 1000000]
+        [--postgres-leads 100000 [--postgres-url postgresql://…]]
 
 Prints one table and writes bench/out/results.json. Goals (docs/performance.md):
 ingest ≤ 3× csv+executemany; full evaluation ≤ 3× one plain scan of the events table;
@@ -31,6 +32,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICIES = ROOT / "policies"
@@ -69,12 +71,12 @@ def generate(leads: int, out: Path, seed: int = 11) -> Path:
 # ---------------------------------------------------------------- measurements
 
 
-def ingest(data: Path, db: Path) -> tuple[float, int]:
+def ingest(data: Path, db: Path | str) -> tuple[float, int]:
     from connectors.csv_source import read_event_log
-    from sla_engine.store.db import Store
+    from sla_engine.store.backend import open_location
     from sla_engine.sync import ingest as ingest_source
 
-    store = Store(db)
+    store = open_location(db)
     counts = None
 
     def work() -> None:
@@ -112,19 +114,24 @@ def evaluate(db: Path, as_of: datetime, events: list | None = None, policy_set: 
     return evaluate_with_cpu(db, as_of, events, policy_set)[0]
 
 
-def evaluate_with_cpu(db: Path, as_of: datetime, events: list | None = None,
-                      policy_set: Any = None) -> tuple[float, float, float]:
+def evaluate_with_cpu(db: Path | str, as_of: datetime, events: list | None = None,
+                      policy_set: Any = None, workers: int | None = None,
+                      rejudge: bool = False) -> tuple[float, float, float]:
     """Wall seconds of a run, and the CPU seconds of the run's own process and of its worker
-    processes: on a loaded machine the CPU figures say what the wall time cannot."""
+    processes: on a loaded machine the CPU figures say what the wall time cannot. ``rejudge``:
+    every lead is judged again, as after a policy change."""
     from sla_engine.language.policy_set import load_policy_set
     from sla_engine.runner import evaluate_run
-    from sla_engine.store.db import Store
+    from sla_engine.store.backend import open_location
 
     policy_set = policy_set or load_policy_set([POLICIES])
-    store = Store(db)
+    store = open_location(db)
+    if rejudge:  # as if the policies had changed: the run queues every lead judged before
+        with store.transaction():
+            store.worklist.set_state("policy_hash", None)
     sources = [("bench", iter(events))] if events else []
     cpu, workers_cpu = time.process_time(), _children_cpu()
-    seconds = timed(lambda: evaluate_run(policy_set, store, sources, as_of))
+    seconds = timed(lambda: evaluate_run(policy_set, store, sources, as_of, workers=workers))
     cpu, workers_cpu = time.process_time() - cpu, _children_cpu() - workers_cpu
     store.close()
     return seconds, cpu, workers_cpu
@@ -435,8 +442,10 @@ def check_time(directory: Path) -> tuple[float, int]:
 
 
 def run(sizes: list[int], rss_sizes: list[int], workdir: Path, report_sizes: list[int] = (),
-        ingest_only: bool = False, with_peer: bool = True) -> list[Row]:
+        ingest_only: bool = False, with_peer: bool = True, postgres_sizes: list[int] = (),
+        postgres_url: str | None = None) -> list[Row]:
     rows: list[Row] = []
+    sqlite_figures: dict[int, tuple[float, float]] = {}  # leads → (ingest, full evaluation) on SQLite
     for leads in sizes:
         data = generate(leads, workdir / f"events-{leads}.csv")
         db = workdir / f"store-{leads}.db"
@@ -470,6 +479,10 @@ def run(sizes: list[int], rss_sizes: list[int], workdir: Path, report_sizes: lis
         hundred = evaluate(db, AS_OF + timedelta(minutes=30), events)
         rows.append(Row("incremental, 100 new events", hundred, "full run", full, hundred / full, "≤ 2 %",
                         hundred / full <= 0.02))
+        sqlite_figures[leads] = (seconds, full)
+    for leads in postgres_sizes:
+        rows.extend(postgres_rows(leads, generate(leads, workdir / f"events-{leads}.csv"), sqlite_figures.get(leads),
+                                  postgres_url))
     if ingest_only:
         return rows
     rss: dict[int, float] = {}
@@ -504,6 +517,57 @@ def run(sizes: list[int], rss_sizes: list[int], workdir: Path, report_sizes: lis
     seconds, lines = check_time(big_policy_set(workdir / "policy-set"))
     rows.append(Row(f"check of {lines:,} lines", seconds, "", None, None, "< 1 s", seconds < 1))
     return rows
+
+
+def postgres_rows(leads: int, data: Path, sqlite: tuple[float, float] | None, url: str | None) -> list[Row]:
+    """The same ingest and evaluations against PostgreSQL: a new database on the server at ``url``
+    (a throwaway cluster when none is given), beside the SQLite figures of the same size."""
+    import psycopg
+
+    from tests.pg_cluster import start_cluster
+
+    cluster = None if url else start_cluster()
+    admin = url or cluster.url()  # type: ignore[union-attr]
+    name = f"sla_bench_{leads}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    location = urlunsplit(urlsplit(admin)._replace(path=f"/{name}"))
+    try:
+        seconds, read = ingest(data, location)
+        rows = [Row(f"PostgreSQL: ingest {leads:,} leads ({read:,} rows)", seconds, "SQLite ingest",
+                    sqlite[0] if sqlite else None, seconds / sqlite[0] if sqlite else None, "report", None)]
+        for workers in (0, 2):
+            full, cpu, workers_cpu = evaluate_with_cpu(location, AS_OF, workers=workers, rejudge=workers > 0)
+            label = "in the run's process" if workers == 0 else f"{workers} judging processes"
+            rows.append(Row(f"PostgreSQL: full evaluation {leads:,} leads, {label}", full, "SQLite full evaluation",
+                            sqlite[1] if sqlite else None, full / sqlite[1] if sqlite else None, "report", None,
+                            note=f"CPU: run {cpu:.2f} s, workers {workers_cpu:.2f} s; load {os.getloadavg()[0]:.1f}"))
+        events = postgres_new_events(location, 100, AS_OF + timedelta(minutes=20))
+        hundred = evaluate(location, AS_OF + timedelta(minutes=30), events)
+        rows.append(Row("PostgreSQL: incremental, 100 new events", hundred, "its full run", full, hundred / full,
+                        "≤ 2 %", hundred / full <= 0.02))
+        return rows
+    finally:
+        if cluster:
+            cluster.stop()
+
+
+def postgres_new_events(location: str, count: int, after: datetime) -> list:
+    """As ``new_events``, read from a PostgreSQL store."""
+    import psycopg
+
+    from sla_engine.events import LeadEvent
+
+    with psycopg.connect(location) as conn:
+        rows = conn.execute("SELECT lead_id, state::json->>'owner' FROM leads WHERE state::json->>'owner' IS NOT NULL "
+                            "ORDER BY lead_id LIMIT %s", (count,)).fetchall()
+    return [
+        LeadEvent.build(source="bench", lead_id=lead, type="activity",
+                        occurred_at=after + timedelta(seconds=i % 600),
+                        payload={"channel": "call", "by": owner, "direction": "outbound"}, key=f"bench{i}")
+        for i, (lead, owner) in enumerate(rows)
+    ]
 
 
 def peer_rows(leads: int, db: Path, one_window_db: Path, full: float) -> list[Row]:
@@ -545,6 +609,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="keep generated data here between runs")
     parser.add_argument("--no-peer", action="store_true", help="leave out the DuckDB peer query")
     parser.add_argument("--ingest-only", action="store_true", help="measure only ingest against its floor")
+    parser.add_argument("--postgres-leads", type=int, action="append", default=None,
+                        help="sizes for ingest and evaluation against PostgreSQL (beside SQLite's of the same size)")
+    parser.add_argument("--postgres-url", help="a server to create the benchmark's database on (default: a "
+                        "throwaway cluster, as the tests start)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "results.json")
     args = parser.parse_args(argv)
     sizes = args.leads or [10_000]
@@ -554,7 +622,8 @@ def main(argv: list[str] | None = None) -> int:
     with_peer = not args.no_peer
     if with_peer and importlib.util.find_spec("duckdb") is None:
         parser.error("the peer query needs DuckDB: pip install -e '.[bench]' (or pass --no-peer)")
-    rows = run(sizes, rss_sizes, workdir, args.report_leads or [], ingest_only=args.ingest_only, with_peer=with_peer)
+    rows = run(sizes, rss_sizes, workdir, args.report_leads or [], ingest_only=args.ingest_only, with_peer=with_peer,
+               postgres_sizes=args.postgres_leads or [], postgres_url=args.postgres_url)
     print(render(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     machine = {"python": platform.python_version(), "machine": platform.machine(), "system": platform.system(),

@@ -41,6 +41,16 @@ SNAPSHOT_FETCH = 10_000
 _EVENT_COLUMNS = "event_id, lead_id, occurred_at, source, type, payload, ingested_run"
 
 
+class PostgresLeads(Leads):
+    def mark_dirty(self, lead_ids: Iterable[str]) -> None:
+        """One statement for the lot (an array parameter), not one per lead."""
+        self.conn.execute(
+            "INSERT INTO leads (lead_id, dirty) SELECT DISTINCT unnest(?::text[]), 1 "
+            "ON CONFLICT (lead_id) DO UPDATE SET dirty = 1",
+            (list(lead_ids),),
+        )
+
+
 class PostgresWorklist(Worklist):
     tables: ClassVar[dict[str, str]] = {DUE: "pg_temp.todo", REJUDGE: "rejudge"}
 
@@ -126,7 +136,7 @@ class PostgresStore(Store):
             raw.close()
             raise StoreError(f"cannot migrate the PostgreSQL store {self.path}: {error}") from None
         self.conn = PortableConnection(raw)  # type: ignore[assignment]  # sqlite3's calls, on psycopg
-        self.leads = Leads(self.conn)
+        self.leads = PostgresLeads(self.conn)
         self.events = PostgresEvents(self.conn, self.leads)
         self.instances = Instances(self.conn)
         self.runs = Runs(self.conn)
