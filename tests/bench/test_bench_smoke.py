@@ -53,3 +53,13 @@ def test_ingest_only_measures_ingest_and_nothing_else(tmp_path):
     assert bench.main(["--leads", "150", "--ingest-only", "--workdir", str(tmp_path / "work"), "--out", str(out)]) == 0
     rows = json.loads(out.read_text())["rows"]
     assert [row["name"].split(" (")[0] for row in rows] == ["ingest 150 leads"]
+
+
+def test_the_postgresql_rows_measure_ingest_full_rejudge_and_incremental_on_a_real_server(tmp_path, postgres):
+    data = bench.generate(150, tmp_path / "events.csv")
+    rows = {row.name.split(" (")[0]: row for row in bench.postgres_rows(150, data, (1.0, 1.0), postgres.url())}
+    assert set(rows) == {"PostgreSQL: ingest 150 leads", "PostgreSQL: full evaluation 150 leads, in the run's process",
+                         "PostgreSQL: full evaluation 150 leads, 2 judging processes",
+                         "PostgreSQL: incremental, 100 new events"}
+    assert all(row.seconds and row.seconds > 0 for row in rows.values())
+    assert rows["PostgreSQL: ingest 150 leads"].floor_name == "SQLite ingest"
