@@ -515,7 +515,8 @@ class Delivery:
     def timing(self, row: dict[str, Any]) -> str:
         target = row["action"].get("target")
         if target:
-            return f"missed {', '.join(target.get('periods') or [])} (goal {target.get('goal')})"
+            grade = target.get("grade") or "missed"
+            return f"{grade} {', '.join(target.get('periods') or [])} (goal {target.get('goal')})"
         found = self.instance(row)
         if not found or not found["due_at"]:
             return "due " + row["due_at"][:16]

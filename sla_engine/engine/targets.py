@@ -291,8 +291,24 @@ class TargetAction:
         return self.target
 
 
+def _awaited(level: m.Escalation) -> tuple[int, TargetStatus] | None:
+    """How many completed periods in a row, graded what, a target's level waits for: `when missed N
+    periods` N missed ones; `when at risk` (the model's warning level) one period at risk."""
+    if level.when == "missed" and level.missed_periods:
+        return level.missed_periods, MISSED
+    if level.when == "warning":
+        return 1, AT_RISK
+    return None
+
+
+def target_level_label(level: m.Escalation) -> str:
+    """A target's level as its author writes it: `when at risk` is the warning level of a clock."""
+    return "when at risk" if level.when == "warning" else level.label
+
+
 def due_target_escalations(q: Metrics, as_of: datetime, since: datetime | None = None) -> list[TargetAction]:
-    """The actions of every `escalate when missed N periods` whose streak is complete.
+    """The actions of every `escalate when missed N periods` whose streak is complete, and of every
+    `escalate when at risk` whose period completed at risk.
 
     A streak is judged at every period that completed after ``since`` (the last run's as-of), so
     a run after cron was down for a while records what daily runs would have. Without ``since``
@@ -304,24 +320,24 @@ def due_target_escalations(q: Metrics, as_of: datetime, since: datetime | None =
     for policy in q.policy_set.policies.values():
         zone = zone_of(policy.timezone)
         for target in policy.targets:
-            levels = [(i, level) for i, level in enumerate(target.escalations)
-                      if level.when == "missed" and level.missed_periods]
+            levels = [(i, level, awaited) for i, level in enumerate(target.escalations)
+                      if (awaited := _awaited(level)) is not None]
             if not levels or target.metric is None or target.goal is None:
                 continue
             kind = target.period or DEFAULT_PERIOD
             ends = _streak_ends(kind, as_of, zone, utc(since) if since else None)
-            longest = max(level.missed_periods or 0 for _, level in levels)
+            longest = max(length for _, _, (length, _) in levels)
             periods = completed_before(kind, as_of, zone, longest + ends - 1)
             by_group: dict[tuple[tuple[str, Any], ...], dict[str, TargetRow]] = defaultdict(dict)
             for row in evaluate_target(q, policy, target, periods, as_of):
                 by_group[row.group][row.period.label] = row
             for _, rows in sorted(by_group.items(), key=lambda item: str(item[0])):
                 for end in range(len(periods) - ends + 1, len(periods) + 1):
-                    for index, level in levels:
-                        streak = periods[max(0, end - (level.missed_periods or 0)):end]
-                        if len(streak) < (level.missed_periods or 0):
+                    for index, level, (length, grade) in levels:
+                        streak = periods[max(0, end - length):end]
+                        if len(streak) < length:
                             continue
-                        if all(p.label in rows and rows[p.label].status == MISSED for p in streak):
+                        if all(p.label in rows and rows[p.label].status == grade for p in streak):
                             actions.extend(_actions(policy, target, index, level,
                                                     [rows[p.label] for p in streak]))
     return actions
@@ -353,11 +369,11 @@ def _actions(policy: m.Policy, target: m.Target, index: int, level: m.Escalation
     context = {
         "target": target.name, "label": last.label, "group": last.group_label or None,
         "periods": [row.period.label for row in streak], "values": [row.value for row in streak],
-        "goal": goal, "unit": last.unit,
+        "goal": goal, "unit": last.unit, "grade": str(last.status),
     }
     return [
         TargetAction(policy=policy.name, target=target.name, group=last.group_label or "-", period=last.period.label,
-                     level=level.label, level_index=index, action_index=action_index,
+                     level=target_level_label(level), level_index=index, action_index=action_index,
                      action={**m.without_positions(action.model_dump(mode="json")), "target": context},
                      due_at=last.period.end)
         for action_index, action in enumerate(level.actions)
@@ -376,7 +392,7 @@ def targets_may_have_changed(policy_set: PolicySet, last_as_of: datetime | None,
     for policy in policy_set.policies.values():
         zone = zone_of(policy.timezone)
         for target in policy.targets:
-            if not any(level.when == "missed" for level in target.escalations):
+            if not any(_awaited(level) is not None for level in target.escalations):
                 continue
             current = period_of(target.period or DEFAULT_PERIOD, as_of, zone)
             if period_of(target.period or DEFAULT_PERIOD, last_as_of, zone).start != current.start:

@@ -352,14 +352,14 @@ class _Layout:
             "target_goal": lambda: _target_goal(target.goal),
             "target_tolerance": lambda: _tolerance(target),
         }
-        lists = {"escalate_decl": lambda part: self.escalation(part, next(escalations))}
+        lists = {"escalate_decl": lambda part: self.escalation(part, next(escalations), in_target=True)}
         children = self.settings(_parts(tree, 2), lines, lists)
         return self.block(tree, "target", f"target {target.name}{_label(target.label)}", children)
 
-    def escalation(self, tree: Tree, escalation: m.Escalation) -> Item:
+    def escalation(self, tree: Tree, escalation: m.Escalation, in_target: bool = False) -> Item:
         actions = iter(escalation.actions)
         children = [self.item(part, "action", _action(next(actions))) for part in _parts(tree, 2)]
-        return self.block(tree, "escalate", _escalation(escalation), children)
+        return self.block(tree, "escalate", _escalation(escalation, in_target), children)
 
 
 # ---------------------------------------------------------------- comments back in place
@@ -746,9 +746,10 @@ def _warning(warning: m.Warning) -> str:
     return f"warn {_duration(warning.before)} before due"
 
 
-def _escalation(escalation: m.Escalation) -> str:
+def _escalation(escalation: m.Escalation, in_target: bool = False) -> str:
+    """A clock's warning level is `at warning`; a target's, the period graded at risk, `when at risk`."""
     when = {
-        "warning": "at warning",
+        "warning": "when at risk" if in_target else "at warning",
         "breach": "on breach",
         "after_breach": f"{_duration(escalation.after)} after breach",
         "every_after_breach": f"every {_duration(escalation.after)} after breach",

@@ -316,8 +316,10 @@ def action(node: Any, people: People) -> str:
     raise Unphrasable(f"action {type(node).__name__}")
 
 
-def escalation(node: m.Escalation, people: People, subject_text: str, goal: str = "") -> str:
-    if node.when == "warning":
+def escalation(node: m.Escalation, people: People, subject_text: str, goal: str = "", of_target: bool = False) -> str:
+    if node.when == "warning" and of_target:
+        when = f"If {subject_text} ends a period at risk, short of its goal but within the tolerance"
+    elif node.when == "warning":
         when = f"When {subject_text} nears its deadline"
     elif node.when == "breach":
         when = f"When {subject_text} misses its deadline"
@@ -477,7 +479,7 @@ def target_clause(policy: m.Policy, target: m.Target, people: People, policy_set
         sentences.append(f"{people.name(target.accountable)} answers for it.")
     sentences.append(MEASURED_FROM[target.metric.kind])
     for level in target.escalations:
-        sentences.append(escalation(level, people, "it", goal))
+        sentences.append(escalation(level, people, "it", goal, of_target=True))
     return Clause(f"{policy.name}-target-{target.name}", label, sentences)
 
 

@@ -203,6 +203,19 @@ def test_grouped_targets_escalate_per_group_and_at_risk_does_not_count(tmp_path)
     store.close()
 
 
+def test_a_period_that_ends_at_risk_escalates_when_at_risk(tmp_path):
+    # Tier 1 MQLs in W47: 3 of 4, inside the 25% tolerance: at risk (see test_inside_the_tolerance_is_at_risk).
+    text = POLICY.replace("    metric count of mql\n", '    metric count of mql\n    where tier == "tier1"\n')
+    text = text.replace("    escalate when missed 2 periods {\n      notify cro via email\n    }\n",
+                        "    escalate when at risk {\n      notify cro via email\n    }\n", 1)
+    policies, store = build_store(tmp_path / "s.db", text=text)
+    (action,) = due_target_escalations(Metrics(store, policies), at(23, 12))
+    assert (action.key, action.level) == ("target|inbound|mqls|-|2026-W47|0.0", "when at risk")
+    assert action.action["target"]["grade"] == "at risk" and action.action["target"]["values"] == [3]
+    assert action.due_at == parse_period("2026-W47", NY).end  # when the week ended
+    store.close()
+
+
 def test_no_escalation_without_missed_levels(tmp_path):
     text = POLICY.replace("    escalate when missed 2 periods {\n      notify cro via email\n    }\n", "")
     policies, store = build_store(tmp_path / "s.db", text=text)

@@ -155,7 +155,7 @@ policy p {
         ("E203", 2, 9), ("E203", 3, 10), ("E203", 5, 9), ("E201", 5, 18)]
     assert "has the same name as definition 'director_plus' at shared.sla:1:8" in found[0][3]
     assert "standard lead field 'region'" in found[1][3]
-    assert "stage 'p.icp' has the same name as definition 'p.icp' at p0.sla:4:10" in found[2][3]
+    assert "stage 'icp' of policy 'p' has the same name as definition 'icp' of policy 'p' at p0.sla:4:10" in found[2][3]
     assert "unknown name 'icp'" in found[3][3]  # in its own body `icp` means a shared one: there is none
 
 
@@ -176,7 +176,8 @@ policy p {
   define b = a
 }
 """)
-    assert [code for code, *_ in found] == ["E204"]
+    assert [(code, line, col, message) for code, line, col, message in found] == [
+        ("E204", 3, 14, "definition 'b' of policy 'p' refers back to 'a': a → b → a")]
 
 
 def test_fmt_keeps_own_declarations_in_place_and_is_stable():

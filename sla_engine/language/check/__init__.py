@@ -37,7 +37,8 @@ E207    A duration (goal, warning, escalation, task due) or period count that is
 E208    A percentage outside 0-100 (target goal, tolerance)
 E209    A warning at or after the deadline (``warn at 100%``, ``warn 3h before due`` on a 2h goal)
 E210    Escalation levels out of order, given twice, or of the wrong kind for a window or
-        target; ``escalate at warning`` (or ``when at risk``) in a window with no ``warn``
+        target; ``escalate at warning`` (or ``when at risk``) in a window with no ``warn``,
+        ``when at risk`` in a target with no ``tolerance``
 E211    A plan that cannot be worked back: a rate outside (0, 1], a missing revenue, deal
         size or win rate, a conversion chain that does not lead from mql to opportunity,
         a revenue period that is not week, month or quarter

@@ -10,6 +10,7 @@ from sla_engine.language.check.source import _Source
 from sla_engine.language.check.types import Type, _field_type
 from sla_engine.language.errors import Diagnostic, source_lines
 from sla_engine.language.policy_set import PolicySet
+from sla_engine.language.scope import split_scoped
 from sla_engine.language.vocabulary import LEAD_FIELDS, Channels, installed_channels
 
 
@@ -122,6 +123,13 @@ def _kind(node: m.Node) -> str:
         m.FieldDecl: "field", m.ScoreDecl: "score", m.Definition: "definition", m.Stage: "stage",
         m.CalendarDecl: "calendar", m.PlanDecl: "plan", m.Policy: "policy",
     }.get(type(node), type(node).__name__.lower())
+
+
+def _called(node: m.Node) -> str:
+    """A declaration as its author knows it: `stage 'mql'`, or `stage 'mql' of policy 'latam'` for a
+    policy's own (named `latam.mql` past the language)."""
+    owner, name = split_scoped(node.name)  # type: ignore[attr-defined]
+    return f"{_kind(node)} '{name}'" + (f" of policy '{owner}'" if owner else "")
 
 
 def _article(word: str) -> str:

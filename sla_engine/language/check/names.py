@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from sla_engine.language import model as m
-from sla_engine.language.check.base import CheckerBase, _article, _kind
+from sla_engine.language.check.base import CheckerBase, _article, _called, _kind
 from sla_engine.language.check.types import _event_fields
-from sla_engine.language.scope import locals_of
+from sla_engine.language.scope import locals_of, written_name
 from sla_engine.language.vocabulary import LEAD_FIELDS
 
 
@@ -40,7 +40,7 @@ class NameChecks(CheckerBase):
         for first, second in self.ps.duplicates:
             kind, first_kind = _kind(second), _kind(first)
             also = "" if kind == first_kind else f" as {_article(first_kind)}"
-            self.report("E203", f"{kind} '{second.name}' is already declared{also} at {first.pos}", second.pos,
+            self.report("E203", f"{_called(second)} is already declared{also} at {first.pos}", second.pos,
                         "rename one of them")
 
     def check_repeated_items(self) -> None:
@@ -60,7 +60,7 @@ class NameChecks(CheckerBase):
             name = decl.name  # type: ignore[attr-defined]
             earlier = owners.setdefault(name, decl)
             if earlier is not decl:
-                self.report("E203", f"{_kind(decl)} '{name}' has the same name as {_kind(earlier)} '{name}' at "
+                self.report("E203", f"{_called(decl)} has the same name as {_called(earlier)} at "
                             f"{earlier.pos}; conditions could not tell them apart", decl.pos, "rename one of them")
             elif not isinstance(decl, m.FieldDecl) and name in LEAD_FIELDS:
                 self.report("E203", f"{_kind(decl)} '{name}' has the name of the standard lead field '{name}'; "
@@ -117,12 +117,13 @@ class NameChecks(CheckerBase):
     def report_cycle(self, decl: m.Node, target: str, node: m.Node, cycle: list[str]) -> None:
         """Report a cycle at the reference that closes it, with the whole loop spelt out."""
         pos = node.pos
+        written = written_name(target)  # a policy's own name as its author wrote it
         if isinstance(node, m.Becomes):
-            pos = self.within(node.pos, "becomes", target)
+            pos = self.within(node.pos, "becomes", written)
         elif isinstance(node, m.ScoreRule):
-            pos = self.within(node.pos, "per", target)
-        name = decl.name  # type: ignore[attr-defined]
-        self.report("E204", f"{_kind(decl)} '{name}' refers back to '{target}': {' → '.join(cycle)}", pos,
+            pos = self.within(node.pos, "per", written)
+        loop = " → ".join(map(written_name, cycle))
+        self.report("E204", f"{_called(decl)} refers back to '{written}': {loop}", pos,
                     "a condition cannot depend on itself; break the loop")
 
     def dependencies(self, decl: m.Node) -> list[tuple[str, m.Node]]:

@@ -192,15 +192,25 @@ class TargetChecks(WindowChecks):
         return None
 
     def check_target_escalations(self, target: m.Target) -> None:
-        """Targets are judged per period, so they escalate only after missed periods, in increasing order."""
+        """Targets are judged per period, so they escalate when a period ends at risk, or after missed
+        periods in increasing order."""
         highest: m.Escalation | None = None
+        at_risk: m.Escalation | None = None
         for escalation in target.escalations:
             self.check_escalation(escalation)
+            if escalation.when == "warning":  # `when at risk`: a completed period graded at risk
+                if at_risk is not None:
+                    self.report("E210", f"`when at risk` is given twice in target '{target.name}' (first at "
+                                f"{at_risk.pos})", self.head(escalation.pos), "keep one of them")
+                elif target.tolerance is None:
+                    self.report("E210", f"`{self.level_text(escalation)}` never fires: target '{target.name}' has "
+                                "no `tolerance`, so a period is on target or missed, never at risk",
+                                self.head(escalation.pos), "add e.g. `tolerance 5%`")
+                at_risk = at_risk or escalation
+                continue
             if escalation.when != "missed":
-                at_risk = "a target is at risk while within its tolerance; " if escalation.when == "warning" else ""
-                self.report("E210", f"a target escalates only `when missed N periods`, not "
-                            f"`{self.level_text(escalation).removeprefix('escalate ')}`", self.head(escalation.pos),
-                            f"{at_risk}escalate `when missed 1 periods` to act on the first missed period")
+                self.report("E210", f"a target escalates `when at risk` or `when missed N periods`, not "
+                            f"`{self.level_text(escalation).removeprefix('escalate ')}`", self.head(escalation.pos))
                 continue
             periods = escalation.missed_periods or 0
             if periods < 1:
