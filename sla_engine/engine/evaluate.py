@@ -20,6 +20,7 @@ from sla_engine.engine.conditions import Context
 from sla_engine.engine.state import LeadState, sorted_events
 from sla_engine.engine.trace import TraceLine, describe_event
 from sla_engine.events import Event, utc
+from sla_engine.language.scope import stage_words
 
 
 @dataclass
@@ -93,7 +94,7 @@ class Evaluator(CompiledPolicySet):
                         ctx.stage_entered[name] = t
                         result.stage_entries.append((name, t))
                         if trace is not None:
-                            trace.append(TraceLine(t, (f"became {name}",)))
+                            trace.append(TraceLine(t, (f"became {stage_words(name)}",)))
             else:
                 held_at_recycle = None
                 # Once judged, a stage that reads only fields is judged again when one of them is written.
@@ -106,7 +107,7 @@ class Evaluator(CompiledPolicySet):
                         ctx.stage_entered[name] = t
                         result.stage_entries.append((name, t))
                         if trace is not None:
-                            trace.append(TraceLine(t, (f"became {name}",)))
+                            trace.append(TraceLine(t, (f"became {stage_words(name)}",)))
                     stage_now[name] = now
             # Only a recycle, an unfinished instance or the start trigger can change a clock.
             if recycled:

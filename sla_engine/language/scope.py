@@ -39,6 +39,12 @@ def written_name(name: str) -> str:
     return split_scoped(name)[1]
 
 
+def stage_words(name: str) -> str:
+    """A stage as a trace says it: `mql`, or `mql (latam's own)` for a policy's own stage."""
+    policy, local = split_scoped(name)
+    return f"{local} ({policy}'s own)" if policy is not None else local
+
+
 def locals_of(policy: m.Policy) -> list[Local]:
     """A policy's own definitions and stages, in the order they were written."""
     found: list[Local] = [*policy.definitions, *policy.stages]
