@@ -695,7 +695,7 @@ def test_target_escalations() -> None:
     b = body_line()
     diagnostics = check(text)
     assert [(d.code, d.pos.line, d.pos.column) for d in diagnostics] == [("E210", b + 2, 5), ("E210", b + 4, 5)]
-    assert diagnostics[0].message == "a target escalates only `when missed N periods`, not `on breach`"
+    assert diagnostics[0].message == "a target escalates `when at risk` or `when missed N periods`, not `on breach`"
 
 
 # ---------------------------------------------------------------- E211 plans
