@@ -92,6 +92,7 @@ STOPS = [
     'stops on disposition where disposition == "accepted" or reason is set',
     'stops on assigned',
     "stops when count(activity by owner within 90m) >= 2",
+    "stops when count(activity by owner since start within 2h) >= 2",
 ]
 PAUSES = [
     None,
