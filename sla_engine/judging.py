@@ -43,8 +43,10 @@ def usable_cores() -> int:
 
 def workers_for(leads: int, workers: int | None = None) -> int:
     """How many worker processes judge a run of `leads` leads: none (judge in-process) for a small
-    run or where processes cannot be forked; else one per usable core, or `workers` if given."""
-    if "fork" not in multiprocessing.get_all_start_methods():
+    run or off Linux; else one per usable core, or `workers` if given. Workers are forked, which
+    only Linux does safely in a process that may run other threads (macOS offers fork, but its
+    system libraries are not safe across it)."""
+    if not sys.platform.startswith("linux"):
         return 0
     if workers is not None:
         return workers if workers > 1 else 0
