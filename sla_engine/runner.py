@@ -32,7 +32,7 @@ from sla_engine.judging import Batch, judged, workers_for
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.store.db import Store, iso
 from sla_engine.store.metrics import Metrics
-from sla_engine.store.worklist import DUE, REJUDGE
+from sla_engine.store.worklist import DUE, REJUDGE, Worklist
 from sla_engine.sync import Item, Pull, SourceCounts, ingest
 
 
@@ -156,19 +156,19 @@ def evaluate_run(
     step: Callable[[], AbstractContextManager[None]] = nullcontext if dry_run else store.transaction
     with store.transaction(rollback=True) if dry_run else nullcontext():
         with step():
-            report, since = _begin(policy_set, store, sources, as_of, dry_run, git_commit)
+            report = _begin(policy_set, store, sources, as_of, dry_run, git_commit)
         with older_objects_frozen():
             _judge(store, evaluator, report, chunk_leads or CHUNK_LEADS, rejudge_seconds,
                    workers_for(report.leads_evaluated, workers), step, progress, keep_instances)
         with step():
-            _finish(policy_set, store, evaluator, report, since)
+            _finish(policy_set, store, evaluator, report)
     return report
 
 
 def _begin(policy_set: PolicySet, store: Store, sources: list[tuple[str, Iterable[Item]]], as_of: datetime,
-           dry_run: bool, git_commit: str | None) -> tuple[RunReport, datetime | None]:
-    """The run's first transaction: record it, ingest, queue what a policy change affects, list the
-    due leads. Returns the report and the as-of of the last finished run."""
+           dry_run: bool, git_commit: str | None) -> RunReport:
+    """The run's first transaction: record it, ingest, queue what a policy change affects and the
+    target streaks to judge, list the due leads."""
     store.runs.mark_interrupted()
     last = store.runs.last()
     run_id = store.runs.start(as_of, policy_set.content_hash, git_commit, dry_run)
@@ -188,8 +188,19 @@ def _begin(policy_set: PolicySet, store: Store, sources: list[tuple[str, Iterabl
     since = last["as_of"] if last else None
     if changed or targets_may_have_changed(policy_set, since, as_of, earliest):
         worklist.set_state("targets_pending", "1")
+        if since is not None:  # a first run judges only the last streak (engine/targets.py)
+            _targets_from(worklist, min(t for t in (since, earliest) if t is not None))
     report.leads_evaluated = worklist.select_due(as_of) + worklist.queued_besides_due()
-    return report, since
+    return report
+
+
+def _targets_from(worklist: Worklist, instant: datetime) -> None:
+    """Remember the earliest instant whose streaks the pending target judgement must cover: the last
+    run's as-of, or earlier when a late event changed a period already judged. It is kept until the
+    targets are judged (a re-judge may take several runs), so no completed period is skipped."""
+    kept = worklist.state("targets_from")
+    if kept is None or instant < datetime.fromisoformat(kept):
+        worklist.set_state("targets_from", iso(instant))
 
 
 def _chunks(store: Store, size: int, rejudge_seconds: float | None) -> Iterator[Chunk]:
@@ -246,8 +257,7 @@ def _judge(store: Store, evaluator: Evaluator, report: RunReport, size: int, rej
                 open_chunk = False
 
 
-def _finish(policy_set: PolicySet, store: Store, evaluator: Evaluator, report: RunReport,
-            since: datetime | None) -> None:
+def _finish(policy_set: PolicySet, store: Store, evaluator: Evaluator, report: RunReport) -> None:
     """The run's last transaction: counts, the targets once no re-judge is left, the run's record."""
     report.leads_evaluated = report.judged
     report.rejudge_left = store.worklist.rejudge_left()
@@ -255,8 +265,12 @@ def _finish(policy_set: PolicySet, store: Store, evaluator: Evaluator, report: R
     for row in report.instances:
         row.update(timing(evaluator, row, report.as_of))
     if store.worklist.state("targets_pending") and not report.rejudge_left:
-        report.actions_due += record_target_escalations(policy_set, store, report.as_of, report.run_id, since=since)
+        kept = store.worklist.state("targets_from")
+        judged_from = datetime.fromisoformat(kept) if kept else None
+        report.actions_due += record_target_escalations(policy_set, store, report.as_of, report.run_id,
+                                                        since=judged_from)
         store.worklist.set_state("targets_pending", None)
+        store.worklist.set_state("targets_from", None)
     store.runs.finish(report.run_id, report.summary())
 
 

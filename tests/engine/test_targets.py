@@ -253,3 +253,20 @@ policy p {
     assert targets_may_have_changed(policy_set, later_same_week, next_week, None)
     late_event = datetime(2026, 11, 20, 15, tzinfo=utc)  # the previous week
     assert targets_may_have_changed(policy_set, monday_noon, later_same_week, late_event)
+
+
+def test_a_late_event_that_completes_a_streak_in_periods_already_judged_escalates_at_the_next_run(tmp_path):
+    from sla_engine.runner import evaluate_run
+    from tests.reports.dataset import lead
+
+    # At most 2 MQLs a week: W47's 5 miss, W48's none are on target.
+    text = POLICY.replace("    goal >= 4\n    tolerance 25%\n", "    goal <= 2\n    tolerance 0\n")
+    policies, store = build_store(tmp_path / "s.db", text=text, as_of=at(8, 12, month=12))
+    assert [row for row in store.outbox() if row["key"].startswith("target|")] == []  # W48–W49 on target
+    # A day later, three W48 MQLs arrive late (a CRM that synced them late): W48 is missed after all, so the
+    # streak W47–W48 is complete, although W49 has completed since and the last run judged the weeks.
+    late = [event for name, day in (("H", 24), ("I", 25), ("J", 26)) for event in lead(name, at(day, 10), 90, ANA, "w")]
+    evaluate_run(policies, store, [("test", iter(late))], at(9, 12, month=12))
+    assert [row["key"] for row in store.outbox() if row["key"].startswith("target|")] == [
+        "target|inbound|mqls|-|2026-W48|0.0"]
+    store.close()
