@@ -29,6 +29,7 @@ from sla_engine.engine.status import OPEN_STATUSES, ClockStatus
 from sla_engine.engine.targets import due_target_escalations, targets_may_have_changed
 from sla_engine.events import utc
 from sla_engine.judging import Batch, judged, workers_for
+from sla_engine.language.fingerprints import WINDOW, Fingerprint, RuleKey, changes, rule_fingerprints
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.store.db import Store, iso
 from sla_engine.store.metrics import Metrics
@@ -153,20 +154,22 @@ def evaluate_run(
     if latest is not None and as_of < latest:
         raise BackInTime(as_of, latest)
     evaluator = Evaluator(policy_set)
+    fingerprints = rule_fingerprints(policy_set)
+    stamps = {(policy, rule): value.whole for (kind, policy, rule), value in fingerprints.items() if kind == WINDOW}
     step: Callable[[], AbstractContextManager[None]] = nullcontext if dry_run else store.transaction
     with store.transaction(rollback=True) if dry_run else nullcontext():
         with step():
-            report = _begin(policy_set, store, sources, as_of, dry_run, git_commit)
+            report = _begin(policy_set, store, sources, as_of, dry_run, git_commit, fingerprints)
         with older_objects_frozen():
             _judge(store, evaluator, report, chunk_leads or CHUNK_LEADS, rejudge_seconds,
-                   workers_for(report.leads_evaluated, workers), step, progress, keep_instances)
+                   workers_for(report.leads_evaluated, workers), step, progress, keep_instances, stamps)
         with step():
             _finish(policy_set, store, evaluator, report)
     return report
 
 
 def _begin(policy_set: PolicySet, store: Store, sources: list[tuple[str, Iterable[Item]]], as_of: datetime,
-           dry_run: bool, git_commit: str | None) -> RunReport:
+           dry_run: bool, git_commit: str | None, fingerprints: dict[RuleKey, Fingerprint]) -> RunReport:
     """The run's first transaction: record it, ingest, queue what a policy change affects and the
     target streaks to judge, list the due leads."""
     store.runs.mark_interrupted()
@@ -180,8 +183,10 @@ def _begin(policy_set: PolicySet, store: Store, sources: list[tuple[str, Iterabl
     worklist = store.worklist
     changed = worklist.state("policy_hash") != policy_set.content_hash
     if changed:
-        worklist.queue_judged_leads()  # a dirty lead is on this run's own list
+        _queue_policy_change(store, fingerprints)
         worklist.set_state("policy_hash", policy_set.content_hash)
+    elif not worklist.fingerprints():  # a store from before fingerprints were kept
+        worklist.save_fingerprints({key: (value.whole, value.reach) for key, value in fingerprints.items()})
     report.full = worklist.rejudge_left() > 0
     changed_since = store.events.earliest_new_event
     earliest = datetime.fromisoformat(changed_since) if changed_since else None
@@ -216,10 +221,26 @@ def _chunks(store: Store, size: int, rejudge_seconds: float | None) -> Iterator[
                 return
 
 
+def _queue_policy_change(store: Store, fingerprints: dict[RuleKey, Fingerprint]) -> None:
+    """Queue the leads the changed rules can touch: those with an instance of a changed window, or
+    every lead judged before when a window's start or segment changed (a dirty lead is on the run's own list)."""
+    before = {key: Fingerprint(*value) for key, value in store.worklist.fingerprints().items()}
+    touched = changes(before, fingerprints)
+    if touched.any_lead:
+        store.worklist.queue_judged_leads()
+    else:
+        store.worklist.queue_leads_of(touched.windows)
+    store.worklist.save_fingerprints({key: (value.whole, value.reach) for key, value in fingerprints.items()})
+
+
 def _judge(store: Store, evaluator: Evaluator, report: RunReport, size: int, rejudge_seconds: float | None,
            workers: int, step: Callable[[], AbstractContextManager[None]],
-           progress: Callable[[int, int], None] | None, keep_instances: bool) -> None:
+           progress: Callable[[int, int], None] | None, keep_instances: bool,
+           stamps: dict[tuple[str, str], str]) -> None:
     """Judge the run's chunks of leads, each chunk written in one transaction (``step``).
+
+    Each instance is stamped with its window's fingerprint (``stamps``): a finished instance keeps
+    its verdict unless its own window changed, and an unchanged window's instance is not rewritten.
 
     Batches are read ahead of the writes (workers judge while the run writes), so each batch is
     followed by the chunk it closes, if any, in the order the results come back.
@@ -245,7 +266,7 @@ def _judge(store: Store, evaluator: Evaluator, report: RunReport, size: int, rej
             if not open_chunk:
                 transaction.enter_context(step())
                 open_chunk = True
-            _save_results(store, results, report.run_id, report.as_of, report, keep_instances)
+            _save_results(store, results, report.run_id, report.as_of, report, keep_instances, stamps)
             for _ in results:
                 report.judged += 1
                 if progress is not None:
@@ -275,9 +296,10 @@ def _finish(policy_set: PolicySet, store: Store, evaluator: Evaluator, report: R
 
 
 def _save_results(store: Store, results: list[LeadResult], run_id: int, as_of: datetime, report: RunReport,
-                  keep_instances: bool) -> None:
+                  keep_instances: bool, stamps: dict[tuple[str, str], str]) -> None:
     """Write a batch of judged leads, noting what newly breached or warned."""
-    rows = {result.lead_id: [instance.as_row() for instance in result.instances] for result in results}
+    rows = {result.lead_id: [_stamped(instance.as_row(), stamps) for instance in result.instances]
+            for result in results}
     now = iso(as_of)
     for row in store.instances.save(rows, run_id):
         if row["status"] == ClockStatus.BREACHED and row["previous_status"] != ClockStatus.BREACHED:
@@ -296,6 +318,11 @@ def _save_results(store: Store, results: list[LeadResult], run_id: int, as_of: d
     report.actions_due += store.record_actions((a for result in results for a in result.actions), run_id, owners)
     store.leads.save_stage_entries({result.lead_id: result.stage_entries for result in results})
     store.leads.save(((result.lead_id, result.state, result.next_check) for result in results), run_id)
+
+
+def _stamped(row: dict[str, Any], stamps: dict[tuple[str, str], str]) -> dict[str, Any]:
+    row["policy_hash"] = stamps[(row["policy"], row["window"])]
+    return row
 
 
 def timing(evaluator: Evaluator, row: dict[str, Any], as_of: datetime) -> dict[str, float | None]:

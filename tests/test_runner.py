@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sla_engine.events import LeadEvent, event_row
+from sla_engine.language.fingerprints import WINDOW, rule_fingerprints
 from sla_engine.runner import BackInTime, evaluate_run
 from sla_engine.store.db import Store, StoreLocked
 from tests.engine.test_evaluate import (
@@ -213,8 +214,9 @@ def test_a_changed_policy_keeps_finished_judgements_and_rejudges_running_ones(tm
     report = evaluate_run(changed, store, [], at(23, 10, 30))
     assert report.full
     rows = {r["lead_id"]: r for r in store.instances.rows() if r["window"] == "first_response"}
-    assert rows["A"]["status"] == "met" and rows["A"]["policy_hash"] != changed.content_hash
-    assert rows["B"]["status"] == "breached" and rows["B"]["policy_hash"] == changed.content_hash
+    stamp = rule_fingerprints(changed)[(WINDOW, "inbound", "first_response")].whole  # its window's, since changed
+    assert rows["A"]["status"] == "met" and rows["A"]["policy_hash"] != stamp
+    assert rows["B"]["status"] == "breached" and rows["B"]["policy_hash"] == stamp
 
 
 def _hold_lock(path: str, seconds: float, ready) -> None:

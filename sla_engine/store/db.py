@@ -219,6 +219,18 @@ MIGRATIONS: list[str] = [
             AND NOT EXISTS (SELECT 1 FROM run_state WHERE name = 'policy_hash')
         ORDER BY id DESC LIMIT 1;
     """,
+    # 12: each window's and target's fingerprint as last queued, so a policy change re-judges only
+    # the rules it changed and the leads they touch (language/fingerprints.py)
+    """
+    CREATE TABLE IF NOT EXISTS rule_fingerprints (
+        kind TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        whole TEXT NOT NULL,
+        reach TEXT NOT NULL,
+        PRIMARY KEY (kind, policy, rule)
+    );
+    """,
 ]
 
 # Actions are plain JSON with sorted keys; the encoder is built once, not once per action.

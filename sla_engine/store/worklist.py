@@ -9,7 +9,9 @@ the crashed process:
 - a policy change queues the leads it can affect in ``rejudge``; the chunk that judges a lead
   takes it off, in the transaction that writes its judgement;
 - ``run_state`` keeps what a run left to do beyond leads: the policy set the queue was made for
-  (``policy_hash``) and whether targets still have to be judged (``targets_pending``).
+  (``policy_hash``) and whether targets still have to be judged (``targets_pending``);
+- ``rule_fingerprints`` keeps each window's and target's fingerprint as last queued, so the
+  next change queues only the leads of the rules it changed.
 
 A run takes its leads in lead order, a chunk at a time, from one list and then the other: ``DUE``,
 its own list of leads with new events or a deadline come (a temporary table made by
@@ -20,7 +22,7 @@ the PostgreSQL store names its temporary table its own way (``tables``).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import ClassVar
 
@@ -74,6 +76,26 @@ class Worklist:
         """Queue every lead judged before for a re-judge (a dirty lead is judged by the run that finds it)."""
         self.conn.execute(
             "INSERT INTO rejudge (lead_id) SELECT lead_id FROM leads WHERE dirty = 0 ON CONFLICT DO NOTHING")
+
+    def queue_leads_of(self, windows: Iterable[tuple[str, str]]) -> None:
+        """Queue the leads that have an instance of any of these (policy, window) for a re-judge."""
+        self.conn.executemany(
+            'INSERT INTO rejudge (lead_id) SELECT DISTINCT lead_id FROM window_instances '
+            'WHERE policy = ? AND "window" = ? ON CONFLICT DO NOTHING',
+            list(windows),
+        )
+
+    def fingerprints(self) -> dict[tuple[str, str, str], tuple[str, str]]:
+        """(kind, policy, rule) → (whole, reach), as the last policy change left them."""
+        rows = self.conn.execute("SELECT kind, policy, rule, whole, reach FROM rule_fingerprints")
+        return {(kind, policy, rule): (whole, reach) for kind, policy, rule, whole, reach in rows}
+
+    def save_fingerprints(self, fingerprints: dict[tuple[str, str, str], tuple[str, str]]) -> None:
+        self.conn.execute("DELETE FROM rule_fingerprints")
+        self.conn.executemany(
+            "INSERT INTO rule_fingerprints (kind, policy, rule, whole, reach) VALUES (?, ?, ?, ?, ?)",
+            [(*key, whole, reach) for key, (whole, reach) in fingerprints.items()],
+        )
 
     def rejudge_left(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM rejudge").fetchone()[0])
