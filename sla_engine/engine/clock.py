@@ -192,6 +192,9 @@ class Clock:
         policy = self.policy
         if policy.applies is not None and not policy.applies(ctx):
             return
+        if policy.effective_at is not None and t < policy.effective_at:
+            self._say(t, "clock would start, but the policy takes effect only at ", policy.effective_at)
+            return
         cycle = len(self.instances) + 1
         tier = self._tier(ctx, explain_at=t)
         goal = self.window.decl.goal_for(tier) if (tier or not policy.tiers) else None

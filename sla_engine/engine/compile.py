@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME, BusinessCalendar
@@ -16,6 +17,7 @@ from sla_engine.engine.dependencies import (
     recency_by_kind,
     stages_to_enter,
 )
+from sla_engine.engine.periods import effective_at
 from sla_engine.engine.trace import names_read, source_text
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
@@ -67,6 +69,7 @@ class CompiledPolicy:
     applies: Compiled | None
     tiers: list[tuple[m.Tier, Compiled | None]]
     windows: list[CompiledWindow]
+    effective_at: datetime | None = None  # no clock of the policy starts before this instant
 
 
 class CompiledPolicySet:
@@ -167,6 +170,7 @@ class CompiledPolicySet:
                 )
                 for w in policy.windows
             ],
+            effective_at=effective_at(policy.effective, policy.timezone),
         )
 
     def why(self, expr: m.Node | None, ctx: Context) -> str:

@@ -72,6 +72,21 @@ class Period:
         done = (as_of.astimezone(timezone.utc) - start).total_seconds()
         return min(max(done / total, 0.0), 1.0)
 
+    def from_instant(self, since: datetime | None) -> Period | None:
+        """The part of the period from `since` on (a policy's effective instant): the whole period if
+        it starts at or after it, None if it ends at or before it. Same label: it stands for the period."""
+        if since is None or since <= self.start:
+            return self
+        if self.end <= since:
+            return None
+        return Period(self.kind, self.label, since, self.end)
+
+    def share_of(self, whole: Period) -> float:
+        """How much of `whole` (real time) this part of it covers, 0 to 1."""
+        total = (whole.end.astimezone(timezone.utc) - whole.start.astimezone(timezone.utc)).total_seconds()
+        part = (self.end.astimezone(timezone.utc) - self.start.astimezone(timezone.utc)).total_seconds()
+        return min(max(part / total, 0.0), 1.0)
+
     def previous(self) -> Period:
         return period_of(self.kind, self.start - timedelta(hours=12), self.zone)
 
@@ -163,6 +178,12 @@ def parse_period(text: str, zone: ZoneInfo) -> Period:
             raise PeriodError(f"{text!r}: no month {month}")
         return _build("month", date(int(match[1]), month, 1), zone)
     raise PeriodError(f"{text!r} is not a period: write 2026-11-16, 2026-W46, 2026-11 or 2026-Q4")
+
+
+def effective_at(effective: date | None, zone_name: str | None) -> datetime | None:
+    """When a policy takes effect: local midnight of its `effective` date in its time zone.
+    Nothing before this instant is owed under it (docs/semantics.md)."""
+    return _midnight(effective, zone_of(zone_name)) if effective is not None else None
 
 
 def completed_before(kind: str, as_of: datetime, zone: ZoneInfo, count: int) -> list[Period]:

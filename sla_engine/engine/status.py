@@ -32,3 +32,4 @@ class TargetStatus(StrEnum):
     AT_RISK = "at risk"
     MISSED = "missed"
     NO_DATA = "no data"
+    NOT_IN_EFFECT = "not in effect"  # before the policy's effective instant: nothing is owed

@@ -7,7 +7,10 @@ A target's status in a period:
   goals; for counts and durations a percent tolerance is a percent of the goal, a plain number
   is leads or hours);
 - **missed**: it misses by more;
-- **no data**: nothing to judge (no MQL entered, no clock came due, a period not started).
+- **no data**: nothing to judge (no MQL entered, no clock came due, a period not started);
+- **not in effect**: the period ends before the policy takes effect (`effective`), or the as-of
+  is before it: nothing is owed, so nothing is missed. The period containing the effective
+  instant counts from it, a count goal pro-rated by the share of the period in effect.
 
 The period in progress is judged against a pro-rated expectation for counts (goal × the
 share of the period elapsed) and against the plain goal for rates and durations.
@@ -32,6 +35,7 @@ from sla_engine.engine.periods import (
     KIND_DAYS,
     Period,
     completed_before,
+    effective_at,
     parse_period,
     period_of,
     scale,
@@ -43,9 +47,9 @@ from sla_engine.events import utc
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet, plan_numbers
 
-ON_TARGET, AT_RISK, MISSED, NO_DATA = (TargetStatus.ON_TARGET, TargetStatus.AT_RISK, TargetStatus.MISSED,
-                                      TargetStatus.NO_DATA)
-STATUSES = (ON_TARGET, AT_RISK, MISSED, NO_DATA)
+ON_TARGET, AT_RISK, MISSED, NO_DATA, NOT_IN_EFFECT = (
+    TargetStatus.ON_TARGET, TargetStatus.AT_RISK, TargetStatus.MISSED, TargetStatus.NO_DATA, TargetStatus.NOT_IN_EFFECT)
+STATUSES = (ON_TARGET, AT_RISK, MISSED, NO_DATA, NOT_IN_EFFECT)
 DEFAULT_PERIOD = "month"
 
 
@@ -181,7 +185,8 @@ def judge(value: float | None, op: str, goal: float, band: float) -> TargetStatu
 
 def target_results(q: Metrics, policy: m.Policy, target: m.Target, periods: Sequence[Period]) -> Results:
     """The target's metric for these periods (duplicates dropped), per group, in one query."""
-    unique = list({p.label: p for p in periods}.values())
+    since = effective_at(policy.effective, policy.timezone)
+    unique = [part for p in {p.label: p for p in periods}.values() if (part := p.from_instant(since)) is not None]
     if target.metric is None or not unique:
         return {}
     return q.of(target.metric, unique, Scope(policy=policy.name, where=target.where, group_by=tuple(target.group_by)))
@@ -197,21 +202,26 @@ def target_rows(q: Metrics, policy: m.Policy, target: m.Target, periods: Sequenc
     unit = UNITS[target.metric.kind]
     kind = target.period or DEFAULT_PERIOD
     text = metric_text(q.policy_set, target)
+    since = effective_at(policy.effective, policy.timezone)
     rows: list[TargetRow] = []
     for period in sorted({p.label: p for p in periods}.values(), key=lambda p: p.start):
         found: list[tuple[tuple[Any, ...], Value | None]] = sorted(
             ((g, v) for (label, g), v in results.items() if label == period.label), key=lambda i: str(i[0]))
         if not found:
             found = [((), Value(0.0, 0, 0.0) if unit == "count" else None)]
+        counted = period.from_instant(since)  # the part of the period the policy is in effect
+        in_effect = counted is not None and (since is None or since <= as_of)
         for group, result in found:
             started = period.start <= as_of
-            value = result.value if result is not None and started else None
+            value = result.value if result is not None and started and in_effect else None
             in_progress = period.in_progress(as_of)
             goal_value = expected = None
-            status = NO_DATA
-            if goal is not None:
+            status = NO_DATA if in_effect else NOT_IN_EFFECT
+            if goal is not None and counted is not None and in_effect:
                 goal_value = scale(goal.value, kind, period.kind) if unit == "count" else goal.value
-                expected = goal_value * period.elapsed_share(as_of) if unit == "count" and in_progress else goal_value
+                if unit == "count":  # a count goal is owed only for the share of the period in effect
+                    goal_value *= counted.share_of(period)
+                expected = goal_value * counted.elapsed_share(as_of) if unit == "count" and in_progress else goal_value
                 status = judge(value, goal.op, expected, tolerance_band(target, goal, expected))
             rows.append(TargetRow(
                 policy=policy.name, target=target.name, label=target.label or target.name, owner=target.owner,

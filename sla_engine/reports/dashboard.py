@@ -18,12 +18,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sla_engine.engine.measures import Value
-from sla_engine.engine.periods import Period, parse_period, period_of, zone_of
+from sla_engine.engine.periods import Period, effective_at, parse_period, period_of, zone_of
 from sla_engine.engine.targets import (
     AT_RISK,
     DEFAULT_PERIOD,
     MISSED,
     NO_DATA,
+    NOT_IN_EFFECT,
     ON_TARGET,
     TargetRow,
     current_period,
@@ -149,7 +150,7 @@ class Report:
 
     def tally(self) -> dict[str, int]:
         """How many commitments are on target, at risk, missed or without data."""
-        found: dict[str, int] = {str(status): 0 for status in (ON_TARGET, AT_RISK, MISSED, NO_DATA)}
+        found: dict[str, int] = {str(status): 0 for status in (ON_TARGET, AT_RISK, MISSED, NO_DATA, NOT_IN_EFFECT)}
         for tile in self.tiles:
             found[str(tile.status)] += 1
         return found
@@ -249,10 +250,15 @@ def counts_text(policy_set: PolicySet, policy: m.Policy, target: m.Target, row: 
     metric = target.metric
     if metric is None:
         return "-"
+    if row.status == NOT_IN_EFFECT and policy.effective is not None:
+        return f"not in effect: the policy takes effect on {policy.effective.isoformat()}; nothing is owed before"
     n, hits = row.sample, None
     if row.value is not None and row.unit == "percent":
         hits = round(row.value * n / 100)
     span = f"in {row.period.label}"
+    since = effective_at(policy.effective, policy.timezone)
+    if since is not None and row.period.contains(since) and policy.effective is not None:
+        span += f" from {policy.effective.isoformat()}, when the policy took effect"
     if metric.kind == "count":
         text = f"{n:,} leads entered {metric.subject} {span}"
     elif metric.kind == "met_rate":
@@ -294,7 +300,7 @@ def build_tile(q: Metrics, policy: m.Policy, target: m.Target, as_of: datetime, 
     if not rows:
         return None
     groups = evaluate_target(q, policy, target, [shown], as_of) if target.group_by else []
-    order = {MISSED: 0, AT_RISK: 1, NO_DATA: 2, ON_TARGET: 3}
+    order = {MISSED: 0, AT_RISK: 1, NO_DATA: 2, ON_TARGET: 3, NOT_IN_EFFECT: 4}
     groups.sort(key=lambda r: (order[r.status], r.value if r.value is not None else 0.0))
     owner = target.owner or ""
     return Tile(

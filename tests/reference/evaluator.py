@@ -623,6 +623,9 @@ class ReferenceEvaluator:
                 applies = policy.applies
                 if applies is not None and not self.interp.holds(applies, Scope(lead, policy=policy.name)):
                     continue
+                if policy.effective is not None and when < datetime.combine(
+                        policy.effective, time(0), tzinfo=ZoneInfo(policy.timezone or "UTC")):
+                    continue  # nothing is owed before the policy takes effect: no clock, no cycle
                 recycled_since_start[index] = False
                 instances.append(self.start(policy, window, len(instances) + 1, lead, t))
             for index, (policy, window) in enumerate(self.windows):

@@ -12,9 +12,10 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import assume
 from hypothesis import strategies as st
@@ -135,6 +136,10 @@ calendar qh {
 """
 
 
+EFFECTIVE_DATES = ["2026-03-07", "2026-10-02", "2026-10-24", "2026-10-31", "2026-11-17", "2026-11-21",
+                   "2026-11-26", "2026-12-24"]  # a day or so after an anchor of the histories (below)
+
+
 def policy_set_of(text: str) -> PolicySet:
     """A generated policy text, parsed once (the test draws texts, so a failure prints the policy)."""
     found = _generated[text]
@@ -151,6 +156,14 @@ def generated_policies(draw: st.DrawFn) -> str:
     for name in calendars:
         lines.append(f"calendar {name} {{\n  {CALENDARS[name]}\n}}")
     lines.append(f"policy gen {{\n  calendar {calendars[0]}")
+    # An effective date inside the histories' span (their anchors run from March to December 2026),
+    # at local midnight in the policy's zone: starts before it open no clock.
+    effective = draw(st.sampled_from([None, None, None, *EFFECTIVE_DATES]))
+    if effective:
+        lines.append(f"  effective {effective}")
+        zone = draw(st.sampled_from([None, "America/New_York", "Australia/Sydney"]))
+        if zone:
+            lines.append(f'  timezone "{zone}"')
     own = draw(st.sampled_from(OWN))
     if own:
         lines.append("  " + own)
@@ -307,6 +320,8 @@ def with_an_event_on_an_edge(draw: st.DrawFn, reference: ReferenceEvaluator,
     found += verdict["actions"].values()  # escalation instants too: a pause that begins at one
     found += [instant(t) for t, event in reference.moments(ordered, seconds(ordered[-1].occurred_at) + 20 * 86400)
               if event is None]  # where an event leaves a `within` span
+    found += [datetime.combine(p.effective, time(0), tzinfo=ZoneInfo(p.timezone or "UTC")).astimezone(UTC)
+              for p in reference.ps.policies.values() if p.effective]  # a start exactly when a policy takes effect
     instants = sorted({t for t in found if t is not None and t.second == 0 and t.microsecond == 0})
     if not instants:
         return events

@@ -6,10 +6,10 @@ import re
 from typing import Any
 
 from sla_engine.engine.measures import Value
-from sla_engine.engine.targets import AT_RISK, MISSED, NO_DATA, ON_TARGET, TargetRow
+from sla_engine.engine.targets import AT_RISK, MISSED, NO_DATA, NOT_IN_EFFECT, ON_TARGET, TargetRow
 from sla_engine.reports.dashboard import MetricLine, OwnerLine, Report, Tile
 
-MARKS: dict[str, str] = {ON_TARGET: "✅", AT_RISK: "⚠️", MISSED: "❌", NO_DATA: "·"}
+MARKS: dict[str, str] = {ON_TARGET: "✅", AT_RISK: "⚠️", MISSED: "❌", NO_DATA: "·", NOT_IN_EFFECT: "–"}
 OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<", "==": "=", "!=": "≠"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 

@@ -13,11 +13,11 @@ from typing import Any
 from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from sla_engine.engine.targets import AT_RISK, MISSED, NO_DATA, ON_TARGET, TargetRow
+from sla_engine.engine.targets import AT_RISK, MISSED, NO_DATA, NOT_IN_EFFECT, ON_TARGET, TargetRow
 from sla_engine.reports.dashboard import Report, Tile
 from sla_engine.reports.render import cells
 
-COLORS = {ON_TARGET: "#2e7d32", AT_RISK: "#d99a00", MISSED: "#c62828", NO_DATA: "#9e9e9e"}
+COLORS = {ON_TARGET: "#2e7d32", AT_RISK: "#d99a00", MISSED: "#c62828", NO_DATA: "#9e9e9e", NOT_IN_EFFECT: "#b0bec5"}
 STATIC_CSP = Markup("default-src 'none'; style-src 'unsafe-inline'; img-src data:")
 
 
