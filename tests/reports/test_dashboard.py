@@ -160,7 +160,7 @@ def test_one_tile_per_commitment_with_its_person_its_history_and_what_it_counts(
     assert {row.group for row in contact.behind} == {(("owner", "ben@example.com"),)}
     assert [side for side, _ in report.sides()] == ["Marketing", "Sales", "Joint"]
     assert report.tally() == {status: sum(t.status == status for t in report.tiles)
-                              for status in ("on target", "at risk", "missed", "no data")}
+                              for status in ("on target", "at risk", "missed", "no data", "not in effect")}
 
 
 def test_a_count_in_progress_is_judged_against_its_share_of_the_goal_everywhere(tmp_path):
