@@ -249,7 +249,9 @@ def _judge(store: Store, evaluator: Evaluator, report: RunReport, size: int, rej
 
     def batches() -> Iterator[Batch]:
         for chunk in _chunks(store, size, rejudge_seconds):
-            histories = store.worklist.histories(chunk.listed, chunk.after, chunk.last)
+            # Read whole before its first batch goes out: no read stays open across a chunk's commit,
+            # where it would keep SQLite from starting the write-ahead log over.
+            histories = iter(list(store.worklist.histories(chunk.listed, chunk.after, chunk.last)))
             batch = list(islice(histories, BATCH_LEADS))
             if not batch:  # leads without events (all moved to other leads): the chunk still closes
                 closes.append(chunk)
