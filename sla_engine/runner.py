@@ -303,7 +303,7 @@ def _save_results(store: Store, results: list[LeadResult], run_id: int, as_of: d
     rows = {result.lead_id: [_stamped(instance.as_row(), stamps) for instance in result.instances]
             for result in results}
     now = iso(as_of)
-    for row in store.instances.save(rows, run_id):
+    for row in store.instances.save(rows, run_id, stamps):
         if row["status"] == ClockStatus.BREACHED and row["previous_status"] != ClockStatus.BREACHED:
             report.new_breach_count += 1
             if len(report.new_breaches) < MAX_KEPT:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from sla_engine.engine.status import FINAL_STATUSES
@@ -26,12 +27,16 @@ class Instances:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    def save(self, rows_by_lead: dict[str, list[dict[str, Any]]], run_id: int) -> list[dict[str, Any]]:
+    def save(self, rows_by_lead: dict[str, list[dict[str, Any]]], run_id: int,
+             judging: Mapping[tuple[str, str], str] | None = None) -> list[dict[str, Any]]:
         """Upsert each lead's instances; finished ones judged under another policy stay as judged.
 
         Returns the rows whose status is new (for "new breaches" and "new warnings"), in lead order,
         each with its ``previous_status`` and ``previous_warning_at``. An unchanged row is not
-        written again; a stored open instance the lead's rows no longer hold is withdrawn.
+        written again. A stored instance the lead's rows no longer hold is withdrawn when it is open,
+        or when it was judged under its window's definition judging now (``judging``: (policy, window)
+        → fingerprint): a late event showed the clock never ran. One finished under an earlier
+        definition stays as history.
         """
         existing: dict[str, dict[str, dict[str, Any]]] = {}
         for chunk in chunks(list(rows_by_lead)):
@@ -64,7 +69,9 @@ class Instances:
                 changed.append({**record, "previous_status": old["status"] if old else None,
                                 "previous_warning_at": old["warning_at"] if old else None})
             for key, old in before.items():
-                if key not in keep and old["status"] not in FINAL_STATUSES:
+                if key not in keep and (old["status"] not in FINAL_STATUSES
+                                        or (judging is not None
+                                            and judging.get((old["policy"], old["window"])) == old["policy_hash"])):
                     # An instance the history no longer supports (e.g. a corrected event) is withdrawn.
                     withdrawn.append((key,))
                     counts[_count_key(old)] -= 1

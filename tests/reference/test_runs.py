@@ -151,3 +151,32 @@ def test_a_back_dated_run_is_refused_or_equals_a_fresh_store(tmp_path_factory, e
         return
     if snapshot(store) != snapshot(fresh):
         raise AssertionError("a back-dated run left the store unlike a fresh store at that as-of")
+
+
+def test_a_late_recycle_withdraws_a_clock_an_earlier_run_opened_on_a_partial_history(tmp_path):
+    """Found by the test above: a run that had not yet seen the recycle disposition opened b2b_services' clock
+    when the lead moved to EMEA (not applicable: no goal for its tier); the whole history opens no such clock,
+    so the stored one, though finished, is withdrawn (it was judged under the same policy)."""
+    def event(n: int, minute: int, type_: str, payload: dict[str, Any], hour: int = 8) -> LeadEvent:
+        return LeadEvent.build(source="gen", lead_id="L3", type=type_, payload=payload,
+                               occurred_at=datetime(2026, 11, 17, hour, minute, tzinfo=UTC), event_id=f"L3-{n}")
+
+    on_time = [event(0, 7, "created", {"attributes": {
+                   "region": "NA", "country": "US", "lead_score": 66, "seniority": "director", "form": None,
+                   "industry": "Software", "company_size": 30, "target_account": True, "status": "New"}}, hour=6),
+               event(1, 58, "status_changed", {"field": "status", "old": None, "new": "Recycled"}, hour=7),
+               event(4, 16, "updated", {"changes": {"region": "EMEA"}})]
+    late = [event(2, 3, "disposition", {"disposition": "recycled", "reason": "not_icp", "notes": None}),
+            event(3, 5, "activity", {"channel": "email", "direction": "inbound", "outcome": None, "by": None}),
+            event(5, 17, "disposition", {"disposition": "disqualified", "reason": None, "notes": None})]
+    final = datetime(2026, 11, 21, 10, 11, tzinfo=UTC)
+    store = Store(tmp_path / "s.db")
+    run(store, on_time, datetime(2026, 11, 19, 1, 35, tzinfo=UTC))
+    assert any(row["window"] == "speed_to_lead" for row in store.instances.rows("L3"))
+    run(store, late, final)
+    fresh = Store(tmp_path / "fresh.db")
+    run(fresh, on_time + late, final)
+    assert snapshot(store) == snapshot(fresh)
+    assert not any(row["window"] == "speed_to_lead" for row in store.instances.rows("L3"))
+    store.close()
+    fresh.close()
