@@ -619,7 +619,7 @@ def main(argv: list[str] | None = None) -> int:
     rss_sizes = args.rss_leads if args.rss_leads is not None else []
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sla-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    with_peer = not args.no_peer
+    with_peer = not args.no_peer and not args.ingest_only  # ingest alone has no peer query
     if with_peer and importlib.util.find_spec("duckdb") is None:
         parser.error("the peer query needs DuckDB: pip install -e '.[bench]' (or pass --no-peer)")
     rows = run(sizes, rss_sizes, workdir, args.report_leads or [], ingest_only=args.ingest_only, with_peer=with_peer,
