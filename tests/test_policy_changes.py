@@ -77,3 +77,18 @@ def test_moving_a_rule_or_editing_a_comment_rejudges_nothing(tmp_path):
     text = POLICY.replace("policy inbound {", "# reviewed with sales ops\npolicy inbound {")
     report = evaluate_run(policy_set(text), store, [], AS_OF)
     assert report.policy_hash != policy_set(POLICY).content_hash and report.leads_evaluated == 0
+
+
+def test_an_effective_date_given_later_removes_the_unfinished_clocks_that_started_before_it(tmp_path):
+    store = Store(tmp_path / "s.db")
+    judged_into(store, POLICY)  # every clock starts between 16 and 23 November
+    finished = {row["key"] for row in store.instances.rows() if row["status"] in ("met", "cancelled", "not_applicable")}
+    text = POLICY.replace("policy inbound {\n",
+                          'policy inbound {\n  effective 2026-11-25\n  timezone "America/New_York"\n')
+    report = evaluate_run(policy_set(text), store, [], AS_OF)
+    assert report.leads_evaluated == 18  # the date decides which leads get a clock: every lead is judged again
+    # Finished judgements stay (docs/semantics.md, Policy changes); a clock still running or breached is owed nothing.
+    assert finished and {row["key"] for row in store.instances.rows()} == finished
+    fresh = Store(tmp_path / "fresh.db")
+    judged_into(fresh, text)
+    assert fresh.instances.rows() == []  # judged under the date from the start: no clock at all

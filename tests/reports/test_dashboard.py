@@ -187,3 +187,28 @@ def test_text_fits_100_columns_without_breaking_a_word(report):
         assert len(line) <= 100, line
     assert "ben@example.com" in text.split()  # an e-mail address stays whole
     assert "Contacted within the window" in text
+
+
+def test_a_policy_not_yet_in_effect_shows_grey_tiles_that_say_so_in_every_format(tmp_path):
+    from tests.reports.dataset import POLICY
+
+    text = POLICY.replace('policy inbound {\n  timezone "America/New_York"\n',
+                          'policy inbound {\n  timezone "America/New_York"\n  effective 2026-11-23\n')
+    policies, store = build_store(tmp_path / "e.db", text)
+    try:
+        result = build_report(policies, store, AS_OF, "2026-W47")  # the week before the date
+    finally:
+        store.close()
+    assert {str(tile.status) for tile in result.tiles} == {"not in effect"}
+    assert result.tally()["not in effect"] == len(result.tiles) and result.tally()["missed"] == 0
+    mqls = next(tile for tile in result.tiles if tile.target == "mqls")
+    assert [str(row.status) for row in mqls.history][-2:] == ["not in effect", "not in effect"]
+    assert mqls.counts == "not in effect: the policy takes effect on 2026-11-23; nothing is owed before"
+    lines = render(result, "text").splitlines()
+    assert all(len(line) <= 100 for line in lines)
+    assert any(line.startswith("  – not in effect MQLs delivered") for line in lines), lines
+    assert any(line.strip().startswith("not in effect in 2026-W47 · last periods – –") for line in lines), lines
+    page = render(result, "html")
+    assert 'class="tile s-not-in-effect"' in page and '<span class="status">not in effect</span>' in page
+    assert "2026-W47: - (goal -, not in effect)" in page  # the sparkline's bar says it in words too
+    assert "not in effect" in render(result, "markdown") and '"not in effect"' in render(result, "json")

@@ -6,8 +6,10 @@ import textwrap
 
 import click
 
+from sla_engine.engine.targets import NOT_IN_EFFECT
 from sla_engine.reports.dashboard import Report, Tile
 from sla_engine.reports.render.cells import (
+    MARKS,
     behind_text,
     clean,
     fmt_goal,
@@ -68,10 +70,13 @@ def table(rows: list[dict[str, str]], width: int = WIDTH) -> list[str]:
 def tile_lines(tile: Tile) -> list[str]:
     """A tile in three or four lines: status, label and who; value against goal; what it counts."""
     so_far = " so far" if tile.row.in_progress else ""
-    spark = " ".join(fmt_number(r.value, r.unit) for r in tile.history[-6:])
-    lines = wrap(f"{fmt_status(tile.status):<13} {clean(tile.label)} · {clean(tile.accountable)}", WIDTH, "  ")
-    lines += wrap(f"{fmt_number(tile.row.value, tile.row.unit)} against {fmt_goal(tile.row)} in "
-                  f"{tile.row.period.label}{so_far} · last periods {spark}", WIDTH, "      ")
+    spark = " ".join(MARKS[NOT_IN_EFFECT] if r.status == NOT_IN_EFFECT else fmt_number(r.value, r.unit)
+                     for r in tile.history[-6:])
+    lines = wrap(f"{fmt_status(tile.status):<15} {clean(tile.label)} · {clean(tile.accountable)}", WIDTH, "  ")
+    judged = (f"{tile.status} in {tile.row.period.label}" if tile.status == NOT_IN_EFFECT
+              else f"{fmt_number(tile.row.value, tile.row.unit)} against {fmt_goal(tile.row)} in "
+                   f"{tile.row.period.label}{so_far}")
+    lines += wrap(f"{judged} · last periods {spark}", WIDTH, "      ")
     lines += wrap(f"counts {clean(tile.counts)}", WIDTH, "      ")
     if tile.behind:
         lines += wrap(behind_text(tile), WIDTH, "      ")
