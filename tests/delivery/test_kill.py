@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -74,13 +75,17 @@ print("done", flush=True)
 """
 
 
-def run_and_kill(args: dict, kill_after: float | None) -> bool:
-    """One `deliver` process, killed `kill_after` seconds after it is ready (None: let it finish). True if killed."""
+def run_and_kill(args: dict, kill_after: float | None, mails_first: Callable[[], bool] | None = None) -> bool:
+    """One `deliver` process, killed `kill_after` seconds after it is ready (None: let it finish), or, given
+    ``mails_first``, that long after it says mail has started going out. True if killed."""
     child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)], cwd=ROOT, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert child.stdout is not None and child.stderr is not None
     assert child.stdout.readline() == "ready\n", child.stderr.read()
     if kill_after is not None:
+        deadline = time.monotonic() + 30
+        while mails_first is not None and not mails_first() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.002)
         time.sleep(kill_after)
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
@@ -123,8 +128,12 @@ def test_sigkill_at_random_instants_loses_no_mail_and_no_row_is_acted_on_twice(t
         runs += 1
         arrived = len(smtp.messages)
         killing = kills < 5 and runs < 30  # then runs finish what is left, with nothing killed
+        # Every other kill waits for this run's first mail, so kills land while a batch is going out whatever
+        # the machine's speed; the others fall at any instant (claiming, writing, between batches).
+        on_mail = runs % 2 == 0
         killed = run_and_kill({**base, "now": (LATER + timedelta(minutes=runs)).isoformat()},
-                              rng.uniform(0.0, 0.6) if killing else None)
+                              (rng.uniform(0.0, 0.03) if on_mail else rng.uniform(0.0, 0.6)) if killing else None,
+                              (lambda arrived=arrived: len(smtp.messages) > arrived) if on_mail else None)
         kills += killed and len(smtp.messages) > arrived  # a kill that came while mail was going out
     assert kills >= 3, f"only {kills} kills during sending in {runs} runs: the test did not test"
 
