@@ -166,18 +166,7 @@ def recency_by_kind(policy_set: PolicySet) -> dict[str, tuple[timedelta, ...]]:
     a condition may change (a lead stops qualifying), so the lead is judged again at that instant.
     """
     found: dict[str, set[timedelta]] = {}
-
-    def walk(node: Any) -> None:
+    for node in m.nodes_within(list(policy_set.declarations())):
         if isinstance(node, m.Count) and node.within is not None:
             found.setdefault(node.event, set()).add(timedelta(seconds=node.within.seconds))
-        if isinstance(node, m.Node):
-            for name in type(node).model_fields:
-                if name != "pos":
-                    walk(getattr(node, name))
-        elif isinstance(node, list | tuple):
-            for item in node:
-                walk(item)
-
-    for declaration in policy_set.declarations():
-        walk(declaration)
     return {kind: tuple(sorted(spans)) for kind, spans in found.items()}

@@ -8,6 +8,7 @@ reformatting changed nothing but layout.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import date, time, timedelta
 from typing import Annotated, Any, Literal, Union
 
@@ -468,6 +469,19 @@ class PolicyFile(Node):
     path: str
     declarations: list[Declaration] = Field(default_factory=list)
     repeated: list[Repeated] = Field(default_factory=list, exclude=True)  # a diagnosis of the text, not meaning
+
+
+def nodes_within(value: Any) -> Iterator[Node]:
+    """Every node in a node, list or tuple, depth first (positions are not nodes): for questions
+    asked of a whole policy set, such as which channels or recency spans it uses."""
+    if isinstance(value, Node):
+        yield value
+        for name in type(value).model_fields:
+            if name != "pos":
+                yield from nodes_within(getattr(value, name))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from nodes_within(item)
 
 
 def without_positions(value: Any) -> Any:

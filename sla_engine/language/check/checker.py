@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sla_engine.language import model as m
 from sla_engine.language.check.base import _sorted
 from sla_engine.language.check.names import NameChecks
@@ -32,21 +30,8 @@ def check_policy_set(policy_set: PolicySet, channels: Channels | None = None,
 
 def channels_used(policy_set: PolicySet) -> list[str]:
     """The channels a policy set's escalations name (``via CHANNEL``), for saying who delivers each."""
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, m.Notify):
-            if node.channel is not None:
-                found.add(node.channel)
-        elif isinstance(node, m.Node):
-            for name in type(node).model_fields:
-                walk(getattr(node, name))
-        elif isinstance(node, list | tuple):
-            for item in node:
-                walk(item)
-
-    for declaration in policy_set.declarations():
-        walk(declaration)
+    found = {node.channel for node in m.nodes_within(list(policy_set.declarations()))
+             if isinstance(node, m.Notify) and node.channel is not None}
     return sorted(found)
 
 
