@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from sla_engine.events import EventRow, LeadEvent, event_row
 from sla_engine.store.leads import Leads
@@ -82,6 +82,8 @@ E = TypeVar("E", LeadEvent, StoredEvent, StoredRow)
 class Events:
     """The ``events`` table; marks the leads of new or changed events dirty through ``Leads``."""
 
+    batch_size: ClassVar[int] = EVENT_BATCH  # rows per ``_upsert_batch``
+
     def __init__(self, conn: sqlite3.Connection, leads: Leads) -> None:
         self.conn = conn
         self.leads = leads
@@ -107,7 +109,7 @@ class Events:
         ingest = self.begin_ingest() if ingest is None else ingest
         done = Upserted(0, 0, [])
         rows = iter(rows)
-        while batch := [(*row, run_id) for row in islice(rows, EVENT_BATCH)]:
+        while batch := [(*row, run_id) for row in islice(rows, self.batch_size)]:
             batch_done = self._upsert_batch(batch, ingest)
             done = Upserted(done.written + batch_done.written, done.unchanged + batch_done.unchanged,
                             done.conflicts + batch_done.conflicts)

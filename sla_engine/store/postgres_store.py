@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from itertools import islice
 from typing import Any, ClassVar
 
 from sla_engine.store.db import Store
@@ -62,23 +61,13 @@ class PostgresWorklist(Worklist):
 
 class PostgresEvents(Events):
     conn: PortableConnection  # type: ignore[assignment]  # the repositories' connection, on PostgreSQL
+    batch_size = COPY_BATCH
 
     def begin_ingest(self) -> Ingest:
         """Ids this ingest writes are kept in a temporary table (``ingest_written``), emptied here."""
         self._temp_tables()
         self.conn.execute("TRUNCATE ingest_written")
         return Ingest(0)
-
-    def upsert_rows(self, rows: Any, run_id: int | None, ingest: Ingest | None = None) -> Upserted:
-        ingest = self.begin_ingest() if ingest is None else ingest
-        self._temp_tables()
-        done = Upserted(0, 0, [])
-        rows = iter(rows)
-        while batch := [(*row, run_id) for row in islice(rows, COPY_BATCH)]:
-            part = self._upsert_batch(batch, ingest)
-            done = Upserted(done.written + part.written, done.unchanged + part.unchanged,
-                            done.conflicts + part.conflicts)
-        return done
 
     def _temp_tables(self) -> None:
         # Created again after a rolled-back transaction (a dry run) took them away.
@@ -97,6 +86,7 @@ class PostgresEvents(Events):
         """COPY the batch in; when none of its ids is stored or repeated, one INSERT … SELECT writes it."""
         if not rows:
             return Upserted(0, 0, [])
+        self._temp_tables()  # an ingest begun in a rolled-back transaction (a dry run) finds them gone
         self._copy_in(rows)
         met = self.conn.execute(
             "SELECT e.event_id, e.lead_id, e.occurred_at, e.source, e.type, e.payload, "

@@ -43,6 +43,19 @@ def test_events_upsert_by_id_and_only_changes_mark_a_lead_for_judging(open_store
     assert [lead for lead, _ in store.worklist.histories(DUE, None, "L1")] == ["L1"]
 
 
+def test_an_ingest_begun_before_a_rolled_back_transaction_still_stores_its_events(open_store):
+    """A dry run rolls its transaction back (on PostgreSQL that drops the ingest's temporary tables);
+    batches of an ingest that continues in the next transaction are still stored."""
+    store = open_store()
+    with store.transaction(rollback=True):
+        ingest = store.events.begin_ingest()
+        store.events.upsert_rows(map(event_row, [created("L1", at(23, 9), lead_score=95)]), 1, ingest)
+    assert store.count("events") == 0
+    with store.transaction():
+        assert store.events.upsert_rows(map(event_row, [assigned("L1", at(23, 9, 1))]), 2, ingest).written == 1
+    assert store.count("events") == 1
+
+
 def stored(store: Store) -> dict[str, tuple]:
     rows = store.conn.execute("SELECT event_id, lead_id, payload, ingested_run FROM events")
     return {row[0]: tuple(row[1:]) for row in rows}
