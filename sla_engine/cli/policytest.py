@@ -80,8 +80,9 @@ def policy_test(ctx: click.Context, paths: tuple[Path, ...], pattern: str | None
 @click.command("diff")
 @click.argument("old")
 @click.argument("new")
-@click.option("--events", "events", metavar="DB|csv:PATH",
-              help="The history to re-judge: a store, or csv:PATH of an event log (default: the configured store).")
+@click.option("--events", "events", metavar="DB|URL|csv:PATH",
+              help="The history to re-judge: a store (an SQLite file or a postgresql:// URL, only read), or "
+                   "csv:PATH of an event log (default: the configured store).")
 @click.option("--as-of", "as_of", help="Judge as of this instant (ISO 8601 with zone; default: now).")
 @click.option("--format", "output", type=click.Choice(["text", "markdown", "json"]), default="text")
 @click.option("--policies", type=click.Path(path_type=Path),
@@ -108,7 +109,7 @@ def policy_diff(ctx: click.Context, old: str, new: str, events: str | None, as_o
         try:
             old_side = resolve_side(old, policy_path, workdir, "old")
             new_side = resolve_side(new, policy_path, workdir, "new")
-            source = open_events(events or str(config.db_path), workdir)
+            source = open_events(events or str(config.db_location), workdir)
             with bars() as progress_bars:
                 result = run_diff(old_side, new_side, source, moment, workdir, limit=limit,
                                   progress=progress_bars.bar("judging leads under both policy sets"))

@@ -1,18 +1,18 @@
 """`sla-engine diff OLD NEW`: re-judge the same lead history under two policy sets and say what changes.
 
 OLD and NEW are each a directory or a git revision of the repository that holds the policies
-(materialized with `git archive` into a temporary directory). Events come from a store or an
-event-log CSV and are streamed lead by lead: each lead is judged under both sets in memory,
-its clocks compared (tier, deadline, outcome, escalations fired), and only counts and a capped
-list of changed leads are kept, so a year of events fits in memory. Targets are judged per
-period over throwaway stores, one per side. The user's store is only read.
+(materialized with `git archive` into a temporary directory). Events come from a store (SQLite
+or PostgreSQL, ``store/replay.py``) or an event-log CSV and are streamed lead by lead: each lead
+is judged under both sets in memory, its clocks compared (tier, deadline, outcome, escalations
+fired), and only counts and a capped list of changed leads are kept, so a year of events fits in
+memory. Targets are judged per period over throwaway SQLite stores, one per side, in the
+temporary directory whichever store the events come from. The user's store is only read.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import subprocess
 import tarfile
 import time
@@ -31,7 +31,8 @@ from sla_engine.engine.trace import policy_zone
 from sla_engine.events import LeadEvent
 from sla_engine.language.actions import describe_action
 from sla_engine.language.policy_set import PolicySet, build_policy_set, load_policy_set, policy_files
-from sla_engine.store.events import histories_until, lead_count_until, open_read_only
+from sla_engine.store.errors import StoreError
+from sla_engine.store.replay import Replay, SQLiteReplay, open_replay
 
 NEW_CLOCK, CLOCK_GONE = "new clock", "clock gone"
 CHANGE_KINDS = ("tier", "deadline", "outcome", "escalations", NEW_CLOCK, CLOCK_GONE)
@@ -125,33 +126,34 @@ def same_policies(old: Side, new: Side) -> bool:
 
 @dataclass
 class EventSource:
-    """Lead histories, one lead at a time in lead order, from a store's events."""
+    """Lead histories, one lead at a time in lead order, from a store's events (either store, read only)."""
 
-    label: str
-    conn: sqlite3.Connection
-    rejected: int = 0
+    replay: Replay
+    rejected: int = 0  # rows of an event log the csv connector could not read
+
+    @property
+    def label(self) -> str:
+        return self.replay.label
 
     def histories(self, as_of: datetime) -> Iterator[tuple[str, list[LeadEvent]]]:
-        return histories_until(self.conn, as_of)
+        return self.replay.histories(as_of)
 
     def lead_count(self, as_of: datetime) -> int:
-        return lead_count_until(self.conn, as_of)
+        return self.replay.lead_count(as_of)
 
     def close(self) -> None:
-        self.conn.close()
+        self.replay.close()
 
 
 def open_events(spec: str, workdir: Path) -> EventSource:
-    """``PATH`` of a store (read only) or ``csv:PATH`` of an event log (read into a scratch store)."""
+    """A store (an SQLite ``PATH`` or a ``postgresql://`` URL, read only) or ``csv:PATH`` of an event log
+    (read into a scratch store)."""
     if spec.startswith("csv:"):
         return _csv_events(spec, workdir)
-    path = Path(spec)
-    if not path.is_file():
-        raise DiffError(f"{path}: no such store; run `sla-engine evaluate` first or pass --events csv:PATH")
     try:
-        return EventSource(str(path), open_read_only(path))
-    except sqlite3.DatabaseError as error:
-        raise DiffError(f"{path}: not an sla-engine store ({error})") from None
+        return EventSource(open_replay(spec))
+    except StoreError as error:
+        raise DiffError(str(error)) from None
 
 
 def _csv_events(spec: str, workdir: Path) -> EventSource:
@@ -172,8 +174,7 @@ def _csv_events(spec: str, workdir: Path) -> EventSource:
     except (ConnectorError, PluginError, KeyError) as error:
         store.close()
         raise DiffError(str(error).strip("'")) from None
-    conn = store.conn
-    return EventSource(spec, conn, rejected=counts.quarantined)
+    return EventSource(SQLiteReplay(store.conn, spec), rejected=counts.quarantined)
 
 
 # ---------------------------------------------------------------- comparing one lead
