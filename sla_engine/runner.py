@@ -317,7 +317,7 @@ def _save_results(store: Store, results: list[LeadResult], run_id: int, as_of: d
         for lead_rows in rows.values():
             report.instances.extend(lead_rows)
     owners = {result.lead_id: result.state.get("owner") for result in results if result.actions}
-    report.actions_due += store.record_actions((a for result in results for a in result.actions), run_id, owners)
+    report.actions_due += store.outbox.record((a for result in results for a in result.actions), run_id, owners)
     store.leads.save_stage_entries({result.lead_id: result.stage_entries for result in results})
     store.leads.save(((result.lead_id, result.state, result.next_check) for result in results), run_id)
 
@@ -351,4 +351,4 @@ def record_target_escalations(policy_set: PolicySet, store: Store, as_of: dateti
     if not any(level.when == "missed" for policy in policy_set.policies.values()
                for target in policy.targets for level in target.escalations):
         return 0
-    return store.record_actions(due_target_escalations(Metrics(store, policy_set), as_of, since), run_id)
+    return store.outbox.record(due_target_escalations(Metrics(store, policy_set), as_of, since), run_id)

@@ -26,8 +26,6 @@ from sla_engine.connector import (
     fingerprint,
 )
 from sla_engine.events import EventRow, LeadEvent, event_row
-from sla_engine.store import owners as owner_store
-from sla_engine.store import sync_state
 from sla_engine.store.db import Store
 from sla_engine.store.events import EVENT_BATCH
 
@@ -122,7 +120,7 @@ class Pull:
         self.name = connector.name
         self.until = until.astimezone(UTC)
         lookback = timedelta(seconds=connector.config.lookback_seconds)
-        self.since = start_cursors(sync_state.load_cursors(store, self.name), connector.streams, lookback)
+        self.since = start_cursors(store.sync_state.cursors(self.name), connector.streams, lookback)
         self.result: PullResult | None = None
         self.count = 0
         self.owners: list[Owner] | None = None
@@ -160,9 +158,9 @@ class Pull:
 
     def save(self, store: Store) -> None:
         """Advance the cursors and replace the owners; call in the transaction that stored this pull's events."""
-        sync_state.save_cursors(store, self.name, self.new_cursors())
+        store.sync_state.save_cursors(self.name, self.new_cursors())
         if self.owners is not None:
-            owner_store.replace(store, self.name, self.owners)
+            store.owners.replace(self.name, self.owners)
 
 
 def open_pulls(store: Store, connectors: Sequence[Connector], until: datetime) -> list[Pull]:
@@ -261,7 +259,7 @@ def plan_push(store: Store, target: Connector, updates: Sequence[Update]) -> lis
     """What must be sent: everything for a snapshot target, else only what changed since the last push."""
     if target.snapshot_push:
         return list(updates)
-    done = sync_state.pushed(store, target.name)
+    done = store.sync_state.pushed(target.name)
     return [u for u in updates if done.get(update_key(u)) != fingerprint(u)]
 
 
@@ -275,7 +273,7 @@ def push_updates(store: Store, target: Connector, updates: Sequence[Update], *, 
     report.results = results
     if not target.snapshot_push:
         with store.transaction():
-            sync_state.record_pushed(store, target.name, [
+            store.sync_state.record_pushed(target.name, [
                 (r.key, fingerprint(by_key[r.key]), r.remote_id) for r in results if r.ok and r.key in by_key
             ])
     return report

@@ -61,7 +61,7 @@ def history(leads: int = 12) -> list[LeadEvent]:
 def snapshot(store: Store) -> tuple[list[dict], list[tuple]]:
     instances = [{k: v for k, v in row.items() if k not in ("first_run", "updated_run")}
                  for row in store.instances.rows()]
-    outbox = [(r["key"], r["due_at"], r["action"]) for r in store.outbox()]
+    outbox = [(r["key"], r["due_at"], r["action"]) for r in store.outbox.rows()]
     stages = list(store.conn.execute("SELECT * FROM stage_entries ORDER BY 1, 2, 3"))
     return instances, outbox, stages
 

@@ -508,7 +508,7 @@ def explain(ctx: click.Context, lead_id: str, window_name: str | None, policies:
     store = open_existing_store(db_path)
     try:
         events = store.events.of_lead(lead_id)
-        people = {ident: owners.label(owner) for ident, owner in owners.all_owners(store).items()}
+        people = {ident: owners.label(owner) for ident, owner in store.owners.all().items()}
         moment = as_of_or_last_run(as_of, store)
     finally:
         store.close()

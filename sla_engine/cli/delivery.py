@@ -140,12 +140,11 @@ def outbox(ctx: click.Context, db: Path | None, status: str | None, owner: str |
            limit: int | None, output: str) -> None:
     """List the outbox: what is due, sent, failing or dead, and why."""
     from sla_engine.store import owners
-    from sla_engine.store.outbox import list_rows
 
     store = open_existing_store(app.store_path(load_config(ctx), None, db))
     try:
-        rows = list_rows(store, status, limit, owner=owner, recipient=recipient)
-        people = {ident: owners.label(person) for ident, person in owners.all_owners(store).items()}
+        rows = store.outbox.rows(status, limit, owner=owner, recipient=recipient)
+        people = {ident: owners.label(person) for ident, person in store.owners.all().items()}
     finally:
         store.close()
     if output == "json":

@@ -115,7 +115,7 @@ def _send_review(ctx: click.Context, policies: Path | None, db: Path | None, per
             rows = review_rows(result, policy_set.contacts, moment)
             last = store.runs.last()
             with store.transaction():
-                new = store.record_actions(rows, last["id"] if last else 0)
+                new = store.outbox.record(rows, last["id"] if last else 0)
             click.echo(f"review {label}: {new} new message(s) for {len(rows)} accountable contact(s)", err=True)
             delivered = app.run_delivery(policy_set, store, policy_dir, moment, dry_run=False, connectors=[],
                                          settings=config.delivery)

@@ -1,6 +1,6 @@
 """``deliver``: send what the outbox holds, once, across cron runs that overlap or die.
 
-Each row goes through claim → send → mark, each step committed on its own (store/outbox.py).
+Each row goes through claim → send → mark, each step committed on its own (``store.outbox``).
 Notifications go through notifier plugins; reassignments, tasks and field changes go
 through the lead's source connector when it can push, and are recorded as events so the
 next evaluate sees them. Before anything is sent, rows nobody needs any more are retired:
@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from sla_engine.connector import Connector, FieldChange, OwnerChange, TaskRequest, Update, stable_event
 from sla_engine.delivery.message import Item, Message, Templates
-from sla_engine.delivery.reassign import eligible, members_of, pick, remember_pick
+from sla_engine.delivery.reassign import eligible, members_of, pick
 from sla_engine.delivery.recipients import Address, Directory, Person, Unresolved
 from sla_engine.delivery.report import DeliveryReport
 from sla_engine.delivery.secrets import MissingSecret, scrub
@@ -42,7 +42,6 @@ from sla_engine.language.policy_set import PolicySet
 from sla_engine.language.vocabulary import SHIPPED_CHANNELS, Channels
 from sla_engine.safe_text import one_line, safe_link
 from sla_engine.store import outbox
-from sla_engine.store import owners as owner_store
 from sla_engine.store.db import Store, iso
 
 SOURCE = "sla-engine"
@@ -87,7 +86,7 @@ class Delivery:
         self.now = utc(now)
         self.dry_run = dry_run
         self.connectors = {c.event_source(): c for c in connectors}
-        self.owners = owner_store.all_owners(store)
+        self.owners = store.owners.all()
         self.directory = Directory(policy_set, people, self.owners)
         self.factories = dict(notifiers) if notifiers is not None else _plugin_notifiers()
         # The channels whose notifier sends to an address (the shipped ones always do), in the order tried.
@@ -121,7 +120,7 @@ class Delivery:
     def run(self) -> DeliveryReport:
         self.resend_in_flight()
         self.expire_backlog()
-        for row in outbox.due_rows(self.store, self.now, self.batch):
+        for row in self.store.outbox.due(self.now, self.batch):
             self.take(row)
             if self.held >= self.batch:
                 self.flush()
@@ -133,7 +132,7 @@ class Delivery:
     def resend_in_flight(self) -> None:
         """Finish what a dead run claimed, each message whole: its rows go out together under their key."""
         message: str | None = None
-        for row in outbox.in_flight(self.store, self.batch):
+        for row in self.store.outbox.in_flight(self.batch):
             if row["idempotency_key"] != message and self.held >= self.batch:
                 self.flush()  # only between messages: a resend split in two would reuse one key for both
             message = row["idempotency_key"]
@@ -147,7 +146,7 @@ class Delivery:
         """
         if self.max_age is None or self.dry_run:
             return
-        self.report.expired += outbox.expire(self.store, self.now - self.max_age, self.expired_tail(), self.batch)
+        self.report.expired += self.store.outbox.expire(self.now - self.max_age, self.expired_tail(), self.batch)
 
     def take(self, row: dict[str, Any]) -> None:
         """One due row: retired, held for sending, or (a CRM action) done now."""
@@ -194,11 +193,11 @@ class Delivery:
     def write(self) -> None:
         """Recipients noted, retirements and deferrals, a batch per transaction (a dry run writes nothing)."""
         if self.addressing and not self.dry_run:
-            outbox.address(self.store, self.addressing)
+            self.store.outbox.address(self.addressing)
         if self.retiring and not self.dry_run:
-            outbox.retire(self.store, self.retiring)
+            self.store.outbox.retire(self.retiring)
         if self.deferring and not self.dry_run:
-            outbox.defer(self.store, self.deferring)
+            self.store.outbox.defer(self.deferring)
         self.retiring, self.deferring, self.addressing = [], [], []
 
     # ------------------------------------------------------------ rows nobody needs any more
@@ -300,7 +299,7 @@ class Delivery:
         """One digest a day: a recipient who had one today gets the rest at the next local midnight."""
         if self.digest != "day" or recipient in self.reached:
             return False
-        last = outbox.last_sent_to(self.store, recipient)
+        last = self.store.outbox.last_sent_to(recipient)
         zone = self.zone_of(notices[0])
         today = self.now.astimezone(zone).date()
         if last is None or last.astimezone(zone).date() < today:
@@ -345,7 +344,7 @@ class Delivery:
                 self.notifier("stdout", fallback=True).send(message)
             return
         self.checkpoint("claim")
-        outbox.claim(self.store, keys, idem, recipient, json.dumps({"name": first.person.name}))
+        self.store.outbox.claim(keys, idem, recipient, json.dumps({"name": first.person.name}))
         self.checkpoint("claimed")
         try:
             self.notifier(first.channel).send(message)
@@ -353,7 +352,7 @@ class Delivery:
             self.failed([n.row for n in notices], f"{type(error).__name__}: {error}")
             return
         self.checkpoint("sent")
-        outbox.mark_sent(self.store, keys, self.now)
+        self.store.outbox.mark_sent(keys, self.now)
         self.checkpoint("marked")
         self.reached.add(recipient)
         self.report.sent += len(keys)
@@ -420,9 +419,9 @@ class Delivery:
             return
         with self.store.transaction():
             if kind == "reassign" and not inflight and action.get("round_robin"):
-                remember_pick(self.store, str(action.get("team")), detail["owner"], self.now)
+                self.store.round_robin.remember_pick(str(action.get("team")), detail["owner"], self.now)
             via = target.name if target else None
-            outbox.claim(self.store, [row["key"]], outbox.idempotency_key([row["key"]]), via,
+            self.store.outbox.claim([row["key"]], outbox.idempotency_key([row["key"]]), via,
                          json.dumps(detail, sort_keys=True))
         self.checkpoint("claimed")
         if target is not None:
@@ -442,7 +441,7 @@ class Delivery:
                 event = stable_event(source=SOURCE, lead_id=lead_id, type=event_type, occurred_at=self.now,
                                      key=row["key"], payload=payload)
                 self.store.events.upsert([event], None)
-            outbox.mark_sent(self.store, [row["key"]], self.now)
+            self.store.outbox.mark_sent([row["key"]], self.now)
         self.checkpoint("marked")
         if isinstance(update, OwnerChange):  # a later action of this pass (a task for the owner) sees the new one
             self.moved[lead_id] = (update.owner, [*lead.get("previous_owners", []), lead.get("owner")])
@@ -463,11 +462,11 @@ class Delivery:
         A target with no users synced (a CSV file) takes the person as written. A person with no
         active user there fails here, before anything is sent, naming the person and the CRM.
         """
-        if target is None or not owner_store.has_owners(self.store, target.name):
+        if target is None or not self.store.owners.has_owners(target.name):
             return who
         if who in self.owners and self.owners[who].active:
             return who  # already one of its ids
-        found = owner_store.id_for(self.store, target.name, who)
+        found = self.store.owners.id_for(target.name, who)
         if found is None:
             raise Unresolved(f"{who} ({role}) has no active user in {target.name}: add the user in that CRM "
                              "(with this email) or change the policy; nothing was sent")
@@ -534,7 +533,7 @@ class Delivery:
             self.report.note_error(key, message)
         if self.dry_run:
             return
-        dead = outbox.mark_failed(self.store, keys, message, self.now, max_attempts=self.max_attempts,
+        dead = self.store.outbox.mark_failed(keys, message, self.now, max_attempts=self.max_attempts,
                                   backoff=self.backoff, count_attempt=count_attempt)
         self.report.failed += len(keys) - len(dead)
         for row in rows:

@@ -57,15 +57,10 @@ def pick(store: Store, team: str, members: Sequence[str], candidates: Sequence[s
     if not candidates:
         raise Unresolved(f"no member of team {team!r} can take the lead now "
                          "(all previous owners, away, or outside the team's hours)")
-    last = store.last_pick(team)
+    last = store.round_robin.last_pick(team)
     start = members.index(last) + 1 if last in members else 0
     order = list(members[start:]) + list(members[:start])
     return next(member for member in order if member in candidates)
-
-
-def remember_pick(store: Store, team: str, member: str, now: datetime) -> None:
-    """Advance the turn; call in the transaction that claims the outbox row."""
-    store.remember_pick(team, member, now)
 
 
 def members_of(policy_set: PolicySet, team: str) -> list[str]:

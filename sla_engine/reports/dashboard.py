@@ -211,7 +211,7 @@ def build_report(policy_set: PolicySet, store: Store, as_of: datetime, period: s
     steps.done()
     report.speed = mx.speed_distribution(q, chosen)
     steps.done()
-    people = owners.all_owners(store)
+    people = store.owners.all()
     report.owners = [replace(line, owner=owners.short_label(people[line.owner])) if line.owner in people else line
                      for line in owner_lines(q, chosen)]
     steps.done()
@@ -316,7 +316,7 @@ def build_tile(q: Metrics, policy: m.Policy, target: m.Target, as_of: datetime, 
 def open_escalations(store: Store) -> list[OpenEscalation]:
     """What the outbox still owes: pending, in flight or failing, soonest first."""
     found = []
-    for row in store.outbox():
+    for row in store.outbox.rows():
         if row["status"] not in OPEN_STATUSES:
             continue
         try:

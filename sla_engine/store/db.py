@@ -2,8 +2,8 @@
 
 ``Store`` owns the one connection, the run lock and the transaction, and hands out one
 repository per aggregate, all sharing that connection: ``events``, ``leads``, ``instances``,
-``runs``, ``quarantine`` and ``worklist`` (the outbox, sync state and owners are function modules over a
-Store beside it). The file is versioned by ``PRAGMA user_version`` with ordered migrations.
+``runs``, ``quarantine``, ``worklist``, ``outbox``, ``round_robin``, ``sync_state`` and ``owners``.
+The file is versioned by ``PRAGMA user_version`` with ordered migrations.
 Every run holds an exclusive lock file for its whole duration, so an overlapping cron run waits
 (bounded) or exits with a clear message. A run commits its ingest, then each chunk of leads it
 judges; what is left to do is kept in the store (``worklist``), so a crash loses only the chunk
@@ -13,15 +13,13 @@ in flight and the next run goes on from there.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import sqlite_utils
 
@@ -29,10 +27,14 @@ from sla_engine.store.errors import StoreLocked, is_busy, store_error
 from sla_engine.store.events import Events
 from sla_engine.store.instances import Instances
 from sla_engine.store.leads import Leads
+from sla_engine.store.outbox import Outbox
+from sla_engine.store.owners import Owners
 from sla_engine.store.quarantine import Quarantine
+from sla_engine.store.round_robin import RoundRobin
 from sla_engine.store.runs import Runs
-from sla_engine.store.sql import dict_rows, iso
+from sla_engine.store.sql import iso as iso  # re-exported: the store's stored instants
 from sla_engine.store.sql import now_utc as now_utc  # re-exported: the store's clock
+from sla_engine.store.sync_state import SyncState
 from sla_engine.store.worklist import Worklist
 
 MIGRATIONS: list[str] = [
@@ -233,39 +235,6 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-# Actions are plain JSON with sorted keys; the encoder is built once, not once per action.
-_action_text = json.JSONEncoder(sort_keys=True).encode
-
-
-class OutboxAction(Protocol):
-    """What the outbox keeps of a due action: a clock's (engine.clock.DueAction) or a target's
-    (engine.targets.TargetAction, whose target name goes where a clock's window would)."""
-
-    @property
-    def key(self) -> str: ...
-    @property
-    def lead_id(self) -> str: ...
-    @property
-    def policy(self) -> str: ...
-    @property
-    def window(self) -> str: ...
-    @property
-    def cycle(self) -> int: ...
-    @property
-    def level(self) -> str: ...
-    @property
-    def action(self) -> dict[str, Any]: ...
-    @property
-    def due_at(self) -> datetime: ...
-
-
-def outbox_row(action: OutboxAction, run_id: int, owner: object = None) -> tuple[Any, ...]:
-    """A due action as an outbox row: the one encoder of that stored shape. ``owner`` is the lead's
-    owner as the run left it (a CRM id or an email), if it has one."""
-    return (action.key, action.lead_id, action.policy, action.window, action.cycle, action.level,
-            _action_text(action.action), iso(action.due_at), run_id, str(owner) if owner not in (None, "") else None)
-
-
 class Store:
     """The unit of work: one connection, the run lock, the transaction, and the repositories over them."""
 
@@ -284,6 +253,10 @@ class Store:
         self.runs = Runs(self.conn)
         self.quarantine = Quarantine(self.conn)
         self.worklist = Worklist(self.conn)
+        self.outbox = Outbox(self.conn, self.transaction)
+        self.round_robin = RoundRobin(self.conn)
+        self.sync_state = SyncState(self.conn)
+        self.owners = Owners(self.conn)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -416,43 +389,6 @@ class Store:
         """A report reads much of the store several times: map it into memory and cache generously."""
         self.conn.execute("PRAGMA mmap_size = 1073741824")
         self.conn.execute("PRAGMA cache_size = -262144")
-
-    # ------------------------------------------------------------ the outbox
-    def record_actions(self, actions: Iterable[OutboxAction], run_id: int,
-                       owners: Mapping[str, object] | None = None) -> int:
-        """Record due actions (a clock's or a target's) once per key; returns how many are new.
-
-        ``owners`` (lead id → its owner) records whose lead each row is about.
-        """
-        owner_of = owners or {}
-        cursor = self.conn.executemany(
-            'INSERT INTO outbox (key, lead_id, policy, "window", cycle, level, action, due_at, '
-            "created_run, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (outbox_row(action, run_id, owner_of.get(action.lead_id)) for action in actions),
-        )
-        return max(cursor.rowcount, 0)
-
-    def outbox(self, status: str | None = None) -> list[dict[str, Any]]:
-        if status is None:
-            return dict_rows(self.conn.execute("SELECT * FROM outbox ORDER BY due_at, key"))
-        return dict_rows(self.conn.execute("SELECT * FROM outbox WHERE status = ? ORDER BY due_at, key", (status,)))
-
-    def outbox_counts(self) -> dict[str, int]:
-        """How many outbox rows are in each status."""
-        return {str(s): int(n) for s, n in self.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status")}
-
-    def last_pick(self, team: str) -> str | None:
-        """The member a team's round robin gave the last lead to."""
-        row = self.conn.execute("SELECT last_member FROM round_robin WHERE team = ?", (team,)).fetchone()
-        return row[0] if row else None
-
-    def remember_pick(self, team: str, member: str, now: datetime) -> None:
-        """Advance a team's round robin; call in the transaction that claims the outbox row."""
-        self.conn.execute(
-            "INSERT INTO round_robin (team, last_member, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (team) DO UPDATE SET last_member = excluded.last_member, updated_at = excluded.updated_at",
-            (team, member, iso(now)),
-        )
 
 
 def sqlite_version(path: Path) -> int:

@@ -1,6 +1,8 @@
-"""The outbox: its rows' delivery states, each change committed on its own.
+"""The outbox: the due actions of every run, and their delivery states, each change committed on its own.
 
-A row is claimed (``sending``, attempt + 1, committed) before anything leaves the machine,
+A due action reaches the outbox once per key (``record``, in the run's transaction) through one
+encoder (``outbox_row``), whether a clock's or a target's. A row is claimed (``sending``,
+attempt + 1, committed) before anything leaves the machine,
 and marked ``sent`` after. A run that dies in between leaves it ``sending``: the next run
 sends it again with the same idempotency key, which receivers dedupe on; a row found in
 flight a second time is not sent a third time but marked ``dead`` for a person to look at, so
@@ -19,13 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sla_engine.store.db import Store, iso
-from sla_engine.store.sql import dict_rows
+from sla_engine.store.sql import dict_rows, iso
 
 PENDING, SENDING, SENT, FAILED, DEAD = "pending", "sending", "sent", "failed", "dead"
 OBSOLETE, EXPIRED = "obsolete", "expired"
@@ -36,191 +38,240 @@ BATCH = 500  # rows read, expired or retired per statement or transaction: what 
 # Rows still to deliver. Spelled as the outbox_open index's WHERE (migration 8), so SQLite uses that index.
 _OPEN = "status IN ('pending', 'sending', 'failed')"
 
+# Actions are plain JSON with sorted keys; the encoder is built once, not once per action.
+_action_text = json.JSONEncoder(sort_keys=True).encode
+
+
+class OutboxAction(Protocol):
+    """What the outbox keeps of a due action: a clock's (engine.clock.DueAction) or a target's
+    (engine.targets.TargetAction, whose target name goes where a clock's window would)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def lead_id(self) -> str: ...
+    @property
+    def policy(self) -> str: ...
+    @property
+    def window(self) -> str: ...
+    @property
+    def cycle(self) -> int: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def action(self) -> dict[str, Any]: ...
+    @property
+    def due_at(self) -> datetime: ...
+
+
+def outbox_row(action: OutboxAction, run_id: int, owner: object = None) -> tuple[Any, ...]:
+    """A due action as an outbox row: the one encoder of that stored shape. ``owner`` is the lead's
+    owner as the run left it (a CRM id or an email), if it has one."""
+    return (action.key, action.lead_id, action.policy, action.window, action.cycle, action.level,
+            _action_text(action.action), iso(action.due_at), run_id, str(owner) if owner not in (None, "") else None)
+
 
 def idempotency_key(keys: Sequence[str]) -> str:
     """The same rows always give the same key, whichever run sends them."""
     return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:32]
 
 
-def due_rows(store: Store, now: datetime, batch: int = BATCH) -> Iterator[dict[str, Any]]:
-    """Rows to send now, new or failed and past their backoff, oldest due first, a page at a time.
+class Outbox:
+    """The ``outbox`` table. A write that must survive a crash on its own (a claim, a retirement)
+    commits through the store's ``transaction``, or joins the caller's when one is open."""
 
-    Each page starts after the last row of the one before (due time, key), so a row the caller
-    updated meanwhile (sent, failed, deferred) is never read twice in one pass, and a pass holds
-    one page whatever the outbox's size. Rows left in flight by a dead run are ``in_flight``'s.
-    """
-    sql = (f"SELECT * FROM outbox INDEXED BY outbox_open WHERE {_OPEN} AND status != 'sending' "
-           "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND (due_at, key) > (?, ?) "
-           "ORDER BY due_at, key LIMIT ?")
-    yield from _pages(store, sql, [iso(now)], ("due_at", "key"), batch)
+    def __init__(self, conn: sqlite3.Connection, transaction: Callable[[], AbstractContextManager[None]]) -> None:
+        self.conn = conn
+        self.transaction = transaction
 
+    # ------------------------------------------------------------ recording
+    def record(self, actions: Iterable[OutboxAction], run_id: int,
+               owners: Mapping[str, object] | None = None) -> int:
+        """Record due actions (a clock's or a target's) once per key; returns how many are new.
 
-def in_flight(store: Store, batch: int = BATCH) -> Iterator[dict[str, Any]]:
-    """Rows a dead run left ``sending``, a page at a time, the rows of one message (one idempotency key) together."""
-    sql = ("SELECT *, coalesce(idempotency_key, '') AS message FROM outbox WHERE status = 'sending' "
-           "AND (coalesce(idempotency_key, ''), key) > (?, ?) ORDER BY message, key LIMIT ?")
-    for row in _pages(store, sql, [], ("message", "key"), batch):
-        del row["message"]
-        yield row
+        ``owners`` (lead id → its owner) records whose lead each row is about.
+        """
+        owner_of = owners or {}
+        cursor = self.conn.executemany(
+            'INSERT INTO outbox (key, lead_id, policy, "window", cycle, level, action, due_at, '
+            "created_run, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (outbox_row(action, run_id, owner_of.get(action.lead_id)) for action in actions),
+        )
+        return max(cursor.rowcount, 0)
 
+    # ------------------------------------------------------------ reading
+    def rows(self, status: str | None = None, limit: int | None = None, *, owner: str | None = None,
+             recipient: str | None = None) -> list[dict[str, Any]]:
+        """The rows in due order; ``owner`` (an email or a CRM owner id) keeps one rep's leads, the CRM's
+        ids of that email included; ``recipient`` keeps what goes to one address (``maria@example.com``,
+        ``#revenue``) or ``channel:address``, as far as a delivery has resolved it. Any case."""
+        where: list[str] = []
+        params: list[Any] = []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if owner:
+            where.append("(lower(owner) = lower(?) OR owner IN "
+                         "(SELECT owner_id FROM owners WHERE lower(email) = lower(?)))")
+            params += [owner.strip(), owner.strip()]
+        if recipient:
+            where.append("(lower(recipient) = lower(?) "
+                         "OR lower(substr(recipient, instr(recipient, ':') + 1)) = lower(?))")
+            params += [recipient.strip(), recipient.strip()]
+        sql = "SELECT * FROM outbox" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY due_at, key"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return dict_rows(self.conn.execute(sql, params))
 
-def _pages(store: Store, sql: str, params: list[Any], order: tuple[str, str],
-           batch: int) -> Iterator[dict[str, Any]]:
-    """Keyset paging: ``sql`` ends with ``(a, b) > (?, ?) ORDER BY a, b LIMIT ?``; ``order`` names a and b."""
-    after: tuple[Any, Any] = ("", "")
-    while True:
-        page = dict_rows(store.conn.execute(sql, [*params, *after, batch]))
-        if page:
-            after = (page[-1][order[0]], page[-1][order[1]])
-        yield from ({**row, "action": json.loads(row["action"])} for row in page)
-        if len(page) < batch:
-            return
+    def counts(self) -> dict[str, int]:
+        """How many outbox rows are in each status."""
+        return {str(s): int(n) for s, n in self.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status")}
 
+    def due(self, now: datetime, batch: int = BATCH) -> Iterator[dict[str, Any]]:
+        """Rows to send now, new or failed and past their backoff, oldest due first, a page at a time.
 
-def expire(store: Store, older_than: datetime, reason: str, batch: int = BATCH) -> int:
-    """Retire as ``expired`` every row due (or last let go) before ``older_than``; returns how many.
+        Each page starts after the last row of the one before (due time, key), so a row the caller
+        updated meanwhile (sent, failed, deferred) is never read twice in one pass, and a pass holds
+        one page whatever the outbox's size. Rows left in flight by a dead run are ``in_flight``'s.
+        """
+        sql = (f"SELECT * FROM outbox INDEXED BY outbox_open WHERE {_OPEN} AND status != 'sending' "
+               "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) AND (due_at, key) > (?, ?) "
+               "ORDER BY due_at, key LIMIT ?")
+        yield from self._pages(sql, [iso(now)], ("due_at", "key"), batch)
 
-    A page of the open rows per transaction, so a first run over years of
-    history retires its backlog in constant memory and a crash keeps what was retired. The
-    detail reads ``due <when><reason>``. Rows in flight finish instead.
-    """
-    cutoff = iso(older_than)
-    # Due before the cutoff bounds the index range; waiting since before it (a deferral or a backoff
-    # counts from when it let the row go) decides. A row deferred past its due time is later than both.
-    page_sql = (f"SELECT due_at, key FROM outbox INDEXED BY outbox_open WHERE {_OPEN} AND status != 'sending' "
-                "AND due_at < ? AND coalesce(next_attempt_at, due_at) < ? AND (due_at, key) > (?, ?) "
-                "ORDER BY due_at, key LIMIT ?")
-    expire_sql = ("UPDATE outbox SET status = 'expired', detail = 'due ' || substr(due_at, 1, 16) || ?, "
-                  "next_attempt_at = NULL WHERE key = ?")
-    expired = 0
-    after: tuple[str, str] = ("", "")
-    while True:
-        with store.transaction():
-            page = store.conn.execute(page_sql, (cutoff, cutoff, *after, batch)).fetchall()
-            store.conn.executemany(expire_sql, [(reason, key) for _, key in page])
-        expired += len(page)
-        if len(page) < batch:
-            return expired
-        after = page[-1]
+    def in_flight(self, batch: int = BATCH) -> Iterator[dict[str, Any]]:
+        """Rows a dead run left ``sending``, a page at a time, each message's rows (one idempotency key) together."""
+        sql = ("SELECT *, coalesce(idempotency_key, '') AS message FROM outbox WHERE status = 'sending' "
+               "AND (coalesce(idempotency_key, ''), key) > (?, ?) ORDER BY message, key LIMIT ?")
+        for row in self._pages(sql, [], ("message", "key"), batch):
+            del row["message"]
+            yield row
 
+    def _pages(self, sql: str, params: list[Any], order: tuple[str, str], batch: int) -> Iterator[dict[str, Any]]:
+        """Keyset paging: ``sql`` ends with ``(a, b) > (?, ?) ORDER BY a, b LIMIT ?``; ``order`` names a and b."""
+        after: tuple[Any, Any] = ("", "")
+        while True:
+            page = dict_rows(self.conn.execute(sql, [*params, *after, batch]))
+            if page:
+                after = (page[-1][order[0]], page[-1][order[1]])
+            yield from ({**row, "action": json.loads(row["action"])} for row in page)
+            if len(page) < batch:
+                return
 
-def claim(store: Store, keys: Sequence[str], idem: str, recipient: str | None, detail: str | None = None) -> None:
-    """Mark rows in flight before sending; committed, so a crash after this resends, never loses.
+    def last_sent_to(self, recipient: str) -> datetime | None:
+        """When a message last went to this recipient (for one digest a day)."""
+        row = self.conn.execute("SELECT max(sent_at) FROM outbox WHERE recipient = ? AND status = 'sent'",
+                                (recipient,)).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
 
-    A row already ``sending`` (resent after a crash) keeps its attempt count and key, and
-    counts one more send.
-    """
-    fresh = ("UPDATE outbox SET status = 'sending', attempts = attempts + 1, sends = 1, idempotency_key = ?, "
-             "recipient = ?, detail = coalesce(?, detail) WHERE key = ? AND status != 'sending'")
-    again = "UPDATE outbox SET sends = sends + 1 WHERE key = ? AND status = 'sending'"
-    with _joined(store):
-        store.conn.executemany(again, [(key,) for key in keys])
-        store.conn.executemany(fresh, [(idem, recipient, detail, key) for key in keys])
+    # ------------------------------------------------------------ delivery states
+    def expire(self, older_than: datetime, reason: str, batch: int = BATCH) -> int:
+        """Retire as ``expired`` every row due (or last let go) before ``older_than``; returns how many.
 
+        A page of the open rows per transaction, so a first run over years of
+        history retires its backlog in constant memory and a crash keeps what was retired. The
+        detail reads ``due <when><reason>``. Rows in flight finish instead.
+        """
+        cutoff = iso(older_than)
+        # Due before the cutoff bounds the index range; waiting since before it (a deferral or a backoff
+        # counts from when it let the row go) decides. A row deferred past its due time is later than both.
+        page_sql = (f"SELECT due_at, key FROM outbox INDEXED BY outbox_open WHERE {_OPEN} AND status != 'sending' "
+                    "AND due_at < ? AND coalesce(next_attempt_at, due_at) < ? AND (due_at, key) > (?, ?) "
+                    "ORDER BY due_at, key LIMIT ?")
+        expire_sql = ("UPDATE outbox SET status = 'expired', detail = 'due ' || substr(due_at, 1, 16) || ?, "
+                      "next_attempt_at = NULL WHERE key = ?")
+        expired = 0
+        after: tuple[str, str] = ("", "")
+        while True:
+            with self.transaction():
+                page = self.conn.execute(page_sql, (cutoff, cutoff, *after, batch)).fetchall()
+                self.conn.executemany(expire_sql, [(reason, key) for _, key in page])
+            expired += len(page)
+            if len(page) < batch:
+                return expired
+            after = page[-1]
 
-@contextmanager
-def _joined(store: Store) -> Iterator[None]:
-    """The caller's transaction when there is one (so a claim joins other writes), else our own."""
-    if store.conn.in_transaction:
-        yield
-    else:
-        with store.transaction():
+    def claim(self, keys: Sequence[str], idem: str, recipient: str | None, detail: str | None = None) -> None:
+        """Mark rows in flight before sending; committed, so a crash after this resends, never loses.
+
+        A row already ``sending`` (resent after a crash) keeps its attempt count and key, and
+        counts one more send.
+        """
+        fresh = ("UPDATE outbox SET status = 'sending', attempts = attempts + 1, sends = 1, idempotency_key = ?, "
+                 "recipient = ?, detail = coalesce(?, detail) WHERE key = ? AND status != 'sending'")
+        again = "UPDATE outbox SET sends = sends + 1 WHERE key = ? AND status = 'sending'"
+        with self._joined():
+            self.conn.executemany(again, [(key,) for key in keys])
+            self.conn.executemany(fresh, [(idem, recipient, detail, key) for key in keys])
+
+    @contextmanager
+    def _joined(self) -> Iterator[None]:
+        """The caller's transaction when there is one (so a claim joins other writes), else our own."""
+        if self.conn.in_transaction:
             yield
+        else:
+            with self.transaction():
+                yield
 
+    def mark_sent(self, keys: Sequence[str], now: datetime, detail: str | None = None) -> None:
+        """Done: never sent again. Call inside a transaction to join other writes (an event), else it commits."""
+        sql = ("UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL, next_attempt_at = NULL, "
+               "detail = coalesce(?, detail) WHERE key = ?")
+        with self._joined():
+            self.conn.executemany(sql, [(iso(now), detail, key) for key in keys])
 
-def mark_sent(store: Store, keys: Sequence[str], now: datetime, detail: str | None = None) -> None:
-    """Done: never sent again. Call inside a transaction to join other writes (an event), else it commits."""
-    sql = ("UPDATE outbox SET status = 'sent', sent_at = ?, last_error = NULL, next_attempt_at = NULL, "
-           "detail = coalesce(?, detail) WHERE key = ?")
-    with _joined(store):
-        store.conn.executemany(sql, [(iso(now), detail, key) for key in keys])
+    def mark_failed(self, keys: Sequence[str], error: str, now: datetime, *, max_attempts: int,
+                    backoff: timedelta, count_attempt: bool = False) -> list[str]:
+        """Record a failure with its error, which the caller has scrubbed of secrets; returns the keys now dead.
 
+        ``count_attempt`` is for failures found before a claim (an unresolvable recipient).
+        """
+        message = error[:MAX_ERROR]
+        dead: list[str] = []
+        with self.transaction():
+            for key in keys:
+                if count_attempt:
+                    self.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE key = ?", (key,))
+                attempts = int(self.conn.execute("SELECT attempts FROM outbox WHERE key = ?", (key,)).fetchone()[0])
+                if attempts >= max_attempts:
+                    status, retry_at = DEAD, None
+                    dead.append(key)
+                else:
+                    status, retry_at = FAILED, iso(now + backoff * (2 ** max(attempts - 1, 0)))
+                self.conn.execute(
+                    "UPDATE outbox SET status = ?, last_error = ?, next_attempt_at = ? WHERE key = ?",
+                    (status, message, retry_at, key),
+                )
+        return dead
 
-def mark_failed(store: Store, keys: Sequence[str], error: str, now: datetime, *, max_attempts: int,
-                backoff: timedelta, count_attempt: bool = False) -> list[str]:
-    """Record a failure with its error, which the caller has scrubbed of secrets; returns the keys now dead.
+    def retire(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Never send these (key, status, reason): ``obsolete``, ``expired``, or ``dead`` after two interrupted sends.
 
-    ``count_attempt`` is for failures found before a claim (an unresolvable recipient).
-    """
-    message = error[:MAX_ERROR]
-    dead: list[str] = []
-    with store.transaction():
-        for key in keys:
-            if count_attempt:
-                store.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE key = ?", (key,))
-            attempts = int(store.conn.execute("SELECT attempts FROM outbox WHERE key = ?", (key,)).fetchone()[0])
-            if attempts >= max_attempts:
-                status, retry_at = DEAD, None
-                dead.append(key)
-            else:
-                status, retry_at = FAILED, iso(now + backoff * (2 ** max(attempts - 1, 0)))
-            store.conn.execute(
-                "UPDATE outbox SET status = ?, last_error = ?, next_attempt_at = ? WHERE key = ?",
-                (status, message, retry_at, key),
-            )
-    return dead
+        One transaction for the lot: the caller hands a batch at a time.
+        """
+        assert all(status in (OBSOLETE, EXPIRED, DEAD) for _, status, _ in rows)
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE outbox SET status = ?, detail = ?, next_attempt_at = NULL, "
+                "last_error = CASE WHEN ? = 'dead' THEN ? ELSE last_error END WHERE key = ?",
+                [(status, reason, status, reason[:MAX_ERROR], key) for key, status, reason in rows])
 
+    def defer(self, rows: Sequence[tuple[str, datetime, str]]) -> None:
+        """Not now (key, until, reason): quiet hours, the recipient's off hours. No attempt used; one transaction."""
+        with self.transaction():
+            self.conn.executemany("UPDATE outbox SET next_attempt_at = ?, detail = ? WHERE key = ?",
+                                  [(iso(until), reason, key) for key, until, reason in rows])
 
-def retire(store: Store, rows: Sequence[tuple[str, str, str]]) -> None:
-    """Never send these (key, status, reason): ``obsolete``, ``expired``, or ``dead`` after two interrupted sends.
-
-    One transaction for the lot: the caller hands a batch at a time.
-    """
-    assert all(status in (OBSOLETE, EXPIRED, DEAD) for _, status, _ in rows)
-    with store.transaction():
-        store.conn.executemany(
-            "UPDATE outbox SET status = ?, detail = ?, next_attempt_at = NULL, "
-            "last_error = CASE WHEN ? = 'dead' THEN ? ELSE last_error END WHERE key = ?",
-            [(status, reason, status, reason[:MAX_ERROR], key) for key, status, reason in rows])
-
-
-def last_sent_to(store: Store, recipient: str) -> datetime | None:
-    """When a message last went to this recipient (for one digest a day)."""
-    row = store.conn.execute("SELECT max(sent_at) FROM outbox WHERE recipient = ? AND status = 'sent'",
-                             (recipient,)).fetchone()
-    return datetime.fromisoformat(row[0]) if row and row[0] else None
-
-
-def defer(store: Store, rows: Sequence[tuple[str, datetime, str]]) -> None:
-    """Not now (key, until, reason): quiet hours, the recipient's off hours. No attempt used; one transaction."""
-    with store.transaction():
-        store.conn.executemany("UPDATE outbox SET next_attempt_at = ?, detail = ? WHERE key = ?",
-                               [(iso(until), reason, key) for key, until, reason in rows])
-
-
-def address(store: Store, rows: Sequence[tuple[str, str, object]]) -> None:
-    """Note whom rows not yet claimed go to now (key, ``channel:address`` as a claim writes it, the
-    lead's owner) and, for a row recorded before owners were kept, whose lead it is. One transaction;
-    a row that already says so is not written."""
-    with store.transaction():
-        store.conn.executemany(
-            "UPDATE outbox SET recipient = ?, owner = coalesce(owner, ?) WHERE key = ? AND status != 'sending' "
-            "AND (coalesce(recipient, '') != coalesce(?, '') OR (owner IS NULL AND coalesce(?, '') != ''))",
-            [(recipient, _text(owner), key, recipient, _text(owner)) for key, recipient, owner in rows])
+    def address(self, rows: Sequence[tuple[str, str, object]]) -> None:
+        """Note whom rows not yet claimed go to now (key, ``channel:address`` as a claim writes it, the
+        lead's owner) and, for a row recorded before owners were kept, whose lead it is. One transaction;
+        a row that already says so is not written."""
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE outbox SET recipient = ?, owner = coalesce(owner, ?) WHERE key = ? AND status != 'sending' "
+                "AND (coalesce(recipient, '') != coalesce(?, '') OR (owner IS NULL AND coalesce(?, '') != ''))",
+                [(recipient, _text(owner), key, recipient, _text(owner)) for key, recipient, owner in rows])
 
 
 def _text(value: object) -> str | None:
     return None if value in (None, "") else str(value)
-
-
-def list_rows(store: Store, status: str | None = None, limit: int | None = None, *, owner: str | None = None,
-              recipient: str | None = None) -> list[dict[str, Any]]:
-    """The rows in due order; ``owner`` (an email or a CRM owner id) keeps one rep's leads, the CRM's
-    ids of that email included; ``recipient`` keeps what goes to one address (``maria@example.com``,
-    ``#revenue``) or ``channel:address``, as far as a delivery has resolved it. Any case."""
-    where: list[str] = []
-    params: list[Any] = []
-    if status:
-        where.append("status = ?")
-        params.append(status)
-    if owner:
-        where.append("(lower(owner) = lower(?) OR owner IN "
-                     "(SELECT owner_id FROM owners WHERE lower(email) = lower(?)))")
-        params += [owner.strip(), owner.strip()]
-    if recipient:
-        where.append("(lower(recipient) = lower(?) OR lower(substr(recipient, instr(recipient, ':') + 1)) = lower(?))")
-        params += [recipient.strip(), recipient.strip()]
-    sql = "SELECT * FROM outbox" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY due_at, key"
-    if limit:
-        sql += f" LIMIT {int(limit)}"
-    return dict_rows(store.conn.execute(sql, params))

@@ -25,12 +25,16 @@ from sla_engine.store.events import Events, Ingest, Upserted
 from sla_engine.store.instances import Instances
 from sla_engine.store.leads import Leads
 from sla_engine.store.location import display
+from sla_engine.store.outbox import Outbox
+from sla_engine.store.owners import Owners
 from sla_engine.store.portable import PortableConnection
 from sla_engine.store.postgres import connect
 from sla_engine.store.postgres_schema import migrate, schema_version
 from sla_engine.store.quarantine import Quarantine
+from sla_engine.store.round_robin import RoundRobin
 from sla_engine.store.runs import Runs
 from sla_engine.store.sql import marks
+from sla_engine.store.sync_state import SyncState
 from sla_engine.store.worklist import DUE, REJUDGE, Worklist
 
 RUN_LOCK = 0x534C_4131  # pg_advisory_lock key a run holds ("SLA1")
@@ -132,6 +136,10 @@ class PostgresStore(Store):
         self.runs = Runs(self.conn)
         self.quarantine = Quarantine(self.conn)
         self.worklist = PostgresWorklist(self.conn)
+        self.outbox = Outbox(self.conn, self.transaction)
+        self.round_robin = RoundRobin(self.conn)
+        self.sync_state = SyncState(self.conn)
+        self.owners = Owners(self.conn)
         self._set_lock_timeout(timeout)
 
     @property

@@ -225,7 +225,7 @@ class Pages:
                 abort(404)
             trace = render_explanation(self.site.policy_set, lead_id, events, as_of)
             clocks = store.instances.rows(lead_id)
-            outbox = [row for row in store.outbox() if row["lead_id"] == lead_id]
+            outbox = [row for row in store.outbox.rows() if row["lead_id"] == lead_id]
             state = store.leads.state(lead_id)
         finally:
             store.close()
@@ -279,8 +279,8 @@ class Pages:
             abort(400)
         store, last, _ = self.opened()
         try:
-            rows = store.outbox(status)
-            counts = store.outbox_counts()
+            rows = store.outbox.rows(status)
+            counts = store.outbox.counts()
         finally:
             store.close()
         return self.page("outbox.html", (last and last.get("id"), status), rows=rows[-drilldown.LIMIT:][::-1],

@@ -409,13 +409,13 @@ def test_owners_are_synced_into_the_store_and_read_as_people(hubspot, make_hs, t
     store = Store(tmp_path / "s.db")
     (summary,) = sync_sources(store, [make_hs()], UNTIL)
     assert summary.owners == 3
-    people = owners.all_owners(store)
+    people = store.owners.all()
     assert owners.label(people["11"]) == "Ann Lee <ann@example.com>" and not people["33"].active
-    assert owners.id_for(store, "hs", "BO@example.com") == "22"
-    assert owners.id_for(store, "hs", "gone@example.com") is None  # never written to a deactivated owner
+    assert store.owners.id_for("hs", "BO@example.com") == "22"
+    assert store.owners.id_for("hs", "gone@example.com") is None  # never written to a deactivated owner
     fake.owners = fake.owners[:1]
     sync_sources(store, [make_hs()], UNTIL)
-    assert set(owners.all_owners(store)) == {"11"}  # replaced whole each sync
+    assert set(store.owners.all()) == {"11"}  # replaced whole each sync
 
 
 def test_a_reassignment_through_hubspot_writes_the_owner_id(hubspot, make_hs, tmp_path):

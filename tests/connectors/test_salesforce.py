@@ -21,7 +21,6 @@ from sla_engine.connector import (
 from sla_engine.events import LeadEvent
 from sla_engine.reports.explain import render_explanation
 from sla_engine.runner import evaluate_run
-from sla_engine.store import sync_state
 from sla_engine.store.db import Store
 from sla_engine.sync import open_pulls, push_updates, sync_sources
 from tests.connectors.conftest import SF_SESSION
@@ -189,7 +188,7 @@ def test_a_limit_error_mid_stream_keeps_what_was_read_and_the_next_run_goes_on(s
     assert summary.stopped and "REQUEST_LIMIT_EXCEEDED" in summary.stopped
     kept = {e["lead_id"] for e in store.db.query("SELECT DISTINCT lead_id FROM events")}
     assert kept == set(leads[:4])  # two whole pages, committed
-    assert sync_state.load_cursors(store, "sf")["Lead"] == Cursor(at(3), leads[3])
+    assert store.sync_state.cursors("sf")["Lead"] == Cursor(at(3), leads[3])
     sync_sources(store, [make_sf()], UNTIL)
     assert {e["lead_id"] for e in store.db.query("SELECT DISTINCT lead_id FROM events")} == set(leads)
     assert store.count("events", "type = 'created'") == 6
@@ -246,13 +245,13 @@ def test_a_crash_between_pull_and_commit_pulls_again_and_records_no_duplicate(sa
     monkeypatch.setattr(store.worklist, "select_due", listing_due_leads)
     with pytest.raises(RuntimeError):
         evaluate_run(policy_set(), store, [(p.name, p) for p in open_pulls(store, [connector], UNTIL)], UNTIL)
-    assert store.count("events") == 0 and sync_state.load_cursors(store, "sf") == {}
+    assert store.count("events") == 0 and store.sync_state.cursors("sf") == {}
     monkeypatch.undo()
     queried = len(queries(fake))
     report = evaluate_run(policy_set(), store, [(p.name, p) for p in open_pulls(store, [connector], UNTIL)], UNTIL)
     assert len(queries(fake)) == 2 * queried  # pulled again, from the same (empty) cursors
     assert report.sources[0].new_events == store.count("events") == 9
-    assert sync_state.load_cursors(store, "sf")["Lead"] == Cursor(UNTIL)
+    assert store.sync_state.cursors("sf")["Lead"] == Cursor(UNTIL)
     again = evaluate_run(policy_set(), store, [(p.name, p) for p in open_pulls(store, [connector], UNTIL)], UNTIL)
     assert again.sources[0].new_events == 0 and store.count("events") == 9
 
@@ -616,7 +615,6 @@ def test_jwt_bearer_signs_an_assertion_the_token_endpoint_verifies(salesforce, s
 def test_users_and_queues_are_synced_and_a_reassignment_writes_the_user_id(salesforce, make_sf, tmp_path):
     """An email in OwnerId is MALFORMED_ID: the team member's 005… id is written instead."""
     from sla_engine.connector import OwnerChange
-    from sla_engine.store import owners
 
     fake, _ = salesforce
     ann = fake.add_user("ann@example.com")
@@ -625,10 +623,10 @@ def test_users_and_queues_are_synced_and_a_reassignment_writes_the_user_id(sales
     store = Store(tmp_path / "s.db")
     (summary,) = sync_sources(store, [make_sf()], datetime(2026, 11, 20, tzinfo=timezone.utc))
     assert summary.owners == 2
-    people = owners.all_owners(store)
+    people = store.owners.all()
     assert people[ann].email == "ann@example.com" and people[queue].kind == "queue"
-    assert owners.id_for(store, "sf", "ANN@example.com") == ann
-    assert owners.id_for(store, "sf", "nobody@example.com") is None
-    user = owners.id_for(store, "sf", "ann@example.com")
+    assert store.owners.id_for("sf", "ANN@example.com") == ann
+    assert store.owners.id_for("sf", "nobody@example.com") is None
+    user = store.owners.id_for("sf", "ann@example.com")
     (result,) = make_sf().push([OwnerChange(key="k", lead_id=lead, owner=user)])
     assert result.ok and fake.records["Lead"][lead]["OwnerId"] == ann

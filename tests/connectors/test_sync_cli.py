@@ -13,7 +13,6 @@ from click.testing import CliRunner
 
 from connectors.csv_writer import write_event_log
 from sla_engine.cli import main
-from sla_engine.store import sync_state
 from sla_engine.store.db import Store
 from tests.connectors.conftest import SF_SESSION
 from tests.engine.test_evaluate import POLICY, assigned, created
@@ -69,7 +68,7 @@ def test_sync_pulls_into_the_store_with_a_summary_and_then_reads_nothing_new(pro
     assert "crm: 7 read, 7 new, 0 quarantined" in first.output  # 3 created, 3 assigned, 1 call
     assert "Lead: up to 20" in first.output
     store = Store(project / "sla-engine.db")
-    assert set(sync_state.load_cursors(store, "crm")) == {"Lead", "LeadHistory", "Task", "Event", "EventStart"}
+    assert set(store.sync_state.cursors("crm")) == {"Lead", "LeadHistory", "Task", "Event", "EventStart"}
     assert store.count("runs") == 0  # a sync is not an evaluate run
     store.close()
     second = invoke("sync", "--source", "crm", "--format", "json")

@@ -14,7 +14,6 @@ import pytest
 
 from sla_engine.delivery.deliver import deliver
 from sla_engine.runner import evaluate_run
-from sla_engine.store import outbox
 from sla_engine.store.db import iso
 from tests.delivery.conftest import evaluated_store, make_policy_set
 from tests.delivery.test_outbox import addresses  # noqa: F401  (autouse: the contacts' webhook addresses)
@@ -30,26 +29,26 @@ def keys(rows) -> list[str]:
 
 def test_pages_read_every_due_row_once_in_due_order_while_the_reader_changes_rows(tmp_path):
     store = evaluated_store(tmp_path, leads=12, as_of=LATER)
-    everything = keys(outbox.due_rows(store, LATER, batch=10_000))
-    assert len(everything) == 12 * 6 and everything == keys(store.outbox())
+    everything = keys(store.outbox.due(LATER, batch=10_000))
+    assert len(everything) == 12 * 6 and everything == keys(store.outbox.rows())
     seen = []
-    for row in outbox.due_rows(store, LATER, batch=5):
+    for row in store.outbox.due(LATER, batch=5):
         seen.append(row["key"])
         # Deferred to now, the row stays due: a reader that did not page on (due, key) would read it again.
-        outbox.defer(store, [(row["key"], LATER, "still due")])
+        store.outbox.defer([(row["key"], LATER, "still due")])
     assert seen == everything
 
 
 def test_rows_in_flight_come_grouped_by_their_message_across_pages(tmp_path):
     store = evaluated_store(tmp_path, leads=6, as_of=LATER)
-    rows = store.outbox()
+    rows = store.outbox.rows()
     rng = random.Random(3)
     messages = {row["key"]: f"m{rng.randrange(4)}" for row in rows[:20]}
     for message in sorted(set(messages.values())):
-        outbox.claim(store, [k for k, m in messages.items() if m == message], message, "email:x@example.com")
-    found = [(row["idempotency_key"], row["key"]) for row in outbox.in_flight(store, batch=3)]
+        store.outbox.claim([k for k, m in messages.items() if m == message], message, "email:x@example.com")
+    found = [(row["idempotency_key"], row["key"]) for row in store.outbox.in_flight(batch=3)]
     assert found == sorted((m, k) for k, m in messages.items())
-    assert all(row["status"] == "pending" for row in store.outbox() if row["key"] not in messages)
+    assert all(row["status"] == "pending" for row in store.outbox.rows() if row["key"] not in messages)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -60,13 +59,13 @@ def test_expiry_in_pages_retires_exactly_the_rows_the_row_by_row_rule_retires(tm
     rng = random.Random(seed)
     now, max_age = LATER + timedelta(hours=1), timedelta(hours=2)
     with store.transaction():
-        for row in store.outbox():
+        for row in store.outbox.rows():
             status = rng.choice(["pending", "pending", "failed", "sending", "sent", "dead"])
             shift = rng.choice([None, -240, -150, -90, -30, 0, 30])
             next_at = None if shift is None else iso(now + timedelta(minutes=shift))
             store.conn.execute("UPDATE outbox SET status = ?, next_attempt_at = ? WHERE key = ?",
                                (status, next_at, row["key"]))
-    before = {row["key"]: row for row in store.outbox()}
+    before = {row["key"]: row for row in store.outbox.rows()}
 
     def by_the_rule(row) -> bool:
         if row["status"] not in ("pending", "failed"):
@@ -79,8 +78,8 @@ def test_expiry_in_pages_retires_exactly_the_rows_the_row_by_row_rule_retires(tm
     # A row deferred to before its own due time is the one the range of due times cannot see;
     # the pass reading due rows expires it (the next test holds the whole pass to that).
     visible = {key for key in expected if before[key]["due_at"] < iso(now - max_age)}
-    count = outbox.expire(store, now - max_age, ", too old", batch=4)
-    after = {row["key"]: row for row in store.outbox()}
+    count = store.outbox.expire(now - max_age, ", too old", batch=4)
+    after = {row["key"]: row for row in store.outbox.rows()}
     expired = {key for key, row in after.items() if row["status"] == "expired"}
     assert expired == visible and count == len(visible)
     assert all(after[k]["detail"] == f"due {before[k]['due_at'][:16]}, too old" for k in expired)
@@ -119,7 +118,7 @@ def _deliver_with(tmp_path, batch: int, digest: str):
                      max_age=timedelta(hours=2, minutes=55), batch=batch)  # on-breach rows due before 11:10 expire
     again = deliver(make_policy_set(), store, now + timedelta(hours=1), notifiers=notifiers, connectors=[Crm()],
                     digest=digest, max_age=None, batch=batch)  # the failures' retries
-    return store.outbox(), log, report.summary(), again.summary()
+    return store.outbox.rows(), log, report.summary(), again.summary()
 
 
 @pytest.mark.parametrize("batch", [1, 2, 7])

@@ -123,13 +123,12 @@ def test_outbox_shows_one_reps_queue_by_owner_or_by_recipient(tmp_path, smtp, ht
 
 def test_a_reps_queue_by_email_finds_the_rows_recorded_under_their_crm_owner_id(tmp_path, monkeypatch):
     from sla_engine.connector import Owner
-    from sla_engine.store import owners
 
     runner = evaluated_project(tmp_path, monkeypatch, owner_ids=True)
     assert runner.invoke(main, ["evaluate", "--as-of", "2026-11-17T16:30:00Z", "--no-deliver"], obj={}).exit_code == 0
     store = Store(tmp_path / "sla-engine.db")
     with store.transaction():  # the users a CRM sync would have read
-        owners.replace(store, "crm", [Owner(id="005REP0", email="rep0@example.com", name="Ana Ruiz"),
+        store.owners.replace("crm", [Owner(id="005REP0", email="rep0@example.com", name="Ana Ruiz"),
                                       Owner(id="005REP1", email="rep1@example.com", name="Ben Ode")])
     store.close()
     mine = listed(runner, "--owner", "rep0@example.com")

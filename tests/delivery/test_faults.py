@@ -40,7 +40,7 @@ def test_random_kills_over_many_runs_deliver_each_action_exactly_once(tmp_path, 
     text = POLICY.replace("notify owner via email", "notify owner via webhook")
     policy_set = make_policy_set(text)
     store = evaluated_store(tmp_path, leads=40, as_of=LATER, text=text)
-    total = len(store.outbox())
+    total = len(store.outbox.rows())
     crm = Crm()
 
     def kill_sometimes(_: str) -> None:
@@ -77,7 +77,7 @@ def test_random_kills_over_many_runs_deliver_each_action_exactly_once(tmp_path, 
     assert kills > 5
 
     # Dead rows are only those a kill caught in flight twice; they went out at most twice.
-    dead = store.outbox("dead")
+    dead = store.outbox.rows("dead")
     assert all(r["last_error"].startswith("interrupted 2 times while being sent") for r in dead)
     by_idem: dict[str, list] = defaultdict(list)
     for post in http_env.posts:
@@ -90,7 +90,7 @@ def test_random_kills_over_many_runs_deliver_each_action_exactly_once(tmp_path, 
         items = body.get("items") or [{"key": b["text"]["text"]} for b in body["blocks"] if b["type"] == "section"]
         for item in items:
             arrived[item["key"]] += 1
-    rows = store.outbox()
+    rows = store.outbox.rows()
     notify = [r for r in rows if json.loads(r["action"])["action"] == "notify"]
     webhook_rows = [r for r in notify if not r["key"].endswith("|1")]  # slack items are text, checked by count
     assert all(arrived[r["key"]] == 1 for r in webhook_rows if r["status"] == "sent")
@@ -116,7 +116,7 @@ def test_a_row_interrupted_twice_in_flight_goes_out_twice_then_is_dead(tmp_path,
         "      set sla_status = \"breached\"\n", "      notify cro via webhook\n")
     policy_set = make_policy_set(text)
     store = evaluated_store(tmp_path, leads=1, as_of=LATER, text=text)
-    [key] = [r["key"] for r in store.outbox() if r["level"] == "on breach"]  # the first to go
+    [key] = [r["key"] for r in store.outbox.rows() if r["level"] == "on breach"]  # the first to go
     only = {"webhook": WebhookNotifier}
 
     def die_after_send(step: str) -> None:
@@ -126,10 +126,10 @@ def test_a_row_interrupted_twice_in_flight_goes_out_twice_then_is_dead(tmp_path,
     for attempt in range(2):
         with pytest.raises(Killed):
             deliver(policy_set, store, LATER, notifiers=only, checkpoint=die_after_send)
-        [row] = store.outbox("sending")
+        [row] = store.outbox.rows("sending")
         assert row["key"] == key and row["sends"] == attempt + 1
     report = deliver(policy_set, store, LATER, notifiers=only)
-    [row] = [r for r in store.outbox() if r["key"] == key]
+    [row] = [r for r in store.outbox.rows() if r["key"] == key]
     assert row["status"] == "dead" and row["last_error"].startswith("interrupted 2 times")
     assert [d["key"] for d in report.dead] == [key]
     idem = row["idempotency_key"]
@@ -156,7 +156,7 @@ def test_a_resend_after_a_kill_goes_to_whom_the_message_was_claimed_for(tmp_path
 
     with pytest.raises(Killed):
         deliver(policy_set, store, LATER, notifiers={"email": Recording}, checkpoint=die_after_claim)
-    claimed = store.outbox("sending")
+    claimed = store.outbox.rows("sending")
     assert claimed and len({r["recipient"] for r in claimed}) == 1
     first_owner = claimed[0]["recipient"].removeprefix("email:")
     with store.transaction():  # the lead is reassigned before the next run

@@ -112,7 +112,7 @@ def test_sigkill_at_random_instants_loses_no_mail_and_no_row_is_acted_on_twice(t
     templates.mkdir()
     (templates / "item.txt").write_text("ROW $lead_id $window $level")
     store = evaluated_store(tmp_path, leads=10, as_of=LATER, text=MAILS)
-    rows = len(store.outbox())
+    rows = len(store.outbox.rows())
     store.close()
     base = {"policy": str(tmp_path / "policy.sla"), "db": str(tmp_path / "sla.db"), "templates": str(templates),
             "digest": digest, "batch": batch}
@@ -139,7 +139,7 @@ def test_sigkill_at_random_instants_loses_no_mail_and_no_row_is_acted_on_twice(t
 
     store = Store(tmp_path / "sla.db")
     assert store.integrity_problems(quick=False) == []
-    outbox_rows = store.outbox()
+    outbox_rows = store.outbox.rows()
     assert len(outbox_rows) == rows
     dead = [r for r in outbox_rows if r["status"] == "dead"]
     assert all(r["last_error"].startswith("interrupted 2 times while being sent") for r in dead)

@@ -31,7 +31,7 @@ def test_email_goes_over_starttls_with_login_and_carries_the_idempotency_key(tmp
     html = mail.get_body(("html",)).get_content()
     assert "Lead &lt;0&gt; &amp; Co" in html and "<0>" not in html
     assert "Lead <0> & Co" in mail.get_body(("plain",)).get_content()
-    rows = {r["key"]: r for r in store.outbox("sent")}
+    rows = {r["key"]: r for r in store.outbox.rows("sent")}
     assert any(r["idempotency_key"] == key for r in rows.values())
 
 
@@ -65,7 +65,7 @@ def test_webhook_is_signed_and_carries_the_idempotency_key(tmp_path, smtp, http_
     assert hmac.compare_digest(hook.headers["x-sla-engine-signature"], expected)
     assert hook.headers["idempotency-key"] == hook.json["idempotency_key"]
     assert hook.json["items"][0]["lead_id"] == "L0"
-    [row] = [r for r in store.outbox("sent") if r["recipient"] == "webhook:env:TEST_HOOK_URL"]
+    [row] = [r for r in store.outbox.rows("sent") if r["recipient"] == "webhook:env:TEST_HOOK_URL"]
     assert row["idempotency_key"] == hook.json["idempotency_key"]
 
 
@@ -74,7 +74,7 @@ def test_a_wrong_smtp_password_is_a_failure_that_never_shows_the_password(tmp_pa
     monkeypatch.setenv("SLA_ENGINE_SMTP_TIMEOUT", "1")  # smtplib then tries AUTH LOGIN, which aiosmtpd leaves hanging
     store = evaluated_store(tmp_path, leads=1)
     report = deliver(make_policy_set(), store, NOW)
-    [failed] = store.outbox("failed")
+    [failed] = store.outbox.rows("failed")
     assert "SMTP" in failed["last_error"] and "wrong-password-xyz" not in failed["last_error"]
     assert all("wrong-password-xyz" not in e["error"] for e in report.errors)
 
@@ -83,7 +83,7 @@ def test_a_webhook_url_never_appears_in_an_error(tmp_path, smtp, http_env):
     http_env.fail = 10
     store = evaluated_store(tmp_path, leads=1)
     deliver(make_policy_set(), store, NOW)
-    errors = [r["last_error"] for r in store.outbox("failed")]
+    errors = [r["last_error"] for r in store.outbox.rows("failed")]
     assert errors and all("HTTP 500" in e and "127.0.0.1" not in e for e in errors)
 
 

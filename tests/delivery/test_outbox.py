@@ -49,8 +49,8 @@ def test_each_due_action_is_sent_once_and_a_rerun_sends_nothing(tmp_path):
     assert first.sent == 9 and first.messages == 9 and len(rec.sent) == 9
     again = deliver(make_policy_set(), store, NOW + timedelta(minutes=5), notifiers=channels(rec))
     assert again.sent == 0 and len(rec.sent) == 9
-    assert {r["status"] for r in store.outbox()} == {"sent"}
-    assert all(r["attempts"] == 1 and r["sent_at"] for r in store.outbox())
+    assert {r["status"] for r in store.outbox.rows()} == {"sent"}
+    assert all(r["attempts"] == 1 and r["sent_at"] for r in store.outbox.rows())
 
 
 def test_failures_back_off_exponentially_then_die_and_are_reported(tmp_path):
@@ -58,17 +58,17 @@ def test_failures_back_off_exponentially_then_die_and_are_reported(tmp_path):
     rec = Recorder(failing=1000)
     ps = make_policy_set()
     deliver(ps, store, NOW, notifiers=channels(rec), max_attempts=3, backoff=timedelta(minutes=5))
-    row = store.outbox("failed")[0]
+    row = store.outbox.rows("failed")[0]
     assert row["attempts"] == 1 and row["last_error"] == "ConnectionError: receiver down"
     assert row["next_attempt_at"] == iso(NOW + timedelta(minutes=5))
     early = deliver(ps, store, NOW + timedelta(minutes=4), notifiers=channels(rec), max_attempts=3)
     assert early.failed == 0 and early.sent == 0  # still backing off
     deliver(ps, store, NOW + timedelta(minutes=5), notifiers=channels(rec), max_attempts=3)
-    second = store.outbox("failed")[0]
+    second = store.outbox.rows("failed")[0]
     assert second["attempts"] == 2
     assert second["next_attempt_at"] == iso(NOW + timedelta(minutes=15))
     last = deliver(ps, store, NOW + timedelta(minutes=15), notifiers=channels(rec), max_attempts=3)
-    assert len(last.dead) == 3 and len(store.outbox("dead")) == 3
+    assert len(last.dead) == 3 and len(store.outbox.rows("dead")) == 3
 
 
 def test_a_receiver_that_recovers_gets_the_action_on_the_next_run(tmp_path):
@@ -76,16 +76,16 @@ def test_a_receiver_that_recovers_gets_the_action_on_the_next_run(tmp_path):
     rec = Recorder(failing=3)
     ps = make_policy_set()
     deliver(ps, store, NOW, notifiers=channels(rec))
-    assert len(store.outbox("failed")) == 3
+    assert len(store.outbox.rows("failed")) == 3
     later = deliver(ps, store, NOW + timedelta(hours=1), notifiers=channels(rec))
     assert later.sent == 3 and len(rec.sent) == 3
 
 
 def test_dry_run_prints_and_changes_nothing(tmp_path, capsys):
     store = evaluated_store(tmp_path, leads=1)
-    before = store.outbox()
+    before = store.outbox.rows()
     report = deliver(make_policy_set(), store, NOW, dry_run=True)
-    assert store.outbox() == before
+    assert store.outbox.rows() == before
     assert len(report.planned) == 3
     out = capsys.readouterr().out
     assert "--- email to rep0@example.com" in out and "Lead <0> & Co" in out
@@ -96,7 +96,7 @@ def test_an_owner_nobody_knows_is_a_recorded_failure_not_a_crash(tmp_path):
     store = evaluated_store(tmp_path, leads=1, text=text)
     rec = Recorder()
     report = deliver(make_policy_set(text), store, NOW, notifiers=channels(rec))
-    [failed] = store.outbox("failed")
+    [failed] = store.outbox.rows("failed")
     assert "has no slack address" in failed["last_error"] and failed["attempts"] == 1
     assert report.sent == 2 and len(report.errors) == 1
 
@@ -105,7 +105,7 @@ def test_a_missing_environment_address_is_a_failure_naming_the_variable(tmp_path
     monkeypatch.delenv("TEST_SLACK_URL", raising=False)
     store = evaluated_store(tmp_path, leads=1)
     deliver(make_policy_set(), store, NOW, notifiers=channels(Recorder()))
-    [failed] = store.outbox("failed")
+    [failed] = store.outbox.rows("failed")
     assert failed["last_error"] == "environment variable TEST_SLACK_URL is not set"
 
 
@@ -116,7 +116,7 @@ def test_quiet_hours_at_delivery_time_defer_without_using_an_attempt(tmp_path):
     rec = Recorder()
     report = deliver(make_policy_set(text), store, night, notifiers=channels(rec))
     assert report.deferred == 3 and rec.sent == []
-    deferred = [r for r in store.outbox("pending") if r["level"] == "on breach"]
+    deferred = [r for r in store.outbox.rows("pending") if r["level"] == "on breach"]
     assert all(r["attempts"] == 0 and r["next_attempt_at"] for r in deferred)
     morning = deliver(make_policy_set(text), store, at(18, 9, 0), notifiers=channels(rec))
     assert morning.messages == 3
@@ -158,7 +158,7 @@ def test_a_daily_digest_sends_each_recipient_at_most_one_message_a_day(tmp_path)
     evaluate_run(make_policy_set(), store, [("t", iter(afternoon_leads))], at(17, 13, 30))
     afternoon = deliver(make_policy_set(), store, at(17, 13, 30), notifiers=channels(rec), digest="day")
     assert afternoon.messages == 0 and afternoon.deferred == 6 and len(rec.sent) == 4
-    waiting = [r for r in store.outbox("pending")]
+    waiting = [r for r in store.outbox.rows("pending")]
     assert {r["next_attempt_at"] for r in waiting} == {"2026-11-18T00:00:00+00:00"}  # the policy's day is UTC's
     assert all(r["detail"].startswith("daily digest: one went to ") for r in waiting)
     next_day = deliver(make_policy_set(), store, at(17, 19, 30), notifiers=channels(rec), digest="day")

@@ -81,7 +81,7 @@ def test_nobody_in_hours_is_a_failure_retried_later(tmp_path):
     night = at(17, 23, 0)
     store = evaluated_store(tmp_path, leads=1, as_of=night, text=text)
     deliver(make_policy_set(text), store, night, notifiers=channels(Recorder()))
-    [row] = [r for r in store.outbox("failed") if '"reassign"' in r["action"]]
+    [row] = [r for r in store.outbox.rows("failed") if '"reassign"' in r["action"]]
     assert "can take the lead now" in row["last_error"]
     deliver(make_policy_set(text), store, at(18, 9, 30), notifiers=channels(Recorder()))
     assert reassigned(store) == {"L0": "a@example.com"}
@@ -131,24 +131,23 @@ def test_through_a_csv_source_every_crm_action_is_a_row_in_its_actions_file(tmp_
         rows = list(csv.DictReader(handle))
     assert sorted((r["lead_id"], r["action"]) for r in rows) == [
         ("L0", "reassign"), ("L0", "set"), ("L0", "task"), ("L1", "reassign"), ("L1", "set"), ("L1", "task")]
-    assert report.recorded_only == 0 and {r["key"] for r in rows} <= {r["key"] for r in store.outbox("sent")}
+    assert report.recorded_only == 0 and {r["key"] for r in rows} <= {r["key"] for r in store.outbox.rows("sent")}
     assert sorted(reassigned(store).values()) == sorted(r["owner"] for r in rows if r["action"] == "reassign")
 
 
 def test_a_crm_that_rejects_the_change_records_a_failure_and_no_event(tmp_path):
     store = evaluated_store(tmp_path, leads=1, as_of=LATER)
     deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()), connectors=[Crm(fail=True)])
-    failed = {r["key"]: r for r in store.outbox("failed")}
+    failed = {r["key"]: r for r in store.outbox.rows("failed")}
     assert any("INVALID_CROSS_REFERENCE_KEY" in r["last_error"] for r in failed.values())
     assert reassigned(store) == {}
 
 
 def crm_users(store, *users) -> None:
     from sla_engine.connector import Owner
-    from sla_engine.store import owners
 
     with store.transaction():
-        owners.replace(store, "t", [Owner(id=i, email=e, name=n) for i, e, n in users])
+        store.owners.replace("t", [Owner(id=i, email=e, name=n) for i, e, n in users])
 
 
 def test_with_the_crms_users_synced_a_reassignment_writes_the_members_crm_id(tmp_path):
@@ -184,7 +183,7 @@ def test_a_member_with_no_crm_user_fails_before_anything_is_sent(tmp_path):
     crm = Crm()
     deliver(make_policy_set(), store, LATER, notifiers=channels(Recorder()), connectors=[crm])
     assert not [u for u in crm.pushed if isinstance(u, OwnerChange)]
-    [row] = [r for r in store.outbox("failed") if '"reassign"' in r["action"]]
+    [row] = [r for r in store.outbox.rows("failed") if '"reassign"' in r["action"]]
     assert "a@example.com (team 'pool') has no active user in t" in row["last_error"]
     assert not reassigned(store)
 

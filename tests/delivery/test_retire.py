@@ -18,7 +18,7 @@ REMINDING = POLICY.replace("    escalate 2h after breach {", "    escalate every
 
 
 def statuses(store) -> dict[str, str]:
-    return {r["key"]: r["status"] for r in store.outbox()}
+    return {r["key"]: r["status"] for r in store.outbox.rows()}
 
 
 def late_call(store, text: str, t, as_of) -> None:
@@ -34,7 +34,7 @@ def test_a_call_that_arrives_late_but_came_before_the_deadline_makes_every_actio
     report = deliver(make_policy_set(), store, NOW + timedelta(minutes=2), notifiers=channels(rec))
     assert rec.sent == [] and report.sent == 0 and report.obsolete == 3
     assert set(statuses(store).values()) == {"obsolete"}
-    assert all("before this came due" in r["detail"] for r in store.outbox())
+    assert all("before this came due" in r["detail"] for r in store.outbox.rows())
 
 
 def test_reminders_of_a_window_met_before_delivery_are_obsolete_but_the_breach_notice_goes(tmp_path):
@@ -42,7 +42,7 @@ def test_reminders_of_a_window_met_before_delivery_are_obsolete_but_the_breach_n
     late_call(store, REMINDING, at(17, 11, 15), NOW + timedelta(minutes=1))  # met late, at 11:15
     rec = Recorder()
     report = deliver(make_policy_set(REMINDING), store, NOW + timedelta(minutes=2), notifiers=channels(rec))
-    by_level = {(r["level"], r["due_at"][11:16]): (r["status"], r["detail"]) for r in store.outbox()}
+    by_level = {(r["level"], r["due_at"][11:16]): (r["status"], r["detail"]) for r in store.outbox.rows()}
     reminders = {k: v for k, v in by_level.items() if k[0].startswith("every")}
     assert [v[0] for v in reminders.values()] == ["obsolete", "obsolete"]
     assert "before this went out" in reminders[("every 10m after breach", "16:11")][1]  # due 11:11 New York
@@ -75,7 +75,7 @@ def test_a_first_run_over_old_history_expires_what_is_older_than_the_maximum_age
     report = deliver(make_policy_set(), store, much_later, notifiers=channels(rec), max_age=timedelta(days=1))
     assert report.expired == 6 and rec.sent == []
     assert set(statuses(store).values()) == {"expired"}
-    assert {r["detail"] for r in store.outbox() if r["lead_id"] == "L0"} == {
+    assert {r["detail"] for r in store.outbox.rows() if r["lead_id"] == "L0"} == {
         "due 2026-11-17T16:01, more than 1d before delivery (2026-11-20T16:30)"}
     fresh = evaluated_store(tmp_path / "fresh", leads=2)
     kept = deliver(make_policy_set(), fresh, much_later, notifiers=channels(Recorder()), max_age=None)

@@ -158,7 +158,7 @@ def test_two_missed_weeks_escalate_once_per_completing_week(tmp_path):
         assert record_target_escalations(policies, store, december_8, run_id=2) == 1
     assert record_target_escalations(policies, store, december_8, run_id=3) == 0  # recorded once
     assert record_target_escalations(policies, store, at(9, 12, month=12), run_id=4) == 0
-    (row,) = store.outbox()
+    (row,) = store.outbox.rows()
     assert row["key"] == "target|inbound|mqls|-|2026-W49|0.0"
     assert (row["lead_id"], row["policy"], row["window"], row["cycle"]) == ("", "inbound", "mqls", 0)
     assert row["level"] == "when missed 2 periods"
@@ -168,7 +168,7 @@ def test_two_missed_weeks_escalate_once_per_completing_week(tmp_path):
     assert action["target"]["periods"] == ["2026-W48", "2026-W49"] and action["target"]["values"] == [0, 1]
     # Still missed a week later: the streak is completed again by W50, a new notice.
     assert record_target_escalations(policies, store, at(15, 12, month=12), run_id=5) == 1
-    assert [r["key"].split("|")[4] for r in store.outbox()] == ["2026-W49", "2026-W50"]
+    assert [r["key"].split("|")[4] for r in store.outbox.rows()] == ["2026-W49", "2026-W50"]
     store.close()
 
 
@@ -182,13 +182,14 @@ def test_a_run_after_an_outage_records_every_streak_completed_since_the_last_run
     # Cron was down from 3 to 21 December: the run on the 22nd, knowing the last run's as-of, records the same.
     record_target_escalations(catch_policies, catch, days[0], 1)
     record_target_escalations(catch_policies, catch, days[-1], 2, since=days[0])
-    weeks = [row["key"].split("|")[4] for row in daily.outbox()]
+    weeks = [row["key"].split("|")[4] for row in daily.outbox.rows()]
     assert weeks == ["2026-W49", "2026-W50", "2026-W51"]
-    assert [(r["key"], r["due_at"]) for r in catch.outbox()] == [(r["key"], r["due_at"]) for r in daily.outbox()]
+    timings = [(r["key"], r["due_at"]) for r in daily.outbox.rows()]
+    assert [(r["key"], r["due_at"]) for r in catch.outbox.rows()] == timings
     # A first run judges only the streak ending with the last completed week: no flood from old history.
     first_policies, first = build_store(tmp_path / "first.db")
     record_target_escalations(first_policies, first, days[-1], 1)
-    assert [row["key"].split("|")[4] for row in first.outbox()] == ["2026-W51"]
+    assert [row["key"].split("|")[4] for row in first.outbox.rows()] == ["2026-W51"]
     for store in (daily, catch, first):
         store.close()
 
@@ -262,11 +263,11 @@ def test_a_late_event_that_completes_a_streak_in_periods_already_judged_escalate
     # At most 2 MQLs a week: W47's 5 miss, W48's none are on target.
     text = POLICY.replace("    goal >= 4\n    tolerance 25%\n", "    goal <= 2\n    tolerance 0\n")
     policies, store = build_store(tmp_path / "s.db", text=text, as_of=at(8, 12, month=12))
-    assert [row for row in store.outbox() if row["key"].startswith("target|")] == []  # W48–W49 on target
+    assert [row for row in store.outbox.rows() if row["key"].startswith("target|")] == []  # W48–W49 on target
     # A day later, three W48 MQLs arrive late (a CRM that synced them late): W48 is missed after all, so the
     # streak W47–W48 is complete, although W49 has completed since and the last run judged the weeks.
     late = [event for name, day in (("H", 24), ("I", 25), ("J", 26)) for event in lead(name, at(day, 10), 90, ANA, "w")]
     evaluate_run(policies, store, [("test", iter(late))], at(9, 12, month=12))
-    assert [row["key"] for row in store.outbox() if row["key"].startswith("target|")] == [
+    assert [row["key"] for row in store.outbox.rows() if row["key"].startswith("target|")] == [
         "target|inbound|mqls|-|2026-W48|0.0"]
     store.close()

@@ -43,7 +43,7 @@ def snapshot(store: Store) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]
     recorded; later runs catching up after an outage are tested in tests/engine/test_targets.py.)"""
     instances = [{k: v for k, v in row.items() if k not in ("first_run", "updated_run")}
                  for row in store.instances.rows()]
-    outbox = [(row["key"], row["due_at"], row["action"]) for row in store.outbox() if row["lead_id"]]
+    outbox = [(row["key"], row["due_at"], row["action"]) for row in store.outbox.rows() if row["lead_id"]]
     return instances, outbox
 
 
@@ -66,7 +66,7 @@ def stored_verdict(store: Store, lead_id: str, as_of: datetime) -> dict[str, Any
             shaped.update(goal=None, calendar=None, elapsed=None)
         instances[f"{row['policy']}|{row['window']}|{row['cycle']}"] = shaped
     actions = {row["key"].split("|", 1)[1]: datetime.fromisoformat(row["due_at"]).astimezone(UTC)
-               for row in store.outbox() if row["lead_id"] == lead_id}
+               for row in store.outbox.rows() if row["lead_id"] == lead_id}
     return {"instances": instances, "actions": actions}
 
 

@@ -134,11 +134,10 @@ def test_html_is_self_contained_and_every_piece_of_lead_data_is_escaped(report):
 
 def test_owners_synced_from_a_crm_show_as_people(tmp_path):
     from sla_engine.connector import Owner
-    from sla_engine.store import owners
 
     policies, store = build_store(tmp_path / "s.db")
     with store.transaction():  # the dataset names owners by email: here the CRM user ana@ has that id
-        owners.replace(store, "crm", [Owner("ana@example.com", "ana@example.com", "Ana Ruiz"),
+        store.owners.replace("crm", [Owner("ana@example.com", "ana@example.com", "Ana Ruiz"),
                                       Owner("00G1", None, "Inbound", kind="queue")])
     report = build_report(policies, store, AS_OF, "2026-W47")
     store.close()

@@ -246,10 +246,10 @@ def test_outbox_keys_are_unique_per_lead_window_cycle_level_and_action(open_stor
     store = open_store()
     events = [created("L1", at(23, 9), lead_score=95), assigned("L1", at(23, 9, 1)), activity("L1", at(24, 9))]
     run(store, events, at(24, 12))
-    keys = [row["key"] for row in store.outbox()]
+    keys = [row["key"] for row in store.outbox.rows()]
     assert len(keys) == len(set(keys)) == 2  # warning to the owner, breach to the manager
-    assert {row["level"] for row in store.outbox()} == {"at warning", "on breach"}
-    assert all(row["status"] == "pending" for row in store.outbox())
+    assert {row["level"] for row in store.outbox.rows()} == {"at warning", "on breach"}
+    assert all(row["status"] == "pending" for row in store.outbox.rows())
 
 
 def test_an_older_store_is_migrated_in_place_and_keeps_its_data(tmp_path):
@@ -319,10 +319,10 @@ def test_recording_actions_counts_only_the_new_ones(open_store):
                        action_index=0, action={"action": "notify"},
                        due_at=datetime(2026, 11, 20, 10, tzinfo=timezone.utc))
     again = replace(action, lead_id="L2")
-    assert store.record_actions([action, again], run_id=1) == 2
-    assert store.record_actions([action, replace(action, lead_id="L3")], run_id=2) == 1
-    assert store.record_actions([], run_id=3) == 0
-    row = store.outbox()[0]
+    assert store.outbox.record([action, again], run_id=1) == 2
+    assert store.outbox.record([action, replace(action, lead_id="L3")], run_id=2) == 1
+    assert store.outbox.record([], run_id=3) == 0
+    row = store.outbox.rows()[0]
     assert (row["key"], row["due_at"], json.loads(row["action"])) == (
         "L1|p|w|1|0.0|0", "2026-11-20T10:00:00+00:00", {"action": "notify"})
 

@@ -18,36 +18,36 @@ def actions(n: int) -> list[DueAction]:
 
 
 def statuses(store) -> dict[str, str]:
-    return {row["lead_id"]: row["status"] for row in outbox.list_rows(store)}
+    return {row["lead_id"]: row["status"] for row in store.outbox.rows()}
 
 
 def test_a_row_goes_through_every_state_the_same_way_on_both_stores(open_store):
     store = open_store()
     with store.transaction():
-        assert store.record_actions(actions(6), run_id=1, owners={"L0": "rep0@example.com", "L1": "005X"}) == 6
-    keys = {row["lead_id"]: row["key"] for row in outbox.list_rows(store)}
-    assert [row["lead_id"] for row in outbox.due_rows(store, NOW, batch=4)] == [f"L{i}" for i in range(6)]
+        assert store.outbox.record(actions(6), run_id=1, owners={"L0": "rep0@example.com", "L1": "005X"}) == 6
+    keys = {row["lead_id"]: row["key"] for row in store.outbox.rows()}
+    assert [row["lead_id"] for row in store.outbox.due(NOW, batch=4)] == [f"L{i}" for i in range(6)]
 
-    outbox.claim(store, [keys["L0"]], "idem-0", "email:rep0@example.com")
-    outbox.claim(store, [keys["L0"]], "idem-0", "email:rep0@example.com")  # resent after a crash: one more send
-    outbox.mark_sent(store, [keys["L0"]], NOW)
-    outbox.claim(store, [keys["L1"]], "idem-1", "email:rep1@example.com")
-    assert outbox.mark_failed(store, [keys["L1"]], "SMTP 451", NOW, max_attempts=2, backoff=timedelta(minutes=5)) == []
-    outbox.claim(store, [keys["L1"]], "idem-1", "email:rep1@example.com")
-    assert outbox.mark_failed(store, [keys["L1"]], "SMTP 451", NOW, max_attempts=2,
+    store.outbox.claim([keys["L0"]], "idem-0", "email:rep0@example.com")
+    store.outbox.claim([keys["L0"]], "idem-0", "email:rep0@example.com")  # resent after a crash: one more send
+    store.outbox.mark_sent([keys["L0"]], NOW)
+    store.outbox.claim([keys["L1"]], "idem-1", "email:rep1@example.com")
+    assert store.outbox.mark_failed([keys["L1"]], "SMTP 451", NOW, max_attempts=2, backoff=timedelta(minutes=5)) == []
+    store.outbox.claim([keys["L1"]], "idem-1", "email:rep1@example.com")
+    assert store.outbox.mark_failed([keys["L1"]], "SMTP 451", NOW, max_attempts=2,
                               backoff=timedelta(minutes=5)) == [keys["L1"]]
-    outbox.retire(store, [(keys["L2"], outbox.OBSOLETE, "the window closed first")])
-    outbox.defer(store, [(keys["L3"], NOW + timedelta(hours=10), "quiet hours")])
-    assert outbox.expire(store, NOW - timedelta(minutes=90), " (older than 90m)", batch=1) == 1  # L3 is deferred
-    outbox.address(store, [(keys["L5"], "slack:#revenue", "rep5@example.com")])
+    store.outbox.retire([(keys["L2"], outbox.OBSOLETE, "the window closed first")])
+    store.outbox.defer([(keys["L3"], NOW + timedelta(hours=10), "quiet hours")])
+    assert store.outbox.expire(NOW - timedelta(minutes=90), " (older than 90m)", batch=1) == 1  # L3 is deferred
+    store.outbox.address([(keys["L5"], "slack:#revenue", "rep5@example.com")])
 
     assert statuses(store) == {"L0": "sent", "L1": "dead", "L2": "obsolete", "L3": "pending", "L4": "expired",
                                "L5": "pending"}
-    rows = {row["lead_id"]: row for row in outbox.list_rows(store)}
+    rows = {row["lead_id"]: row for row in store.outbox.rows()}
     assert rows["L0"]["sends"] == 2 and rows["L0"]["attempts"] == 1 and rows["L1"]["last_error"] == "SMTP 451"
     assert rows["L4"]["detail"] == "due 2026-11-20T10:00 (older than 90m)"
-    assert outbox.last_sent_to(store, "email:rep0@example.com") == NOW
-    assert [row["lead_id"] for row in outbox.list_rows(store, owner="REP0@example.com")] == ["L0"]
-    assert [row["lead_id"] for row in outbox.list_rows(store, recipient="#Revenue")] == ["L5"]
-    assert [row["lead_id"] for row in outbox.list_rows(store, status="pending", limit=1)] == ["L3"]
-    assert [row["lead_id"] for row in outbox.due_rows(store, NOW)] == ["L5"]  # L3 waits for its deferral
+    assert store.outbox.last_sent_to("email:rep0@example.com") == NOW
+    assert [row["lead_id"] for row in store.outbox.rows(owner="REP0@example.com")] == ["L0"]
+    assert [row["lead_id"] for row in store.outbox.rows(recipient="#Revenue")] == ["L5"]
+    assert [row["lead_id"] for row in store.outbox.rows(status="pending", limit=1)] == ["L3"]
+    assert [row["lead_id"] for row in store.outbox.due(NOW)] == ["L5"]  # L3 waits for its deferral

@@ -21,7 +21,7 @@ def test_the_dashboard_and_its_targets_are_the_same_on_both_stores(tmp_path, pg_
     for report in built:
         report.pop("generated_at", None)
     assert built[0]["targets"] and built[1] == built[0]
-    assert [row["key"] for row in stores[1].outbox()] == [row["key"] for row in stores[0].outbox()]
+    assert [row["key"] for row in stores[1].outbox.rows()] == [row["key"] for row in stores[0].outbox.rows()]
     for store in stores:
         store.close()
 
