@@ -136,6 +136,8 @@ class Pull:
             if progress is not None:
                 progress(self.count, None)
             yield item
+        if progress is not None:
+            progress(self.count, self.count)  # read to the end: the bar shows the whole count, not its last redraw
         if self.result.stopped is None:
             try:
                 self.owners = self.connector.pull_owners()

@@ -28,6 +28,9 @@ COMMANDS = {  # each long command, and the bar it draws
     "deliver": (["deliver", "--dry-run", "--as-of", AS_OF], ["delivering (outbox rows)"]),
     "report": (["report", "--as-of", AS_OF], ["building the report"]),
     "diff": (["diff", "policies", "policies_new", "--as-of", AS_OF], ["judging leads under both policy sets"]),
+    "diff of an event log": (["diff", "policies", "policies_new", "--as-of", AS_OF, "--events", "csv:data/events.csv"],
+                             ["reading events.csv", "judging leads under both policy sets"]),
+    "report --send": (["report", "--send", "--as-of", AS_OF], ["building the review", "delivering (outbox rows)"]),
 }
 CURSOR_HIDDEN = "\x1b[?25l"  # what rich writes first when it draws a live bar
 
@@ -154,3 +157,14 @@ def test_explain_on_a_terminal_wraps_long_lines_under_their_words_and_a_log_keep
     assert lines[start + 1] == " " * 25 + "due Tue 2026-11-17 11:00"
     logged = piped(repository, ["explain", "L002", "--as-of", AS_OF]).stdout
     assert any(len(line) > 100 and "clock starts" in line for line in logged.splitlines())  # grep finds it whole
+
+
+def test_a_reading_bar_ends_at_the_whole_count_of_rows_read(repository):
+    import csv
+
+    with (repository / "data" / "events.csv").open(encoding="utf-8", newline="") as log:
+        rows = sum(1 for _ in csv.DictReader(log))
+    code, drawn = on_terminal(repository, COMMANDS["diff of an event log"][0])
+    assert code == 0, drawn
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", drawn)
+    assert re.search(rf"reading events\.csv\s+━+ {rows}/{rows}\s", shown), shown  # not the last redraw's count

@@ -109,8 +109,9 @@ def policy_diff(ctx: click.Context, old: str, new: str, events: str | None, as_o
         try:
             old_side = resolve_side(old, policy_path, workdir, "old")
             new_side = resolve_side(new, policy_path, workdir, "new")
-            source = open_events(events or str(config.db_location), workdir)
+            spec = events or str(config.db_location)
             with bars() as progress_bars:
+                source = open_events(spec, workdir, progress=progress_bars.bar(f"reading {_log_name(spec)}"))
                 result = run_diff(old_side, new_side, source, moment, workdir, limit=limit,
                                   progress=progress_bars.bar("judging leads under both policy sets"))
         except DiffError as error:
@@ -121,3 +122,10 @@ def policy_diff(ctx: click.Context, old: str, new: str, events: str | None, as_o
     render = {"json": to_json, "markdown": to_markdown}.get(output, to_text)
     _write(render(result), out)
     sys.exit(EXIT_CHANGED if fail_on_change and result.changed else EXIT_OK)
+
+
+def _log_name(spec: str) -> str:
+    """What a bar calls the history it reads: an event log by its file name (a store is not read ahead)."""
+    from sla_engine.safe_text import one_line
+
+    return one_line(Path(spec.removeprefix("csv:")).name)

@@ -1,4 +1,4 @@
-"""Progress on a terminal for the long commands (evaluate, diff, report, deliver); nothing otherwise.
+"""Progress on a terminal for the long commands (evaluate, sync, diff, report, deliver); nothing otherwise.
 
 Bars are drawn on standard error only when standard output and standard error are both a
 terminal, and erased when the command ends, so its results print as they always do. Under cron,

@@ -94,6 +94,7 @@ def _send_review(ctx: click.Context, policies: Path | None, db: Path | None, per
                  as_of: str | None) -> None:
     """Record the review's messages (once per period and contact), then deliver what the outbox owes."""
     from sla_engine.cli.common import open_store
+    from sla_engine.cli.progress import bars
     from sla_engine.engine.measures import MetricError
     from sla_engine.engine.periods import PeriodError
     from sla_engine.reports.dashboard import build_report, report_zone
@@ -109,7 +110,9 @@ def _send_review(ctx: click.Context, policies: Path | None, db: Path | None, per
             moment = _as_of(as_of, store)
             label = period or review_period(report_zone(policy_set), moment).label
             try:
-                result = build_report(policy_set, store, moment, label)
+                with bars() as progress_bars:
+                    result = build_report(policy_set, store, moment, label,
+                                          progress=progress_bars.bar("building the review"))
             except (PeriodError, MetricError) as error:
                 raise click.ClickException(str(error)) from None
             rows = review_rows(result, policy_set.contacts, moment)
@@ -117,8 +120,10 @@ def _send_review(ctx: click.Context, policies: Path | None, db: Path | None, per
             with store.transaction():
                 new = store.outbox.record(rows, last["id"] if last else 0)
             click.echo(f"review {label}: {new} new message(s) for {len(rows)} accountable contact(s)", err=True)
-            delivered = app.run_delivery(policy_set, store, policy_dir, moment, dry_run=False, connectors=[],
-                                         settings=config.delivery)
+            with bars() as progress_bars:
+                delivered = app.run_delivery(policy_set, store, policy_dir, moment, dry_run=False, connectors=[],
+                                             settings=config.delivery,
+                                             progress=progress_bars.bar("delivering (outbox rows)"))
     finally:
         store.close()
     if delivered.dead or delivered.errors:

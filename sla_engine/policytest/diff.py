@@ -145,18 +145,18 @@ class EventSource:
         self.replay.close()
 
 
-def open_events(spec: str, workdir: Path) -> EventSource:
+def open_events(spec: str, workdir: Path, progress: Callable[[int, int | None], None] | None = None) -> EventSource:
     """A store (an SQLite ``PATH`` or a ``postgresql://`` URL, read only) or ``csv:PATH`` of an event log
-    (read into a scratch store)."""
+    (read into a scratch store; ``progress`` is told how many of its rows are read)."""
     if spec.startswith("csv:"):
-        return _csv_events(spec, workdir)
+        return _csv_events(spec, workdir, progress)
     try:
         return EventSource(open_replay(spec))
     except StoreError as error:
         raise DiffError(str(error)) from None
 
 
-def _csv_events(spec: str, workdir: Path) -> EventSource:
+def _csv_events(spec: str, workdir: Path, progress: Callable[[int, int | None], None] | None) -> EventSource:
     """The event log read by the csv connector plugin, as a sync would read it, into a scratch store."""
     from sla_engine.connector import ConnectorError
     from sla_engine.plugins import PluginError, connectors
@@ -168,7 +168,9 @@ def _csv_events(spec: str, workdir: Path) -> EventSource:
         connector = connectors()["csv"].from_target(spec, spec[4:])
         try:
             with store.transaction():
-                counts = ingest(store, spec, Pull(store, connector, END_OF_TIME), None)
+                pull = Pull(store, connector, END_OF_TIME)
+                pull.progress = progress
+                counts = ingest(store, spec, pull, None)
         finally:
             connector.close()
     except (ConnectorError, PluginError, KeyError) as error:
