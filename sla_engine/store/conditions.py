@@ -3,10 +3,14 @@
 A target's ``where`` and ``group by`` (and a policy's ``applies when``) read the lead's current
 fields, plus ``tier``, ``policy`` and ``window``. Conditions follow docs/semantics.md (text
 ignores case, a missing value makes a comparison false): the common forms are translated to SQL
-that gives the engine's answer exactly (``_translate``), and anything else (definitions' bodies
-are expanded first; scores, patterns) is judged by the engine's own compiler, registered on the
-store's connection as an SQL function (``_python_call``). tests/store/test_conditions_sql.py
-holds the translation to the engine on generated states.
+that gives the engine's answer exactly (``_translate``, in the store's dialect: ``json_sql.py``),
+and anything else (definitions' bodies are expanded first; scores, patterns) is judged by the
+engine's own compiler (``_python_call``). On SQLite that compiler is registered on the
+connection as an SQL function. PostgreSQL cannot call Python, so before a query runs the rows it
+reads (its ``universe``) are streamed a page at a time, judged here, and the answers copied into
+a temporary table the query looks them up in (``PostgresStore.judge_rows``); a translated leaf
+that SQL cannot settle on PostgreSQL (a number written as unusual text) is NULL and judged the
+same way. tests/store/test_conditions_sql.py holds both to the engine on generated states.
 """
 
 from __future__ import annotations
@@ -25,18 +29,10 @@ from sla_engine.engine.state import LeadState
 from sla_engine.language import model as m
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.store.db import Store
+from sla_engine.store.json_sql import Dialect, PostgresJson, dialect_for
 
 TARGET_NAMES = ("tier", "policy", "window")
 _FUNCTION_NUMBERS = itertools.count(1)
-
-
-class Params(dict[str, Any]):
-    """Named SQL parameters collected while a query is built, so fragments compose freely."""
-
-    def __call__(self, value: Any) -> str:
-        name = f"p{len(self)}"
-        self[name] = value
-        return f":{name}"
 
 
 @dataclass
@@ -51,25 +47,77 @@ class Names:
 
 
 @dataclass
+class Pending:
+    """A condition or value PostgreSQL needs judged in Python before the query runs."""
+
+    number: int
+    judge: Callable[[str | None, Any, Any, Any], Any]
+    names: Names
+    boolean: bool
+    undecided: str | None  # the rows SQL left open (a leaf that is NULL); None: every row
+
+
+class Params(dict[str, Any]):
+    """Named SQL parameters collected while a query is built, so fragments compose freely."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[Pending] = []
+
+    def __call__(self, value: Any) -> str:
+        name = f"p{len(self)}"
+        self[name] = value
+        return f":{name}"
+
+
+@dataclass
 class SqlConditions:
     """The store and the policy set, with the SQL functions conditions call registered once."""
 
     store: Store
     policy_set: PolicySet
     compiler: Compiler = field(init=False)
+    dialect: Dialect = field(init=False)
 
     def __post_init__(self) -> None:
         self.compiler = Compiler(self.policy_set)
-        self.store = self.store.for_metrics()  # the SQL calls Python functions: SQLite hosts them
-        conn = self.store.conn
-        conn.create_function("sla_fold", 1, _fold, deterministic=True)
-        conn.create_function("sla_num", 1, _num, deterministic=True)
+        self.dialect = dialect_for(self.store)
+
+    @property
+    def true(self) -> str:
+        return self.dialect.true
+
+    def query(self, sql: str, ps: Params, universe: str | None = None) -> list[tuple[Any, ...]]:
+        """Run a metric query; ``universe`` (``FROM … WHERE …``) holds every row its conditions read.
+
+        On PostgreSQL the conditions judged in Python are judged first, over the universe's rows
+        (streamed, a page at a time), and forgotten after the query.
+        """
+        if not ps.pending:
+            return [_plain_row(row) for row in self.store.conn.execute(sql, ps).fetchall()]
+        from sla_engine.store.postgres_store import PostgresStore
+
+        if universe is None or not isinstance(self.store, PostgresStore):
+            raise ValueError("a query with conditions judged in Python needs its universe")  # a bug of ours
+        store = self.store
+        try:
+            for pending in ps.pending:
+                names = pending.names
+                rows = (f"SELECT DISTINCT {names.lead}, {names.state}, {names.tier}, {names.policy}, "
+                        f"{names.window} {universe}")
+                if pending.undecided is not None:
+                    rows += f" AND ({pending.undecided}) IS NULL"
+                store.judge_rows(pending.number, rows, ps, pending.judge, pending.boolean)
+            return [_plain_row(row) for row in store.conn.execute(sql, ps).fetchall()]
+        finally:
+            store.forget_judged([pending.number for pending in ps.pending])
 
     def lead_names(self, ps: Params, policy: str | None, lead: str) -> Names:
         policy_test = f" AND w.policy = {ps(policy)}" if policy else ""
         tier = (f"(SELECT w.tier FROM window_instances w WHERE w.lead_id = {lead}{policy_test} "
                 "ORDER BY w.started_at DESC LIMIT 1)")
-        return Names(lead=lead, tier=tier, policy=ps(policy) if policy else "NULL", window="NULL")
+        return Names(lead=lead, tier=tier, policy=f"CAST({ps(policy)} AS text)" if policy else "NULL",
+                     window="NULL")
 
     @staticmethod
     def instance_names() -> Names:
@@ -77,7 +125,7 @@ class SqlConditions:
 
     def lead_filter(self, ps: Params, scope: Scope, names: Names) -> str:
         """Not deleted, covered by the policy's `applies when`, and the target's `where`."""
-        parts = [f"coalesce(json_extract({names.state}, '$.deleted'), 0) = 0"]
+        parts = [self.dialect.is_off(names.state, self.dialect.path(ps, "deleted"))]
         policy = self.policy_set.policies.get(scope.policy or "")
         if policy is not None and policy.applies is not None:
             parts.append(self.condition(ps, policy.applies, names))
@@ -86,7 +134,7 @@ class SqlConditions:
         return " AND ".join(parts)
 
     def condition(self, ps: Params, expr: m.Node, names: Names, expanding: frozenset[str] = frozenset()) -> str:
-        """A policy condition as a SQL expression that is always 0 or 1; definitions are expanded."""
+        """A policy condition as a SQL expression that is always true or false; definitions are expanded."""
         if isinstance(expr, m.And | m.Or):
             joiner = " AND " if isinstance(expr, m.And) else " OR "
             return "(" + joiner.join(self.condition(ps, item, names, expanding) for item in expr.items) + ")"
@@ -95,26 +143,33 @@ class SqlConditions:
         definition = _definition(self.policy_set, expr)
         if definition is not None and definition.name not in expanding:
             return self.condition(ps, definition.expr, names, expanding | {definition.name})
-        translated = _translate(ps, expr, names, self._plain_name)
-        if translated is not None:
-            return f"coalesce({translated}, 0)"
-        return f"coalesce({self._python_call(ps, self.compiler.condition(expr), names, boolean=True)}, 0)"
+        false = self.dialect.false
+        translated = _translate(ps, expr, names, self._plain_name, self.dialect)
+        if translated is None:
+            return f"coalesce({self._python_call(ps, self.compiler.condition(expr), names, boolean=True)}, {false})"
+        sql, settled = translated
+        if settled:
+            return f"coalesce({sql}, {false})"
+        judged = self._python_call(ps, self.compiler.condition(expr), names, boolean=True, undecided=sql)
+        return f"coalesce({sql}, {judged}, {false})"
 
     def value(self, ps: Params, name: str, names: Names) -> str:
         """A `group by` name as a SQL expression."""
         if name in TARGET_NAMES:
             return getattr(names, name)
         if self._plain_name(name):
-            return f"json_extract({names.state}, {ps('$.' + name)})"
+            return self.dialect.value(names.state, self.dialect.path(ps, name))
         return self._python_call(ps, self.compiler.operand(m.Ref(path=[name])), names, boolean=False)
 
     def _plain_name(self, name: str) -> bool:
         ps = self.policy_set
         return name not in ps.definitions and name not in ps.scores and name not in ps.stages
 
-    def _python_call(self, ps: Params, compiled: Callable[[Context], Any], names: Names, boolean: bool) -> str:
-        """Register a compiled condition or value as a SQL function over the lead's fields."""
-        function = f"sla_py_{next(_FUNCTION_NUMBERS)}"  # unique per connection, whoever built the query
+    def _python_call(self, ps: Params, compiled: Callable[[Context], Any], names: Names, boolean: bool,
+                     undecided: str | None = None) -> str:
+        """A compiled condition or value over the lead's fields: an SQL function on SQLite, a
+        looked-up answer on PostgreSQL (judged before the query runs, see ``query``)."""
+        number = next(_FUNCTION_NUMBERS)  # unique per connection, whoever built the query
 
         def call(state: str | None, tier: Any, policy: Any, window: Any) -> Any:
             lead = LeadState("", fields=dict(_fields(state or "{}")))
@@ -127,8 +182,15 @@ class SqlConditions:
                 return int(bool(result))
             return result if isinstance(result, str | int | float) or result is None else str(result)
 
-        self.store.conn.create_function(function, 4, call, deterministic=True)
-        return f"{function}({names.state}, {names.tier}, {names.policy}, {names.window})"
+        if not isinstance(self.dialect, PostgresJson):
+            function = f"sla_py_{number}"
+            self.store.conn.create_function(function, 4, call, deterministic=True)
+            return f"{function}({names.state}, {names.tier}, {names.policy}, {names.window})"
+        ps.pending.append(Pending(number, call, names, boolean, undecided))
+        column = "j.hit" if boolean else "j.value"
+        return (f"(SELECT {column} FROM pg_temp.sla_judged j WHERE j.fn = {number} AND j.lead_id = {names.lead} "
+                f"AND j.tier IS NOT DISTINCT FROM {names.tier} AND j.policy IS NOT DISTINCT FROM {names.policy} "
+                f'AND j."window" IS NOT DISTINCT FROM {names.window})')
 
     def groups(self, ps: Params, group_by: Sequence[str], names: Names) -> tuple[str, str]:
         """(`, expr AS g0, …` for SELECT, `, g0, …` for GROUP BY)."""
@@ -137,17 +199,17 @@ class SqlConditions:
         return select, by
 
 
-def _fold(value: Any) -> Any:
-    return value.casefold() if isinstance(value, str) else value
+def _plain_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row as SQLite gives it: a JSON list or object as its text, true and false as 1 and 0."""
+    return tuple(_plain(value) for value in row)
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        number = as_number(value)
-        return number if isinstance(number, float) else None
-    return None
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return value
 
 
 @lru_cache(maxsize=8)
@@ -158,97 +220,80 @@ def _fields(state: str) -> tuple[tuple[str, Any], ...]:
 # ---------------------------------------------------------------- conditions in SQL
 
 
-def _translate(ps: Params, expr: m.Node, names: Names, plain: Callable[[str], bool]) -> str | None:
-    """The common condition forms as exact SQL (else None: the engine judges the rest).
+def _translate(ps: Params, expr: m.Node, names: Names, plain: Callable[[str], bool],
+               dialect: Dialect) -> tuple[str, bool] | None:
+    """The common condition forms as exact SQL, and whether SQL settles every row (else None:
+    the engine judges the rest).
 
     Exact means: the same answer as engine/conditions.py for every value a lead field can
-    hold in the store's JSON (text, number, boolean, list, null or absent).
+    hold in the store's JSON (text, number, boolean, list, null or absent); where a dialect
+    cannot settle a row (it says NULL) the engine judges that row.
     """
     if isinstance(expr, m.IsSet):
-        target = _target(ps, expr.operand, names, plain)
+        target = _target(ps, expr.operand, names, plain, dialect)
         if target is None:
             return None
         kind, sql = target
-        if kind == "column":
-            missing = f"({sql} IS NULL OR {sql} = '')"
-        else:
-            path = sql
-            missing = (f"(coalesce(json_type({names.state}, {path}), 'null') = 'null' "
-                       f"OR (json_type({names.state}, {path}) = 'text' AND json_extract({names.state}, {path}) = '') "
-                       f"OR (json_type({names.state}, {path}) = 'array' "
-                       f"AND json_array_length({names.state}, {path}) = 0))")
-        return missing if expr.missing else f"(NOT {missing})"
+        missing = f"({sql} IS NULL OR {sql} = '')" if kind == "column" else dialect.missing(names.state, sql)
+        return (missing if expr.missing else f"(NOT {missing})"), True
     if isinstance(expr, m.Truth):
-        target = _target(ps, expr.operand, names, plain)
+        target = _target(ps, expr.operand, names, plain, dialect)
         if target is None or target[0] == "column":
             return None
-        state, path = names.state, target[1]
-        value = f"json_extract({state}, {path})"
-        return (f"(CASE json_type({state}, {path}) WHEN 'true' THEN 1 WHEN 'integer' THEN {value} != 0 "
-                f"WHEN 'real' THEN {value} != 0 WHEN 'text' THEN sla_fold({value}) IN ('true', 'yes', '1') "
-                f"WHEN 'array' THEN json_array_length({state}, {path}) > 0 "
-                f"WHEN 'object' THEN {value} != '{{}}' ELSE 0 END)")
+        return dialect.truth(names.state, target[1]), True
     if isinstance(expr, m.Member):
-        texts = [item.value for item in expr.values.items
+        texts = [str(item.value) for item in expr.values.items
                  if isinstance(item, m.Literal_) and item.type == "text"]
-        target = _target(ps, expr.operand, names, plain)
-        if target is None or len(texts) != len(expr.values.items):
+        target = _target(ps, expr.operand, names, plain, dialect)
+        if target is None or len(texts) != len(expr.values.items) or not all(map(dialect.foldable, texts)):
             return None
-        options = ", ".join(ps(str(text).casefold()) for text in texts) or "NULL"
+        options = ", ".join(ps(text.casefold()) for text in texts) or "NULL"
         kind, sql = target
         if kind == "column":
-            hit = f"(sla_fold({sql}) IN ({options}))"
+            hit = f"({dialect.fold(sql)} IN ({options}))"
             present = f"({sql} IS NOT NULL)"
         else:
-            state, path = names.state, sql
-            hit = (f"(CASE json_type({state}, {path}) "
-                   f"WHEN 'text' THEN sla_fold(json_extract({state}, {path})) IN ({options}) "
-                   f"WHEN 'array' THEN EXISTS (SELECT 1 FROM json_each({state}, {path}) je "
-                   f"WHERE je.type = 'text' AND sla_fold(je.value) IN ({options})) ELSE 0 END)")
-            present = f"(coalesce(json_type({state}, {path}), 'null') != 'null')"
-        return f"({present} AND NOT {hit})" if expr.negated else hit
+            hit = dialect.member(names.state, sql, options)
+            present = dialect.present(names.state, sql)
+        return (f"({present} AND NOT {hit})" if expr.negated else hit), True
     if isinstance(expr, m.Compare):
-        return _compare(ps, expr, names, plain)
+        return _compare(ps, expr, names, plain, dialect)
     return None
 
 
 _FLIP: dict[str, m.CompareOp] = {"==": "==", "!=": "!=", ">=": "<=", "<=": ">=", ">": "<", "<": ">"}
 
 
-def _compare(ps: Params, expr: m.Compare, names: Names, plain: Callable[[str], bool]) -> str | None:
+def _compare(ps: Params, expr: m.Compare, names: Names, plain: Callable[[str], bool],
+             dialect: Dialect) -> tuple[str, bool] | None:
     left, right, op = expr.left, expr.right, expr.op
     if isinstance(left, m.Literal_) and not isinstance(right, m.Literal_):
         left, right, op = right, left, _FLIP[op]
-    target = _target(ps, left, names, plain)
+    target = _target(ps, left, names, plain, dialect)
     if target is None or not isinstance(right, m.Literal_):
         return None
     kind, sql = target
     sql_op = "=" if op == "==" else op
     if right.type in ("number", "percent") and kind == "field":
-        state, path = names.state, sql
-        value = f"json_extract({state}, {path})"
-        literal = ps(float(right.value))
-        unequal = int(op == "!=")  # text that is no number, a list or an object: unequal, not ordered
-        return (f"(CASE json_type({state}, {path}) WHEN 'integer' THEN {value} {sql_op} {literal} "
-                f"WHEN 'real' THEN {value} {sql_op} {literal} WHEN 'true' THEN 1 {sql_op} {literal} "
-                f"WHEN 'false' THEN 0 {sql_op} {literal} "
-                f"WHEN 'text' THEN coalesce(sla_num({value}) {sql_op} {literal}, {unequal}) "
-                f"WHEN 'array' THEN {unequal} WHEN 'object' THEN {unequal} ELSE 0 END)")
-    if right.type != "text" or op not in ("==", "!=") or _looks_typed(str(right.value)):
+        unequal = dialect.true if op == "!=" else dialect.false  # text that is no number, a list: unequal
+        return (dialect.compare_number(names.state, sql, sql_op, ps(float(right.value)), unequal),
+                not isinstance(dialect, PostgresJson))
+    text = str(right.value)
+    if right.type != "text" or op not in ("==", "!=") or _looks_typed(text) or not dialect.foldable(text):
         return None
-    literal = ps(str(right.value).casefold())
+    literal = ps(text.casefold())
     if kind == "column":
-        equal = f"(sla_fold({sql}) = {literal})"
-        return equal if op == "==" else f"({sql} IS NOT NULL AND NOT {equal})"
-    state, path = names.state, sql
-    equal = f"(json_type({state}, {path}) = 'text' AND sla_fold(json_extract({state}, {path})) = {literal})"
+        equal = f"({dialect.fold(sql)} = {literal})"
+        return (equal if op == "==" else f"({sql} IS NOT NULL AND NOT {equal})"), True
+    equal = dialect.text_equal(names.state, sql, literal)
     if op == "==":
-        return equal
-    return f"(coalesce(json_type({state}, {path}), 'null') != 'null' AND NOT {equal})"
+        return equal, True
+    return f"({dialect.present(names.state, sql)} AND NOT {equal})", True
 
 
-def _target(ps: Params, operand: m.Node, names: Names, plain: Callable[[str], bool]) -> tuple[str, str] | None:
-    """("column", sql) for tier/policy/window, ("field", json path) for a plain lead field."""
+def _target(ps: Params, operand: m.Node, names: Names, plain: Callable[[str], bool],
+            dialect: Dialect) -> tuple[str, str] | None:
+    """("column", sql) for tier/policy/window, ("field", its path) for a plain lead field."""
     if not isinstance(operand, m.Ref) or len(operand.path) != 1:
         return None
     name = operand.path[0]
@@ -256,7 +301,7 @@ def _target(ps: Params, operand: m.Node, names: Names, plain: Callable[[str], bo
         return "column", getattr(names, name)
     if not plain(name):
         return None
-    return "field", ps("$." + name)
+    return "field", dialect.path(ps, name)
 
 
 def _definition(policy_set: PolicySet, expr: m.Node) -> m.Definition | None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlite_utils
 
@@ -238,6 +238,8 @@ MIGRATIONS: list[str] = [
 class Store:
     """The unit of work: one connection, the run lock, the transaction, and the repositories over them."""
 
+    dialect: ClassVar[str] = "sqlite"  # which SQL the metric queries speak (store/json_sql.py)
+
     def __init__(self, path: str | Path, timeout: float = 30.0) -> None:
         """Open (creating or migrating) the store; an SQLite problem is a StoreError saying what to do.
 
@@ -376,10 +378,6 @@ class Store:
     def count(self, table: str, where: str = "", params: Iterable[Any] = ()) -> int:
         sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
         return int(self.conn.execute(sql, list(params)).fetchone()[0])
-
-    def for_metrics(self) -> Store:
-        """The store the metric queries run on (they call SQL functions written in Python): this one."""
-        return self
 
     def read_only(self) -> None:
         """From now on this connection refuses to write (the live dashboard's)."""

@@ -41,12 +41,12 @@ class LeadRow(NamedTuple):
     at: str | None
 
 
-def _owner(ps: Params) -> str:
-    return f"json_extract(l.state, {ps('$.owner')})"
+def _owner(q: Metrics, ps: Params) -> str:
+    return q.dialect.text("l.state", q.dialect.path(ps, "owner"))
 
 
-def _clock_columns(ps: Params, window: str) -> str:
-    return (f"wi.lead_id, wi.status, {_owner(ps)}, wi.tier, {window}, wi.due_at, wi.stopped_at, "
+def _clock_columns(q: Metrics, ps: Params, window: str) -> str:
+    return (f"wi.lead_id, wi.status, {_owner(q, ps)}, wi.tier, {window}, wi.due_at, wi.stopped_at, "
             "wi.warning_at, wi.breached_at")
 
 
@@ -56,15 +56,15 @@ def target_clocks(q: Metrics, policy: m.Policy, target: m.Target, period: Period
     if metric is None or metric.kind not in CLOCK_METRICS:
         return []
     ps = Params()
-    where = q.condition(ps, target.where, q.instance_names()) if target.where is not None else "1"
+    where = q.condition(ps, target.where, q.instance_names()) if target.where is not None else q.true
     column = "wi.due_at" if metric.kind == "met_rate" else "wi.started_at"
-    sql = (f"SELECT {_clock_columns(ps, 'wi.window')} FROM window_instances wi "
-           f"JOIN leads l ON l.lead_id = wi.lead_id "
-           f"WHERE wi.policy = {ps(policy.name)} AND wi.window = {ps(metric.subject)} "
-           f"AND wi.status IN ('met', 'breached', 'running', 'paused') "
-           f"AND {column} >= {ps(period.start_utc)} AND {column} < {ps(period.end_utc)} AND {where} "
-           f"ORDER BY wi.due_at")
-    return [ClockRow(*row) for row in q.query(sql, ps)]
+    base = (f"FROM window_instances wi JOIN leads l ON l.lead_id = wi.lead_id "
+            f"WHERE wi.policy = {ps(policy.name)} AND wi.window = {ps(metric.subject)} "
+            f"AND wi.status IN ('met', 'breached', 'running', 'paused') "
+            f"AND {column} >= {ps(period.start_utc)} AND {column} < {ps(period.end_utc)}")
+    sql = (f"SELECT {_clock_columns(q, ps, 'wi.window')} {base} AND {where} "
+           "ORDER BY wi.due_at NULLS FIRST, wi.lead_id, wi.started_at")
+    return [ClockRow(*row) for row in q.query(sql, ps, base)]
 
 
 def target_leads(q: Metrics, policy: m.Policy, target: m.Target, period: Period) -> list[LeadRow]:
@@ -81,11 +81,11 @@ def target_leads(q: Metrics, policy: m.Policy, target: m.Target, period: Period)
     scope = Scope(policy=policy.name, where=target.where)
     if metric.kind == "completeness":
         complete = " AND ".join(q.condition(ps, m.IsSet(operand=m.Ref(path=[f])), names)
-                                for f in metric.fields) or "1"
-        sql = (f"SELECT s.lead_id, {complete}, {_owner(ps)}, {names.tier}, s.occurred_at FROM events s "
-               f"JOIN leads l ON l.lead_id = s.lead_id WHERE s.type = 'created' "
-               f"AND s.occurred_at >= {ps(period.start_utc)} AND s.occurred_at < {ps(period.end_utc)} "
-               f"AND {q.lead_filter(ps, scope, names)} ORDER BY s.occurred_at")
+                                for f in metric.fields) or q.true
+        base = (f"FROM events s JOIN leads l ON l.lead_id = s.lead_id WHERE s.type = 'created' "
+                f"AND s.occurred_at >= {ps(period.start_utc)} AND s.occurred_at < {ps(period.end_utc)}")
+        sql = (f"SELECT s.lead_id, {complete}, {_owner(q, ps)}, {names.tier}, s.occurred_at {base} "
+               f"AND {q.lead_filter(ps, scope, names)} ORDER BY s.occurred_at, s.lead_id")
     else:
         stage = metric.subject if metric.kind == "count" else metric.among
         if metric.kind == "rate" and metric.subject in q.policy_set.stages:
@@ -94,12 +94,14 @@ def target_leads(q: Metrics, policy: m.Policy, target: m.Target, period: Period)
         elif metric.kind == "rate":
             hit = q.condition(ps, m.Truth(operand=m.Ref(path=[metric.subject or ""])), names)
         else:
-            hit = "1"
-        sql = (f"SELECT s.lead_id, {hit}, {_owner(ps)}, {names.tier}, min(s.entered_at) FROM stage_entries s "
-               f"JOIN leads l ON l.lead_id = s.lead_id WHERE s.stage = {ps(stage)} "
-               f"AND s.entered_at >= {ps(period.start_utc)} AND s.entered_at < {ps(period.end_utc)} "
-               f"AND {q.lead_filter(ps, scope, names)} GROUP BY s.lead_id ORDER BY min(s.entered_at)")
-    return [LeadRow(row[0], bool(row[1]), row[2], row[3], row[4]) for row in q.query(sql, ps)]
+            hit = q.true
+        # A lead entering the stage twice in the period is listed once, at its first entry.
+        base = (f"FROM (SELECT lead_id, min(entered_at) AS entered_at FROM stage_entries WHERE stage = {ps(stage)} "
+                f"AND entered_at >= {ps(period.start_utc)} AND entered_at < {ps(period.end_utc)} GROUP BY lead_id) s "
+                f"JOIN leads l ON l.lead_id = s.lead_id WHERE {q.true}")
+        sql = (f"SELECT s.lead_id, {hit}, {_owner(q, ps)}, {names.tier}, s.entered_at {base} "
+               f"AND {q.lead_filter(ps, scope, names)} ORDER BY s.entered_at, s.lead_id")
+    return [LeadRow(row[0], bool(row[1]), row[2], row[3], row[4]) for row in q.query(sql, ps, base)]
 
 
 def owner_clocks(q: Metrics, owners: list[str], period: Period, limit: int) -> tuple[list[ClockRow], list[ClockRow]]:
@@ -111,19 +113,21 @@ def owner_clocks(q: Metrics, owners: list[str], period: Period, limit: int) -> t
         return [], []
     ps = Params()
     marks = ", ".join(ps(owner) for owner in owners)
-    columns = _clock_columns(ps, "wi.policy || '/' || wi.window")
+    columns = _clock_columns(q, ps, "wi.policy || '/' || wi.window")
     base = (f"SELECT {columns} FROM window_instances wi "
-            f"JOIN leads l ON l.lead_id = wi.lead_id WHERE {_owner(ps)} IN ({marks}) ")
-    running = q.query(base + f"AND wi.status IN ('running', 'paused') ORDER BY wi.due_at LIMIT {int(limit)}", ps)
+            f"JOIN leads l ON l.lead_id = wi.lead_id WHERE {_owner(q, ps)} IN ({marks}) ")
+    running = q.query(base + "AND wi.status IN ('running', 'paused') "
+                      f"ORDER BY wi.due_at NULLS FIRST, wi.lead_id, wi.policy, wi.window LIMIT {int(limit)}", ps)
     breached = q.query(base + f"AND wi.status = 'breached' AND wi.breached_at >= {ps(period.start_utc)} "
-                       f"AND wi.breached_at < {ps(period.end_utc)} ORDER BY wi.breached_at DESC LIMIT {int(limit)}",
-                       ps)
+                       f"AND wi.breached_at < {ps(period.end_utc)} "
+                       f"ORDER BY wi.breached_at DESC, wi.lead_id, wi.policy, wi.window LIMIT {int(limit)}", ps)
     return [ClockRow(*row) for row in running], [ClockRow(*row) for row in breached]
 
 
 def owners_seen(q: Metrics) -> list[tuple[str, int]]:
     """Every owner of a lead still in the store (not merged away), with how many leads each holds."""
     ps = Params()
-    sql = (f"SELECT {_owner(ps)} AS o, count(*) FROM leads l WHERE o IS NOT NULL "
-           "AND coalesce(json_extract(l.state, '$.deleted'), 0) = 0 GROUP BY o ORDER BY o")
-    return [(str(row[0]), int(row[1])) for row in q.query(sql, ps)]
+    owner = _owner(q, ps)
+    sql = (f"SELECT {owner}, count(*) FROM leads l WHERE {owner} IS NOT NULL "
+           f"AND {q.dialect.is_off('l.state', q.dialect.path(ps, 'deleted'))} GROUP BY {owner}")
+    return sorted((str(row[0]), int(row[1])) for row in q.query(sql, ps))  # in Python: one order on both stores

@@ -7,11 +7,13 @@ target stage at or after that entry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sla_engine.language.policy_set import PolicySet
+from sla_engine.store.conditions import Params
 from sla_engine.store.db import Store
+from sla_engine.store.json_sql import Dialect, dialect_for
 
 
 @dataclass
@@ -28,27 +30,28 @@ class History:
 
     store: Store
     policy_set: PolicySet | None
+    json: Dialect = field(init=False)
 
     def __post_init__(self) -> None:
-        self.store = self.store.for_metrics()  # its SQL reads JSON as SQLite does
+        self.json = dialect_for(self.store)
 
-    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+    def _one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> tuple[Any, ...]:
         return tuple(self.store.conn.execute(sql, params).fetchone())
 
     def win_rate(self) -> Observed:
-        won, closed = self._one(
-            "SELECT sum(json_extract(state, '$.won') = 1), "
-            "sum(json_extract(state, '$.won') = 1 OR json_extract(state, '$.lost') = 1) "
-            "FROM leads WHERE coalesce(json_extract(state, '$.deleted'), 0) = 0"
-        )
-        return Observed(won / closed if closed else None, int(closed or 0))
+        d, ps = self.json, Params()
+        won, lost = d.is_one("state", d.path(ps, "won")), d.is_one("state", d.path(ps, "lost"))
+        won_count, closed = self._one(
+            f"SELECT sum(CASE WHEN {won} THEN 1 ELSE 0 END), sum(CASE WHEN {won} OR {lost} THEN 1 ELSE 0 END) "
+            f"FROM leads WHERE {d.is_off('state', d.path(ps, 'deleted'))}", ps)
+        return Observed(won_count / closed if closed else None, int(closed or 0))
 
     def deal_size(self) -> Observed:
+        d, ps = self.json, Params()
+        amount = d.number("state", d.path(ps, "opportunity_amount"))
         average, n = self._one(
-            "SELECT avg(json_extract(state, '$.opportunity_amount')), count(json_extract(state, "
-            "'$.opportunity_amount')) FROM leads WHERE json_extract(state, '$.won') = 1 "
-            "AND coalesce(json_extract(state, '$.deleted'), 0) = 0"
-        )
+            f"SELECT avg({amount}), count({amount}) FROM leads WHERE {d.is_one('state', d.path(ps, 'won'))} "
+            f"AND {d.is_off('state', d.path(ps, 'deleted'))}", ps)
         return Observed(float(average) if average is not None else None, int(n or 0))
 
     def conversion(self, source: str, target: str) -> Observed | None:

@@ -88,25 +88,20 @@ class Metrics(SqlConditions):
         super().__post_init__()
         self.calendars = {name: build_calendar(decl) for name, decl in self.policy_set.calendars.items()}
 
-    # ------------------------------------------------------------ running queries
-    def query(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        return self.store.conn.execute(sql, params).fetchall()
-
-
     # ------------------------------------------------------------ the five target metrics
     # Each query selects its rows once (lead or clock, time, groups, measure) in a materialized
     # CTE, then joins them to the periods: a row in a quarter and in one of its weeks is read once.
+    # ``base`` is the rows a query reads before its conditions: what PostgreSQL judges in Python.
 
     def count(self, stage: str, periods: Sequence[Period], scope: Scope = Scope()) -> Results:
         ps = Params()
         names = self.lead_names(ps, scope.policy, "s.lead_id")
         select, _ = self.groups(ps, scope.group_by, names)
-        inner = (f"SELECT s.entered_at AS t, s.lead_id AS lead{select} FROM stage_entries s "
-                 "JOIN leads l ON l.lead_id = s.lead_id "
-                 f"WHERE s.stage = {ps(stage)} AND {_range(ps, 's.entered_at', periods)} "
-                 f"AND {self.lead_filter(ps, scope, names)}")
+        base = (f"FROM stage_entries s JOIN leads l ON l.lead_id = s.lead_id "
+                f"WHERE s.stage = {ps(stage)} AND {_range(ps, 's.entered_at', periods)}")
+        inner = f"SELECT s.entered_at AS t, s.lead_id AS lead{select} {base} AND {self.lead_filter(ps, scope, names)}"
         sql = _by_period(ps, periods, inner, len(scope.group_by), "count(DISTINCT r.lead)")
-        results = {(row[0], tuple(row[1:-1])): count_value(row[-1]) for row in self.query(sql, ps)}
+        results = {(row[0], tuple(row[1:-1])): count_value(row[-1]) for row in self.query(sql, ps, base)}
         if not scope.group_by:
             for period in periods:
                 results.setdefault((period.label, ()), count_value(0))
@@ -117,13 +112,13 @@ class Metrics(SqlConditions):
         ps = Params()
         names = self.instance_names()
         select, _ = self.groups(ps, scope.group_by, names)
-        where = self.condition(ps, scope.where, names) if scope.where is not None else "1"
-        inner = (f"SELECT wi.due_at AS t, wi.status = 'met' AS hit{select} FROM window_instances wi "
-                 "JOIN leads l ON l.lead_id = wi.lead_id "
-                 f"WHERE {_windows(ps, windows)} AND wi.status IN ('met', 'breached') "
-                 f"AND {_range(ps, 'wi.due_at', periods)} AND {where}")
-        sql = _by_period(ps, periods, inner, len(scope.group_by), "sum(r.hit), count(*)")
-        return {(row[0], tuple(row[1:-2])): share_value(row[-2], row[-1]) for row in self.query(sql, ps)}
+        where = self.condition(ps, scope.where, names) if scope.where is not None else self.true
+        base = (f"FROM window_instances wi JOIN leads l ON l.lead_id = wi.lead_id "
+                f"WHERE {self._windows(ps, windows)} AND wi.status IN ('met', 'breached') "
+                f"AND {_range(ps, 'wi.due_at', periods)}")
+        inner = f"SELECT wi.due_at AS t, wi.status = 'met' AS hit{select} {base} AND {where}"
+        sql = _by_period(ps, periods, inner, len(scope.group_by), "sum(CASE WHEN r.hit THEN 1 ELSE 0 END), count(*)")
+        return {(row[0], tuple(row[1:-2])): share_value(row[-2], row[-1]) for row in self.query(sql, ps, base)}
 
     def rate(self, outcome: str, among: str, periods: Sequence[Period], scope: Scope = Scope()) -> Results:
         if among not in self.policy_set.stages:
@@ -136,13 +131,13 @@ class Metrics(SqlConditions):
                        f"AND x.stage = {ps(outcome)} AND x.entered_at >= y.entered_at)")
         else:
             reached = self.condition(ps, m.Truth(operand=m.Ref(path=[outcome])), names)
-        inner = (f"SELECT y.entered_at AS t, y.lead_id AS lead, {reached} AS hit{select} FROM stage_entries y "
-                 "JOIN leads l ON l.lead_id = y.lead_id "
-                 f"WHERE y.stage = {ps(among)} AND {_range(ps, 'y.entered_at', periods)} "
+        base = (f"FROM stage_entries y JOIN leads l ON l.lead_id = y.lead_id "
+                f"WHERE y.stage = {ps(among)} AND {_range(ps, 'y.entered_at', periods)}")
+        inner = (f"SELECT y.entered_at AS t, y.lead_id AS lead, {reached} AS hit{select} {base} "
                  f"AND {self.lead_filter(ps, scope, names)}")
         sql = _by_period(ps, periods, inner, len(scope.group_by),
                          "count(DISTINCT CASE WHEN r.hit THEN r.lead END), count(DISTINCT r.lead)")
-        return {(row[0], tuple(row[1:-2])): share_value(row[-2], row[-1]) for row in self.query(sql, ps)}
+        return {(row[0], tuple(row[1:-2])): share_value(row[-2], row[-1]) for row in self.query(sql, ps, base)}
 
     def elapsed_seconds(self, windows: Iterable[tuple[str, str]], periods: Sequence[Period],
                         scope: Scope = Scope()) -> dict[tuple[str, Group], list[float]]:
@@ -150,15 +145,16 @@ class Metrics(SqlConditions):
         ps = Params()
         names = self.instance_names()
         select, _ = self.groups(ps, scope.group_by, names)
-        where = self.condition(ps, scope.where, names) if scope.where is not None else "1"
+        where = self.condition(ps, scope.where, names) if scope.where is not None else self.true
+        base = (f"FROM window_instances wi JOIN leads l ON l.lead_id = wi.lead_id "
+                f"WHERE {self._windows(ps, windows)} AND wi.status IN ('met', 'breached') "
+                f"AND wi.stopped_at IS NOT NULL AND {_range(ps, 'wi.started_at', periods)}")
         inner = (f"SELECT wi.started_at AS t{select}, wi.stopped_at AS stopped, wi.calendar AS calendar, "
-                 "wi.paused_seconds AS paused FROM window_instances wi JOIN leads l ON l.lead_id = wi.lead_id "
-                 f"WHERE {_windows(ps, windows)} AND wi.status IN ('met', 'breached') AND wi.stopped_at IS NOT NULL "
-                 f"AND {_range(ps, 'wi.started_at', periods)} AND {where}")
+                 f"wi.paused_seconds AS paused {base} AND {where}")
         sql = _by_period(ps, periods, inner, len(scope.group_by), "r.t, r.stopped, r.calendar, r.paused",
                          aggregate=False)
         found: dict[tuple[str, Group], list[float]] = defaultdict(list)
-        for row in self.query(sql, ps):
+        for row in self.query(sql, ps, base):
             started, stopped, calendar, paused = row[-4:]
             found[(row[0], tuple(row[1:-4]))].append(self.business_seconds(started, stopped, calendar, paused))
         return found
@@ -175,14 +171,14 @@ class Metrics(SqlConditions):
         select, _ = self.groups(ps, scope.group_by, names)
         complete = " AND ".join(
             self.condition(ps, m.IsSet(operand=m.Ref(path=[name])), names) for name in fields
-        ) or "1"
-        inner = (f"SELECT c.occurred_at AS t, c.lead_id AS lead, {complete} AS hit{select} FROM events c "
-                 "JOIN leads l ON l.lead_id = c.lead_id "
-                 f"WHERE c.type = 'created' AND {_range(ps, 'c.occurred_at', periods)} "
+        ) or self.true
+        base = (f"FROM events c JOIN leads l ON l.lead_id = c.lead_id "
+                f"WHERE c.type = 'created' AND {_range(ps, 'c.occurred_at', periods)}")
+        inner = (f"SELECT c.occurred_at AS t, c.lead_id AS lead, {complete} AS hit{select} {base} "
                  f"AND {self.lead_filter(ps, scope, names)}")
         sql = _by_period(ps, periods, inner, len(scope.group_by),
                          "count(DISTINCT CASE WHEN r.hit THEN r.lead END), count(DISTINCT r.lead)")
-        return {(row[0], tuple(row[1:-2])): share_value(row[-2], row[-1]) for row in self.query(sql, ps)}
+        return {(row[0], tuple(row[1:-2])): share_value(row[-2], row[-1]) for row in self.query(sql, ps, base)}
 
     def of(self, metric: m.Metric, periods: Sequence[Period], scope: Scope) -> Results:
         """A target's metric, dispatched on its kind."""
@@ -201,20 +197,26 @@ class Metrics(SqlConditions):
     def pipeline_and_revenue(self, period: Period) -> dict[str, Value]:
         """Opportunities opened and deals won in the period by SLA-covered leads: count and amount."""
         ps = Params()
+        d = self.dialect
         sql = (
-            "SELECT type, count(*), total(amount) FROM (SELECT DISTINCT e.type, e.lead_id, "
-            "sla_num(json_extract(l.state, '$.opportunity_amount')) AS amount "
+            "SELECT type, count(*), sum(amount) FROM (SELECT DISTINCT e.type, e.lead_id, "
+            f"{d.number('l.state', d.path(ps, 'opportunity_amount'))} AS amount "
             "FROM events e JOIN leads l ON l.lead_id = e.lead_id "
             f"WHERE e.occurred_at >= {ps(period.start_utc)} AND e.occurred_at < {ps(period.end_utc)} "
-            "AND (e.type = 'converted' OR (e.type = 'opportunity_closed' AND json_extract(e.payload, '$.won') = 1)) "
-            "AND coalesce(json_extract(l.state, '$.deleted'), 0) = 0 "
+            f"AND (e.type = 'converted' OR (e.type = 'opportunity_closed' "
+            f"AND {d.is_one('e.payload', d.path(ps, 'won'))})) "
+            f"AND {d.is_off('l.state', d.path(ps, 'deleted'))} "
             "AND EXISTS (SELECT 1 FROM window_instances w WHERE w.lead_id = e.lead_id "
-            "AND w.status != 'not_applicable')) GROUP BY type"
+            "AND w.status != 'not_applicable')) found GROUP BY type"
         )
         found = {"pipeline": Value(0.0, 0), "revenue": Value(0.0, 0)}
         for kind, n, total in self.query(sql, ps):
             found["pipeline" if kind == "converted" else "revenue"] = Value(float(total or 0), int(n))
         return found
+
+    def _windows(self, ps: Params, windows: Iterable[tuple[str, str]]) -> str:
+        pairs = [f"(wi.policy = {ps(policy)} AND wi.window = {ps(window)})" for policy, window in windows]
+        return "(" + " OR ".join(pairs) + ")" if pairs else self.dialect.false
 
     def windows_named(self, name: str) -> list[tuple[str, str]]:
         return [(p.name, w.name) for p in self.policy_set.policies.values() for w in p.windows if w.name == name]
@@ -253,20 +255,22 @@ class Metrics(SqlConditions):
         if stage is None:
             return []
         ps = Params()
+        d = self.dialect
         names = self.lead_names(ps, None, "c.lead_id")
         keys = ", ".join(self.value(ps, key, names) for key in COHORT_KEYS)
+        cohort = ("FROM (SELECT lead_id, min(entered_at) AS entered_at FROM stage_entries "
+                  f"WHERE stage = {ps(stage)} AND entered_at >= {ps(period.start_utc)} "
+                  f"AND entered_at < {ps(period.end_utc)} GROUP BY lead_id) c JOIN leads l ON l.lead_id = c.lead_id")
         sql = (
-            "WITH cohort AS (SELECT lead_id, min(entered_at) AS entered_at FROM stage_entries "
-            f"WHERE stage = {ps(stage)} AND entered_at >= {ps(period.start_utc)} "
-            f"AND entered_at < {ps(period.end_utc)} GROUP BY lead_id) "
-            f"SELECT {keys}, json_extract(l.state, '$.disposition'), json_extract(l.state, '$.disposition_reason'), "
-            "count(e.event_id), count(DISTINCT json_extract(e.payload, '$.channel')) "
-            "FROM cohort c JOIN leads l ON l.lead_id = c.lead_id "
-            "LEFT JOIN events e ON e.lead_id = c.lead_id AND +e.type = 'activity' AND e.occurred_at >= c.entered_at "
-            "AND coalesce(json_extract(e.payload, '$.direction'), 'outbound') = 'outbound' "
-            f"WHERE {self.lead_filter(ps, Scope(), names)} GROUP BY c.lead_id"
+            f"SELECT {keys}, {d.text('l.state', d.path(ps, 'disposition'))}, "
+            f"{d.text('l.state', d.path(ps, 'disposition_reason'))}, "
+            f"count(e.event_id), count(DISTINCT {d.text('e.payload', d.path(ps, 'channel'))}) {cohort} "
+            f"LEFT JOIN events e ON e.lead_id = c.lead_id AND {d.unindexed('e.type')} = 'activity' "
+            "AND e.occurred_at >= c.entered_at "
+            f"AND coalesce({d.text('e.payload', d.path(ps, 'direction'))}, 'outbound') = 'outbound' "
+            f"WHERE {self.lead_filter(ps, Scope(), names)} GROUP BY c.lead_id, l.lead_id"
         )
-        return self.memo(("cohort leads", period.label), lambda: self.query(sql, ps))
+        return self.memo(("cohort leads", period.label), lambda: self.query(sql, ps, f"{cohort} WHERE {self.true}"))
 
     def cohort(self, period: Period, by: str | None = None) -> dict[Group, Cohort]:
         """The period's MQLs and what sales did about them, in total or per tier, owner, source, campaign."""
@@ -318,9 +322,6 @@ def _by_period(ps: Params, periods: Sequence[Period], inner: str, width: int, co
     return sql + (f" GROUP BY p.label{groups}" if aggregate else "")
 
 
-def _windows(ps: Params, windows: Iterable[tuple[str, str]]) -> str:
-    pairs = [f"(wi.policy = {ps(policy)} AND wi.window = {ps(window)})" for policy, window in windows]
-    return "(" + " OR ".join(pairs) + ")" if pairs else "0"
 
 
 

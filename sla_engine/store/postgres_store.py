@@ -8,13 +8,17 @@ The repositories' SQL is written once in the subset both databases share and run
 - events arrive by COPY into a temporary table and are merged from there in one statement per
   batch (``PostgresEvents``); "written by this ingest" is a temporary table of ids, where SQLite
   compares rowids;
-- the leads a run judges are a temporary table too (``pg_temp.todo``), read a chunk at a time.
+- the leads a run judges are a temporary table too (``pg_temp.todo``), read a chunk at a time;
+- the metric queries run here in PostgreSQL's dialect (``store/json_sql.py``); what only Python
+  can judge of a condition is judged over the rows a query reads and looked up in a temporary
+  table (``judge_rows``).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ClassVar
@@ -27,20 +31,18 @@ from sla_engine.store.leads import Leads
 from sla_engine.store.location import display
 from sla_engine.store.outbox import Outbox
 from sla_engine.store.owners import Owners
-from sla_engine.store.portable import PortableConnection
+from sla_engine.store.portable import PortableConnection, to_psycopg
 from sla_engine.store.postgres import connect
 from sla_engine.store.postgres_schema import migrate, schema_version
 from sla_engine.store.quarantine import Quarantine
 from sla_engine.store.round_robin import RoundRobin
 from sla_engine.store.runs import Runs
-from sla_engine.store.sql import marks
 from sla_engine.store.sync_state import SyncState
 from sla_engine.store.worklist import DUE, REJUDGE, Worklist
 
 RUN_LOCK = 0x534C_4131  # pg_advisory_lock key a run holds ("SLA1")
 COPY_BATCH = 5000  # events per COPY: PostgreSQL's round trips cost more than SQLite's calls
-METRIC_TABLES = ("events", "leads", "window_instances", "stage_entries")  # what metrics, drill-down and history read
-SNAPSHOT_FETCH = 10_000
+JUDGE_PAGE = 5000  # rows judged in Python per page (conditions SQL cannot settle)
 _EVENT_COLUMNS = "event_id, lead_id, occurred_at, source, type, payload, ingested_run"
 
 
@@ -118,6 +120,8 @@ class PostgresEvents(Events):
 
 class PostgresStore(Store):
     """A Store whose database is PostgreSQL; selected by a ``postgresql://`` URL (``open_store``)."""
+
+    dialect: ClassVar[str] = "postgresql"
 
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         # Not Store.__init__: that opens an SQLite file.
@@ -203,29 +207,49 @@ class PostgresStore(Store):
     # ------------------------------------------------------------ reading
     def read_only(self) -> None:
         """From now on this session refuses to write (the live dashboard's)."""
+        self._judged_table()
         self._pg.raw.execute("SET default_transaction_read_only = on")
 
     def prepare_for_reports(self) -> None:
-        """PostgreSQL sizes its own caches."""
+        """PostgreSQL sizes its own caches; the table of answers judged in Python is made ready."""
+        self._judged_table()
 
-    def for_metrics(self) -> Store:
-        """An in-memory SQLite copy of the tables the metric queries read, as this session sees them.
+    # ------------------------------------------------------------ conditions judged in Python
+    def _judged_table(self) -> None:
+        """The session's table of answers judged in Python (``store/conditions.py``), made once.
 
-        The metric SQL calls functions written in Python (a policy's conditions, judged by the
-        engine's own compiler), which SQLite hosts and PostgreSQL cannot; so reports and targets
-        read this copy. It costs a read of those tables each time: the next step is metric SQL in
-        PostgreSQL's dialect, with the Python-judged conditions evaluated beside it.
+        Made before a session turns read-only (``read_only``): a read-only transaction may fill
+        a temporary table but not create one. Made again after a rolled-back transaction (a dry
+        run) took it away.
         """
-        copy = Store(":memory:")
+        raw = self._pg.raw
+        found = raw.execute("SELECT to_regclass('pg_temp.sla_judged') IS NOT NULL").fetchone()
+        if found and found[0]:
+            return
+        raw.execute('CREATE TEMP TABLE sla_judged (fn BIGINT, lead_id TEXT, tier TEXT, policy TEXT, '
+                    '"window" TEXT, hit BOOLEAN, value JSONB)')
+        raw.execute("CREATE INDEX ON sla_judged (fn, lead_id)")
+
+    def judge_rows(self, number: int, sql: str, params: Mapping[str, Any],
+                   judge: Callable[[str | None, Any, Any, Any], Any], boolean: bool) -> None:
+        """Judge ``judge`` over the rows ``sql`` selects (lead, state, tier, policy, window), a page
+        at a time, and copy the answers into ``sla_judged`` under ``number``."""
+        self._judged_table()
         raw = self._pg.raw
         with raw.transaction():  # a named cursor needs one; inside a run, a savepoint that sees its writes
-            for table in METRIC_TABLES:
-                cursor = raw.cursor(name=f"copy_{table}")
-                cursor.itersize = SNAPSHOT_FETCH
-                cursor.execute(f"SELECT * FROM {table}")
-                names = [column.name for column in cursor.description or ()]
-                insert = f"INSERT INTO {table} ({', '.join(f'{n!r}' for n in names)}) VALUES ({marks(names)})"
-                while rows := cursor.fetchmany(SNAPSHOT_FETCH):
-                    copy.conn.executemany(insert.replace("'", '"'), rows)
-                cursor.close()
-        return copy
+            cursor = raw.cursor(name=f"judge_{number}")
+            cursor.itersize = JUDGE_PAGE
+            cursor.execute(to_psycopg(sql), params)
+            while rows := cursor.fetchmany(JUDGE_PAGE):
+                with raw.cursor().copy('COPY sla_judged (fn, lead_id, tier, policy, "window", hit, value) '
+                                       "FROM STDIN") as copy:
+                    for lead, state, tier, policy, window in rows:
+                        answer = judge(state, tier, policy, window)
+                        hit, value = (bool(answer), None) if boolean else (None, json.dumps(answer))
+                        copy.write_row((number, lead, tier, policy, window, hit, value))
+            cursor.close()
+        raw.execute("ANALYZE sla_judged")
+
+    def forget_judged(self, numbers: list[int]) -> None:
+        if numbers:
+            self._pg.raw.execute("DELETE FROM sla_judged WHERE fn = ANY(%s)", (numbers,))
