@@ -44,7 +44,8 @@ def render_delivery(report: Any) -> None:
             click.echo(shown(f"  {channel} {to}: {what}"), err=True)
     else:
         counts = [(report.resent, "resent after an interrupted run"), (report.recorded_only, "recorded only"),
-                  (report.deferred, "deferred"), (report.failed, "failed"), (report.dead_total, "dead")]
+                  (report.deferred, "deferred"), (report.failed, "failed"), (report.dead_total, "dead"),
+                  (report.claimed_elsewhere, "left to another delivery that claimed them first")]
         click.echo(", ".join([f"deliver: {report.sent:,} sent in {report.messages:,} message(s) (+CRM actions)",
                               *(f"{n:,} {what}" for n, what in counts if n)]), err=True)
     if report.obsolete or report.expired:

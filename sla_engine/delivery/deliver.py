@@ -5,7 +5,8 @@ Notifications go through notifier plugins; reassignments, tasks and field change
 through the lead's source connector when it can push, and are recorded as events so the
 next evaluate sees them. Before anything is sent, rows nobody needs any more are retired:
 a reminder whose window closed first, an action older than ``max_age``. Run it under the
-store's run lock (``Store.locked``).
+store's run lock (``Store.locked``); a claim holds even without it: a row another delivery
+claimed after this pass read it is left to that one, unsent here (``claimed_elsewhere``).
 
 Size: one pass's state (resends, expiry, retirement, notices, CRM actions, the writes batched
 between them) in one class; the CRM actions are the next part to move to a module of their own.
@@ -43,6 +44,7 @@ from sla_engine.language.vocabulary import SHIPPED_CHANNELS, Channels
 from sla_engine.safe_text import one_line, safe_link
 from sla_engine.store import outbox
 from sla_engine.store.db import Store, iso
+from sla_engine.store.outbox import ClaimedElsewhere
 
 SOURCE = "sla-engine"
 Checkpoint = Callable[[str], None]
@@ -344,7 +346,11 @@ class Delivery:
                 self.notifier("stdout", fallback=True).send(message)
             return
         self.checkpoint("claim")
-        self.store.outbox.claim(keys, idem, recipient, json.dumps({"name": first.person.name}))
+        try:
+            self.store.outbox.claim([n.row for n in notices], idem, recipient, json.dumps({"name": first.person.name}))
+        except ClaimedElsewhere:
+            self.report.claimed_elsewhere += len(keys)
+            return
         self.checkpoint("claimed")
         try:
             self.notifier(first.channel).send(message)
@@ -417,12 +423,16 @@ class Delivery:
             self.report.note_planned({"action": describe_action(action), "lead_id": lead_id, "keys": [row["key"]],
                                       "via": target.name if target else "recorded only", **detail})
             return
-        with self.store.transaction():
-            if kind == "reassign" and not inflight and action.get("round_robin"):
-                self.store.round_robin.remember_pick(str(action.get("team")), detail["owner"], self.now)
-            via = target.name if target else None
-            self.store.outbox.claim([row["key"]], outbox.idempotency_key([row["key"]]), via,
-                         json.dumps(detail, sort_keys=True))
+        via = target.name if target else None
+        try:
+            with self.store.transaction():  # the round robin's turn moves only with the claim
+                if kind == "reassign" and not inflight and action.get("round_robin"):
+                    self.store.round_robin.remember_pick(str(action.get("team")), detail["owner"], self.now)
+                self.store.outbox.claim([row], outbox.idempotency_key([row["key"]]), via,
+                                        json.dumps(detail, sort_keys=True))
+        except ClaimedElsewhere:
+            self.report.claimed_elsewhere += 1
+            return
         self.checkpoint("claimed")
         if target is not None:
             try:

@@ -24,6 +24,8 @@ class DeliveryReport:
     recorded_only: int = 0
     obsolete: int = 0
     expired: int = 0
+    claimed_elsewhere: int = 0
+    """Rows another delivery claimed, sent or retired after this one read them: left to it, not sent."""
     dead: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
     planned: list[dict[str, Any]] = field(default_factory=list)
@@ -56,5 +58,6 @@ class DeliveryReport:
         return {"dry_run": self.dry_run, "sent": self.sent, "messages": self.messages, "resent": self.resent,
                 "failed": self.failed, "deferred": self.deferred, "recorded_only": self.recorded_only,
                 "obsolete": self.obsolete, "expired": self.expired, "dead": self.dead_total,
+                "claimed_elsewhere": self.claimed_elsewhere,
                 "errors_total": self.errors_total, "errors": self.errors, "planned_total": self.planned_total,
                 "planned": self.planned}

@@ -71,6 +71,10 @@ def outbox_row(action: OutboxAction, run_id: int, owner: object = None) -> tuple
             _action_text(action.action), iso(action.due_at), run_id, str(owner) if owner not in (None, "") else None)
 
 
+class ClaimedElsewhere(Exception):
+    """Another delivery changed a row since this one read it (claimed, sent or retired it): send nothing."""
+
+
 def idempotency_key(keys: Sequence[str]) -> str:
     """The same rows always give the same key, whichever run sends them."""
     return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:32]
@@ -179,7 +183,7 @@ class Outbox:
                     "AND due_at < ? AND coalesce(next_attempt_at, due_at) < ? AND (due_at, key) > (?, ?) "
                     "ORDER BY due_at, key LIMIT ?")
         expire_sql = ("UPDATE outbox SET status = 'expired', detail = 'due ' || substr(due_at, 1, 16) || ?, "
-                      "next_attempt_at = NULL WHERE key = ?")
+                      "next_attempt_at = NULL WHERE key = ? AND status IN ('pending', 'failed')")
         expired = 0
         after: tuple[str, str] = ("", "")
         while True:
@@ -191,18 +195,30 @@ class Outbox:
                 return expired
             after = page[-1]
 
-    def claim(self, keys: Sequence[str], idem: str, recipient: str | None, detail: str | None = None) -> None:
+    def claim(self, rows: Sequence[Mapping[str, Any]], idem: str, recipient: str | None,
+              detail: str | None = None) -> None:
         """Mark rows in flight before sending; committed, so a crash after this resends, never loses.
 
         A row already ``sending`` (resent after a crash) keeps its attempt count and key, and
-        counts one more send.
+        counts one more send. Each row is claimed only if it is still as the caller read it
+        (status, attempts, sends: every claim changes one of them), so of two deliveries that read
+        it, one claims it; the other gets ``ClaimedElsewhere``, and none of its rows is claimed
+        (the caller's transaction, when joined, is undone with them). Rows are claimed in key
+        order, so two claims of overlapping rows wait for each other rather than deadlock.
         """
         fresh = ("UPDATE outbox SET status = 'sending', attempts = attempts + 1, sends = 1, idempotency_key = ?, "
-                 "recipient = ?, detail = coalesce(?, detail) WHERE key = ? AND status != 'sending'")
-        again = "UPDATE outbox SET sends = sends + 1 WHERE key = ? AND status = 'sending'"
+                 "recipient = ?, detail = coalesce(?, detail) WHERE key = ? AND status = ? AND attempts = ? "
+                 "AND sends = ?")
+        again = "UPDATE outbox SET sends = sends + 1 WHERE key = ? AND status = ? AND attempts = ? AND sends = ?"
         with self._joined():
-            self.conn.executemany(again, [(key,) for key in keys])
-            self.conn.executemany(fresh, [(idem, recipient, detail, key) for key in keys])
+            for row in sorted(rows, key=lambda row: str(row["key"])):
+                as_read = (row["key"], row["status"], row["attempts"], row["sends"])
+                if row["status"] == SENDING:
+                    claimed = self.conn.execute(again, as_read).rowcount
+                else:
+                    claimed = self.conn.execute(fresh, (idem, recipient, detail, *as_read)).rowcount
+                if claimed != 1:
+                    raise ClaimedElsewhere(row["key"])
 
     @contextmanager
     def _joined(self) -> Iterator[None]:
@@ -224,15 +240,19 @@ class Outbox:
                     backoff: timedelta, count_attempt: bool = False) -> list[str]:
         """Record a failure with its error, which the caller has scrubbed of secrets; returns the keys now dead.
 
-        ``count_attempt`` is for failures found before a claim (an unresolvable recipient).
+        ``count_attempt`` is for failures found before a claim (an unresolvable recipient). A row
+        another delivery has finished meanwhile (sent, dead, retired) is left as it is.
         """
         message = error[:MAX_ERROR]
         dead: list[str] = []
         with self.transaction():
             for key in keys:
                 if count_attempt:
-                    self.conn.execute("UPDATE outbox SET attempts = attempts + 1 WHERE key = ?", (key,))
-                attempts = int(self.conn.execute("SELECT attempts FROM outbox WHERE key = ?", (key,)).fetchone()[0])
+                    self.conn.execute(f"UPDATE outbox SET attempts = attempts + 1 WHERE key = ? AND {_OPEN}", (key,))
+                found = self.conn.execute(f"SELECT attempts FROM outbox WHERE key = ? AND {_OPEN}", (key,)).fetchone()
+                if found is None:
+                    continue
+                attempts = int(found[0])
                 if attempts >= max_attempts:
                     status, retry_at = DEAD, None
                     dead.append(key)
@@ -247,19 +267,22 @@ class Outbox:
     def retire(self, rows: Sequence[tuple[str, str, str]]) -> None:
         """Never send these (key, status, reason): ``obsolete``, ``expired``, or ``dead`` after two interrupted sends.
 
-        One transaction for the lot: the caller hands a batch at a time.
+        One transaction for the lot: the caller hands a batch at a time. A row another delivery has
+        finished meanwhile keeps its status.
         """
         assert all(status in (OBSOLETE, EXPIRED, DEAD) for _, status, _ in rows)
         with self.transaction():
             self.conn.executemany(
                 "UPDATE outbox SET status = ?, detail = ?, next_attempt_at = NULL, "
-                "last_error = CASE WHEN ? = 'dead' THEN ? ELSE last_error END WHERE key = ?",
+                f"last_error = CASE WHEN ? = 'dead' THEN ? ELSE last_error END WHERE key = ? AND {_OPEN}",
                 [(status, reason, status, reason[:MAX_ERROR], key) for key, status, reason in rows])
 
     def defer(self, rows: Sequence[tuple[str, datetime, str]]) -> None:
-        """Not now (key, until, reason): quiet hours, the recipient's off hours. No attempt used; one transaction."""
+        """Not now (key, until, reason): quiet hours, the recipient's off hours. No attempt used; one transaction.
+        A row another delivery has claimed or finished meanwhile is not deferred."""
         with self.transaction():
-            self.conn.executemany("UPDATE outbox SET next_attempt_at = ?, detail = ? WHERE key = ?",
+            self.conn.executemany("UPDATE outbox SET next_attempt_at = ?, detail = ? WHERE key = ? "
+                                  "AND status IN ('pending', 'failed')",
                                   [(iso(until), reason, key) for key, until, reason in rows])
 
     def address(self, rows: Sequence[tuple[str, str, object]]) -> None:

@@ -45,7 +45,7 @@ def test_rows_in_flight_come_grouped_by_their_message_across_pages(tmp_path):
     rng = random.Random(3)
     messages = {row["key"]: f"m{rng.randrange(4)}" for row in rows[:20]}
     for message in sorted(set(messages.values())):
-        store.outbox.claim([k for k, m in messages.items() if m == message], message, "email:x@example.com")
+        store.outbox.claim([r for r in rows if messages.get(r["key"]) == message], message, "email:x@example.com")
     found = [(row["idempotency_key"], row["key"]) for row in store.outbox.in_flight(batch=3)]
     assert found == sorted((m, k) for k, m in messages.items())
     assert all(row["status"] == "pending" for row in store.outbox.rows() if row["key"] not in messages)
