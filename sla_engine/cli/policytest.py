@@ -112,8 +112,8 @@ def policy_diff(ctx: click.Context, old: str, new: str, events: str | None, as_o
             spec = events or str(config.db_location)
             with bars() as progress_bars:
                 source = open_events(spec, workdir, progress=progress_bars.bar(f"reading {_log_name(spec)}"))
-                result = run_diff(old_side, new_side, source, moment, workdir, limit=limit,
-                                  progress=progress_bars.bar("judging leads under both policy sets"))
+                judging = progress_bars.bar("judging leads under both policy sets") if progress_bars.shown else None
+                result = run_diff(old_side, new_side, source, moment, workdir, limit=limit, progress=judging)
         except DiffError as error:
             raise click.ClickException(str(error)) from None
         finally:

@@ -31,6 +31,11 @@ class Bars:
     def __init__(self, progress: Any | None) -> None:
         self._progress = progress
 
+    @property
+    def shown(self) -> bool:
+        """Whether bars are drawn: work that only a bar's total needs (a count) can be left undone."""
+        return self._progress is not None
+
     def bar(self, description: str) -> Update:
         """A bar, shown from its first update; the function returned moves it (cheaply: it redraws a
         few times a second at most, however often it is called)."""

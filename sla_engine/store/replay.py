@@ -113,11 +113,11 @@ def open_replay(location: str | Path) -> Replay:
 
 
 def _open_postgres(url: str) -> PostgresReplay:
-    import psycopg
-
     from sla_engine.store.postgres import connect
 
-    conn = connect(url)
+    conn = connect(url)  # says so when psycopg is not installed
+    import psycopg
+
     try:
         conn.autocommit = False  # one transaction for the whole replay: one snapshot
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ

@@ -109,3 +109,14 @@ def test_a_database_that_is_no_store_is_an_error_that_hides_the_password(project
     assert result.exit_code == 1
     assert "not an sla-engine store" in result.output
     assert "hunter2" not in result.output and "sla:***@" in result.output
+
+
+def test_with_nobody_watching_the_leads_are_not_counted_first(stores, monkeypatch):
+    # The count is a bar's total: a second pass over the events that cron and CI need not pay for.
+    from sla_engine.store.replay import PostgresReplay
+
+    def refuse(self, as_of):
+        raise AssertionError("counted the leads for a bar nobody sees")
+
+    monkeypatch.setattr(PostgresReplay, "lead_count", refuse)
+    assert "Re-judged 30 lead(s)" in diff(stores["postgresql"], "text")

@@ -143,3 +143,11 @@ def test_a_missing_or_foreign_sqlite_file_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("not a database", encoding="utf-8")
     with pytest.raises(StoreError, match="not an sla-engine store"):
         open_replay(str(tmp_path / "notes.txt"))
+
+
+def test_without_the_driver_a_postgresql_history_says_what_to_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the postgresql extra were not installed
+    with pytest.raises(StoreError, match=r"pip install 'sla-engine\[postgresql\]'"):
+        open_replay("postgresql://sla@db.internal/sla")
