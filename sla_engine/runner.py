@@ -11,6 +11,8 @@ killed run is finished by the next. An as-of earlier than the last run's is refu
 from __future__ import annotations
 
 import gc
+import os
+import socket
 import subprocess
 import time
 from collections import Counter, deque
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from sla_engine.engine.calendar import CALENDAR_TIME
 from sla_engine.engine.clock import elapsed_business
@@ -33,7 +35,7 @@ from sla_engine.language.fingerprints import WINDOW, Fingerprint, RuleKey, chang
 from sla_engine.language.policy_set import PolicySet
 from sla_engine.store.db import Store, iso
 from sla_engine.store.metrics import Metrics
-from sla_engine.store.worklist import DUE, REJUDGE, Worklist
+from sla_engine.store.worklist import DUE, REJUDGE, Chunk, ChunkCounts, Worklist
 from sla_engine.sync import Item, Pull, SourceCounts, ingest
 
 
@@ -55,7 +57,11 @@ class RunReport:
     actions_due: int = 0
     judged: int = 0  # leads judged so far in this run
     rejudge_left: int = 0  # leads a policy change queued that later runs will judge
+    processes: int = 1  # the processes that judged the run's chunks (others join on PostgreSQL)
     instances: list[dict[str, Any]] = field(default_factory=list)
+
+    def counts(self) -> ChunkCounts:
+        return ChunkCounts(self.judged, self.new_breach_count, self.new_warning_count, self.actions_due)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -66,6 +72,7 @@ class RunReport:
             "dry_run": self.dry_run,
             "full": self.full,
             "rejudge_left": self.rejudge_left,
+            "processes": self.processes,
             "sources": [s.as_dict() for s in self.sources],
             "leads_evaluated": self.leads_evaluated,
             "new_breaches": self.new_breach_count,
@@ -94,14 +101,6 @@ class BackInTime(Exception):
 MAX_KEPT = 1000  # new breaches and warnings kept for display; the counts are exact
 BATCH_LEADS = 500  # leads judged, then written together: one query and a few executemany calls a batch
 CHUNK_LEADS = 5000  # leads judged per transaction: the write-ahead log holds about one chunk's writes
-
-
-class Chunk(NamedTuple):
-    """The leads of a list (the run's due leads, or the re-judge queue) in (after, last]."""
-
-    listed: str  # worklist.DUE or worklist.REJUDGE
-    after: str | None
-    last: str
 
 
 @contextmanager
@@ -155,17 +154,100 @@ def evaluate_run(
         raise BackInTime(as_of, latest)
     evaluator = Evaluator(policy_set)
     fingerprints = rule_fingerprints(policy_set)
-    stamps = {(policy, rule): value.whole for (kind, policy, rule), value in fingerprints.items() if kind == WINDOW}
+    stamps = window_stamps(policy_set)
     step: Callable[[], AbstractContextManager[None]] = nullcontext if dry_run else store.transaction
+    if not dry_run:
+        _close_claims(store)  # processes still judging a run that died finish first
     with store.transaction(rollback=True) if dry_run else nullcontext():
         with step():
             report = _begin(policy_set, store, sources, as_of, dry_run, git_commit, fingerprints)
+            store.worklist.publish(report.run_id, chunk_leads or CHUNK_LEADS)
+        claims = Claims(store, report.run_id, rejudge_seconds)
         with older_objects_frozen():
-            _judge(store, evaluator, report, chunk_leads or CHUNK_LEADS, rejudge_seconds,
-                   workers_for(report.leads_evaluated, workers), step, progress, keep_instances, stamps)
+            processes = workers_for(report.leads_evaluated, workers)
+            # Due chunks other processes hold are this run's to finish: wait for them, and judge here
+            # those whose process died before committing them.
+            judging = True
+            while judging:
+                _judge(store, evaluator, report, claims, processes, step, progress, keep_instances, stamps)
+                judging = store.worklist.wait_for_due(report.run_id)
+        if not dry_run:
+            _close_claims(store)
         with step():
             _finish(policy_set, store, evaluator, report)
     return report
+
+
+def join_run(policy_set: PolicySet, store: Store, *, wait_seconds: float = 30.0,
+             progress: Callable[[int, int], None] | None = None, workers: int | None = None,
+             rejudge_seconds: float | None = None) -> RunReport | None:
+    """Judge chunks of the run another process has open on this store (PostgreSQL), beside it.
+
+    Waits up to ``wait_seconds`` for a run to open (its first process may still be ingesting);
+    None when none did. The run's process ingests, finishes and delivers; a joining one only claims
+    chunks, judges them at the run's as-of and commits each, until none is left it may take. Its
+    policy set must be the run's: judging a run's leads under other rules would mix two verdicts.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while (run_id := store.worklist.open_run()) is None:
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.2)
+    run = store.runs.get(run_id)
+    if run["policy_hash"] != policy_set.content_hash:
+        raise PolicyMismatch(run_id, run["policy_hash"], policy_set.content_hash)
+    report = RunReport(run_id, run["as_of"], policy_set.content_hash, run["git_commit"], dry_run=False)
+    claims = Claims(store, run_id, rejudge_seconds)
+    report.leads_evaluated = store.worklist.unclaimed_leads(run_id)
+    with older_objects_frozen():
+        _judge(store, Evaluator(policy_set), report, claims, workers_for(report.leads_evaluated, workers),
+               store.transaction, progress, False, window_stamps(policy_set))
+    report.leads_evaluated = report.judged
+    return report
+
+
+class PolicyMismatch(Exception):
+    """A process may join only a run of the same policy set."""
+
+    def __init__(self, run_id: int, run_hash: str, own_hash: str) -> None:
+        super().__init__(
+            f"run {run_id} judges policy set {run_hash[:12]}, these policies are {own_hash[:12]}: a run's "
+            "leads are judged under one policy set. Join with the same policies (the same git commit) as "
+            "the process that started the run.")
+
+
+class Claims:
+    """Which lists a process may still claim chunks from: the due chunks always, the re-judge chunks
+    for ``rejudge_seconds`` from its first one (at least one; None: no limit)."""
+
+    def __init__(self, store: Store, run_id: int, rejudge_seconds: float | None) -> None:
+        self.store, self.run_id, self.rejudge_seconds = store, run_id, rejudge_seconds
+        self.rejudge_started: float | None = None
+
+    def lists(self) -> tuple[str, ...]:
+        started, limit = self.rejudge_started, self.rejudge_seconds
+        if started is not None and limit is not None and time.monotonic() - started >= limit:
+            return (DUE,)
+        return (DUE, REJUDGE)
+
+    def chunks(self) -> Iterator[Chunk]:
+        while chunk := self.store.worklist.claim(self.run_id, self.lists()):
+            if chunk.listed == REJUDGE and self.rejudge_started is None:
+                self.rejudge_started = time.monotonic()
+            yield chunk
+
+
+def window_stamps(policy_set: PolicySet) -> dict[tuple[str, str], str]:
+    """Each window's fingerprint, stamped on its instances."""
+    return {(policy, rule): value.whole
+            for (kind, policy, rule), value in rule_fingerprints(policy_set).items() if kind == WINDOW}
+
+
+def _close_claims(store: Store) -> None:
+    """Close the open run to claims and wait for the processes still judging its chunks."""
+    with store.transaction():
+        store.worklist.close_run()
+    store.worklist.wait_for_claims()
 
 
 def _begin(policy_set: PolicySet, store: Store, sources: list[tuple[str, Iterable[Item]]], as_of: datetime,
@@ -208,19 +290,6 @@ def _targets_from(worklist: Worklist, instant: datetime) -> None:
         worklist.set_state("targets_from", iso(instant))
 
 
-def _chunks(store: Store, size: int, rejudge_seconds: float | None) -> Iterator[Chunk]:
-    """The run's chunks of leads, in lead order: its due leads, then the re-judge queue for at most
-    ``rejudge_seconds`` (at least one chunk of it)."""
-    for listed in (DUE, REJUDGE):
-        after: str | None = None
-        started = time.monotonic()
-        while last := store.worklist.chunk_end(listed, after, size):
-            yield Chunk(listed, after, last)
-            after = last
-            if listed == REJUDGE and rejudge_seconds is not None and time.monotonic() - started >= rejudge_seconds:
-                return
-
-
 def _queue_policy_change(store: Store, fingerprints: dict[RuleKey, Fingerprint]) -> None:
     """Queue the leads the changed rules can touch: those with an instance of a changed window, or
     every lead judged before when a window's start or segment changed (a dirty lead is on the run's own list)."""
@@ -233,11 +302,12 @@ def _queue_policy_change(store: Store, fingerprints: dict[RuleKey, Fingerprint])
     store.worklist.save_fingerprints({key: (value.whole, value.reach) for key, value in fingerprints.items()})
 
 
-def _judge(store: Store, evaluator: Evaluator, report: RunReport, size: int, rejudge_seconds: float | None,
-           workers: int, step: Callable[[], AbstractContextManager[None]],
+def _judge(store: Store, evaluator: Evaluator, report: RunReport, claims: Claims, workers: int,
+           step: Callable[[], AbstractContextManager[None]],
            progress: Callable[[int, int], None] | None, keep_instances: bool,
            stamps: dict[tuple[str, str], str]) -> None:
-    """Judge the run's chunks of leads, each chunk written in one transaction (``step``).
+    """Judge the chunks this process claims, each chunk written in one transaction (``step``) that
+    also marks it done with what it counted, and let each go once committed.
 
     Each instance is stamped with its window's fingerprint (``stamps``): a finished instance keeps
     its verdict unless its own window changed, and an unchanged window's instance is not rewritten.
@@ -246,12 +316,16 @@ def _judge(store: Store, evaluator: Evaluator, report: RunReport, size: int, rej
     followed by the chunk it closes, if any, in the order the results come back.
     """
     closes: deque[Chunk | None] = deque()
+    held: list[Chunk] = []
+    counts: Counter[tuple[str, str, str, str]] = Counter()  # the open chunk's changes to the status counts
+    by = f"{socket.gethostname()}:{os.getpid()}"
 
     def batches() -> Iterator[Batch]:
-        for chunk in _chunks(store, size, rejudge_seconds):
+        for chunk in claims.chunks():
+            held.append(chunk)
             # Read whole before its first batch goes out: no read stays open across a chunk's commit,
             # where it would keep SQLite from starting the write-ahead log over.
-            histories = iter(list(store.worklist.histories(chunk.listed, chunk.after, chunk.last)))
+            histories = iter(list(store.worklist.histories(chunk)))
             batch = list(islice(histories, BATCH_LEADS))
             if not batch:  # leads without events (all moved to other leads): the chunk still closes
                 closes.append(chunk)
@@ -262,26 +336,42 @@ def _judge(store: Store, evaluator: Evaluator, report: RunReport, size: int, rej
                 yield batch
                 batch = following
 
-    with ExitStack() as transaction:
-        open_chunk = False
-        for _, results in judged(evaluator, batches(), report.as_of, report.policy_hash, workers):
-            if not open_chunk:
-                transaction.enter_context(step())
-                open_chunk = True
-            _save_results(store, results, report.run_id, report.as_of, report, keep_instances, stamps)
-            for _ in results:
-                report.judged += 1
-                if progress is not None:
-                    progress(report.judged, max(report.leads_evaluated, report.judged))
-            chunk = closes.popleft()
-            if chunk is not None:
-                store.worklist.rejudged(chunk.listed, chunk.after, chunk.last)
-                transaction.close()  # commits the chunk
-                open_chunk = False
+    try:
+        with ExitStack() as transaction:
+            open_chunk = False
+            before = report.counts()
+            for _, results in judged(evaluator, batches(), report.as_of, report.policy_hash, workers):
+                if not open_chunk:
+                    transaction.enter_context(step())
+                    open_chunk = True
+                _save_results(store, results, report.run_id, report.as_of, report, keep_instances, stamps, counts)
+                for _ in results:
+                    report.judged += 1
+                    if progress is not None:
+                        progress(report.judged, max(report.leads_evaluated, report.judged))
+                chunk = closes.popleft()
+                if chunk is not None:
+                    after = report.counts()
+                    store.instances.add_counts(counts)
+                    counts.clear()
+                    store.worklist.finished(chunk, ChunkCounts(*(a - b for a, b in zip(after, before, strict=True))),
+                                            by)
+                    transaction.close()  # commits the chunk
+                    open_chunk = False
+                    before = after
+                    held.remove(chunk)
+                    store.worklist.release(chunk)
+    finally:
+        for chunk in held:  # claimed but not committed: back to the pool (the transaction rolled back)
+            store.worklist.release(chunk)
 
 
 def _finish(policy_set: PolicySet, store: Store, evaluator: Evaluator, report: RunReport) -> None:
     """The run's last transaction: counts, the targets once no re-judge is left, the run's record."""
+    totals, processes = store.worklist.totals(report.run_id)
+    if processes > 1:  # other processes judged chunks of this run too: count theirs
+        report.processes = processes
+        report.judged, report.new_breach_count, report.new_warning_count, report.actions_due = totals
     report.leads_evaluated = report.judged
     report.rejudge_left = store.worklist.rejudge_left()
     report.status_counts.update(store.instances.status_counts())
@@ -298,12 +388,13 @@ def _finish(policy_set: PolicySet, store: Store, evaluator: Evaluator, report: R
 
 
 def _save_results(store: Store, results: list[LeadResult], run_id: int, as_of: datetime, report: RunReport,
-                  keep_instances: bool, stamps: dict[tuple[str, str], str]) -> None:
+                  keep_instances: bool, stamps: dict[tuple[str, str], str],
+                  counts: Counter[tuple[str, str, str, str]]) -> None:
     """Write a batch of judged leads, noting what newly breached or warned."""
     rows = {result.lead_id: [_stamped(instance.as_row(), stamps) for instance in result.instances]
             for result in results}
     now = iso(as_of)
-    for row in store.instances.save(rows, run_id, stamps):
+    for row in store.instances.save(rows, run_id, stamps, counts):
         if row["status"] == ClockStatus.BREACHED and row["previous_status"] != ClockStatus.BREACHED:
             report.new_breach_count += 1
             if len(report.new_breaches) < MAX_KEPT:

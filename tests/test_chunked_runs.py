@@ -12,6 +12,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,13 +27,14 @@ ROOT = Path(__file__).resolve().parents[1]
 AS_OF = "2026-11-15T00:00:00+00:00"
 
 
-def tables(path: Path) -> dict[str, list[tuple]]:
-    """What a run leaves, without the run numbers (which differ between a killed sequence and one run)."""
+def tables(path: Path | str) -> dict[str, list[tuple]]:
+    """What a run leaves, without the run numbers (which differ between a killed sequence and one run),
+    in an SQLite file or a PostgreSQL database (a URL)."""
     queries = {
         "events": "SELECT event_id, lead_id, occurred_at, source, type, payload FROM events ORDER BY 1",
         "leads": "SELECT lead_id, state, dirty, next_check_at FROM leads ORDER BY 1",
         "instances": "SELECT * FROM window_instances ORDER BY key",
-        "outbox": "SELECT key, lead_id, policy, window, cycle, level, action, due_at, status, attempts "
+        "outbox": 'SELECT key, lead_id, policy, "window", cycle, level, action, due_at, status, attempts '
                   "FROM outbox ORDER BY key",
         "status_counts": "SELECT * FROM status_counts ORDER BY 1, 2, 3, 4",
         "stage_entries": "SELECT * FROM stage_entries ORDER BY 1, 2, 3",
@@ -40,10 +42,18 @@ def tables(path: Path) -> dict[str, list[tuple]]:
         "rejudge": "SELECT * FROM rejudge",
         "sync_state": "SELECT connector, stream, cursor FROM sync_state ORDER BY 1, 2",
     }
-    connection = sqlite3.connect(path)
+    if str(path).startswith("postgresql:"):
+        import psycopg
+
+        connection: Any = psycopg.connect(str(path))
+    else:
+        connection = sqlite3.connect(path)
     try:
-        found = {name: connection.execute(sql).fetchall() for name, sql in queries.items()}
-        columns = [d[0] for d in connection.execute("SELECT * FROM window_instances LIMIT 0").description]
+        # sorted here: the two databases may collate text differently
+        found = {name: sorted((tuple(row) for row in connection.execute(sql).fetchall()), key=repr)
+                 for name, sql in queries.items()}
+        cursor = connection.execute("SELECT * FROM window_instances LIMIT 0")
+        columns = [d[0] for d in cursor.description]
     finally:
         connection.close()
     kept = [i for i, name in enumerate(columns) if name not in ("first_run", "updated_run")]

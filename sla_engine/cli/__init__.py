@@ -293,14 +293,29 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check_only: bool, show_diff
 @click.option("--rejudge-seconds", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="After a policy change, time a run spends re-judging leads beyond those due; "
                    "the next runs go on.")
+@click.option("--join", is_flag=True,
+              help="PostgreSQL: judge chunks of the run another evaluate has open on the store, beside it, "
+                   "then exit (waits --lock-timeout for one to open; syncs and delivers nothing).")
 @click.pass_context
 def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | None,
              source_specs: tuple[str, ...], db: Path | None,
              as_of: str | None, output: str, dry_run: bool, fail_on: str | None,
              lock_timeout: float | None, no_sync: bool, push_target: str | None, no_deliver: bool,
-             chunk_leads: int | None, rejudge_seconds: float) -> None:
-    """Sync the sources, evaluate every policy over the lead events and record what is due."""
+             chunk_leads: int | None, rejudge_seconds: float, join: bool) -> None:
+    """Sync the sources, evaluate every policy over the lead events and record what is due.
+
+    On a PostgreSQL store, `evaluate --join` on other machines (or cores) judges the run's leads
+    beside it: each claims chunks of leads no other process holds (docs/scaling.md)."""
     import json
+
+    if join:
+        refused = [name for name, given in (("--dry-run", dry_run), ("--push", push_target),
+                                            ("--source", source_specs), ("--as-of", as_of),
+                                            ("--chunk-leads", chunk_leads), ("--fail-on", fail_on)) if given]
+        if refused:
+            raise click.UsageError(f"--join takes the run's own sources, as-of and chunks; drop {', '.join(refused)}")
+        _join(ctx, policies_argument(policies, policies_option), db, output, lock_timeout, rejudge_seconds)
+        return
 
     from sla_engine.cli.delivery import render_delivery
     from sla_engine.cli.progress import bars
@@ -373,6 +388,47 @@ def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | 
     failed_push = pushed is not None and bool(pushed.failed)
     undelivered = failed_push or (delivered is not None and delivery_failed(delivered))
     sys.exit(run_exit_code(matched=bool(matched), undelivered=undelivered))
+
+
+def _join(ctx: click.Context, policies: Path | None, db: Path | None, output: str, lock_timeout: float | None,
+          rejudge_seconds: float) -> None:
+    """`evaluate --join`: judge chunks of the open run, print what this process judged."""
+    import json
+
+    from sla_engine.cli.progress import bars
+    from sla_engine.reports.run_summary import render_joined
+    from sla_engine.runner import PolicyMismatch, join_run
+    from sla_engine.store.location import is_postgres
+
+    config = load_config(ctx)
+    location = app.store_path(config, policies, db)
+    if not is_postgres(location):
+        raise click.ClickException("--join needs a PostgreSQL store (db = \"postgresql://…\"): an SQLite store "
+                               "has one writer, so one process judges each run")
+    policy_set = load_policies(app.policy_path(config, policies))
+    wait = lock_timeout if lock_timeout is not None else config.lock_timeout
+    store = open_store(location, wait)
+    try:
+        with bars() as progress_bars:
+            report = join_run(policy_set, store, wait_seconds=wait, progress=progress_bars.bar("judging leads"),
+                              rejudge_seconds=rejudge_seconds)
+    except PolicyMismatch as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        store.close()
+    if report is None:
+        message = f"no run opened on {store.path} within {wait:.0f}s: nothing to join"
+        if output == "json":
+            click.echo(json.dumps({"joined": None, "message": message}, indent=2))
+        else:
+            click.echo(message, err=True)
+        return
+    if output == "json":
+        summary = {key: value for key, value in report.summary().items()
+                   if key in ("id", "as_of", "policy_hash", "new_breaches", "new_warnings", "actions_due")}
+        click.echo(json.dumps({"joined": {**summary, "leads_judged": report.judged}}, indent=2))
+    else:
+        render_joined(report)
 
 
 def _describe_update(update: Any) -> dict[str, Any]:

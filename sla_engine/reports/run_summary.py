@@ -43,7 +43,8 @@ def render_run(report: RunReport, console: Console | None = None) -> None:
             ))
     scope = ("leads with new events or due deadlines, and those the policy change affects" if report.full
              else "leads with new events or due deadlines")
-    console.print(_line(f"{report.leads_evaluated:,} leads evaluated: {scope}"))
+    by = f" (judged by {report.processes} processes)" if report.processes > 1 else ""
+    console.print(_line(f"{report.leads_evaluated:,} leads evaluated{by}: {scope}"))
     if report.rejudge_left:
         console.print(_line(
             f"{report.rejudge_left:,} leads the policy change affects are left for the next runs "
@@ -91,3 +92,12 @@ def _line(value: object) -> Text:
 
 def _short(value: str | None) -> str:
     return value[:16].replace("T", " ") if value else "-"
+
+
+def render_joined(report: RunReport, console: Console | None = None) -> None:
+    """What a process that joined another's run judged: one line (the run's own process prints the run)."""
+    console = console or Console(highlight=False)
+    console.print(_line(
+        f"sla-engine evaluate · joined run {report.run_id} · as of {report.as_of:%Y-%m-%d %H:%M} UTC · "
+        f"{report.judged:,} leads judged · new breaches: {report.new_breach_count:,} · "
+        f"new warnings: {report.new_warning_count:,} · actions due: {report.actions_due:,}"))

@@ -233,6 +233,25 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (kind, policy, rule)
     );
     """,
+    # 13: a run's chunks of leads, each claimed by the process that judges it (several processes on
+    # PostgreSQL), with who judged it and what it counted; and the run's due leads where every one of
+    # those processes reads them (PostgreSQL: SQLite's one process keeps them in a temporary table)
+    """
+    CREATE TABLE IF NOT EXISTS run_chunks (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL,
+        listed TEXT NOT NULL,
+        after_lead TEXT,
+        last_lead TEXT NOT NULL,
+        done_by TEXT,
+        leads INTEGER NOT NULL DEFAULT 0,
+        new_breaches INTEGER NOT NULL DEFAULT 0,
+        new_warnings INTEGER NOT NULL DEFAULT 0,
+        actions_due INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX IF NOT EXISTS run_chunks_run ON run_chunks (run_id, id);
+    CREATE TABLE IF NOT EXISTS due_leads (lead_id TEXT PRIMARY KEY);
+    """,
 ]
 
 class Store:

@@ -28,7 +28,8 @@ class Instances:
         self.conn = conn
 
     def save(self, rows_by_lead: dict[str, list[dict[str, Any]]], run_id: int,
-             judging: Mapping[tuple[str, str], str] | None = None) -> list[dict[str, Any]]:
+             judging: Mapping[tuple[str, str], str] | None = None,
+             counts: Counter[tuple[str, str, str, str]] | None = None) -> list[dict[str, Any]]:
         """Upsert each lead's instances; finished ones judged under another policy stay as judged.
 
         Returns the rows whose status is new (for "new breaches" and "new warnings"), in lead order,
@@ -37,6 +38,10 @@ class Instances:
         or when it was judged under its window's definition judging now (``judging``: (policy, window)
         → fingerprint): a late event showed the clock never ran. One finished under an earlier
         definition stays as history.
+
+        The running counts change with the instances, here, or in ``counts`` when given, for the
+        caller to write with ``add_counts`` just before its commit: processes judging one run side by
+        side then hold those shared rows only for the moment of their commit.
         """
         existing: dict[str, dict[str, dict[str, Any]]] = {}
         for chunk in chunks(list(rows_by_lead)):
@@ -46,7 +51,8 @@ class Instances:
         changed: list[dict[str, Any]] = []
         writes: list[dict[str, Any]] = []
         withdrawn: list[tuple[str]] = []
-        counts: Counter[tuple[str, str, str, str]] = Counter()
+        deferred = counts is not None
+        counts = Counter() if counts is None else counts
         for lead_id, rows in rows_by_lead.items():
             before = existing.get(lead_id, {})
             keep = set()
@@ -86,13 +92,23 @@ class Instances:
                 f"ON CONFLICT (key) DO UPDATE SET {updates}", values,
             )
         self.conn.executemany("DELETE FROM window_instances WHERE key = ?", withdrawn)
+        if not deferred:
+            self.add_counts(counts)
+        return changed
+
+    def add_counts(self, counts: Counter[tuple[str, str, str, str]]) -> None:
+        """Add changes to the running counts, in key order: two processes adding at once lock the rows
+        they share in the same order, so neither waits on the other in a cycle."""
+        changes = sorted((key, n) for key, n in counts.items() if n)
         self.conn.executemany(
             'INSERT INTO status_counts (policy, "window", tier, status, n) VALUES (?, ?, ?, ?, ?) '
             'ON CONFLICT (policy, "window", tier, status) DO UPDATE SET n = status_counts.n + excluded.n',
-            [(*key, n) for key, n in counts.items() if n],
+            [(*key, n) for key, n in changes],
         )
-        self.conn.execute("DELETE FROM status_counts WHERE n = 0")
-        return changed
+        self.conn.executemany(
+            'DELETE FROM status_counts WHERE policy = ? AND "window" = ? AND tier = ? AND status = ? AND n = 0',
+            [key for key, _ in changes],
+        )
 
     def rows(self, lead_id: str | None = None) -> list[dict[str, Any]]:
         """Every instance (or one lead's), in key order."""

@@ -8,7 +8,8 @@ The repositories' SQL is written once in the subset both databases share and run
 - events arrive by COPY into a temporary table and are merged from there in one statement per
   batch (``PostgresEvents``); "written by this ingest" is a temporary table of ids, where SQLite
   compares rowids;
-- the leads a run judges are a temporary table too (``pg_temp.todo``), read a chunk at a time;
+- the leads a run judges are a table every process judging the run reads (``due_leads``), and a
+  claim on a chunk of them is an advisory lock (``PostgresWorklist``);
 - the metric queries run here in PostgreSQL's dialect (``store/json_sql.py``); what only Python
   can judge of a condition is judged over the rows a query reads and looked up in a temporary
   table (``judge_rows``).
@@ -37,10 +38,13 @@ from sla_engine.store.postgres_schema import migrate, schema_version
 from sla_engine.store.quarantine import Quarantine
 from sla_engine.store.round_robin import RoundRobin
 from sla_engine.store.runs import Runs
+from sla_engine.store.sql import iso, marks
 from sla_engine.store.sync_state import SyncState
-from sla_engine.store.worklist import DUE, REJUDGE, Worklist
+from sla_engine.store.worklist import DUE, OPEN_RUN, REJUDGE, Chunk, Worklist
 
 RUN_LOCK = 0x534C_4131  # pg_advisory_lock key a run holds ("SLA1")
+CLAIM_LOCK = 0x534C_4132  # first key of a chunk claim's advisory lock ("SLA2"); the chunk's id is the second
+CLAIM_POLL = 0.05  # seconds between looks at a claim another process holds
 COPY_BATCH = 5000  # events per COPY: PostgreSQL's round trips cost more than SQLite's calls
 JUDGE_PAGE = 5000  # rows judged in Python per page (conditions SQL cannot settle)
 _EVENT_COLUMNS = "event_id, lead_id, occurred_at, source, type, payload, ingested_run"
@@ -57,12 +61,68 @@ class PostgresLeads(Leads):
 
 
 class PostgresWorklist(Worklist):
-    tables: ClassVar[dict[str, str]] = {DUE: "pg_temp.todo", REJUDGE: "rejudge"}
+    """The worklist shared by every process judging a run: the due leads are a table all of them read,
+    and a claim on a chunk is a session advisory lock on its id (``CLAIM_LOCK``, id). A lock survives the
+    commits of the process that holds it and goes with its session, so a crashed process's claims
+    return to the pool by themselves; who takes one next finds the chunk done or not in the table."""
+
+    tables: ClassVar[dict[str, str]] = {DUE: "due_leads", REJUDGE: "rejudge"}
 
     def select_due(self, as_of: datetime) -> int:
-        count = super().select_due(as_of)
-        self.conn.execute("ANALYZE todo")
-        return count
+        self.conn.execute("DELETE FROM due_leads")
+        cursor = self.conn.execute(
+            "INSERT INTO due_leads SELECT lead_id FROM leads "
+            "WHERE dirty = 1 OR (next_check_at IS NOT NULL AND next_check_at <= ?)",
+            (iso(as_of),),
+        )
+        self.conn.execute("ANALYZE due_leads")
+        return max(cursor.rowcount, 0)
+
+    def claim(self, run_id: int, lists: tuple[str, ...]) -> Chunk | None:
+        """The first chunk no process holds, done by none, while the run is open to claims."""
+        for chunk in self.unclaimed(run_id, lists):
+            if not self._try_lock(chunk.id):
+                continue
+            row = self.conn.execute(
+                "SELECT done_by IS NULL AND (SELECT value FROM run_state WHERE name = ?) = ? "
+                "FROM run_chunks WHERE id = ?", (OPEN_RUN, str(run_id), chunk.id)).fetchone()
+            if row and row[0]:  # checked after taking the lock: the holder before may have finished it
+                self.claimed.add(chunk.id)
+                return chunk
+            self._unlock(chunk.id)
+        return None
+
+    def wait_for_due(self, run_id: int) -> bool:
+        while chunks := self.unclaimed(run_id, (DUE,)):
+            for chunk in chunks:
+                if self._try_lock(chunk.id):
+                    self._unlock(chunk.id)
+                    return True  # not done and nobody's: its process died
+            time.sleep(CLAIM_POLL)
+        return False
+
+    def release(self, chunk: Chunk) -> None:
+        if chunk.id in self.claimed:
+            self._unlock(chunk.id)
+        super().release(chunk)
+
+    def wait_for_claims(self) -> None:
+        """Wait for every process holding a claim on a chunk not yet done to commit it or die. A process
+        that took a claim after the run closed lets it go unjudged (``claim`` checks the run after the lock)."""
+        for (chunk_id,) in self.conn.execute("SELECT id FROM run_chunks WHERE done_by IS NULL").fetchall():
+            if int(chunk_id) in self.claimed:
+                continue
+            while not self._try_lock(int(chunk_id)):
+                time.sleep(CLAIM_POLL)
+            self._unlock(int(chunk_id))
+
+    def _try_lock(self, chunk_id: int) -> bool:
+        row = self.conn.execute("SELECT pg_try_advisory_lock(?::int, ?::int)",
+                                (CLAIM_LOCK, chunk_id % 2**31)).fetchone()
+        return bool(row and row[0])
+
+    def _unlock(self, chunk_id: int) -> None:
+        self.conn.execute("SELECT pg_advisory_unlock(?::int, ?::int)", (CLAIM_LOCK, chunk_id % 2**31))
 
 
 class PostgresEvents(Events):

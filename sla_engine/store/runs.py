@@ -41,6 +41,11 @@ class Runs:
             return None
         return {"id": row[0], "as_of": datetime.fromisoformat(row[1]), "policy_hash": row[2]}
 
+    def get(self, run_id: int) -> dict[str, Any]:
+        """A run's as-of, policy hash and commit."""
+        row = self.conn.execute("SELECT as_of, policy_hash, git_commit FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return {"as_of": datetime.fromisoformat(row[0]), "policy_hash": row[1], "git_commit": row[2]}
+
     def latest_as_of(self) -> datetime | None:
         """The latest as-of a run wrote results at, finished or killed (a dry run writes nothing)."""
         row = self.conn.execute("SELECT max(as_of) FROM runs WHERE dry_run = 0").fetchone()

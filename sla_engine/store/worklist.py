@@ -13,10 +13,17 @@ the crashed process:
 - ``rule_fingerprints`` keeps each window's and target's fingerprint as last queued, so the
   next change queues only the leads of the rules it changed.
 
-A run takes its leads in lead order, a chunk at a time, from one list and then the other: ``DUE``,
-its own list of leads with new events or a deadline come (a temporary table made by
-``select_due``), and ``REJUDGE``, the queue. The SQL is the subset SQLite and PostgreSQL share;
-the PostgreSQL store names its temporary table its own way (``tables``).
+A run's leads come from two lists, in lead order: ``DUE``, its own list of leads with new events
+or a deadline come (``select_due``), then ``REJUDGE``, the queue less the due leads. The run cuts
+both into chunks once (``publish``, table ``run_chunks``); whoever judges a chunk claims it first
+(``claim``), marks it done with what it counted in the transaction that writes its judgements
+(``finished``), and lets it go after the commit (``release``). On SQLite the run's one process
+claims every chunk in turn. On PostgreSQL other processes may join the run and claim chunks
+beside it (``postgres_store.PostgresWorklist``: a claim is an advisory lock, so a crashed
+process's claims return to the pool with its session).
+
+The SQL is the subset SQLite and PostgreSQL share; the due list is a temporary table on SQLite
+and a shared table on PostgreSQL (``tables``).
 """
 
 from __future__ import annotations
@@ -24,13 +31,32 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from sla_engine.store.events import StoredRow, histories_by_lead
 from sla_engine.store.sql import iso
 
 DUE = "due"  # the leads this run selected: new events or a deadline come
 REJUDGE = "rejudge"  # the leads a policy change queued, judged over as many runs as it takes
+OPEN_RUN = "open_run"  # run_state: the run whose chunks may be claimed now
+
+
+class Chunk(NamedTuple):
+    """The leads of a list (DUE or REJUDGE) in (after, last]: what one claim covers."""
+
+    id: int
+    listed: str
+    after: str | None
+    last: str
+
+
+class ChunkCounts(NamedTuple):
+    """What judging a chunk counted, kept with the chunk so a run can add up every process's part."""
+
+    leads: int = 0
+    new_breaches: int = 0
+    new_warnings: int = 0
+    actions_due: int = 0
 
 
 class Worklist:
@@ -40,6 +66,7 @@ class Worklist:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.claimed: set[int] = set()  # chunks this process claimed and has not let go
 
     def state(self, name: str) -> str | None:
         row = self.conn.execute("SELECT value FROM run_state WHERE name = ?", (name,)).fetchone()
@@ -106,29 +133,103 @@ class Worklist:
             f"SELECT count(*) FROM rejudge WHERE lead_id NOT IN (SELECT lead_id FROM {self.tables[DUE]})"
         ).fetchone()[0])
 
-    def chunk_end(self, listed: str, after: str | None, size: int) -> str | None:
-        """The last lead of the next ``size`` leads of a list (DUE or REJUDGE) after ``after`` (None: done)."""
-        rows = self.conn.execute(
-            f"SELECT lead_id FROM {self.tables[listed]} WHERE lead_id > ? ORDER BY lead_id LIMIT ?",
-            (after or "", size),
-        ).fetchall()
-        return str(rows[-1][0]) if rows else None
+    # ------------------------------------------------------------ a run's chunks
+    def publish(self, run_id: int, size: int) -> None:
+        """Cut the run's lists into chunks of ``size`` leads and open the run to claims.
 
-    def histories(self, listed: str, after: str | None, last: str) -> Iterator[tuple[str, list[StoredRow]]]:
-        """The events of a list's leads in (after, last], one lead at a time in lead order, as stored
+        The re-judge chunks leave out the due leads, so no lead is judged twice in a run whichever
+        processes claim the chunks. Chunks of earlier runs go: their work is back in the lists.
+        """
+        self.conn.execute("DELETE FROM run_chunks")
+        due = self.tables[DUE]
+        for listed, source in ((DUE, due), (REJUDGE, f"rejudge WHERE lead_id NOT IN (SELECT lead_id FROM {due})")):
+            ends = [(str(lead_id), int(n)) for lead_id, n in self.conn.execute(
+                "SELECT lead_id, n FROM (SELECT lead_id, row_number() OVER (ORDER BY lead_id) AS n, "
+                f"count(*) OVER () AS total FROM {source}) AS numbered "
+                "WHERE n % ? = 0 OR n = total ORDER BY lead_id", (size,))]
+            self.conn.executemany(
+                "INSERT INTO run_chunks (run_id, listed, after_lead, last_lead, leads) VALUES (?, ?, ?, ?, ?)",
+                [(run_id, listed, after[0], last, n - after[1])
+                 for after, (last, n) in zip([(None, 0), *ends], ends, strict=False)])
+        self.set_state(OPEN_RUN, str(run_id))
+
+    def open_run(self) -> int | None:
+        """The run open to claims, if any."""
+        value = self.state(OPEN_RUN)
+        return int(value) if value else None
+
+    def unclaimed(self, run_id: int, lists: tuple[str, ...]) -> list[Chunk]:
+        """The run's chunks on these lists not done yet and not claimed by this process, in order."""
+        rows = self.conn.execute(
+            "SELECT id, listed, after_lead, last_lead FROM run_chunks WHERE run_id = ? AND done_by IS NULL "
+            "ORDER BY id", (run_id,)).fetchall()
+        return [Chunk(int(id_), listed, after, last) for id_, listed, after, last in rows
+                if listed in lists and id_ not in self.claimed]
+
+    def claim(self, run_id: int, lists: tuple[str, ...]) -> Chunk | None:
+        """The run's next chunk on these lists, now this process's to judge (None: none is left).
+
+        Here the run's one process judges every chunk; the PostgreSQL store's claim is shared."""
+        for chunk in self.unclaimed(run_id, lists):
+            self.claimed.add(chunk.id)
+            return chunk
+        return None
+
+    def wait_for_due(self, run_id: int) -> bool:
+        """Wait while other processes hold the run's due chunks not yet done; True when one of them
+        is there to claim again (its process died), False once every due chunk is done. With one
+        process, every chunk is done when it asks."""
+        return bool(self.unclaimed(run_id, (DUE,)))
+
+    def finished(self, chunk: Chunk, counts: ChunkCounts, by: str) -> None:
+        """A chunk's leads are judged under the current policy set: mark it done with what it counted,
+        and take its leads off the re-judge queue. Call in the transaction that writes the judgements."""
+        self.conn.execute(
+            "UPDATE run_chunks SET done_by = ?, leads = ?, new_breaches = ?, new_warnings = ?, actions_due = ? "
+            "WHERE id = ?", (by, *counts, chunk.id))
+        if chunk.listed == DUE:
+            self.conn.execute(
+                f"DELETE FROM rejudge WHERE lead_id IN (SELECT lead_id FROM {self.tables[DUE]} "
+                "WHERE lead_id > ? AND lead_id <= ?)", (chunk.after or "", chunk.last))
+        else:  # the due leads in its span are their own chunks' to take off
+            self.conn.execute(
+                f"DELETE FROM rejudge WHERE lead_id > ? AND lead_id <= ? AND lead_id NOT IN "
+                f"(SELECT lead_id FROM {self.tables[DUE]})", (chunk.after or "", chunk.last))
+
+    def release(self, chunk: Chunk) -> None:
+        """Let a claimed chunk go, once its transaction has committed or rolled back."""
+        self.claimed.discard(chunk.id)
+
+    def close_run(self) -> None:
+        """Close the open run to claims (call in a transaction of its own), then wait for the claims
+        other processes hold on it. Nothing to wait for with one process."""
+        self.set_state(OPEN_RUN, None)
+
+    def wait_for_claims(self) -> None:
+        """Return once no other process holds a claim (after ``close_run`` has committed)."""
+
+    def unclaimed_leads(self, run_id: int) -> int:
+        """How many leads the run's chunks not yet done hold."""
+        row = self.conn.execute("SELECT coalesce(sum(leads), 0) FROM run_chunks WHERE run_id = ? AND done_by IS NULL",
+                                (run_id,)).fetchone()
+        return int(row[0])
+
+    def totals(self, run_id: int) -> tuple[ChunkCounts, int]:
+        """What the run's chunks counted, added up over every process, and how many processes judged them."""
+        row = self.conn.execute(
+            "SELECT coalesce(sum(leads), 0), coalesce(sum(new_breaches), 0), coalesce(sum(new_warnings), 0), "
+            "coalesce(sum(actions_due), 0), count(DISTINCT done_by) FROM run_chunks WHERE run_id = ?",
+            (run_id,)).fetchone()
+        return ChunkCounts(*(int(value) for value in row[:4])), int(row[4])
+
+    def histories(self, chunk: Chunk) -> Iterator[tuple[str, list[StoredRow]]]:
+        """The events of a chunk's leads, one lead at a time in lead order, as stored
         (``events.stored_events`` decodes them): rows of text are cheaper to hand a worker process."""
+        besides = "" if chunk.listed == DUE else f"AND t.lead_id NOT IN (SELECT lead_id FROM {self.tables[DUE]}) "
         rows = self.conn.execute(
             "SELECT e.event_id, e.lead_id, e.occurred_at, e.source, e.type, e.payload "
-            f"FROM {self.tables[listed]} AS t JOIN events AS e ON e.lead_id = t.lead_id "
-            "WHERE t.lead_id > ? AND t.lead_id <= ? ORDER BY t.lead_id",
-            (after or "", last),
+            f"FROM {self.tables[chunk.listed]} AS t JOIN events AS e ON e.lead_id = t.lead_id "
+            f"WHERE t.lead_id > ? AND t.lead_id <= ? {besides}ORDER BY t.lead_id",
+            (chunk.after or "", chunk.last),
         )
         yield from histories_by_lead(rows, tuple)
-
-    def rejudged(self, listed: str, after: str | None, last: str) -> None:
-        """A list's leads in (after, last] are judged under the current policy set: off the queue."""
-        self.conn.execute(
-            f"DELETE FROM rejudge WHERE lead_id IN (SELECT lead_id FROM {self.tables[listed]} "
-            "WHERE lead_id > ? AND lead_id <= ?)",
-            (after or "", last),
-        )

@@ -17,7 +17,7 @@ from sla_engine.events import event_row
 from sla_engine.runner import evaluate_run
 from sla_engine.store.backend import open_location
 from sla_engine.store.db import MIGRATIONS, Store, iso
-from sla_engine.store.worklist import DUE
+from sla_engine.store.worklist import DUE, Chunk
 from tests.engine.test_evaluate import activity, assigned, at, created, policy_set
 from tests.test_runner import history, run, snapshot
 
@@ -40,7 +40,7 @@ def test_events_upsert_by_id_and_only_changes_mark_a_lead_for_judging(open_store
         assert store.events.upsert(events, run_id=2) == (0, 2, [])
     assert store.count("events") == 2
     assert store.worklist.select_due(at(23, 10)) == 1
-    assert [lead for lead, _ in store.worklist.histories(DUE, None, "L1")] == ["L1"]
+    assert [lead for lead, _ in store.worklist.histories(Chunk(0, DUE, None, "L1"))] == ["L1"]
 
 
 def test_an_ingest_begun_before_a_rolled_back_transaction_still_stores_its_events(open_store):
