@@ -38,7 +38,7 @@ from sla_engine.store.postgres_schema import migrate, schema_version
 from sla_engine.store.quarantine import Quarantine
 from sla_engine.store.round_robin import RoundRobin
 from sla_engine.store.runs import Runs
-from sla_engine.store.sql import iso, marks
+from sla_engine.store.sql import iso
 from sla_engine.store.sync_state import SyncState
 from sla_engine.store.worklist import DUE, OPEN_RUN, REJUDGE, Chunk, Worklist
 
