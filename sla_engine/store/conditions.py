@@ -178,7 +178,7 @@ class SqlConditions:
                 result = compiled(ctx)
             except (TypeError, ValueError, KeyError):
                 result = None
-            if boolean:
+            if boolean or isinstance(result, bool):
                 return int(bool(result))
             return result if isinstance(result, str | int | float) or result is None else str(result)
 

@@ -135,7 +135,10 @@ class PostgresJson:
         return f"(({doc})::jsonb -> CAST({key} AS text))"
 
     def value(self, doc: str, key: str) -> str:
-        return self._get(doc, key)  # jsonb: rows are read back as SQLite's json_extract gives them
+        """jsonb, read back as SQLite's json_extract gives it; true and false group with 1 and 0 as there."""
+        v = self._get(doc, key)
+        return (f"(CASE jsonb_typeof({v}) WHEN 'boolean' THEN CASE WHEN {v} = 'true'::jsonb "
+                f"THEN '1'::jsonb ELSE '0'::jsonb END ELSE {v} END)")
 
     def text(self, doc: str, key: str) -> str:
         return f"(({doc})::jsonb ->> CAST({key} AS text))"
