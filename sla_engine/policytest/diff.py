@@ -136,7 +136,10 @@ class EventSource:
         return self.replay.label
 
     def histories(self, as_of: datetime) -> Iterator[tuple[str, list[LeadEvent]]]:
-        return self.replay.histories(as_of)
+        try:
+            yield from self.replay.histories(as_of)
+        except StoreError as error:
+            raise DiffError(str(error)) from None
 
     def lead_count(self, as_of: datetime) -> int:
         return self.replay.lead_count(as_of)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -76,14 +77,19 @@ class PostgresReplay:
         self._cursors = 0
 
     def histories(self, as_of: datetime) -> Iterator[tuple[str, list[LeadEvent]]]:
+        """Raises StoreError when the server stops answering part way (a dropped connection, a timeout)."""
+        import psycopg
+
         self._cursors += 1
         cursor = self.conn.cursor(name=f"replay_{self._cursors}")
         cursor.itersize = FETCH
         try:
             cursor.execute(_HISTORIES, (iso(as_of),))
             yield from histories_by_lead(cursor)
+        except psycopg.Error as error:
+            raise StoreError(f"reading the events of {self.label} stopped: {scrub(str(error)).strip()}") from None
         finally:
-            if not self.conn.closed:
+            with suppress(psycopg.Error):
                 cursor.close()
 
     def lead_count(self, as_of: datetime) -> int:

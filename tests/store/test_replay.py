@@ -151,3 +151,21 @@ def test_without_the_driver_a_postgresql_history_says_what_to_install(monkeypatc
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if the postgresql extra were not installed
     with pytest.raises(StoreError, match=r"pip install 'sla-engine\[postgresql\]'"):
         open_replay("postgresql://sla@db.internal/sla")
+
+
+def test_a_connection_lost_part_way_is_said_as_the_store_s_error(pg_url, monkeypatch):
+    import psycopg
+
+    fill(pg_url)
+    monkeypatch.setattr(replay_module, "FETCH", 2)
+    replay = open_replay(pg_url)
+    try:
+        histories = replay.histories(AS_OF)
+        next(histories)
+        pid = replay.conn.info.backend_pid
+        with psycopg.connect(pg_url, autocommit=True) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(StoreError, match=r"reading the events of postgresql://sla@.* stopped"):
+            list(histories)
+    finally:
+        replay.close()
