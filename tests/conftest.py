@@ -1,4 +1,5 @@
-"""Fixtures shared across the test tree: a throwaway PostgreSQL server for the store's second backend."""
+"""Fixtures shared across the test tree: a throwaway PostgreSQL server for the store's second backend, and the
+fake CRMs on loopback with a project whose sources they are (tests/fakes/crm_project.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fakes.crm_project import crm_project, hubspot, salesforce  # noqa: F401 - fixtures for the whole tree
 from tests.pg_cluster import Cluster, NoServer, start_cluster
 
 _DATABASES = itertools.count(1)

@@ -4,68 +4,19 @@ notifier, against the loopback fakes of Salesforce, HubSpot and an SMTP server; 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sla_engine.cli import main
-from tests.connectors.conftest import HS_TOKEN, SF_SESSION
 from tests.delivery.conftest import smtp  # noqa: F401 - the SMTP server fixture
-from tests.engine.test_evaluate import POLICY
-from tests.fakes.hubspot import FakeHubSpot
-from tests.fakes.salesforce import FakeSalesforce
-from tests.fakes.server import Served
+from tests.fakes.crm_project import HS_TOKEN, SF_SESSION
 from tests.test_cli import invoke_in
 
 
 @pytest.fixture
-def salesforce(tmp_path: Path) -> Iterator[tuple[FakeSalesforce, Served]]:
-    fake = FakeSalesforce(session_id=SF_SESSION)
-    (tmp_path / "sf").mkdir()
-    served = Served(fake, tmp_path / "sf")  # each server its own CA file
-    yield fake, served
-    served.close()
-
-
-@pytest.fixture
-def hubspot(tmp_path: Path) -> Iterator[tuple[FakeHubSpot, Served]]:
-    fake = FakeHubSpot(token=HS_TOKEN)
-    (tmp_path / "hs").mkdir()
-    served = Served(fake, tmp_path / "hs")
-    yield fake, served
-    served.close()
-
-
-@pytest.fixture
-def project(tmp_path: Path, salesforce, hubspot, monkeypatch) -> Path:
-    _, sf = salesforce
-    _, hs = hubspot
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "inbound.sla").write_text(POLICY, encoding="utf-8")
-    (tmp_path / "sla-engine.toml").write_text(f"""
-policies = "policies"
-
-[[sources]]
-name = "sf"
-type = "salesforce"
-instance_url = "{sf.url}"
-session_id = {{ env = "SF_SESSION_ID" }}
-ca_bundle = "{sf.ca_path}"
-backoff_seconds = 0.01
-
-[[sources]]
-name = "hs"
-type = "hubspot"
-host = "{hs.url}"
-token = {{ env = "HUBSPOT_TOKEN" }}
-ca_bundle = "{hs.ca_path}"
-backoff_seconds = 0.01
-""", encoding="utf-8")
-    monkeypatch.setenv("SF_SESSION_ID", SF_SESSION)
-    monkeypatch.setenv("HUBSPOT_TOKEN", HS_TOKEN)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca.pem")
-    return tmp_path
+def project(crm_project) -> Path:
+    return crm_project.configure(crm_project.salesforce("sf"), crm_project.hubspot("hs"))
 
 
 def doctor(project: Path, *args: str) -> tuple[int, dict[str, dict[str, str]], str]:

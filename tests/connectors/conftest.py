@@ -1,37 +1,20 @@
-"""Fixtures: the fake CRMs served over HTTPS on loopback, and real connectors pointed at them."""
+"""Fixtures: real connectors pointed at the fake CRMs served on loopback (``salesforce``, ``hubspot``: tests/fakes/
+crm_project.py, shared with the command-line tests)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from connectors.hubspot import HubSpotConnector
 from connectors.salesforce import SalesforceConnector
+from tests.fakes.crm_project import HS_TOKEN as HS_TOKEN  # re-exported: the fakes' secrets
+from tests.fakes.crm_project import SF_SESSION as SF_SESSION
 from tests.fakes.hubspot import FakeHubSpot
 from tests.fakes.salesforce import FakeSalesforce
 from tests.fakes.server import Served
-
-SF_SESSION = "00Dfake!session.s3cr3t-VALUE"
-HS_TOKEN = "pat-na1-s3cr3t-token-VALUE"
-
-
-@pytest.fixture
-def salesforce(tmp_path: Path) -> Iterator[tuple[FakeSalesforce, Served]]:
-    fake = FakeSalesforce(session_id=SF_SESSION)
-    served = Served(fake, tmp_path)
-    yield fake, served
-    served.close()
-
-
-@pytest.fixture
-def hubspot(tmp_path: Path) -> Iterator[tuple[FakeHubSpot, Served]]:
-    fake = FakeHubSpot(token=HS_TOKEN)
-    served = Served(fake, tmp_path)
-    yield fake, served
-    served.close()
 
 
 @pytest.fixture

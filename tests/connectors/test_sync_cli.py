@@ -24,22 +24,10 @@ AS_OF = "2026-11-05T18:00:00Z"
 
 
 @pytest.fixture
-def project(tmp_path: Path, salesforce, monkeypatch) -> Path:
-    fake, served = salesforce
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "inbound.sla").write_text(POLICY, encoding="utf-8")
-    (tmp_path / "sla-engine.toml").write_text(f"""
-policies = "policies"
-
-[[sources]]
-name = "crm"
-type = "salesforce"
-instance_url = "{served.url}"
-session_id = {{ env = "SF_SESSION_ID" }}
-ca_bundle = "{served.ca_path}"
-lookback_seconds = 0
-backoff_seconds = 0.01
-fields = {{ lead_score = "Lead_Score__c", seniority = "Seniority__c" }}
+def project(crm_project, salesforce, monkeypatch) -> Path:
+    fake, _ = salesforce
+    crm_project.configure(crm_project.salesforce("crm", """lookback_seconds = 0
+fields = { lead_score = "Lead_Score__c", seniority = "Seniority__c" }
 
 [[sources.push_status]]
 window = "first_response"
@@ -47,15 +35,14 @@ tier = "SLA_Tier__c"
 status = "SLA_Status__c"
 due_at = "SLA_Due__c"
 breached_at = "SLA_Breached_At__c"
-""", encoding="utf-8")
-    monkeypatch.setenv("SF_SESSION_ID", SF_SESSION)
-    monkeypatch.chdir(tmp_path)
+"""))
+    monkeypatch.chdir(crm_project.folder)
     for n in range(3):
         lead = fake.add_lead(T0 + timedelta(minutes=n), OwnerId=REP, Lead_Score__c=95, Seniority__c="director")
         if n == 0:
             fake.add("Task", T0 + timedelta(minutes=30), WhoId=lead, OwnerId=REP, TaskSubtype="Call",
                      CallType="Outbound", IsClosed=True)
-    return tmp_path
+    return crm_project.folder
 
 
 def invoke(*args: str):
