@@ -197,7 +197,8 @@ class Events:
     def sources_of(self, lead_id: str, besides: str) -> list[str]:
         """The sources a lead's events came from, first seen first, other than ``besides``."""
         rows = self.conn.execute(
-            "SELECT DISTINCT source FROM events WHERE lead_id = ? AND source != ? ORDER BY occurred_at",
+            "SELECT source FROM events WHERE lead_id = ? AND source != ? GROUP BY source "
+            "ORDER BY min(occurred_at), source",
             (lead_id, besides),
         ).fetchall()
         return [source for (source,) in rows]

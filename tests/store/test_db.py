@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sla_engine.events import event_row
+from sla_engine.events import LeadEvent, event_row
 from sla_engine.runner import evaluate_run
 from sla_engine.store.backend import open_location
 from sla_engine.store.db import MIGRATIONS, Store, iso
@@ -41,6 +41,23 @@ def test_events_upsert_by_id_and_only_changes_mark_a_lead_for_judging(open_store
     assert store.count("events") == 2
     assert store.worklist.select_due(at(23, 10)) == 1
     assert [lead for lead, _ in store.worklist.histories(Chunk(0, DUE, None, "L1"))] == ["L1"]
+
+
+def test_a_leads_sources_are_listed_first_seen_first_without_the_one_set_aside(open_store):
+    """Where delivery writes a lead's CRM actions: the first source it came from that can take them."""
+    store = open_store()
+    def event(lead: str, source: str, t: datetime, key: str) -> LeadEvent:
+        return LeadEvent.build(source=source, lead_id=lead, type="updated", occurred_at=t,
+                               payload={"changes": {"status": key}}, key=key)
+
+    events = [event("L1", "hubspot", at(23, 9), "a"), event("L1", "sf", at(23, 10), "b"),
+              event("L1", "sla-engine", at(23, 8), "c"), event("L1", "sf", at(23, 11), "d"),
+              event("L2", "csv", at(23, 7), "e")]
+    with store.transaction():
+        store.events.upsert(events, run_id=1)
+    assert store.events.sources_of("L1", besides="sla-engine") == ["hubspot", "sf"]
+    assert store.events.sources_of("L1", besides="hubspot") == ["sla-engine", "sf"]
+    assert store.events.sources_of("L3", besides="sla-engine") == []
 
 
 def test_an_ingest_begun_before_a_rolled_back_transaction_still_stores_its_events(open_store):
