@@ -537,14 +537,26 @@ class Delivery:
         return f"{format_span(due - self.now)} left"
 
     def failed(self, rows: list[dict[str, Any]], error: str, count_attempt: bool = False) -> None:
+        """Record a failure: retried after a backoff, dead after ``max_attempts``. A row a dead run left in
+        flight may have arrived then, so when its resend fails it is given up as dead, not retried: a
+        new claim would make it a new message (a third copy, or its item inside another digest)."""
         message = scrub(error)
-        keys = [r["key"] for r in rows]
-        for key in keys:
-            self.report.note_error(key, message)
+        for row in rows:
+            self.report.note_error(row["key"], message)
         if self.dry_run:
             return
+        doubtful = [row for row in rows if row["status"] == outbox.SENDING]
+        if doubtful:
+            reason = (f"interrupted while being sent, then its resend failed ({message}); not sent again "
+                      "(it may have arrived: check with the recipient)")
+            self.store.outbox.retire([(row["key"], outbox.DEAD, reason) for row in doubtful])
+            for row in doubtful:
+                self.report.note_dead(row)
+        keys = [row["key"] for row in rows if row["status"] != outbox.SENDING]
+        if not keys:
+            return
         dead = self.store.outbox.mark_failed(keys, message, self.now, max_attempts=self.max_attempts,
-                                  backoff=self.backoff, count_attempt=count_attempt)
+                                             backoff=self.backoff, count_attempt=count_attempt)
         self.report.failed += len(keys) - len(dead)
         for row in rows:
             if row["key"] in dead:

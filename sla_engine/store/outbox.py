@@ -2,14 +2,14 @@
 
 A due action reaches the outbox once per key (``record``, in the run's transaction) through one
 encoder (``outbox_row``), whether a clock's or a target's. A row is claimed (``sending``,
-attempt + 1, committed) before anything leaves the machine,
-and marked ``sent`` after. A run that dies in between leaves it ``sending``: the next run
-sends it again with the same idempotency key, which receivers dedupe on; a row found in
-flight a second time is not sent a third time but marked ``dead`` for a person to look at, so
-the one in flight arrives at most twice. Failures wait ``base * 2^(attempts-1)`` before the
-next try and become ``dead`` after ``max_attempts``. A row nobody needs any more is retired
-without being sent: ``obsolete`` when its window closed first, ``expired`` when it waited
-longer than the delivery's maximum age (a first run over old history, a long outage).
+attempt + 1, committed) before anything leaves the machine, and marked ``sent`` after. A run
+that dies in between leaves it ``sending``: the next run sends it again with the same
+idempotency key, which receivers dedupe on; a row found in flight a second time, or whose
+resend fails, is not sent again but marked ``dead`` for a person to look at (delivery decides
+that), so the one in flight arrives at most twice. Failures wait ``base * 2^(attempts-1)``
+before the next try and become ``dead`` after ``max_attempts``. A row nobody needs any more is
+retired without being sent: ``obsolete`` when its window closed first, ``expired`` when it
+waited longer than the delivery's maximum age (a first run over old history, a long outage).
 
 The outbox grows with the store (a first run over a year of history records every escalation
 of that year), so nothing here reads it whole: rows to deliver come a page at a time in the

@@ -149,10 +149,10 @@ def test_sigkill_at_random_instants_loses_no_mail_and_no_row_is_acted_on_twice(t
 
 def assert_each_row_acted_on_once(outbox_rows: list[dict], mails: list) -> tuple[int, int]:
     """What arrived, as a mail system that dedupes on the Message-ID keeps it: every row in one message
-    (the one its idempotency key names), none in two, none missing but the rows given up as dead after two
-    interrupted sends; a message sent twice only when it was in flight at a kill. Returns (resent, dead)."""
+    (the one its idempotency key names), none in two, none missing but the rows given up as dead after an
+    interrupted send; a message sent twice only when it was in flight at a kill. Returns (resent, dead)."""
     dead = [r for r in outbox_rows if r["status"] == "dead"]
-    assert all(r["last_error"].startswith("interrupted 2 times while being sent") for r in dead)
+    assert all(r["last_error"].startswith("interrupted") for r in dead)  # twice, or then its resend failed
     assert all(r["status"] in ("sent", "dead") for r in outbox_rows)
     copies = Counter(str(mail["Message-ID"]) for mail in mails)
     assert max(copies.values()) <= 2  # only the message in flight is sent again, under the same Message-ID
