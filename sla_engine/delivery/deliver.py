@@ -423,6 +423,7 @@ class Delivery:
             self.report.note_planned({"action": describe_action(action), "lead_id": lead_id, "keys": [row["key"]],
                                       "via": target.name if target else "recorded only", **detail})
             return
+        self.checkpoint("claim")
         via = target.name if target else None
         try:
             with self.store.transaction():  # the round robin's turn moves only with the claim
