@@ -43,7 +43,8 @@ class Names:
     tier: str
     policy: str
     window: str
-    state: str = "l.state"
+    state: str = "l.state"  # the lead's fields as the dialect reads them (json_sql.lead_doc)
+    state_text: str = "l.state"  # the stored JSON text, which the engine's compiler reads
 
 
 @dataclass
@@ -82,6 +83,10 @@ class SqlConditions:
     def __post_init__(self) -> None:
         self.compiler = Compiler(self.policy_set)
         self.dialect = dialect_for(self.store)
+        from sla_engine.store.postgres_store import PostgresStore
+
+        if isinstance(self.store, PostgresStore):
+            self.store.refresh_statistics()
 
     @property
     def true(self) -> str:
@@ -103,7 +108,7 @@ class SqlConditions:
         try:
             for pending in ps.pending:
                 names = pending.names
-                rows = (f"SELECT DISTINCT {names.lead}, {names.state}, {names.tier}, {names.policy}, "
+                rows = (f"SELECT DISTINCT {names.lead}, {names.state_text}, {names.tier}, {names.policy}, "
                         f"{names.window} {universe}")
                 if pending.undecided is not None:
                     rows += f" AND ({pending.undecided}) IS NULL"
@@ -113,15 +118,16 @@ class SqlConditions:
             store.forget_judged([pending.number for pending in ps.pending])
 
     def lead_names(self, ps: Params, policy: str | None, lead: str) -> Names:
-        policy_test = f" AND w.policy = {ps(policy)}" if policy else ""
+        # A lead has a few clocks: read them by its id, never by the policy's (often stale) index.
+        policy_test = f" AND {self.dialect.unindexed('w.policy')} = {ps(policy)}" if policy else ""
         tier = (f"(SELECT w.tier FROM window_instances w WHERE w.lead_id = {lead}{policy_test} "
                 "ORDER BY w.started_at DESC LIMIT 1)")
         return Names(lead=lead, tier=tier, policy=f"CAST({ps(policy)} AS text)" if policy else "NULL",
-                     window="NULL")
+                     window="NULL", state=self.dialect.lead_doc("l"))
 
-    @staticmethod
-    def instance_names() -> Names:
-        return Names(lead="wi.lead_id", tier="wi.tier", policy="wi.policy", window="wi.window")
+    def instance_names(self) -> Names:
+        return Names(lead="wi.lead_id", tier="wi.tier", policy="wi.policy", window="wi.window",
+                     state=self.dialect.lead_doc("l"))
 
     def lead_filter(self, ps: Params, scope: Scope, names: Names) -> str:
         """Not deleted, covered by the policy's `applies when`, and the target's `where`."""
@@ -185,7 +191,7 @@ class SqlConditions:
         if not isinstance(self.dialect, PostgresJson):
             function = f"sla_py_{number}"
             self.store.conn.create_function(function, 4, call, deterministic=True)
-            return f"{function}({names.state}, {names.tier}, {names.policy}, {names.window})"
+            return f"{function}({names.state_text}, {names.tier}, {names.policy}, {names.window})"
         ps.pending.append(Pending(number, call, names, boolean, undecided))
         column = "j.hit" if boolean else "j.value"
         return (f"(SELECT {column} FROM pg_temp.sla_judged j WHERE j.fn = {number} AND j.lead_id = {names.lead} "

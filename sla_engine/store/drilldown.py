@@ -42,7 +42,7 @@ class LeadRow(NamedTuple):
 
 
 def _owner(q: Metrics, ps: Params) -> str:
-    return q.dialect.text("l.state", q.dialect.path(ps, "owner"))
+    return q.dialect.text(q.dialect.lead_doc("l"), q.dialect.path(ps, "owner"))
 
 
 def _clock_columns(q: Metrics, ps: Params, window: str) -> str:
@@ -129,5 +129,5 @@ def owners_seen(q: Metrics) -> list[tuple[str, int]]:
     ps = Params()
     owner = _owner(q, ps)
     sql = (f"SELECT {owner}, count(*) FROM leads l WHERE {owner} IS NOT NULL "
-           f"AND {q.dialect.is_off('l.state', q.dialect.path(ps, 'deleted'))} GROUP BY {owner}")
+           f"AND {q.dialect.is_off(q.dialect.lead_doc('l'), q.dialect.path(ps, 'deleted'))} GROUP BY {owner}")
     return sorted((str(row[0]), int(row[1])) for row in q.query(sql, ps))  # in Python: one order on both stores

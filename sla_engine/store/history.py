@@ -40,18 +40,20 @@ class History:
 
     def win_rate(self) -> Observed:
         d, ps = self.json, Params()
-        won, lost = d.is_one("state", d.path(ps, "won")), d.is_one("state", d.path(ps, "lost"))
+        doc = d.lead_doc("l")
+        won, lost = d.is_one(doc, d.path(ps, "won")), d.is_one(doc, d.path(ps, "lost"))
         won_count, closed = self._one(
             f"SELECT sum(CASE WHEN {won} THEN 1 ELSE 0 END), sum(CASE WHEN {won} OR {lost} THEN 1 ELSE 0 END) "
-            f"FROM leads WHERE {d.is_off('state', d.path(ps, 'deleted'))}", ps)
+            f"FROM leads l WHERE {d.is_off(doc, d.path(ps, 'deleted'))}", ps)
         return Observed(won_count / closed if closed else None, int(closed or 0))
 
     def deal_size(self) -> Observed:
         d, ps = self.json, Params()
-        amount = d.number("state", d.path(ps, "opportunity_amount"))
+        doc = d.lead_doc("l")
+        amount = d.number(doc, d.path(ps, "opportunity_amount"))
         average, n = self._one(
-            f"SELECT avg({amount}), count({amount}) FROM leads WHERE {d.is_one('state', d.path(ps, 'won'))} "
-            f"AND {d.is_off('state', d.path(ps, 'deleted'))}", ps)
+            f"SELECT avg({amount}), count({amount}) FROM leads l WHERE {d.is_one(doc, d.path(ps, 'won'))} "
+            f"AND {d.is_off(doc, d.path(ps, 'deleted'))}", ps)
         return Observed(float(average) if average is not None else None, int(n or 0))
 
     def conversion(self, source: str, target: str) -> Observed | None:

@@ -49,6 +49,11 @@ class SqliteJson:
         conn.create_function("sla_fold", 1, _fold, deterministic=True)
         conn.create_function("sla_num", 1, _num, deterministic=True)
 
+    @staticmethod
+    def lead_doc(alias: str) -> str:
+        """A lead's fields, as the JSON reads below take them: the stored text."""
+        return f"{alias}.state"
+
     def value(self, doc: str, key: str) -> str:
         """A field as a group-by value (text, number, or JSON text for a list)."""
         return f"json_extract({doc}, {key})"
@@ -79,7 +84,7 @@ class SqliteJson:
         return True
 
     def unindexed(self, column: str) -> str:
-        """A column SQLite must not pick an index for (``+column``)."""
+        """A column the planner must not pick an index for (``+column``)."""
         return f"+{column}"
 
     # -------------------------------------------------------- condition leaves
@@ -124,6 +129,11 @@ class PostgresJson:
 
     def prepare(self, conn: Any) -> None:
         """Nothing to register: every fragment is plain SQL."""
+
+    @staticmethod
+    def lead_doc(alias: str) -> str:
+        """A lead's fields: the state parsed once when written (``leads.doc``, postgres_schema.DERIVED)."""
+        return f"{alias}.doc"
 
     @staticmethod
     def _scalar(v: str) -> str:
@@ -179,7 +189,8 @@ class PostgresJson:
         return literal.isascii()
 
     def unindexed(self, column: str) -> str:
-        return column
+        """A text column the planner must not pick an index for, whatever its statistics say."""
+        return f"({column} || '')"
 
     # -------------------------------------------------------- condition leaves
     def missing(self, doc: str, path: str) -> str:

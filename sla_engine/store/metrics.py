@@ -157,6 +157,8 @@ class Metrics(SqlConditions):
         for row in self.query(sql, ps, base):
             started, stopped, calendar, paused = row[-4:]
             found[(row[0], tuple(row[1:-4]))].append(self.business_seconds(started, stopped, calendar, paused))
+        for values in found.values():
+            values.sort()  # one order whatever the database's plan: a sum in another order differs in its last bits
         return found
 
     def elapsed(self, aggregate: str, windows: Iterable[tuple[str, str]], periods: Sequence[Period],
@@ -200,12 +202,12 @@ class Metrics(SqlConditions):
         d = self.dialect
         sql = (
             "SELECT type, count(*), sum(amount) FROM (SELECT DISTINCT e.type, e.lead_id, "
-            f"{d.number('l.state', d.path(ps, 'opportunity_amount'))} AS amount "
+            f"{d.number(d.lead_doc('l'), d.path(ps, 'opportunity_amount'))} AS amount "
             "FROM events e JOIN leads l ON l.lead_id = e.lead_id "
             f"WHERE e.occurred_at >= {ps(period.start_utc)} AND e.occurred_at < {ps(period.end_utc)} "
             f"AND (e.type = 'converted' OR (e.type = 'opportunity_closed' "
             f"AND {d.is_one('e.payload', d.path(ps, 'won'))})) "
-            f"AND {d.is_off('l.state', d.path(ps, 'deleted'))} "
+            f"AND {d.is_off(d.lead_doc('l'), d.path(ps, 'deleted'))} "
             "AND EXISTS (SELECT 1 FROM window_instances w WHERE w.lead_id = e.lead_id "
             "AND w.status != 'not_applicable')) found GROUP BY type"
         )
@@ -262,8 +264,8 @@ class Metrics(SqlConditions):
                   f"WHERE stage = {ps(stage)} AND entered_at >= {ps(period.start_utc)} "
                   f"AND entered_at < {ps(period.end_utc)} GROUP BY lead_id) c JOIN leads l ON l.lead_id = c.lead_id")
         sql = (
-            f"SELECT {keys}, {d.text('l.state', d.path(ps, 'disposition'))}, "
-            f"{d.text('l.state', d.path(ps, 'disposition_reason'))}, "
+            f"SELECT {keys}, {d.text(d.lead_doc('l'), d.path(ps, 'disposition'))}, "
+            f"{d.text(d.lead_doc('l'), d.path(ps, 'disposition_reason'))}, "
             f"count(e.event_id), count(DISTINCT {d.text('e.payload', d.path(ps, 'channel'))}) {cohort} "
             f"LEFT JOIN events e ON e.lead_id = c.lead_id AND {d.unindexed('e.type')} = 'activity' "
             "AND e.occurred_at >= c.entered_at "

@@ -47,6 +47,8 @@ CLAIM_LOCK = 0x534C_4132  # first key of a chunk claim's advisory lock ("SLA2");
 CLAIM_POLL = 0.05  # seconds between looks at a claim another process holds
 COPY_BATCH = 5000  # events per COPY: PostgreSQL's round trips cost more than SQLite's calls
 JUDGE_PAGE = 5000  # rows judged in Python per page (conditions SQL cannot settle)
+ANALYZED_TABLES = ("events", "leads", "window_instances", "stage_entries")  # what metric queries read
+STALE_SHARE, STALE_FLOOR = 0.2, 1000  # rows changed since the last ANALYZE that call for another
 _EVENT_COLUMNS = "event_id, lead_id, occurred_at, source, type, payload, ingested_run"
 
 
@@ -273,6 +275,25 @@ class PostgresStore(Store):
     def prepare_for_reports(self) -> None:
         """PostgreSQL sizes its own caches; the table of answers judged in Python is made ready."""
         self._judged_table()
+        self.refresh_statistics()
+
+    def refresh_statistics(self) -> None:
+        """ANALYZE the tables the metric queries read when the planner's statistics lag far behind.
+
+        Right after a first run (or any run that wrote much) autovacuum has not caught up yet,
+        and with no statistics the planner reads a lead's few clocks through the policy's index
+        of thousands: a report then takes many times as long. A catalog read decides; ANALYZE
+        samples a fixed number of rows, skips a table another session is analyzing, and is
+        allowed in the dashboard's read-only session.
+        """
+        rows = self._pg.raw.execute(
+            "SELECT c.relname, c.reltuples, coalesce(s.n_mod_since_analyze, 0) FROM pg_class c "
+            "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = ANY(%s::regclass[])",
+            (list(ANALYZED_TABLES),)).fetchall()
+        stale = [name for name, tuples, modified in rows
+                 if tuples < 0 or modified > STALE_SHARE * max(tuples, STALE_FLOOR)]
+        if stale:
+            self._pg.raw.execute(f"ANALYZE (SKIP_LOCKED) {', '.join(stale)}")
 
     # ------------------------------------------------------------ conditions judged in Python
     def _judged_table(self) -> None:

@@ -21,7 +21,7 @@ def test_the_benchmark_runs_every_measurement_and_writes_json(tmp_path):
     names = set(rows)
     assert {"ingest 150 leads", "full evaluation 150 leads", "incremental, 100 new events",
             "peak RSS 100 leads", "peak RSS 200 leads", "RSS growth 100 → 200", "sla-engine --help",
-            "report 2026-Q4, 100 leads"} <= names
+            "report 2026-Q4, 100 leads", "report 2026-10, 150 leads"} <= names
     assert any(name.startswith("check of ") for name in names)
     # evaluate as users run it (CLI, delivery on), with the child's own peak RSS
     delivery = rows["evaluate with delivery, 200 leads"]
@@ -57,9 +57,12 @@ def test_ingest_only_measures_ingest_and_nothing_else(tmp_path):
 
 def test_the_postgresql_rows_measure_ingest_full_rejudge_and_incremental_on_a_real_server(tmp_path, postgres):
     data = bench.generate(150, tmp_path / "events.csv")
-    rows = {row.name.split(" (")[0]: row for row in bench.postgres_rows(150, data, (1.0, 1.0), postgres.url())}
+    rows = {row.name.split(" (")[0]: row
+            for row in bench.postgres_rows(150, data, (1.0, 1.0, 1.0), postgres.url(), tmp_path)}
     assert set(rows) == {"PostgreSQL: ingest 150 leads", "PostgreSQL: full evaluation 150 leads, in the run's process",
                          "PostgreSQL: full evaluation 150 leads, 2 judging processes",
-                         "PostgreSQL: incremental, 100 new events"}
+                         "PostgreSQL: incremental, 100 new events", "PostgreSQL: report 2026-10, 150 leads"}
+    report = rows["PostgreSQL: report 2026-10, 150 leads"]  # beside SQLite's report of the same size
+    assert report.floor_name == "SQLite report" and "MB peak" in report.note
     assert all(row.seconds and row.seconds > 0 for row in rows.values())
     assert rows["PostgreSQL: ingest 150 leads"].floor_name == "SQLite ingest"

@@ -116,7 +116,7 @@ def test_dashboard_metrics(q):
     assert mx.speed_to_lead(q, W47)[()].value == 3600
     assert mx.speed_to_lead(q, W47, "p90", "tier")[("tier1",)].value == 5400
     assert mx.speed_to_lead(q, W47, "median", "owner") == {
-        (ANA,): mx.Value(1800, 3, values=[1800, 5400, 1800]), (BEN,): mx.Value(172800, 1, values=[172800])}
+        (ANA,): mx.Value(1800, 3, values=[1800, 1800, 5400]), (BEN,): mx.Value(172800, 1, values=[172800])}
     assert mx.contacted_within_window(q, W47)[()].value == 50.0
     assert {g: v.value for g, v in mx.contacted_within_window(q, W47, "tier").items()} == {
         ("tier1",): 100.0, ("tier2",): 0.0}

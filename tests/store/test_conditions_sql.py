@@ -63,7 +63,7 @@ def test_sql_conditions_agree_with_the_engine(open_store):
     store.conn.execute("CREATE TEMP TABLE tiers (lead_id TEXT, tier TEXT)")
     store.conn.executemany("INSERT INTO tiers VALUES (?, ?)", list(tiers.items()))
     q = SqlConditions(store, policy_set)
-    names = Names(lead="l.lead_id", tier="t.tier", policy="NULL", window="NULL")
+    names = Names(lead="l.lead_id", tier="t.tier", policy="NULL", window="NULL", state=q.dialect.lead_doc("l"))
     universe = "FROM leads l JOIN tiers t ON t.lead_id = l.lead_id WHERE TRUE"
     wrong = {}
     for index, condition in enumerate(CONDITIONS):

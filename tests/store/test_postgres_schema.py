@@ -7,7 +7,7 @@ import threading
 import psycopg
 
 from sla_engine.store.db import MIGRATIONS, Store
-from sla_engine.store.postgres_schema import migrate, postgres_migration, schema_version
+from sla_engine.store.postgres_schema import DERIVED, migrate, postgres_migration, schema_version
 
 # SQLite's declared type → what PostgreSQL reports for the rewritten column
 TYPES = {"TEXT": "text", "INTEGER": "bigint", "REAL": "double precision"}
@@ -39,7 +39,11 @@ def test_both_dialects_reach_the_same_tables_columns_and_indexes(tmp_path, pg_ur
     store = Store(tmp_path / "s.db")
     with psycopg.connect(pg_url, autocommit=True) as conn:
         assert migrate(conn) == (0, len(MIGRATIONS))
-        assert postgres_schema(conn) == sqlite_schema(store)
+        postgres = postgres_schema(conn)
+        # PostgreSQL's own derived columns (the state parsed once, for the metric queries), and only those
+        assert [(table, column) for table, column, _ in DERIVED] == [("leads", "doc")]
+        assert postgres["leads"].pop("doc") == ("jsonb", False, False)
+        assert postgres == sqlite_schema(store)
         sqlite_indexes = {name for (name,) in store.conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
         postgres_indexes = {name for (name,) in conn.execute(
@@ -84,3 +88,15 @@ def test_workers_starting_together_on_a_new_database_migrate_it_once(pg_url):
     with psycopg.connect(pg_url) as conn:
         assert schema_version(conn) == len(MIGRATIONS)
 
+
+
+def test_a_lead_state_postgresql_cannot_parse_reads_as_no_fields_rather_than_failing_a_write(pg_url):
+    """Python writes NaN into JSON; PostgreSQL's jsonb refuses it. The derived column is then NULL."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        migrate(conn)
+        conn.execute("INSERT INTO leads (lead_id, state) VALUES ('a', %s), ('b', %s)",
+                     ('{"budget": NaN, "region": "NA"}', '{"region": "NA"}'))
+        assert conn.execute("SELECT lead_id, doc FROM leads ORDER BY lead_id").fetchall() == [
+            ("a", None), ("b", {"region": "NA"})]
+        conn.execute("UPDATE leads SET state = '{\"region\": \"EMEA\"}' WHERE lead_id = 'a'")
+        assert conn.execute("SELECT doc ->> 'region' FROM leads WHERE lead_id = 'a'").fetchone() == ("EMEA",)
