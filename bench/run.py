@@ -1,7 +1,7 @@
 """Benchmarks: each measurement beside the floor it is judged against, as ratios.
 
     python bench/run.py --leads 10000 --leads 100000 [--rss-leads 100000 --rss-leads 1000000]
-        [--postgres-leads 100000 [--postgres-url postgresql://…]]
+        [--postgres-leads 100000 [--postgres-url postgresql://…] [--postgres-processes 1 2 4]]
 
 Prints one table and writes bench/out/results.json. Goals (docs/performance.md):
 ingest ≤ 3× csv+executemany; full evaluation ≤ 3× one plain scan of the events table;
@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -129,6 +129,7 @@ def evaluate_with_cpu(db: Path | str, as_of: datetime, events: list | None = Non
     if rejudge:  # as if the policies had changed: the run queues every lead judged before
         with store.transaction():
             store.worklist.set_state("policy_hash", None)
+        store.worklist.save_fingerprints({})  # every rule new: every lead judged before is queued
     sources = [("bench", iter(events))] if events else []
     cpu, workers_cpu = time.process_time(), _children_cpu()
     seconds = timed(lambda: evaluate_run(policy_set, store, sources, as_of, workers=workers))
@@ -475,7 +476,7 @@ def check_time(directory: Path) -> tuple[float, int]:
 
 def run(sizes: list[int], rss_sizes: list[int], workdir: Path, report_sizes: list[int] = (),
         ingest_only: bool = False, with_peer: bool = True, postgres_sizes: list[int] = (),
-        postgres_url: str | None = None) -> list[Row]:
+        postgres_url: str | None = None, postgres_processes: Sequence[int] = (1, 2, 4)) -> list[Row]:
     rows: list[Row] = []
     sqlite_figures: dict[int, tuple[float, float, float]] = {}  # leads → (ingest, full evaluation, report) on SQLite
     for leads in sizes:
@@ -517,7 +518,7 @@ def run(sizes: list[int], rss_sizes: list[int], workdir: Path, report_sizes: lis
         sqlite_figures[leads] = (seconds, full, report)
     for leads in postgres_sizes:
         rows.extend(postgres_rows(leads, generate(leads, workdir / f"events-{leads}.csv"), sqlite_figures.get(leads),
-                                  postgres_url, workdir))
+                                  postgres_url, workdir, postgres_processes))
     if ingest_only:
         return rows
     rss: dict[int, float] = {}
@@ -555,9 +556,11 @@ def run(sizes: list[int], rss_sizes: list[int], workdir: Path, report_sizes: lis
 
 
 def postgres_rows(leads: int, data: Path, sqlite: tuple[float, float, float] | None, url: str | None,
-                  workdir: Path) -> list[Row]:
+                  workdir: Path, processes: Sequence[int] = (1, 2, 4), chunk_leads: int | None = None) -> list[Row]:
     """The same ingest and evaluations against PostgreSQL: a new database on the server at ``url``
-    (a throwaway cluster when none is given), beside the SQLite figures of the same size."""
+    (a throwaway cluster when none is given), beside the SQLite figures of the same size. The full
+    evaluation is run as users run it on several machines: `sla-engine evaluate` and N - 1
+    `sla-engine evaluate --join`, each judging in its own process."""
     import psycopg
 
     from tests.pg_cluster import start_cluster
@@ -573,12 +576,17 @@ def postgres_rows(leads: int, data: Path, sqlite: tuple[float, float, float] | N
         seconds, read = ingest(data, location)
         rows = [Row(f"PostgreSQL: ingest {leads:,} leads ({read:,} rows)", seconds, "SQLite ingest",
                     sqlite[0] if sqlite else None, seconds / sqlite[0] if sqlite else None, "report", None)]
-        for workers in (0, 2):
-            full, cpu, workers_cpu = evaluate_with_cpu(location, AS_OF, workers=workers, rejudge=workers > 0)
-            label = "in the run's process" if workers == 0 else f"{workers} judging processes"
-            rows.append(Row(f"PostgreSQL: full evaluation {leads:,} leads, {label}", full, "SQLite full evaluation",
-                            sqlite[1] if sqlite else None, full / sqlite[1] if sqlite else None, "report", None,
-                            note=f"CPU: run {cpu:.2f} s, workers {workers_cpu:.2f} s; load {os.getloadavg()[0]:.1f}"))
+        full = None
+        for count in processes:
+            seconds, cpu, judged = evaluate_processes(location, AS_OF, count, chunk_leads)
+            full = full or seconds
+            label = "1 process" if count == 1 else f"{count} processes (1 run + {count - 1} --join)"
+            rows.append(Row(f"PostgreSQL: full evaluation {leads:,} leads, {label}", seconds,
+                            "SQLite full evaluation", sqlite[1] if sqlite else None,
+                            seconds / sqlite[1] if sqlite else None, "report", None,
+                            note=f"CPU of the processes {cpu:.1f} s; leads judged per process "
+                                 f"{'/'.join(f'{n:,}' for n in judged)}; load {os.getloadavg()[0]:.1f}"))
+        assert full is not None
         events = postgres_new_events(location, 100, AS_OF + timedelta(minutes=20))
         hundred = evaluate(location, AS_OF + timedelta(minutes=30), events)
         rows.append(Row("PostgreSQL: incremental, 100 new events", hundred, "its full run", full, hundred / full,
@@ -591,6 +599,37 @@ def postgres_rows(leads: int, data: Path, sqlite: tuple[float, float, float] | N
     finally:
         if cluster:
             cluster.stop()
+
+
+def evaluate_processes(location: str, as_of: datetime, count: int,
+                       chunk_leads: int | None = None) -> tuple[float, float, list[int]]:
+    """A full re-judge by ``count`` processes of the command users run: wall seconds from the first
+    start to the last exit, the CPU seconds of those processes, and how many leads each judged."""
+    from sla_engine.store.backend import open_location
+
+    store = open_location(location)
+    with store.transaction():  # as if the policies had changed: the run queues every lead judged before
+        store.worklist.set_state("policy_hash", None)
+        store.worklist.save_fingerprints({})  # every rule new: every lead judged before is queued
+    store.close()
+    common = ["--policies", str(POLICIES), "--db", location, "--judging-processes", "0", "--rejudge-seconds",
+              "100000000", "--format", "json"]
+    command = [sys.executable, "-m", "sla_engine.cli", "evaluate"]
+    before = _children_cpu()
+    started = time.perf_counter()
+    joiners = [subprocess.Popen([*command, *common, "--join", "--lock-timeout", "600"], stdout=subprocess.PIPE)
+               for _ in range(count - 1)]
+    if joiners:
+        time.sleep(2)  # up and waiting for the run to open, as on hosts started a little before it
+    chunks = ["--chunk-leads", str(chunk_leads)] if chunk_leads else []
+    run = subprocess.run([*command, *common, *chunks, "--no-sync", "--no-deliver", "--as-of", as_of.isoformat()],
+                         stdout=subprocess.PIPE, check=True)
+    outputs = [json.loads(joiner.communicate()[0]) for joiner in joiners]
+    seconds = time.perf_counter() - started
+    judged = [json.loads(run.stdout)["run"]["leads_evaluated"]]
+    joined = [output["joined"]["leads_judged"] if output["joined"] else 0 for output in outputs]
+    judged = [judged[0] - sum(joined), *joined]
+    return seconds, _children_cpu() - before, judged
 
 
 def postgres_new_events(location: str, count: int, after: datetime) -> list:
@@ -653,6 +692,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="sizes for ingest and evaluation against PostgreSQL (beside SQLite's of the same size)")
     parser.add_argument("--postgres-url", help="a server to create the benchmark's database on (default: a "
                         "throwaway cluster, as the tests start)")
+    parser.add_argument("--postgres-processes", type=int, nargs="+", default=[1, 2, 4],
+                        help="how many evaluate processes judge PostgreSQL's full evaluation, one row each")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "results.json")
     args = parser.parse_args(argv)
     sizes = args.leads or [10_000]
@@ -663,7 +704,8 @@ def main(argv: list[str] | None = None) -> int:
     if with_peer and importlib.util.find_spec("duckdb") is None:
         parser.error("the peer query needs DuckDB: pip install -e '.[bench]' (or pass --no-peer)")
     rows = run(sizes, rss_sizes, workdir, args.report_leads or [], ingest_only=args.ingest_only, with_peer=with_peer,
-               postgres_sizes=args.postgres_leads or [], postgres_url=args.postgres_url)
+               postgres_sizes=args.postgres_leads or [], postgres_url=args.postgres_url,
+               postgres_processes=args.postgres_processes)
     print(render(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     machine = {"python": platform.python_version(), "machine": platform.machine(), "system": platform.system(),

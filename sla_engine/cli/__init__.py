@@ -293,6 +293,9 @@ def fmt(ctx: click.Context, paths: tuple[Path, ...], check_only: bool, show_diff
 @click.option("--rejudge-seconds", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="After a policy change, time a run spends re-judging leads beyond those due; "
                    "the next runs go on.")
+@click.option("--judging-processes", type=click.IntRange(min=0), default=None,
+              help="Processes forked to judge beside this one (default: one per core for 5,000 leads or more; "
+                   "0 or 1: judge in this process).")
 @click.option("--join", is_flag=True,
               help="PostgreSQL: judge chunks of the run another evaluate has open on the store, beside it, "
                    "then exit (waits --lock-timeout for one to open; syncs and delivers nothing).")
@@ -301,7 +304,7 @@ def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | 
              source_specs: tuple[str, ...], db: Path | None,
              as_of: str | None, output: str, dry_run: bool, fail_on: str | None,
              lock_timeout: float | None, no_sync: bool, push_target: str | None, no_deliver: bool,
-             chunk_leads: int | None, rejudge_seconds: float, join: bool) -> None:
+             chunk_leads: int | None, rejudge_seconds: float, judging_processes: int | None, join: bool) -> None:
     """Sync the sources, evaluate every policy over the lead events and record what is due.
 
     On a PostgreSQL store, `evaluate --join` on other machines (or cores) judges the run's leads
@@ -314,7 +317,8 @@ def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | 
                                             ("--chunk-leads", chunk_leads), ("--fail-on", fail_on)) if given]
         if refused:
             raise click.UsageError(f"--join takes the run's own sources, as-of and chunks; drop {', '.join(refused)}")
-        _join(ctx, policies_argument(policies, policies_option), db, output, lock_timeout, rejudge_seconds)
+        _join(ctx, policies_argument(policies, policies_option), db, output, lock_timeout, rejudge_seconds,
+              judging_processes)
         return
 
     from sla_engine.cli.delivery import render_delivery
@@ -347,7 +351,8 @@ def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | 
                                   dry_run=dry_run, keep_instances=output == "json" or target is not None,
                                   git_commit=git_commit_of(app.project_dir(policy_dir)),
                                   progress=progress_bars.bar("judging leads"),
-                                  chunk_leads=chunk_leads, rejudge_seconds=rejudge_seconds)
+                                  chunk_leads=chunk_leads, rejudge_seconds=rejudge_seconds,
+                                  workers=judging_processes)
             if target is not None:
                 updates = status_updates(store, overlay=report.instances if dry_run else ())
                 pushed = push_updates(store, target, updates, dry_run=dry_run)
@@ -391,7 +396,7 @@ def evaluate(ctx: click.Context, policies: Path | None, policies_option: Path | 
 
 
 def _join(ctx: click.Context, policies: Path | None, db: Path | None, output: str, lock_timeout: float | None,
-          rejudge_seconds: float) -> None:
+          rejudge_seconds: float, judging_processes: int | None) -> None:
     """`evaluate --join`: judge chunks of the open run, print what this process judged."""
     import json
 
@@ -411,7 +416,7 @@ def _join(ctx: click.Context, policies: Path | None, db: Path | None, output: st
     try:
         with bars() as progress_bars:
             report = join_run(policy_set, store, wait_seconds=wait, progress=progress_bars.bar("judging leads"),
-                              rejudge_seconds=rejudge_seconds)
+                              rejudge_seconds=rejudge_seconds, workers=judging_processes)
     except PolicyMismatch as error:
         raise click.ClickException(str(error)) from None
     finally:

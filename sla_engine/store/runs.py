@@ -41,6 +41,11 @@ class Runs:
             return None
         return {"id": row[0], "as_of": datetime.fromisoformat(row[1]), "policy_hash": row[2]}
 
+    def newest(self) -> tuple[int, str] | None:
+        """The id and status of the last run begun (dry runs write no row)."""
+        row = self.conn.execute("SELECT id, status FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
     def get(self, run_id: int) -> dict[str, Any]:
         """A run's as-of, policy hash and commit."""
         row = self.conn.execute("SELECT as_of, policy_hash, git_commit FROM runs WHERE id = ?", (run_id,)).fetchone()

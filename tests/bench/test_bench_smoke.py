@@ -55,14 +55,20 @@ def test_ingest_only_measures_ingest_and_nothing_else(tmp_path):
     assert [row["name"].split(" (")[0] for row in rows] == ["ingest 150 leads"]
 
 
-def test_the_postgresql_rows_measure_ingest_full_rejudge_and_incremental_on_a_real_server(tmp_path, postgres):
+def test_the_postgresql_rows_measure_ingest_full_evaluation_by_1_2_and_4_processes_and_incremental(tmp_path,
+                                                                                                    postgres):
     data = bench.generate(150, tmp_path / "events.csv")
     rows = {row.name.split(" (")[0]: row
-            for row in bench.postgres_rows(150, data, (1.0, 1.0, 1.0), postgres.url(), tmp_path)}
-    assert set(rows) == {"PostgreSQL: ingest 150 leads", "PostgreSQL: full evaluation 150 leads, in the run's process",
-                         "PostgreSQL: full evaluation 150 leads, 2 judging processes",
+            for row in bench.postgres_rows(150, data, (1.0, 1.0, 1.0), postgres.url(), tmp_path, chunk_leads=10)}
+    assert set(rows) == {"PostgreSQL: ingest 150 leads", "PostgreSQL: full evaluation 150 leads, 1 process",
+                         "PostgreSQL: full evaluation 150 leads, 2 processes",
+                         "PostgreSQL: full evaluation 150 leads, 4 processes",
                          "PostgreSQL: incremental, 100 new events", "PostgreSQL: report 2026-10, 150 leads"}
     report = rows["PostgreSQL: report 2026-10, 150 leads"]  # beside SQLite's report of the same size
     assert report.floor_name == "SQLite report" and "MB peak" in report.note
     assert all(row.seconds and row.seconds > 0 for row in rows.values())
     assert rows["PostgreSQL: ingest 150 leads"].floor_name == "SQLite ingest"
+    for count in (1, 2, 4):  # every lead judged once, shared among the processes
+        note = rows[f"PostgreSQL: full evaluation 150 leads, {count} process{'es' if count > 1 else ''}"].note
+        shares = note.split("leads judged per process ")[1].split(";")[0].split("/")
+        assert len(shares) == count and sum(int(n) for n in shares) == 150
