@@ -184,9 +184,10 @@ def join_run(policy_set: PolicySet, store: Store, *, wait_seconds: float = 30.0,
     """Judge chunks of the run another process has open on this store (PostgreSQL), beside it.
 
     Waits up to ``wait_seconds`` for a run to open (its first process may still be ingesting);
-    None when none did, or when one began and ended meanwhile (there is nothing left to share). The run's process ingests, finishes and delivers; a joining one only claims
-    chunks, judges them at the run's as-of and commits each, until none is left it may take. Its
-    policy set must be the run's: judging a run's leads under other rules would mix two verdicts.
+    None when none did, or when one began and ended meanwhile (nothing is left to share). The
+    run's process ingests, finishes and delivers; a joining one only claims chunks, judges them at
+    the run's as-of and commits each, until none is left it may take. Its policy set must be the
+    run's: judging a run's leads under other rules would mix two verdicts.
     """
     deadline = time.monotonic() + wait_seconds
     seen = store.runs.newest()
