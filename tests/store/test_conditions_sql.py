@@ -12,7 +12,7 @@ from sla_engine.engine.state import LeadState
 from sla_engine.language.parser import parse_text
 from sla_engine.language.policy_set import build_policy_set
 from sla_engine.store.conditions import Names, Params, SqlConditions
-from sla_engine.store.json_sql import PostgresJson, SqliteJson
+from sla_engine.store.json_sql import FOLDED_TO_ASCII, PostgresJson, SqliteJson
 
 CONDITIONS = [
     'region == "NA"', 'region != "NA"', 'region == "ä"', 'region in ["NA", "emea"]', 'region not in ["NA"]',
@@ -99,6 +99,12 @@ def test_the_common_forms_need_no_python(dialect):
     assert "sla_py" not in sql
     # On PostgreSQL a number written as unusual text is left to Python, for those rows only.
     assert [pending.undecided is not None for pending in ps.pending] == [True] * len(ps.pending)
+
+
+def test_the_characters_folded_to_ascii_are_every_one_python_folds_so():
+    found = {chr(point): chr(point).casefold() for point in range(0x80, 0x110000)
+             if not 0xD800 <= point < 0xE000 and chr(point).casefold().isascii()}
+    assert found == FOLDED_TO_ASCII
 
 
 def test_postgresql_folds_every_character_as_python_does_against_ascii(pg_url):
