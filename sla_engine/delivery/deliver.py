@@ -6,7 +6,8 @@ through the lead's source connector when it can push, and are recorded as events
 next evaluate sees them. Before anything is sent, rows nobody needs any more are retired:
 a reminder whose window closed first, an action older than ``max_age``. Run it under the
 store's run lock (``Store.locked``); a claim holds even without it: a row another delivery
-claimed after this pass read it is left to that one, unsent here (``claimed_elsewhere``).
+claimed after this pass read it is left to that one, unsent here (``claimed_elsewhere``), and a
+claimed message is ``release``-d once sent or failed (on PostgreSQL, its hold across hosts).
 
 Size: one pass's state (resends, expiry, retirement, notices, CRM actions, the writes batched
 between them) in one class; the CRM actions are the next part to move to a module of their own.
@@ -351,15 +352,18 @@ class Delivery:
         except ClaimedElsewhere:
             self.report.claimed_elsewhere += len(keys)
             return
-        self.checkpoint("claimed")
         try:
-            self.notifier(first.channel).send(message)
-        except Exception as error:  # a notifier's failure is recorded on the row, never a crash
-            self.failed([n.row for n in notices], f"{type(error).__name__}: {error}")
-            return
-        self.checkpoint("sent")
-        self.store.outbox.mark_sent(keys, self.now)
-        self.checkpoint("marked")
+            self.checkpoint("claimed")
+            try:
+                self.notifier(first.channel).send(message)
+            except Exception as error:  # a notifier's failure is recorded on the row, never a crash
+                self.failed([n.row for n in notices], f"{type(error).__name__}: {error}")
+                return
+            self.checkpoint("sent")
+            self.store.outbox.mark_sent(keys, self.now)
+            self.checkpoint("marked")
+        finally:
+            self.store.outbox.release(idem)
         self.reached.add(recipient)
         self.report.sent += len(keys)
         self.report.messages += 1
@@ -425,39 +429,48 @@ class Delivery:
             return
         self.checkpoint("claim")
         via = target.name if target else None
+        idem = outbox.idempotency_key([row["key"]])
         try:
             with self.store.transaction():  # the round robin's turn moves only with the claim
                 if kind == "reassign" and not inflight and action.get("round_robin"):
                     self.store.round_robin.remember_pick(str(action.get("team")), detail["owner"], self.now)
-                self.store.outbox.claim([row], outbox.idempotency_key([row["key"]]), via,
-                                        json.dumps(detail, sort_keys=True))
+                self.store.outbox.claim([row], idem, via, json.dumps(detail, sort_keys=True))
         except ClaimedElsewhere:
             self.report.claimed_elsewhere += 1
             return
-        self.checkpoint("claimed")
-        if target is not None:
-            try:
-                results = {r.key: r for r in target.push([update])}
-                result = results.get(row["key"])
-                if result is None or not result.ok:
-                    raise DeliveryFailed(result.error if result else "no result for this update")
-            except Exception as error:  # recorded on the row (scrubbed), retried on a later run
-                self.failed([row], f"{target.name}: {error}")
+        try:
+            self.checkpoint("claimed")
+            if not self.push(target, update, row):
                 return
-        else:
-            self.report.recorded_only += 1
-        self.checkpoint("sent")
-        with self.store.transaction():
-            if kind in ("reassign", "set"):
-                event = stable_event(source=SOURCE, lead_id=lead_id, type=event_type, occurred_at=self.now,
-                                     key=row["key"], payload=payload)
-                self.store.events.upsert([event], None)
-            self.store.outbox.mark_sent([row["key"]], self.now)
-        self.checkpoint("marked")
+            self.checkpoint("sent")
+            with self.store.transaction():
+                if kind in ("reassign", "set"):
+                    event = stable_event(source=SOURCE, lead_id=lead_id, type=event_type, occurred_at=self.now,
+                                         key=row["key"], payload=payload)
+                    self.store.events.upsert([event], None)
+                self.store.outbox.mark_sent([row["key"]], self.now)
+            self.checkpoint("marked")
+        finally:
+            self.store.outbox.release(idem)
         if isinstance(update, OwnerChange):  # a later action of this pass (a task for the owner) sees the new one
             self.moved[lead_id] = (update.owner, [*lead.get("previous_owners", []), lead.get("owner")])
             lead["previous_owners"], lead["owner"] = self.moved[lead_id][1], update.owner
         self.report.sent += 1
+
+    def push(self, target: Connector | None, update: Update, row: dict[str, Any]) -> bool:
+        """Write a claimed CRM action through its lead's source (none: recorded only); False when it failed."""
+        if target is None:
+            self.report.recorded_only += 1
+            return True
+        try:
+            results = {r.key: r for r in target.push([update])}
+            result = results.get(row["key"])
+            if result is None or not result.ok:
+                raise DeliveryFailed(result.error if result else "no result for this update")
+        except Exception as error:  # recorded on the row (scrubbed), retried on a later run
+            self.failed([row], f"{target.name}: {error}")
+            return False
+        return True
 
     def as_people(self, lead: Mapping[str, Any]) -> dict[str, Any]:
         """The lead with its owner and previous owners as emails where the CRM's users say so."""

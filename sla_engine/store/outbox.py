@@ -144,12 +144,34 @@ class Outbox:
         yield from self._pages(sql, [iso(now)], ("due_at", "key"), batch)
 
     def in_flight(self, batch: int = BATCH) -> Iterator[dict[str, Any]]:
-        """Rows a dead run left ``sending``, a page at a time, each message's rows (one idempotency key) together."""
+        """Rows a dead run left ``sending``, a page at a time, each message's rows (one idempotency key) together.
+
+        A message a live delivery is sending (``abandoned`` says no) is left to it.
+        """
         sql = ("SELECT *, coalesce(idempotency_key, '') AS message FROM outbox WHERE status = 'sending' "
                "AND (coalesce(idempotency_key, ''), key) > (?, ?) ORDER BY message, key LIMIT ?")
+        verdicts: dict[str, bool] = {}
         for row in self._pages(sql, [], ("message", "key"), batch):
-            del row["message"]
-            yield row
+            message = row.pop("message")
+            if message not in verdicts:
+                verdicts = {message: self.abandoned(message)}  # one message's rows come together
+            if verdicts[message]:
+                yield row
+
+    # ------------------------------------------------------------ whose message is in flight
+    def hold(self, idem: str) -> bool:
+        """Mark a message as being sent by this delivery, for as long as it lives; False when a live
+        delivery elsewhere holds it. One host's deliveries take turns under the run lock (a lock
+        file, released when its process dies), so here every message is free; the PostgreSQL store
+        holds one for real, across hosts."""
+        return True
+
+    def release(self, idem: str) -> None:
+        """The message is finished (sent, failed or given up): ``hold`` it no longer."""
+
+    def abandoned(self, idem: str) -> bool:
+        """Whether a message in flight was left by a dead delivery rather than being sent by a live one."""
+        return True
 
     def _pages(self, sql: str, params: list[Any], order: tuple[str, str], batch: int) -> Iterator[dict[str, Any]]:
         """Keyset paging: ``sql`` ends with ``(a, b) > (?, ?) ORDER BY a, b LIMIT ?``; ``order`` names a and b."""
@@ -204,21 +226,29 @@ class Outbox:
         (status, attempts, sends: every claim changes one of them), so of two deliveries that read
         it, one claims it; the other gets ``ClaimedElsewhere``, and none of its rows is claimed
         (the caller's transaction, when joined, is undone with them). Rows are claimed in key
-        order, so two claims of overlapping rows wait for each other rather than deadlock.
+        order, so two claims of overlapping rows wait for each other rather than deadlock. The
+        message is ``hold``-ed first (``ClaimedElsewhere`` when a live delivery holds it); call
+        ``release`` once it is sent, failed or given up.
         """
         fresh = ("UPDATE outbox SET status = 'sending', attempts = attempts + 1, sends = 1, idempotency_key = ?, "
                  "recipient = ?, detail = coalesce(?, detail) WHERE key = ? AND status = ? AND attempts = ? "
                  "AND sends = ?")
         again = "UPDATE outbox SET sends = sends + 1 WHERE key = ? AND status = ? AND attempts = ? AND sends = ?"
-        with self._joined():
-            for row in sorted(rows, key=lambda row: str(row["key"])):
-                as_read = (row["key"], row["status"], row["attempts"], row["sends"])
-                if row["status"] == SENDING:
-                    claimed = self.conn.execute(again, as_read).rowcount
-                else:
-                    claimed = self.conn.execute(fresh, (idem, recipient, detail, *as_read)).rowcount
-                if claimed != 1:
-                    raise ClaimedElsewhere(row["key"])
+        if not self.hold(idem):
+            raise ClaimedElsewhere(idem)
+        try:
+            with self._joined():
+                for row in sorted(rows, key=lambda row: str(row["key"])):
+                    as_read = (row["key"], row["status"], row["attempts"], row["sends"])
+                    if row["status"] == SENDING:
+                        claimed = self.conn.execute(again, as_read).rowcount
+                    else:
+                        claimed = self.conn.execute(fresh, (idem, recipient, detail, *as_read)).rowcount
+                    if claimed != 1:
+                        raise ClaimedElsewhere(row["key"])
+        except BaseException:
+            self.release(idem)
+            raise
 
     @contextmanager
     def _joined(self) -> Iterator[None]:

@@ -62,6 +62,26 @@ class PostgresLeads(Leads):
         )
 
 
+class PostgresOutbox(Outbox):
+    """A message being sent holds a session advisory lock named by its idempotency key, taken before its
+    claim and let go once it is sent or failed. A delivery on any host then tells a message in flight
+    in a live session (its lock held: left alone) from one a killed process left (the lock went with
+    its session: sent again), so without the run lock no message goes out twice either."""
+
+    def hold(self, idem: str) -> bool:
+        row = self.conn.execute("SELECT pg_try_advisory_lock(hashtextextended(?, 0))", (idem,)).fetchone()
+        return bool(row and row[0])
+
+    def release(self, idem: str) -> None:
+        self.conn.execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", (idem,))
+
+    def abandoned(self, idem: str) -> bool:
+        if not self.hold(idem):
+            return False
+        self.release(idem)
+        return True
+
+
 class PostgresWorklist(Worklist):
     """The worklist shared by every process judging a run: the due leads are a table all of them read,
     and a claim on a chunk is a session advisory lock on its id (``CLAIM_LOCK``, id). A lock survives the
@@ -202,7 +222,7 @@ class PostgresStore(Store):
         self.runs = Runs(self.conn)
         self.quarantine = Quarantine(self.conn)
         self.worklist = PostgresWorklist(self.conn)
-        self.outbox = Outbox(self.conn, self.transaction)
+        self.outbox = PostgresOutbox(self.conn, self.transaction)
         self.round_robin = RoundRobin(self.conn)
         self.sync_state = SyncState(self.conn)
         self.owners = Owners(self.conn)

@@ -74,7 +74,9 @@ def test_of_two_deliveries_that_read_the_same_rows_one_claims_them_and_the_other
     assert statuses(second) == {"L0": "sending", "L1": "sending", "L2": "pending"}  # L2 not claimed either
     assert row(second, "L1")["idempotency_key"] == "idem-a"
 
-    # A row found in flight (its process died) is resent by one of two that read it, never by both.
+    # A row found in flight (its process died, and its hold on the message with it) is resent by one of two
+    # that read it, never by both.
+    first.outbox.release("idem-a")
     in_flight = row(second, "L0")
     second.outbox.claim([in_flight], "idem-a", "email:a@example.com")
     with pytest.raises(ClaimedElsewhere):
@@ -103,3 +105,26 @@ def test_a_lost_claim_undoes_the_callers_writes_in_its_transaction(open_store):
         second.round_robin.remember_pick("pool", "b@example.com", NOW)
         second.outbox.claim([stale], "idem-b", None)
     assert second.round_robin.last_pick("pool") is None
+
+
+def test_on_postgresql_a_message_in_flight_is_left_to_its_live_sender_and_resent_once_that_session_is_gone(pg_url):
+    """The claim holds a session advisory lock named by the message's key until it is released: a delivery on
+    another host resends only a message whose sender's session ended (a killed process's goes with it)."""
+    from sla_engine.store.backend import open_location
+
+    sender, other = open_location(pg_url), open_location(pg_url)
+    with sender.transaction():
+        sender.outbox.record(actions(2), run_id=1)
+    sender.outbox.claim([row(sender, "L0")], "idem-0", "email:a@example.com")
+    assert [r["lead_id"] for r in other.outbox.in_flight()] == []  # being sent, by a live session
+    with pytest.raises(ClaimedElsewhere):
+        other.outbox.claim([row(other, "L0")], "idem-0", "email:a@example.com")
+    assert not other.outbox.hold("idem-0") and other.outbox.hold("idem-1")  # each message its own lock
+    other.outbox.release("idem-1")
+
+    sender.close()  # killed mid-send: its session, and its hold, are gone
+    assert [r["lead_id"] for r in other.outbox.in_flight()] == ["L0"]
+    other.outbox.claim([row(other, "L0")], "idem-0", "email:a@example.com")
+    assert row(other, "L0")["sends"] == 2
+    other.outbox.release("idem-0")
+    other.close()
