@@ -578,13 +578,14 @@ def postgres_rows(leads: int, data: Path, sqlite: tuple[float, float, float] | N
                     sqlite[0] if sqlite else None, seconds / sqlite[0] if sqlite else None, "report", None)]
         full = None
         for count in processes:
-            seconds, cpu, judged = evaluate_processes(location, AS_OF, count, chunk_leads)
+            seconds, cpu, server, judged = evaluate_processes(location, AS_OF, count, chunk_leads,
+                                                              cluster.directory / "data" if cluster else None)
             full = full or seconds
             label = "1 process" if count == 1 else f"{count} processes (1 run + {count - 1} --join)"
             rows.append(Row(f"PostgreSQL: full evaluation {leads:,} leads, {label}", seconds,
                             "SQLite full evaluation", sqlite[1] if sqlite else None,
                             seconds / sqlite[1] if sqlite else None, "report", None,
-                            note=f"CPU of the processes {cpu:.1f} s; leads judged per process "
+                            note=f"CPU: processes {cpu:.1f} s, server {server:.1f} s; leads judged per process "
                                  f"{'/'.join(f'{n:,}' for n in judged)}; load {os.getloadavg()[0]:.1f}"))
         assert full is not None
         events = postgres_new_events(location, 100, AS_OF + timedelta(minutes=20))
@@ -601,10 +602,11 @@ def postgres_rows(leads: int, data: Path, sqlite: tuple[float, float, float] | N
             cluster.stop()
 
 
-def evaluate_processes(location: str, as_of: datetime, count: int,
-                       chunk_leads: int | None = None) -> tuple[float, float, list[int]]:
+def evaluate_processes(location: str, as_of: datetime, count: int, chunk_leads: int | None = None,
+                       data_dir: Path | None = None) -> tuple[float, float, float, list[int]]:
     """A full re-judge by ``count`` processes of the command users run: wall seconds from the first
-    start to the last exit, the CPU seconds of those processes, and how many leads each judged."""
+    start to the last exit, the CPU seconds of those processes and of the database server's (when
+    it runs here), and how many leads each judged."""
     from sla_engine.store.backend import open_location
 
     store = open_location(location)
@@ -615,7 +617,7 @@ def evaluate_processes(location: str, as_of: datetime, count: int,
     common = ["--policies", str(POLICIES), "--db", location, "--judging-processes", "0", "--rejudge-seconds",
               "100000000", "--format", "json"]
     command = [sys.executable, "-m", "sla_engine.cli", "evaluate"]
-    before = _children_cpu()
+    before, server_before = _children_cpu(), _server_cpu(data_dir)
     started = time.perf_counter()
     joiners = [subprocess.Popen([*command, *common, "--join", "--lock-timeout", "600"], stdout=subprocess.PIPE)
                for _ in range(count - 1)]
@@ -629,7 +631,29 @@ def evaluate_processes(location: str, as_of: datetime, count: int,
     judged = [json.loads(run.stdout)["run"]["leads_evaluated"]]
     joined = [output["joined"]["leads_judged"] if output["joined"] else 0 for output in outputs]
     judged = [judged[0] - sum(joined), *joined]
-    return seconds, _children_cpu() - before, judged
+    return seconds, _children_cpu() - before, _server_cpu(data_dir) - server_before, judged
+
+
+def _server_cpu(data_dir: Path | None) -> float:
+    """CPU seconds the PostgreSQL server of ``data_dir`` has spent (Linux /proc): its postmaster's own
+    and its ended backends' (reaped, so counted in the postmaster's children times), plus its live
+    backends'. The share of a run's work that moves into the database. NaN for a server elsewhere."""
+    if data_dir is None:
+        return float("nan")
+    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            values = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid, parent = int(stat.parent.name), int(values[1])
+        if pid == postmaster:
+            total += sum(int(v) for v in values[11:15])  # utime, stime, cutime, cstime
+        elif parent == postmaster:
+            total += int(values[11]) + int(values[12])
+    return total / ticks
 
 
 def postgres_new_events(location: str, count: int, after: datetime) -> list:
