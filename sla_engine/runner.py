@@ -372,10 +372,11 @@ def _judge(store: Store, evaluator: Evaluator, report: RunReport, claims: Claims
 
 def _finish(policy_set: PolicySet, store: Store, evaluator: Evaluator, report: RunReport) -> None:
     """The run's last transaction: counts, the targets once no re-judge is left, the run's record."""
+    # Every chunk carries what it counted, so the run's counts are its processes' together (this one's
+    # alone when it judged by itself, and none of them when only processes that joined did).
     totals, processes = store.worklist.totals(report.run_id)
-    if processes > 1:  # other processes judged chunks of this run too: count theirs
-        report.processes = processes
-        report.judged, report.new_breach_count, report.new_warning_count, report.actions_due = totals
+    report.processes = max(processes, 1)
+    report.judged, report.new_breach_count, report.new_warning_count, report.actions_due = totals
     report.leads_evaluated = report.judged
     report.rejudge_left = store.worklist.rejudge_left()
     report.status_counts.update(store.instances.status_counts())

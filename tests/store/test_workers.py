@@ -163,3 +163,4 @@ def test_one_process_alone_marks_every_chunk_of_its_run_done_by_itself(tmp_path)
     assert store.worklist.open_run() is None  # the run closed to claims when it finished
     store.close()
     assert policy_set  # the policies every run above judges with
+
