@@ -44,9 +44,35 @@ def chunks_of(url: str) -> list[tuple]:
         return conn.execute("SELECT id, done_by, leads FROM run_chunks ORDER BY id").fetchall()
 
 
+def connected(url: str, count: int, timeout: float = 120) -> None:
+    """Return once ``count`` other sessions are connected to the database (the joiners are waiting)."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            found = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND pid <> pg_backend_pid()").fetchone()
+            if found and found[0] >= count:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"{count} processes did not connect")
+
+
+def lock_free(store, chunk_id: int, timeout: float = 30) -> None:
+    """Return once no session holds a claim on the chunk (a closed session's backend ends a moment later)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        held = store.conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND objid = ?",
+                                  (chunk_id,)).fetchone()
+        if not held[0]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"chunk {chunk_id} is still claimed")
+
+
 def test_four_processes_judging_one_run_leave_what_one_process_does(tmp_path, pg_url, generated):
     events, whole, _, _ = generated
     joiners = [start(join_command(pg_url), tmp_path) for _ in range(JOINERS)]
+    connected(pg_url, JOINERS)  # waiting for the run to open, as hosts started a little before it
     leader = start(evaluate_command(events, pg_url), tmp_path)  # 10 leads a chunk
     code, ran, err = finished(leader)
     assert code == 0, err
@@ -112,6 +138,7 @@ def test_a_claim_is_one_processes_until_it_lets_go_or_its_session_ends(pg_url):
     second.worklist.release(b)
     first.close()  # a process that dies: its claim on `a` goes with its session
     third = open_location(pg_url)
+    lock_free(third, a.id)
     taken = [third.worklist.claim(99, (DUE, REJUDGE)) for _ in range(len(chunks) - 1)]
     assert [chunk.id for chunk in taken if chunk] == [chunk.id for chunk in chunks if chunk.id != b.id]
     assert third.worklist.claim(99, (DUE, REJUDGE)) is None
