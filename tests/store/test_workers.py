@@ -61,8 +61,8 @@ def lock_free(store, chunk_id: int, timeout: float = 30) -> None:
     """Return once no session holds a claim on the chunk (a closed session's backend ends a moment later)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        held = store.conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND objid = ?",
-                                  (chunk_id,)).fetchone()
+        held = store.conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                  "AND objsubid = 2 AND objid = ?", (chunk_id,)).fetchone()
         if not held[0]:
             return
         time.sleep(0.05)
