@@ -215,10 +215,12 @@ class Worklist:
         return int(row[0])
 
     def totals(self, run_id: int) -> tuple[ChunkCounts, int]:
-        """What the run's chunks counted, added up over every process, and how many processes judged them."""
+        """What the run's chunks done counted, added up over every process, and how many processes judged
+        them (a chunk not done holds the count of leads it was cut with)."""
         row = self.conn.execute(
             "SELECT coalesce(sum(leads), 0), coalesce(sum(new_breaches), 0), coalesce(sum(new_warnings), 0), "
-            "coalesce(sum(actions_due), 0), count(DISTINCT done_by) FROM run_chunks WHERE run_id = ?",
+            "coalesce(sum(actions_due), 0), count(DISTINCT done_by) FROM run_chunks "
+            "WHERE run_id = ? AND done_by IS NOT NULL",
             (run_id,)).fetchone()
         return ChunkCounts(*(int(value) for value in row[:4])), int(row[4])
 
