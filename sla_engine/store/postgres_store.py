@@ -176,10 +176,13 @@ class PostgresEvents(Events):
             return Upserted(0, 0, [])
         self._temp_tables()  # an ingest begun in a rolled-back transaction (a dry run) finds them gone
         self._copy_in(rows)
+        # The batch's ids as an array, looked up by the primary key: a join with the temporary table
+        # got slower with every batch of one long ingest (12 ms to 90 ms a batch over 554,627 events,
+        # quadratic in all), the lookup stays flat (3 to 4 ms).
         met = self.conn.execute(
             "SELECT e.event_id, e.lead_id, e.occurred_at, e.source, e.type, e.payload, "
-            "w.event_id IS NOT NULL FROM events e JOIN (SELECT DISTINCT event_id FROM incoming) i "
-            "USING (event_id) LEFT JOIN ingest_written w ON w.event_id = e.event_id").fetchall()
+            "EXISTS (SELECT 1 FROM ingest_written w WHERE w.event_id = e.event_id) "
+            "FROM events e WHERE e.event_id = ANY(?::text[])", (list({row[0] for row in rows}),)).fetchall()
         if not met and len({row[0] for row in rows}) == len(rows):
             self.conn.execute(f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM incoming")
             self.conn.execute("INSERT INTO ingest_written SELECT event_id FROM incoming")
