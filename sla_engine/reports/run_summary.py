@@ -97,7 +97,7 @@ def _short(value: str | None) -> str:
 def render_joined(report: RunReport, console: Console | None = None) -> None:
     """What a process that joined another's run judged: one line (the run's own process prints the run)."""
     console = console or Console(highlight=False)
+    console.print(_line(f"sla-engine evaluate · joined run {report.run_id} · as of {report.as_of:%Y-%m-%d %H:%M} UTC"))
     console.print(_line(
-        f"sla-engine evaluate · joined run {report.run_id} · as of {report.as_of:%Y-%m-%d %H:%M} UTC · "
-        f"{report.judged:,} leads judged · new breaches: {report.new_breach_count:,} · "
+        f"{report.judged:,} leads judged here · new breaches: {report.new_breach_count:,} · "
         f"new warnings: {report.new_warning_count:,} · actions due: {report.actions_due:,}"))
