@@ -154,7 +154,7 @@ def evaluate_run(
         raise BackInTime(as_of, latest)
     evaluator = Evaluator(policy_set)
     fingerprints = rule_fingerprints(policy_set)
-    stamps = window_stamps(policy_set)
+    stamps = window_stamps(fingerprints)
     step: Callable[[], AbstractContextManager[None]] = nullcontext if dry_run else store.transaction
     if not dry_run:
         _close_claims(store)  # processes still judging a run that died finish first
@@ -205,7 +205,7 @@ def join_run(policy_set: PolicySet, store: Store, *, wait_seconds: float = 30.0,
     report.leads_evaluated = store.worklist.unclaimed_leads(run_id)
     with older_objects_frozen():
         _judge(store, Evaluator(policy_set), report, claims, workers_for(report.leads_evaluated, workers),
-               store.transaction, progress, False, window_stamps(policy_set))
+               store.transaction, progress, False, window_stamps(rule_fingerprints(policy_set)))
     report.leads_evaluated = report.judged
     return report
 
@@ -241,10 +241,9 @@ class Claims:
             yield chunk
 
 
-def window_stamps(policy_set: PolicySet) -> dict[tuple[str, str], str]:
+def window_stamps(fingerprints: dict[RuleKey, Fingerprint]) -> dict[tuple[str, str], str]:
     """Each window's fingerprint, stamped on its instances."""
-    return {(policy, rule): value.whole
-            for (kind, policy, rule), value in rule_fingerprints(policy_set).items() if kind == WINDOW}
+    return {(policy, rule): value.whole for (kind, policy, rule), value in fingerprints.items() if kind == WINDOW}
 
 
 def _close_claims(store: Store) -> None:
